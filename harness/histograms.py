@@ -1,0 +1,48 @@
+"""Mergeable latency histograms (HdrHistogram) as the run folder stores them.
+
+One definition of range and precision for the load generator that writes them and the report that
+merges them: microseconds, 1 us to 1 h, 3 significant digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000
+SIGNIFICANT_DIGITS = 3
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def record_seconds(hist: HdrHistogram, seconds: float) -> None:
+    """Record a latency; values beyond the range are clamped so that nothing is dropped silently."""
+    us = min(max(int(seconds * 1_000_000), LOWEST_US), HIGHEST_US)
+    hist.record_value(us)
+
+
+def encode(hist: HdrHistogram) -> str:
+    return hist.encode().decode("ascii")
+
+
+def decode(text: str) -> HdrHistogram:
+    return HdrHistogram.decode(text.encode("ascii"))
+
+
+def merge(encoded: Iterable[str]) -> HdrHistogram:
+    total = new_histogram()
+    for text in encoded:
+        if text:
+            total.add(decode(text))
+    return total
+
+
+def percentile_seconds(hist: HdrHistogram, percentile: float) -> float | None:
+    """The percentile in seconds, or None for an empty histogram."""
+    if hist.get_total_count() == 0:
+        return None
+    return hist.get_value_at_percentile(percentile) / 1_000_000

@@ -1,0 +1,19 @@
+import subprocess
+import sys
+
+from harness.cli import main
+from harness.commands import COMMANDS
+from harness.contract import ExitCode
+
+
+def test_help_lists_every_subcommand():
+    out = subprocess.run(
+        [sys.executable, "-m", "harness", "--help"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    for name in COMMANDS:
+        assert name in out
+
+
+def test_no_command_is_a_usage_error(capsys):
+    assert main([]) == ExitCode.USAGE
+    assert "COMMAND" in capsys.readouterr().out
