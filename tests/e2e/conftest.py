@@ -1,0 +1,5 @@
+"""Session-wide real runs shared by the end-to-end tests (each one is minutes of real processes).
+
+Each area keeps its run fixture in its own module and imports it here, so that one run serves the
+tests of every area that needs it.
+"""
