@@ -1,0 +1,98 @@
+import pytest
+
+from harness.contract import THRESHOLDS
+from scenarios.config import (
+    SCENARIO_DIR,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+    resolved_dict,
+    resolved_toml,
+    scenario_from_dict,
+)
+from scenarios.shapes import build_plan
+
+
+def test_defaults_fill_in_and_sla_comes_from_the_contract():
+    sc = parse_scenario({}, "x")
+    assert sc.sla == THRESHOLDS
+    assert sc.shape.kind == "week" and sc.target.kind == "reference"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"shape": {"peak_users": -3}}, "shape.peak_users"),
+        ({"shape": {"peek_users": 3}}, "shape.peek_users"),
+        ({"shape": {"kind": "ramp"}}, "shape.kind"),
+        ({"shape": {"weekday_curve": [[0, 0.1], [10, 2.0], [24, 0.1]]}}, "shape.weekday_curve"),
+        ({"compression": {"peak_window": ["11:00", "10:00"]}}, "compression.peak_window"),
+        ({"compression": {"factor": 0.5}}, "compression.factor"),
+        ({"load": {"reply_timeout_s": "soon"}}, "load.reply_timeout_s"),
+        ({"target": {"kind": "command"}}, "target.command"),
+        ({"target": {"kind": "url"}}, "target.platform_url"),
+        ({"sla": {"p99": 0.3}}, "sla.p99"),
+        ({"sla": {"availability": 1.5}}, "sla.availability"),
+        ({"faults": [{"at": "Tue 10:00"}]}, "faults[0].set"),
+        ({"faults": [{"at": "Tue 10:00", "until": "Tue 09:00", "set": {"x": 1}}]}, "faults[0].until"),
+        ({"profiling": [{"at": "Someday"}]}, "profiling[0].at"),
+        ({"abuse": {"windows": [["Wed 10:00"]]}}, "abuse.windows[0]"),
+        ({"messages": {"length_chars": [5, 2]}}, "messages.length_chars"),
+        ({"mix": {"one_to_one": 0, "group": 0, "membership": 0}}, "mix.one_to_one"),
+        ({"name": "has space"}, "name"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_errors_name_the_field(data, field):
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(data, "x")
+    assert str(err.value).startswith(f"{field}:")
+
+
+def test_sla_override_keeps_other_thresholds():
+    sc = parse_scenario({"sla": {"p99_latency_seconds": 0.25}}, "x")
+    assert sc.sla.p99_latency_seconds == 0.25 and sc.sla.availability == THRESHOLDS.availability
+
+
+def test_resolved_round_trip_and_secret_masking():
+    sc = parse_scenario({"target": {"kind": "command", "command": ["mybot"], "env": {"MY_API_KEY": "s3cret",
+                                                                                      "REGION": "eu"}}}, "x")
+    text = resolved_toml(sc)
+    assert "s3cret" not in text and "REGION" in text
+    again = scenario_from_dict(resolved_dict(sc))
+    assert again.shape == sc.shape and again.load == sc.load and again.sla == sc.sla
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[shape\n")
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        load_scenario(bad)
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIO_DIR.glob("*.toml")), ids=lambda p: p.stem)
+def test_shipped_scenarios_load(path):
+    sc = load_scenario(path)
+    plan = build_plan(sc)
+    assert plan.duration_s > 0
+
+
+def test_shipped_week_plays_in_five_to_seven_minutes_with_true_peaks():
+    sc = load_scenario("week")
+    plan = build_plan(sc)
+    assert 300 <= plan.duration_s <= 7 * 60 + 30
+    peaks = [s for s in plan.timemap.segments if s.kind == "peak"]
+    assert len(peaks) == 7 and min(p.wall_end - p.wall_start for p in peaks) >= 30
+    # at the weekday peak, the full peak of users chats at the real per-user rate
+    tue_peak = plan.timemap.wall_at(24 * 3600 + 10 * 3600)
+    assert plan.users_at(tue_peak) == sc.shape.peak_users
+
+
+def test_plan_users_follow_shape_then_drain_then_stop():
+    sc = parse_scenario({"shape": {"kind": "spike", "users": 5, "spike_users": 50, "spike_at_s": 10,
+                                   "spike_duration_s": 5, "duration_s": 30}}, "x")
+    plan = build_plan(sc)
+    assert [plan.users_at(t) for t in (0, 10, 14.9, 15, 29.9)] == [5, 50, 50, 5, 5]
+    assert plan.users_at(30) == 0 and plan.users_at(plan.duration_s) is None
