@@ -1,0 +1,117 @@
+"""build_report on synthetic run folders: verdicts, exit codes, incomplete runs, overrides, baselines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.contract import THRESHOLDS, ExitCode
+from reports import build_report
+from reports.runfolder import NotARunFolder
+from reports.synthetic import SyntheticRun, write_run
+
+
+def _slas(report) -> dict[str, dict]:
+    return {s["id"]: s for s in report.data["slas"]}
+
+
+def test_clean_week_passes_every_sla_and_writes_report_json(tmp_path: Path) -> None:
+    report = build_report(write_run(tmp_path / "run"))
+    assert report.verdict == "PASS"
+    assert report.exit_code == ExitCode.OK
+    on_disk = json.loads(report.json_path.read_text())
+    assert on_disk["verdict"] == "PASS" and on_disk["schema_version"] == 1
+    slas = _slas(report)
+    assert {f"p99_peak_day{d}" for d in range(7)} <= set(slas)
+    assert {"p99_overall", "availability", "cpu", "memory", "message_loss"} <= set(slas)
+    assert all(s["status"] == "pass" and s["margin"] >= 0 for s in slas.values()), slas
+    assert slas["p99_overall"]["threshold"] == THRESHOLDS.p99_latency_seconds
+    assert on_disk["alerts"] == [] and on_disk["incomplete_reasons"] == []
+
+
+def test_slow_peak_fails_only_that_day_and_its_alert_is_listed(tmp_path: Path) -> None:
+    report = build_report(write_run(tmp_path / "run", SyntheticRun(slow_peak_days=(2,))))
+    assert (report.verdict, report.exit_code) == ("FAIL", ExitCode.SLA_BREACHED)
+    slas = _slas(report)
+    failed = {k for k, s in slas.items() if s["status"] == "fail"}
+    assert "p99_peak_day2" in failed and not {f"p99_peak_day{d}" for d in (0, 1, 3, 4, 5, 6)} & failed
+    assert slas["p99_peak_day2"]["value"] > THRESHOLDS.p99_latency_seconds > slas["p99_peak_day2"]["margin"]
+    [alert] = report.data["alerts"]
+    assert alert["alertname"] == "ChatbotP99LatencyHigh" and not alert["still_firing"]
+    day2 = 2 * 86_400
+    assert day2 + 9.5 * 3600 <= alert["started_sim"] < alert["ended_sim"] <= day2 + 10.5 * 3600
+    assert "Breached - P99 reply latency, peak Wed 09:30-10:30" in " ".join(report.data["summary"])
+
+
+def test_timeouts_count_against_p99_and_availability(tmp_path: Path) -> None:
+    report = build_report(write_run(tmp_path / "run", SyntheticRun(error_ratio=0.02)))
+    slas = _slas(report)
+    assert slas["availability"]["status"] == "fail"
+    assert slas["p99_overall"]["value"] >= 60  # 2 % timeouts, counted at the 60 s reply timeout
+    assert report.data["load"]["error_budget_used"] > 30
+
+
+def test_resource_and_loss_breaches(tmp_path: Path) -> None:
+    spec = SyntheticRun(cpu_overload_days=(0,), lost={"not_acked": 4, "no_reply": 1})
+    report = build_report(write_run(tmp_path / "run", spec))
+    slas = _slas(report)
+    assert slas["cpu"]["status"] == "fail" and slas["cpu"]["value"] > THRESHOLDS.cpu_target
+    assert slas["memory"]["status"] == "pass"
+    assert slas["message_loss"]["value"] == 5 and slas["message_loss"]["status"] == "fail"
+    assert report.data["messages"]["lost_by_stage"]["not_acked"] == 4
+
+
+def test_run_thresholds_override_the_contract(tmp_path: Path) -> None:
+    spec = SyntheticRun(thresholds={"p99_latency_seconds": 0.05})
+    report = build_report(write_run(tmp_path / "run", spec))
+    assert report.data["thresholds"]["p99_latency_seconds"] == 0.05
+    assert _slas(report)["p99_overall"]["status"] == "fail"
+
+
+def test_interrupted_run_is_incomplete_and_says_what_is_missing(tmp_path: Path) -> None:
+    spec = SyntheticRun(status="aborted", abort_reason="bot exited with code 137",
+                        omit=("ledger.json", "samples.jsonl"), stop_after_days=3)
+    run = write_run(tmp_path / "run", spec)
+    with (run / "windows.jsonl").open("a") as handle:
+        handle.write('{"wall_start": 12.0, "wall_e')  # torn last line: killed mid-write
+    report = build_report(run)
+    assert (report.verdict, report.exit_code) == ("INCOMPLETE", ExitCode.ABORTED)
+    reasons = " | ".join(report.data["incomplete_reasons"])
+    for expected in ("aborted", "bot exited with code 137", "samples.jsonl is missing", "ledger.json is missing",
+                     "windows.jsonl: 1 unreadable line"):
+        assert expected in reasons
+    assert report.data["messages"]["source"].startswith("last ledger.jsonl snapshot")
+    assert _slas(report)["cpu"]["status"] == "no_data"
+    assert len([s for s in report.data["slas"] if s["id"].startswith("p99_peak")]) == 7  # days 4-6 have no data
+
+
+def test_not_a_run_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(NotARunFolder):
+        build_report(tmp_path)
+    assert main(["report", str(tmp_path)]) == ExitCode.USAGE
+    assert "is this a run folder" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "nope")]) == ExitCode.USAGE
+
+
+def test_cli_exit_code_is_the_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = write_run(tmp_path / "run", SyntheticRun(slow_peak_days=(0,)))
+    assert main(["report", str(run)]) == ExitCode.SLA_BREACHED
+    assert "FAIL: 2 of 12 SLAs breached" in capsys.readouterr().out
+
+
+def test_baseline_regression_gates_even_when_slas_pass(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "base", SyntheticRun(base_latency_s=0.03))
+    worse = write_run(tmp_path / "worse", SyntheticRun(base_latency_s=0.06))
+    report = build_report(worse, base)
+    slas = _slas(report)
+    assert all(s["status"] == "pass" for s in slas.values())
+    comparison = report.data["baseline"]
+    rows = {r["id"]: r for r in comparison["slas"]}
+    assert rows["p99_overall"]["regression"] and rows["p99_overall"]["relative_worsening"] > 0.5
+    assert not rows["memory"]["regression"]
+    assert (report.verdict, report.exit_code) == ("FAIL", ExitCode.SLA_BREACHED)
+    assert build_report(worse, base, tolerance=5.0).verdict == "PASS"
+    assert build_report(base, worse).data["baseline"]["regressions"] == 0
