@@ -84,6 +84,8 @@ METRICS: dict[str, Metric] = {
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )
+# The "P99" of the latency SLA: the latency SLO asks this share of messages to be under the threshold.
+LATENCY_QUANTILE = 0.99
 
 
 @dataclass(frozen=True)
