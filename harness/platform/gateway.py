@@ -1,0 +1,328 @@
+"""The stream gateway: connections/open, tickets, the bot's WebSocket, pushes, ACKs and redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import random
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from harness.platform import frames
+from harness.platform.config import Settings
+from harness.platform.faults import Faults
+from harness.platform.ledger import Ledger, Record
+from harness.platform.metrics import PlatformMetrics
+from harness.platform.outbox import Outbox
+from harness.platform.responses import ApiError, error, json_body, reply, required_str
+
+log = logging.getLogger("harness.platform")
+
+SWEEP_INTERVAL_S = 0.05
+
+
+@dataclass(eq=False)
+class Ticket:
+    app_id: str
+    subscriptions: frozenset[tuple[str, str]]
+    expires_at: float
+    used: bool = False
+
+
+@dataclass(eq=False)
+class Connection:
+    id: str
+    app_id: str
+    subscriptions: frozenset[tuple[str, str]]
+    outbox: Outbox
+    peer: str
+    routable: bool = True
+    pings: dict[str, float] = field(default_factory=dict)  # ping messageId -> sent at (monotonic)
+    pings_unanswered: int = 0
+    next_ping: float = 0.0
+
+    def accepts(self, kind: str, topic: str) -> bool:
+        return (kind, topic) in self.subscriptions or (kind, "*") in self.subscriptions
+
+
+class Gateway:
+    def __init__(self, settings: Settings, ledger: Ledger, metrics: PlatformMetrics, faults: Faults) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.metrics = metrics
+        self.faults = faults
+        self.ws_url = ""  # set by the server once bound
+        self.tickets: dict[str, Ticket] = {}
+        self.connections: dict[str, Connection] = {}
+        self.waiting: dict[str, deque[Record]] = {}  # app -> messages with no connection to take them
+        self.in_flight: dict[str, Record] = {}  # delivery messageId -> record
+        self._ack_deadlines: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self.bad_input: Counter[str] = Counter()
+        self.fault_hits: Counter[str] = Counter()
+        self._next_storm = 0.0
+
+    # --- HTTP: connections/open ---------------------------------------------------------------------
+    async def open_connection(self, request: web.Request) -> web.Response:
+        api = "gateway_open"
+        try:
+            body = await json_body(request, self.settings.max_payload_bytes)
+            client_id = required_str(body, "clientId")
+            secret = required_str(body, "clientSecret")
+            app = self.settings.app(client_id)
+            if app is None or app.secret != secret:
+                self.metrics.login_failures.labels(api).inc()
+                log.warning("connections/open refused: bad credentials for clientId %r from %s", client_id,
+                            request.remote)
+                raise ApiError(401, "InvalidAuthentication", "clientId / clientSecret do not match a configured app")
+            subscriptions = _subscriptions(body.get("subscriptions"))
+        except ApiError as exc:
+            return error(self.metrics, api, exc)
+        ticket = frames.new_id()
+        self.tickets[ticket] = Ticket(app.app_id, subscriptions, time.monotonic() + self.settings.ticket_ttl_s)
+        return reply(self.metrics, api, {"endpoint": self.ws_url, "ticket": ticket})
+
+    # --- WebSocket: the stream ----------------------------------------------------------------------
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        ticket_id = request.query.get("ticket", "")
+        ticket = self.tickets.get(ticket_id)
+        problem = (
+            "no ticket in the query string" if not ticket_id else
+            "unknown ticket" if ticket is None else
+            "ticket already used (tickets are single-use; call connections/open again)" if ticket.used else
+            f"ticket expired (valid {self.settings.ticket_ttl_s:g} s)" if time.monotonic() > ticket.expires_at else ""
+        )
+        if problem or ticket is None:
+            self.bad_input["bad_ticket"] += 1
+            log.warning("stream refused from %s: %s", request.remote, problem)
+            return web.json_response({"code": "InvalidTicket", "message": problem}, status=401)
+        ticket.used = True
+        ws = web.WebSocketResponse(max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True)
+        await ws.prepare(request)
+        conn = Connection(frames.new_id(), ticket.app_id, ticket.subscriptions, Outbox(ws), str(request.remote),
+                          next_ping=time.monotonic() + self.settings.ping_interval_s)
+        self._register(conn)
+        try:
+            async for msg in ws:
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    self._on_frame(conn, msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    self._on_ws_error(conn, ws)
+        finally:
+            await self._unregister(conn, ws)
+        return ws
+
+    def _register(self, conn: Connection) -> None:
+        self.connections[conn.id] = conn
+        self.ledger.connections["opened"] += 1
+        self._gauge(conn.app_id)
+        subs = ",".join(sorted(f"{k}:{t}" for k, t in conn.subscriptions))
+        log.info("stream connected app=%s connection=%s peer=%s subscriptions=%s", conn.app_id, conn.id,
+                 conn.peer, subs)
+        self._flush_waiting(conn.app_id)
+
+    async def _unregister(self, conn: Connection, ws: web.WebSocketResponse) -> None:
+        self.connections.pop(conn.id, None)
+        self.ledger.connections["closed"] += 1
+        self._gauge(conn.app_id)
+        await conn.outbox.aclose()
+        log.info("stream closed app=%s connection=%s code=%s unanswered_pings=%d", conn.app_id, conn.id,
+                 ws.close_code, conn.pings_unanswered)
+
+    def _gauge(self, app_id: str) -> None:
+        current = sum(1 for c in self.connections.values() if c.app_id == app_id)
+        self.metrics.connections.labels(app_id).set(current)
+        self.ledger.connections["current"] = len(self.connections)
+
+    def _on_ws_error(self, conn: Connection, ws: web.WebSocketResponse) -> None:
+        exc = ws.exception()
+        kind = "oversize_frame" if "too big" in str(exc).lower() else "ws_protocol_error"
+        self.bad_input[kind] += 1
+        log.warning("stream connection=%s app=%s: %s (%s)", conn.id, conn.app_id, kind, exc)
+
+    # --- client frames ------------------------------------------------------------------------------
+    def _on_frame(self, conn: Connection, text: str | bytes) -> None:
+        try:
+            ack = frames.parse_ack(text)
+        except frames.FrameError as exc:
+            kind = "unknown_frame_type" if "unknown client frame type" in str(exc) else "malformed_frame"
+            self.bad_input[kind] += 1
+            if self.bad_input[kind] <= 20 or self.bad_input[kind] % 1000 == 0:
+                log.warning("stream connection=%s app=%s sent a bad frame (#%d): %s", conn.id, conn.app_id,
+                            self.bad_input[kind], exc)
+            return
+        if conn.pings.pop(ack.message_id, None) is not None:
+            conn.pings_unanswered = 0
+            return
+        record = self.in_flight.pop(ack.message_id, None)
+        if record is None:
+            self.bad_input["unknown_ack"] += 1
+            log.debug("ACK for unknown messageId %s on connection %s", ack.message_id, conn.id)
+            return
+        if self.faults.hit(self.faults.ignore_acks_ratio):
+            self.fault_hits["ack_ignored"] += 1
+            self.in_flight[ack.message_id] = record  # as if it never came: the ACK timeout will fire
+            return
+        self._apply_ack(record, ack)
+
+    def _apply_ack(self, record: Record, ack: frames.Ack) -> None:
+        if ack.code == 200 and ack.status != "LATER":
+            self.ledger.acked(record)
+            if record.kind == "event" and record.recipient is not None:
+                record.recipient.notify({"type": "event", "clientMsgId": record.client_msg_id,
+                                         "status": ack.status or "SUCCESS"})
+            return
+        record.nack = f"code {ack.code} {ack.status or ack.message}".strip()[:200]
+        if ack.code == 500 or ack.status == "LATER":
+            self._redeliver_later(record, self.settings.redeliver_delay_s)
+
+    # --- pushes -------------------------------------------------------------------------------------
+    def submit(self, record: Record) -> None:
+        """A new message or event from a user: push it now, or hold it until a connection can take it."""
+        if not self._push(record):
+            self.waiting.setdefault(record.app_id, deque()).append(record)
+
+    def _targets(self, record: Record) -> list[Connection]:
+        kind = "EVENT" if record.kind == "event" else "CALLBACK"
+        return [c for c in self.connections.values()
+                if c.app_id == record.app_id and c.routable and c.accepts(kind, record.topic)]
+
+    def _push(self, record: Record) -> bool:
+        targets = self._targets(record)
+        if not targets:
+            return False
+        conn = random.choice(targets)
+        delivery = frames.new_id()
+        self.ledger.pushed(record, conn.id)
+        self.in_flight[delivery] = record
+        heapq.heappush(self._ack_deadlines,
+                       (time.monotonic() + self.settings.ack_timeout_s, next(self._seq), delivery))
+        if self.faults.hit(self.faults.push_drop_ratio):
+            self.fault_hits["push_dropped"] += 1
+            return True
+        frame = self._frame(record, conn, delivery)
+        if self.faults.push_delay_s > 0 and self.faults.hit(self.faults.push_delay_ratio):
+            self.fault_hits["push_delayed"] += 1
+            asyncio.get_running_loop().call_later(self.faults.push_delay_s, conn.outbox.send, frame)
+        else:
+            conn.outbox.send(frame)
+        return True
+
+    def _frame(self, record: Record, conn: Connection, delivery: str) -> str:
+        if record.kind == "event":
+            extra = {"eventId": record.msg_id, "eventType": record.data["eventType"], "eventCorpId": "corp-emulator",
+                     "eventBornTime": str(int(record.sent_at * 1000)), "eventUnifiedAppId": record.app_id}
+            return frames.server_frame("EVENT", record.topic, record.data, conn.app_id, conn.id, delivery, extra)
+        return frames.server_frame("CALLBACK", record.topic, record.data, conn.app_id, conn.id, delivery)
+
+    def _redeliver_later(self, record: Record, delay: float) -> None:
+        if record.final or record.deliveries > self.settings.redeliver_max:
+            return
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._redeliver, record)
+        else:
+            self._redeliver(record)
+
+    def _redeliver(self, record: Record) -> None:
+        if not record.final and not self._push(record):
+            self.waiting.setdefault(record.app_id, deque()).append(record)
+
+    def _flush_waiting(self, app_id: str) -> None:
+        queue = self.waiting.pop(app_id, None)
+        while queue:
+            record = queue.popleft()
+            if not record.final and not self._push(record):
+                queue.appendleft(record)
+                self.waiting[app_id] = queue
+                return
+
+    # --- SYSTEM disconnect --------------------------------------------------------------------------
+    def disconnect(self, app_id: str | None = None, reason: str = "emulator rebalance") -> int:
+        """Send SYSTEM disconnect to matching routable connections; each closes after the grace period."""
+        chosen = [c for c in self.connections.values() if c.routable and app_id in (None, c.app_id)]
+        loop = asyncio.get_running_loop()
+        for conn in chosen:
+            conn.routable = False
+            conn.outbox.send(frames.disconnect_frame(conn.app_id, conn.id, reason))
+            loop.call_later(self.settings.disconnect_grace_s, self._close, conn)
+            log.info("stream disconnect sent app=%s connection=%s reason=%s grace=%gs", conn.app_id, conn.id,
+                     reason, self.settings.disconnect_grace_s)
+        return len(chosen)
+
+    def _close(self, conn: Connection) -> None:
+        if not conn.outbox.ws.closed:
+            asyncio.get_running_loop().create_task(
+                conn.outbox.ws.close(code=1000, message=b"disconnect grace period over"))
+
+    async def close_all(self) -> None:
+        for conn in list(self.connections.values()):
+            await conn.outbox.ws.close(code=1001, message=b"emulator shutting down")
+
+    # --- timers -------------------------------------------------------------------------------------
+    async def run_timers(self) -> None:
+        """ACK timeouts, reply deadlines, ticket expiry, pings and disconnect storms, on one clock."""
+        tick = 0
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            now = time.monotonic()
+            self._ack_timeouts(now)
+            self.ledger.expire(now)
+            tick += 1
+            if tick % 20 == 0:
+                self._housekeeping(now)
+
+    def _ack_timeouts(self, now: float) -> None:
+        while self._ack_deadlines and self._ack_deadlines[0][0] <= now:
+            _, _, delivery = heapq.heappop(self._ack_deadlines)
+            record = self.in_flight.pop(delivery, None)
+            if record is not None and record.acked_at is None:
+                self._redeliver_later(record, self.settings.redeliver_delay_s)
+
+    def _housekeeping(self, now: float) -> None:
+        for ticket_id in [t for t, v in self.tickets.items() if now > v.expires_at]:
+            del self.tickets[ticket_id]
+        interval = self.settings.ping_interval_s
+        for conn in list(self.connections.values()):
+            if interval > 0 and now >= conn.next_ping:
+                conn.next_ping = now + interval
+                conn.pings_unanswered += len(conn.pings)
+                conn.pings.clear()
+                ping_id = frames.new_id()
+                conn.pings[ping_id] = now
+                conn.outbox.send(frames.ping_frame(conn.app_id, conn.id, ping_id, frames.new_id()))
+        storm = self.faults.disconnect_every_s
+        if storm > 0 and now >= self._next_storm:
+            if self._next_storm:
+                self.disconnect(reason="disconnect storm (fault)")
+                self.fault_hits["disconnect_storm"] += 1
+            self._next_storm = now + storm
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "connections": [{"id": c.id, "app": c.app_id, "routable": c.routable, "peer": c.peer}
+                            for c in self.connections.values()],
+            "waiting": {app: len(q) for app, q in self.waiting.items()},
+            "in_flight": len(self.in_flight),
+        }
+
+
+def _subscriptions(raw: Any) -> frozenset[tuple[str, str]]:
+    if raw is None:
+        return frozenset({("CALLBACK", frames.BOT_MESSAGE_TOPIC), ("EVENT", "*")})
+    if not isinstance(raw, list):
+        raise ApiError(400, "InvalidParameter.Subscriptions", "subscriptions must be a list of {type, topic}")
+    result = set()
+    for i, sub in enumerate(raw):
+        kind = sub.get("type") if isinstance(sub, dict) else None
+        topic = sub.get("topic") if isinstance(sub, dict) else None
+        if kind not in ("EVENT", "CALLBACK", "SYSTEM") or not isinstance(topic, str) or not topic:
+            raise ApiError(400, "InvalidParameter.Subscriptions",
+                           f"subscriptions[{i}] must be {{type: EVENT|CALLBACK|SYSTEM, topic: non-empty string}}")
+        result.add((kind, topic))
+    return frozenset(result)

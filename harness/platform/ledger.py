@@ -1,0 +1,232 @@
+"""The ground truth of every message's fate, with memory bounded for week-long runs.
+
+A message's full record lives only while it is in flight. Once it is final (replied or lost) it is
+folded into counters and dropped; only a bounded sample of lost messages keeps its details, and a
+bounded memory of recent final ids tells duplicate and late replies apart from unknown ones.
+The summary format is the `ledger.json` contract in docs/run-folder.md.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.platform.metrics import PlatformMetrics
+
+RECENT_FINAL_IDS = 20_000
+
+
+class Recipient(Protocol):
+    """Where answers for a message go (the user-side session that sent it)."""
+
+    def notify(self, payload: dict[str, Any]) -> None: ...
+
+
+@dataclass(slots=True, eq=False)
+class Record:
+    msg_id: str
+    kind: str  # "message" (robot CALLBACK) or "event" (EVENT frame)
+    app_id: str
+    conversation_id: str
+    client_msg_id: str
+    sender: str
+    recipient: Recipient | None
+    data: dict[str, Any]
+    topic: str
+    sent_at: float = field(default_factory=time.time)
+    pushed_at: float | None = None
+    connection_id: str = ""
+    deliveries: int = 0
+    acked_at: float | None = None
+    nack: str = ""  # last non-200 ACK, for the lost sample's reason
+    first_chunk_at: float | None = None
+    reply_error: str = ""  # last rejected reply attempt
+    chunks: int = 0
+    card_text: str = ""
+    final: bool = False
+
+
+class Ledger:
+    def __init__(self, metrics: PlatformMetrics, reply_timeout_s: float, lost_sample_size: int) -> None:
+        self.metrics = metrics
+        self.reply_timeout_s = reply_timeout_s
+        self.records: dict[str, Record] = {}
+        self.counts = dict.fromkeys(
+            ("sent", "pushed", "acked", "redelivered", "first_chunk", "replied", "lost",
+             "duplicate_replies", "late_replies"), 0)
+        self.event_counts = dict.fromkeys(("sent", "pushed", "acked", "redelivered", "lost"), 0)
+        self.lost_by_stage = dict.fromkeys(("not_pushed", "not_acked", "no_reply", "reply_rejected"), 0)
+        self.lost_sample: deque[dict[str, Any]] = deque(maxlen=lost_sample_size)
+        self.connections = {"opened": 0, "closed": 0, "current": 0}
+        self._by_conversation: dict[str, deque[str]] = {}
+        self._deadlines: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        self._recent_final: OrderedDict[str, str] = OrderedDict()
+
+    # --- stages -----------------------------------------------------------------------------------
+    def open(self, record: Record) -> None:
+        self.records[record.msg_id] = record
+        heapq.heappush(self._deadlines, (time.monotonic() + self.reply_timeout_s, next(self._seq), record.msg_id))
+        if record.kind == "event":
+            self.event_counts["sent"] += 1
+            return
+        self._by_conversation.setdefault(record.conversation_id, deque()).append(record.msg_id)
+        self._count("sent")
+
+    def pushed(self, record: Record, connection_id: str) -> None:
+        record.deliveries += 1
+        record.connection_id = connection_id
+        first = record.pushed_at is None
+        if first:
+            record.pushed_at = time.time()
+        stage = "pushed" if first else "redelivered"
+        if record.kind == "event":
+            self.event_counts[stage] += 1
+        else:
+            self._count(stage)
+
+    def acked(self, record: Record) -> None:
+        if record.acked_at is not None:
+            return
+        record.acked_at = time.time()
+        if record.kind == "event":
+            self.event_counts["acked"] += 1
+            self._finish(record, "acked")
+        else:
+            self._count("acked")
+
+    def chunk(self, record: Record) -> None:
+        record.chunks += 1
+        if record.first_chunk_at is None:
+            record.first_chunk_at = time.time()
+            self._count("first_chunk")
+
+    def replied(self, record: Record) -> None:
+        if record.first_chunk_at is None:
+            self.chunk(record)
+        self._count("replied")
+        self._finish(record, "replied")
+
+    def reply_rejected(self, record: Record, reason: str) -> None:
+        record.reply_error = reason
+
+    def answer_for_final(self, msg_id: str) -> None:
+        """A reply arrived for a message that is already final: count it as duplicate or late."""
+        if self._recent_final.get(msg_id) == "replied":
+            self.counts["duplicate_replies"] += 1
+        else:  # lost, or final so long ago that it was forgotten
+            self.counts["late_replies"] += 1
+
+    def is_recent_final(self, msg_id: str) -> bool:
+        return msg_id in self._recent_final
+
+    # --- look-ups ---------------------------------------------------------------------------------
+    def get(self, msg_id: str) -> Record | None:
+        return self.records.get(msg_id)
+
+    def oldest_unanswered(self, conversation_id: str, app_id: str) -> Record | None:
+        queue = self._by_conversation.get(conversation_id)
+        while queue:
+            record = self.records.get(queue[0])
+            if record is None or record.final:
+                queue.popleft()
+                continue
+            if record.app_id == app_id:
+                return record
+            return next((r for i in queue if (r := self.records.get(i)) and r.app_id == app_id), None)
+        if queue is not None:
+            del self._by_conversation[conversation_id]
+        return None
+
+    # --- expiry and shutdown ----------------------------------------------------------------------
+    def expire(self, now: float | None = None) -> int:
+        """Count messages past their reply deadline as lost. Returns how many were expired."""
+        now = time.monotonic() if now is None else now
+        expired = 0
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, msg_id = heapq.heappop(self._deadlines)
+            record = self.records.get(msg_id)
+            if record is not None and not record.final:
+                self.lose(record)
+                expired += 1
+        return expired
+
+    def lose(self, record: Record, reason: str = "") -> None:
+        stage = self._loss_stage(record)
+        if record.kind == "event":
+            self.event_counts["lost"] += 1
+        else:
+            self._count("lost")
+            self.lost_by_stage[stage] += 1
+            self.metrics.lost_at(stage)
+            self.lost_sample.append({
+                "msgId": record.msg_id, "clientMsgId": record.client_msg_id,
+                "conversationId": record.conversation_id, "stage": stage, "sent_at": record.sent_at,
+                "pushed_at": record.pushed_at, "connectionId": record.connection_id,
+                "deliveries": record.deliveries, "reason": reason or self._loss_reason(record, stage),
+            })
+        self._finish(record, "lost")
+
+    def lose_all_pending(self, reason: str) -> None:
+        for record in list(self.records.values()):
+            if not record.final:
+                self.lose(record, reason)
+
+    # --- export -----------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        pending = sum(1 for r in self.records.values() if r.kind == "message" and not r.final)
+        api = [
+            {"api": s.labels["api"], "status": int(s.labels["status"]), "code": s.labels["code"], "count": int(s.value)}
+            for metric in self.metrics.api_responses.collect() for s in metric.samples if s.name.endswith("_total")
+        ]
+        failures = {
+            s.labels["api"]: int(s.value)
+            for metric in self.metrics.login_failures.collect() for s in metric.samples if s.name.endswith("_total")
+        }
+        return {
+            "generated_at": time.time(),
+            "reply_timeout_s": self.reply_timeout_s,
+            "messages": {**self.counts, "pending": pending},
+            "lost_by_stage": dict(self.lost_by_stage),
+            "events": dict(self.event_counts),
+            "api_responses": api,
+            "login_failures": failures,
+            "connections": dict(self.connections),
+            "lost_sample": list(self.lost_sample),
+        }
+
+    # --- internals --------------------------------------------------------------------------------
+    def _count(self, stage: str) -> None:
+        self.counts[stage] += 1
+        self.metrics.stage(stage)
+
+    def _finish(self, record: Record, outcome: str) -> None:
+        record.final = True
+        self.records.pop(record.msg_id, None)
+        self._recent_final[record.msg_id] = outcome
+        if len(self._recent_final) > RECENT_FINAL_IDS:
+            self._recent_final.popitem(last=False)
+
+    @staticmethod
+    def _loss_stage(record: Record) -> str:
+        if record.reply_error:
+            return "reply_rejected"
+        if record.pushed_at is None:
+            return "not_pushed"
+        if record.acked_at is None:
+            return "not_acked"
+        return "no_reply"
+
+    def _loss_reason(self, record: Record, stage: str) -> str:
+        timeout = f"no final reply within {self.reply_timeout_s:g} s"
+        return {
+            "reply_rejected": f"{timeout}; last reply attempt rejected: {record.reply_error}",
+            "not_pushed": f"{timeout}; no stream connection subscribed to {record.topic} for app {record.app_id}",
+            "not_acked": f"{timeout}; pushed {record.deliveries} time(s), never ACKed with 200"
+                         + (f" (last ACK: {record.nack})" if record.nack else ""),
+            "no_reply": f"{timeout}; ACKed but the bot never answered",
+        }[stage]

@@ -1,0 +1,48 @@
+"""Prometheus metrics of one emulator instance, named from harness.contract.METRICS.
+
+Each server owns its own registry, so several emulators can live in one process (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from harness.contract import METRICS
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def _counter(registry: CollectorRegistry, name: str) -> Counter:
+    spec = METRICS[name]
+    return Counter(name.removesuffix("_total"), spec.help, spec.labels, registry=registry)
+
+
+def _gauge(registry: CollectorRegistry, name: str) -> Gauge:
+    spec = METRICS[name]
+    return Gauge(name, spec.help, spec.labels, registry=registry)
+
+
+class PlatformMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.messages = _counter(self.registry, "platform_messages_total")
+        self.lost = _counter(self.registry, "platform_messages_lost_total")
+        self.api_responses = _counter(self.registry, "platform_api_responses_total")
+        self.connections = _gauge(self.registry, "platform_connections")
+        self.login_failures = _counter(self.registry, "platform_login_failures_total")
+        # Pre-create the children so a scrape shows zeros instead of missing series.
+        self._stage = {s: self.messages.labels(s) for s in
+                       ("sent", "pushed", "acked", "redelivered", "first_chunk", "replied", "lost")}
+        self._lost = {s: self.lost.labels(s) for s in ("not_pushed", "not_acked", "no_reply", "reply_rejected")}
+        for api in ("gateway_open", "access_token"):
+            self.login_failures.labels(api)
+
+    def stage(self, stage: str) -> None:
+        self._stage[stage].inc()
+
+    def lost_at(self, stage: str) -> None:
+        self._lost[stage].inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,283 @@
+"""The open API a bot answers through: access tokens, session webhooks, robot send, AI cards, and the
+custom robot webhook; with token checks, permission scopes, QPS limits and injected faults."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from harness.platform.config import Settings
+from harness.platform.faults import Faults
+from harness.platform.ledger import Ledger, Record
+from harness.platform.metrics import PlatformMetrics
+from harness.platform.responses import ApiError, error, json_body, reply, required_str
+from harness.platform.tokens import TokenIssuer
+from harness.platform.users import Users
+
+log = logging.getLogger("harness.platform")
+
+TOKEN_HEADER = "x-acs-dingtalk-access-token"
+SCOPE_OF = {"robot_send": "qyapi_robot_sendmsg", "card_create": "Card.Instance.Write",
+            "card_streaming": "Card.Streaming.Write"}
+Handler = Callable[[web.Request], Awaitable[dict[str, Any]]]
+
+
+class RateLimiter:
+    """Token bucket per (app, api): `qps` calls per second with a burst of one second's worth."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def allow(self, app_id: str, api: str, qps: float) -> bool:
+        now = time.monotonic()
+        tokens, last = self._buckets.get((app_id, api), (qps, now))
+        tokens = min(qps, tokens + (now - last) * qps)
+        allowed = tokens >= 1.0
+        self._buckets[(app_id, api)] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
+
+
+class OpenApi:
+    def __init__(self, settings: Settings, ledger: Ledger, metrics: PlatformMetrics, faults: Faults,
+                 tokens: TokenIssuer, users: Users) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.metrics = metrics
+        self.faults = faults
+        self.tokens = tokens
+        self.users = users
+        self.limiter = RateLimiter()
+        self.cards: dict[str, Record | None] = {}  # outTrackId -> the message it answers (None: not an answer)
+        self.unmatched_replies = 0
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1.0/oauth2/accessToken", self._endpoint("access_token", self._access_token)),
+            web.post("/robot/sendBySession", self._endpoint("session_webhook", self._session_webhook)),
+            web.post("/v1.0/robot/oToMessages/batchSend", self._endpoint("robot_send", self._robot_send)),
+            web.post("/v1.0/robot/groupMessages/send", self._endpoint("robot_send", self._robot_send)),
+            web.post("/v1.0/card/instances/createAndDeliver", self._endpoint("card_create", self._card_create)),
+            web.put("/v1.0/card/streaming", self._endpoint("card_streaming", self._card_streaming)),
+            web.post("/robot/send", self._endpoint("robot_webhook", self._robot_webhook)),
+        ]
+
+    def _endpoint(self, api: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def endpoint(request: web.Request) -> web.Response:
+            try:
+                return reply(self.metrics, api, await handler(request))
+            except ApiError as exc:
+                return error(self.metrics, api, exc)
+        return endpoint
+
+    # --- shared checks ------------------------------------------------------------------------------
+    def _authorize(self, request: web.Request, api: str) -> str:
+        """Token, scope, injected faults and QPS, in the order the real platform checks them."""
+        app_id = self.tokens.app_of(request.headers.get(TOKEN_HEADER))
+        app = self.settings.app(app_id)
+        if app is None:
+            raise ApiError(401, "InvalidAuthentication", f"access token names app {app_id!r}, which is not configured")
+        scope = SCOPE_OF.get(api)
+        if scope and scope not in app.scopes:
+            raise ApiError(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                           f"app {app_id} lacks the permission scope {scope}",
+                           accessdenieddetail={"requiredScopes": [scope]})
+        self._check_faults_and_qps(app_id, api)
+        return app_id
+
+    def _check_faults_and_qps(self, app_id: str, api: str) -> None:
+        forced = self.faults.forced_error(api)
+        if forced == 401:
+            raise ApiError(401, "InvalidAuthentication", "access token rejected (injected fault)", injected=True)
+        if forced == 403:
+            scope = SCOPE_OF.get(api, "qyapi_robot_sendmsg")
+            raise ApiError(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                           f"app {app_id} lacks the permission scope {scope} (injected fault)",
+                           accessdenieddetail={"requiredScopes": [scope]}, injected=True)
+        qps = self.faults.qps_limits.get(api) or dict(self.settings.qps_limits).get(api)
+        if forced == 429 or (qps and not self.limiter.allow(app_id, api, qps)):
+            limit = f"{qps:g} calls/s" if qps else "a limit (injected fault)"
+            if self.settings.qps_mode == "403":
+                raise ApiError(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+                               f"app {app_id} exceeded {limit} on {api}; slow down and retry")
+            raise ApiError(429, "Throttling", f"app {app_id} exceeded {limit} on {api}; slow down and retry")
+
+    def _answer(self, record: Record | None, payload: dict[str, Any], final: bool) -> None:
+        if record is None:
+            return
+        if record.recipient is not None:
+            record.recipient.notify({"clientMsgId": record.client_msg_id, "msgId": record.msg_id, **payload})
+        if final:
+            self.ledger.replied(record)
+        else:
+            self.ledger.chunk(record)
+
+    def _pending(self, msg_id: str) -> Record | None:
+        record = self.ledger.get(msg_id)
+        if record is None or record.final:
+            self.ledger.answer_for_final(msg_id)
+            return None
+        return record
+
+    # --- endpoints ----------------------------------------------------------------------------------
+    async def _access_token(self, request: web.Request) -> dict[str, Any]:
+        body = await json_body(request, self.settings.max_payload_bytes)
+        app_key, secret = required_str(body, "appKey"), required_str(body, "appSecret")
+        app = self.settings.app(app_key)
+        if app is None or app.secret != secret:
+            self.metrics.login_failures.labels("access_token").inc()
+            log.warning("accessToken refused: bad credentials for appKey %r from %s", app_key, request.remote)
+            raise ApiError(401, "InvalidAuthentication", "appKey / appSecret do not match a configured app")
+        self._check_faults_and_qps(app.app_id, "access_token")
+        ttl = self.faults.token_ttl_s or self.settings.token_ttl_s
+        return {"accessToken": self.tokens.access_token(app.app_id, ttl), "expireIn": int(ttl)}
+
+    async def _session_webhook(self, request: web.Request) -> dict[str, Any]:
+        session = self.tokens.session_of(request.query.get("session"))
+        body = await json_body(request, self.settings.max_payload_bytes)
+        self._check_faults_and_qps(session.app_id, "session_webhook")
+        msgtype, content = _message_content(body)
+        self._answer(self._pending(session.msg_id),
+                     {"type": "reply", "via": "sessionWebhook", "msgtype": msgtype, "content": content}, final=True)
+        return {"errcode": 0, "errmsg": "ok"}
+
+    async def _robot_send(self, request: web.Request) -> dict[str, Any]:
+        app_id = self._authorize(request, "robot_send")
+        body = await json_body(request, self.settings.max_payload_bytes)
+        required_str(body, "robotCode")
+        msg_key = required_str(body, "msgKey")
+        param = body.get("msgParam", "{}")
+        payload = {"type": "reply", "via": "robotSend", "msgtype": msg_key, "content": param}
+        if "openConversationId" in body:
+            cid = required_str(body, "openConversationId")
+            record = self._by_out_track(body) or self.ledger.oldest_unanswered(cid, app_id)
+            if record is None:
+                self.unmatched_replies += 1
+                self.users.notify_users(sorted(self.users.members.get(cid, ())), {**payload, "type": "notice"})
+            self._answer(record, payload, final=True)
+            return {"processQueryKey": f"pqk-{time.time_ns()}"}
+        users = body.get("userIds")
+        if not isinstance(users, list) or not users or not all(isinstance(u, str) for u in users):
+            raise ApiError(400, "MissingParameter", "userIds must be a non-empty list of staff ids "
+                                                    "(or send openConversationId for a group)")
+        for user in users:
+            cid = self.users.one_to_one.get((app_id, user))
+            record = self._by_out_track(body) or (self.ledger.oldest_unanswered(cid, app_id) if cid else None)
+            if record is None:
+                self.unmatched_replies += 1
+                self.users.notify_users([user], {**payload, "type": "notice"})
+            self._answer(record, payload, final=True)
+        return {"processQueryKey": f"pqk-{time.time_ns()}", "invalidStaffIdList": [], "flowControlledStaffIdList": []}
+
+    async def _card_create(self, request: web.Request) -> dict[str, Any]:
+        app_id = self._authorize(request, "card_create")
+        body = await json_body(request, self.settings.max_payload_bytes)
+        out_track_id = required_str(body, "outTrackId")
+        space = required_str(body, "openSpaceId")
+        record = self._by_out_track(body) or self._by_space(app_id, space)
+        if record is None:
+            self.unmatched_replies += 1
+        self.cards[out_track_id] = record
+        if len(self.cards) > 4 * max(1, len(self.ledger.records)) + 1000:
+            self.cards = {k: r for k, r in self.cards.items() if r is not None and not r.final}
+        return {"success": True, "result": {"outTrackId": out_track_id,
+                                            "deliverResults": [{"spaceId": space, "success": True}]}}
+
+    async def _card_streaming(self, request: web.Request) -> dict[str, Any]:
+        self._authorize(request, "card_streaming")
+        body = await json_body(request, self.settings.max_payload_bytes)
+        out_track_id = required_str(body, "outTrackId")
+        if out_track_id not in self.cards:
+            raise ApiError(404, "InvalidParameter.OutTrackId",
+                           f"no card instance {out_track_id!r}: create it with createAndDeliver first")
+        content = body.get("content", "")
+        if not isinstance(content, str):
+            raise ApiError(400, "InvalidParameter.Content", "content must be a string")
+        record = self.cards[out_track_id]
+        finalize = body.get("isFinalize") is True
+        if record is None or record.final:
+            if finalize:
+                self.cards.pop(out_track_id, None)
+            if record is not None:
+                self.ledger.answer_for_final(record.msg_id)
+            return {"success": True, "result": True}
+        record.card_text = content if body.get("isFull") is True else record.card_text + content
+        if finalize:
+            self.cards.pop(out_track_id, None)
+            self._answer(record, {"type": "reply", "via": "card", "msgtype": "card", "content": record.card_text,
+                                  "isError": body.get("isError") is True}, final=True)
+        else:
+            self._answer(record, {"type": "chunk", "seq": record.chunks + 1, "content": record.card_text},
+                         final=False)
+        return {"success": True, "result": True}
+
+    async def _robot_webhook(self, request: web.Request) -> dict[str, Any]:
+        query = request.query
+        robot = next((r for r in self.settings.robots if r.access_token == query.get("access_token")), None)
+        if robot is None:
+            raise ApiError(200, "300001", "token is not exist", errcode=300001, errmsg="token is not exist")
+        _check_signature(robot.secret, query.get("timestamp", ""), query.get("sign", ""),
+                         self.settings.signature_window_s)
+        body = await json_body(request, self.settings.max_payload_bytes)
+        msgtype, content = _message_content(body)
+        members = sorted(self.users.members.get(robot.conversation_id, ()))
+        self.users.notify_users(members, {"type": "notice", "via": "robotWebhook", "msgtype": msgtype,
+                                          "conversationId": robot.conversation_id, "content": content})
+        return {"errcode": 0, "errmsg": "ok"}
+
+    # --- which message does a reply answer? ---------------------------------------------------------
+    def _by_out_track(self, body: dict[str, Any]) -> Record | None:
+        out_track_id = body.get("outTrackId")
+        return self._pending(out_track_id) if isinstance(out_track_id, str) and out_track_id.startswith("msg") \
+            else None
+
+    def _by_space(self, app_id: str, space: str) -> Record | None:
+        """openSpaceId is dtv1.card//IM_GROUP.<conversationId> or dtv1.card//IM_ROBOT.<staffId>."""
+        kind, _, target = space.removeprefix("dtv1.card//").partition(".")
+        if kind == "IM_GROUP":
+            return self.ledger.oldest_unanswered(target, app_id)
+        if kind == "IM_ROBOT":
+            cid = self.users.one_to_one.get((app_id, target))
+            return self.ledger.oldest_unanswered(cid, app_id) if cid else None
+        raise ApiError(400, "InvalidParameter.OpenSpaceId",
+                       f"openSpaceId {space!r} must be dtv1.card//IM_GROUP.<conversationId> or "
+                       "dtv1.card//IM_ROBOT.<staffId>")
+
+
+def _message_content(body: dict[str, Any]) -> tuple[str, str]:
+    msgtype = body.get("msgtype")
+    if msgtype == "text":
+        content = (body.get("text") or {}).get("content") if isinstance(body.get("text"), dict) else None
+    elif msgtype == "markdown":
+        content = (body.get("markdown") or {}).get("text") if isinstance(body.get("markdown"), dict) else None
+    else:
+        raise ApiError(400, "InvalidParameter.Msgtype", f"msgtype must be text or markdown, got {msgtype!r}")
+    if not isinstance(content, str):
+        field = "text.content" if msgtype == "text" else "markdown.text"
+        raise ApiError(400, "MissingParameter", f"{field} is required and must be a string")
+    return msgtype, content
+
+
+def sign(secret: str, timestamp_ms: str) -> str:
+    """The custom robot signature: urlencode(base64(HMAC-SHA256(secret, f"{timestamp}\\n{secret}")))."""
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return urllib.parse.quote_plus(base64.b64encode(digest).decode())
+
+
+def _check_signature(secret: str, timestamp: str, signature: str, window_s: float) -> None:
+    def refuse(why: str) -> ApiError:
+        return ApiError(200, "310000", why, errcode=310000, errmsg=why)
+
+    if not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > window_s * 1000:
+        raise refuse("invalid timestamp")
+    # aiohttp has already URL-decoded the query value once; compare against the decoded form.
+    expected = urllib.parse.unquote_plus(sign(secret, timestamp))
+    if not hmac.compare_digest(expected, signature):
+        raise refuse("sign not match")

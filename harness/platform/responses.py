@@ -1,0 +1,58 @@
+"""Open-API responses: every one is counted by api / status / code, every error says what was wrong."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from harness.platform.metrics import PlatformMetrics
+
+
+class ApiError(Exception):
+    """Raised inside a handler; turned into a JSON error response `{code, message, requestid, ...}`."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def reply(metrics: PlatformMetrics, api: str, body: dict[str, Any], status: int = 200, code: str = "") -> web.Response:
+    metrics.api_responses.labels(api, str(status), code).inc()
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+def error(metrics: PlatformMetrics, api: str, exc: ApiError) -> web.Response:
+    body = {"code": exc.code, "message": exc.message, "requestid": uuid.uuid4().hex, **exc.extra}
+    return reply(metrics, api, body, exc.status, exc.code)
+
+
+async def json_body(request: web.Request, limit: int) -> dict[str, Any]:
+    """The request's JSON object, or an ApiError saying why it is not acceptable."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "PayloadTooLarge", f"body of {request.content_length} bytes is over the {limit}-byte limit")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, "PayloadTooLarge", f"body is over the {limit}-byte limit")
+    ctype = request.content_type
+    if ctype not in ("application/json", "application/octet-stream"):  # octet-stream: no header sent
+        raise ApiError(415, "UnsupportedMediaType", f"Content-Type must be application/json, got {ctype}")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "InvalidParameter.Body", f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidParameter.Body", f"body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def required_str(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, "MissingParameter", f"{name} is required and must be a non-empty string")
+    return value

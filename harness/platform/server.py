@@ -1,0 +1,159 @@
+"""The emulator as one aiohttp application on one port: bot stream, open API, user side and admin.
+
+In-process use (tests, benchmarks, the orchestrator):
+
+    async with PlatformServer(Settings(apps=(AppConfig("app", "secret"),))) as srv:
+        srv.url  # http://127.0.0.1:PORT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from harness.platform.config import Settings
+from harness.platform.faults import FaultError, Faults, FaultSchedule
+from harness.platform.gateway import Gateway
+from harness.platform.ledger import Ledger
+from harness.platform.metrics import CONTENT_TYPE, PlatformMetrics
+from harness.platform.openapi import OpenApi
+from harness.platform.tokens import TokenIssuer
+from harness.platform.users import Users
+
+log = logging.getLogger("harness.platform")
+
+
+class PlatformServer:
+    def __init__(self, settings: Settings, faults: dict[str, Any] | None = None,
+                 ledger_file: str | Path | None = None, drain_s: float = 0.0) -> None:
+        """`faults`: a [faults] table (may hold a `schedule` list); `drain_s`: how long stop() waits for
+        in-flight messages before counting them lost."""
+        self.settings = settings
+        self.metrics = PlatformMetrics()
+        self.faults = Faults()
+        faults = dict(faults or {})
+        self.faults.update(faults)
+        self.schedule = FaultSchedule(self.faults, faults.get("schedule", []))
+        self.ledger = Ledger(self.metrics, settings.reply_timeout_s, settings.lost_sample_size)
+        self.tokens = TokenIssuer()
+        self.gateway = Gateway(settings, self.ledger, self.metrics, self.faults)
+        self.users = Users(settings, self.ledger, self.gateway, self.tokens)
+        self.openapi = OpenApi(settings, self.ledger, self.metrics, self.faults, self.tokens, self.users)
+        self.ledger_file = Path(ledger_file) if ledger_file else None
+        self.drain_s = drain_s
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.max_payload_bytes + 1024)
+        app.add_routes([
+            web.post("/v1.0/gateway/connections/open", self.gateway.open_connection),
+            web.get("/connect", self.gateway.stream),
+            web.get("/user", self.users.handle),
+            *self.openapi.routes(),
+            web.get("/healthz", self._healthz),
+            web.get("/metrics", self._metrics),
+            web.get("/admin/ledger", self._ledger),
+            web.get("/admin/status", self._status),
+            web.get("/admin/faults", self._get_faults),
+            web.post("/admin/faults", self._post_faults),
+            web.post("/admin/actions/disconnect", self._disconnect),
+        ])
+        return app
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port, reuse_address=True)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://{self.settings.host}:{port}"
+        self.gateway.ws_url = f"ws://{self.settings.host}:{port}/connect"
+        self.users.base_url = self.url
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self.gateway.run_timers()), loop.create_task(self.schedule.run())]
+        log.info("platform emulator serving on %s (apps: %s)", self.url,
+                 ", ".join(a.app_id for a in self.settings.apps) or "none")
+        return self.url
+
+    async def stop(self) -> None:
+        deadline = time.monotonic() + self.drain_s
+        while self.ledger.summary()["messages"]["pending"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.ledger.lose_all_pending("emulator stopped before the message was answered")
+        await self.gateway.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.ledger_file is not None:
+            tmp = self.ledger_file.with_name(self.ledger_file.name + ".tmp")
+            tmp.write_text(json.dumps(self.summary(), indent=1))
+            tmp.replace(self.ledger_file)
+            log.info("ledger written to %s", self.ledger_file)
+
+    async def __aenter__(self) -> PlatformServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def summary(self) -> dict[str, Any]:
+        result = self.ledger.summary()
+        result["bad_input"] = dict(self.gateway.bad_input + self.users.bad_input)
+        result["faults_applied"] = dict(self.gateway.fault_hits)
+        result["unmatched_replies"] = self.openapi.unmatched_replies
+        return result
+
+    # --- admin --------------------------------------------------------------------------------------
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _ledger(self, request: web.Request) -> web.Response:
+        return web.json_response(self.summary())
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return web.json_response({**self.gateway.status(), "url": self.url, "faults": self.faults.as_dict()})
+
+    async def _get_faults(self, request: web.Request) -> web.Response:
+        return web.json_response(self.faults.as_dict())
+
+    async def _post_faults(self, request: web.Request) -> web.Response:
+        try:
+            changes = await request.json()
+            schedule = FaultSchedule(self.faults, changes.get("schedule", []) if isinstance(changes, dict) else [])
+            self.faults.update(changes)
+            if schedule.entries:
+                self._tasks.append(asyncio.get_running_loop().create_task(schedule.run()))
+        except (ValueError, FaultError) as exc:
+            return web.json_response({"code": "InvalidFaults", "message": str(exc)}, status=400)
+        log.info("faults changed: %s", changes)
+        return web.json_response(self.faults.as_dict())
+
+    async def _disconnect(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            body = None
+        app = body.get("app") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or (app is None and body.get("all") is not True) or \
+                (app is not None and self.settings.app(str(app)) is None):
+            return web.json_response({"code": "InvalidParameter",
+                                      "message": 'body must be {"app": "<configured app id>"} or {"all": true}'},
+                                     status=400)
+        reason = str(body.get("reason", "admin requested disconnect"))
+        return web.json_response({"disconnected": self.gateway.disconnect(app, reason)})

@@ -1,0 +1,173 @@
+"""The user side: simulated employees on a WebSocket send messages and group join / leave actions,
+and get the bot's reply chunks and final replies tagged with their clientMsgId."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from harness.platform import frames
+from harness.platform.config import AppConfig, Settings
+from harness.platform.gateway import Gateway
+from harness.platform.ledger import Ledger, Record
+from harness.platform.outbox import Outbox
+from harness.platform.tokens import TokenIssuer
+
+log = logging.getLogger("harness.platform")
+
+EVENT_TOPIC = "*"
+EVENT_TYPES = {"join": "chat_add_member", "leave": "chat_remove_member"}
+CORP_ID = "corp-emulator"
+
+
+class UserInputError(ValueError):
+    pass
+
+
+class UserSession:
+    def __init__(self, user_id: str, nick: str, outbox: Outbox) -> None:
+        self.user_id = user_id
+        self.nick = nick
+        self.outbox = outbox
+
+    def notify(self, payload: dict[str, Any]) -> None:
+        self.outbox.send(json.dumps(payload))
+
+
+class Users:
+    def __init__(self, settings: Settings, ledger: Ledger, gateway: Gateway, tokens: TokenIssuer) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.gateway = gateway
+        self.tokens = tokens
+        self.base_url = ""  # set by the server once bound
+        self.sessions: dict[str, set[UserSession]] = {}
+        self.one_to_one: dict[tuple[str, str], str] = {}  # (app, staffId) -> 1:1 conversationId
+        self.members: dict[str, set[str]] = {}  # group conversationId -> staffIds who joined or spoke
+        self.bad_input: Counter[str] = Counter()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        user_id = request.query.get("userId", "")
+        if not user_id:
+            return web.json_response({"code": "MissingParameter", "message": "userId query parameter is required"},
+                                     status=400)
+        ws = web.WebSocketResponse(max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True)
+        await ws.prepare(request)
+        session = UserSession(user_id, request.query.get("nick", user_id), Outbox(ws))
+        self.sessions.setdefault(user_id, set()).add(session)
+        try:
+            async for msg in ws:
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    self._on_frame(session, msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    self.bad_input["oversize_frame" if "too big" in str(ws.exception()).lower()
+                                   else "ws_protocol_error"] += 1
+        finally:
+            sessions = self.sessions.get(user_id, set())
+            sessions.discard(session)
+            if not sessions:
+                self.sessions.pop(user_id, None)
+            await session.outbox.aclose()
+        return ws
+
+    def _on_frame(self, session: UserSession, text: str | bytes) -> None:
+        client_msg_id = ""
+        try:
+            try:
+                frame = json.loads(text)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise UserInputError(f"frame is not valid JSON: {exc}") from None
+            if not isinstance(frame, dict):
+                raise UserInputError("frame must be a JSON object")
+            client_msg_id = _str(frame, "clientMsgId")
+            kind = frame.get("type", "message")
+            if kind == "message":
+                self._message(session, frame, client_msg_id)
+            elif kind in EVENT_TYPES:
+                self._membership(session, frame, client_msg_id, kind)
+            else:
+                raise UserInputError(f"unknown type {str(kind)[:40]!r}; use message, join or leave")
+        except UserInputError as exc:
+            self.bad_input["bad_user_frame"] += 1
+            session.notify({"type": "error", "clientMsgId": client_msg_id, "error": str(exc)})
+
+    def _app(self, frame: dict[str, Any]) -> AppConfig:
+        app_id = frame.get("app")
+        if app_id is None:
+            if not self.settings.apps:
+                raise UserInputError("the emulator has no app configured")
+            return self.settings.apps[0]
+        app = self.settings.app(app_id) if isinstance(app_id, str) else None
+        if app is None:
+            raise UserInputError(f"app {app_id!r} is not configured")
+        return app
+
+    def _message(self, session: UserSession, frame: dict[str, Any], client_msg_id: str) -> None:
+        app = self._app(frame)
+        cid = _str(frame, "conversationId")
+        ctype = frame.get("conversationType", "1")
+        if ctype not in ("1", "2"):
+            raise UserInputError("conversationType must be \"1\" (one-to-one) or \"2\" (group)")
+        text = frame.get("text")
+        if not isinstance(text, str):
+            raise UserInputError("text must be a string")
+        if ctype == "2" and frame.get("atBot", True) is not True:
+            raise UserInputError("group message without @bot: DingTalk does not deliver it to the bot")
+        msg_id = "msg" + frames.new_id()
+        now_ms = int(time.time() * 1000)
+        if ctype == "1":
+            self.one_to_one[(app.app_id, session.user_id)] = cid
+        else:
+            self.members.setdefault(cid, set()).add(session.user_id)
+        token = self.tokens.session_token(msg_id, app.app_id, cid, self.settings.session_webhook_ttl_s)
+        data = {
+            "conversationId": cid, "conversationType": ctype, "msgId": msg_id, "msgtype": "text",
+            "text": {"content": text}, "senderId": session.user_id, "senderStaffId": session.user_id,
+            "senderNick": session.nick, "senderCorpId": CORP_ID, "isAdmin": False,
+            "isInAtList": ctype == "2", "atUsers": [{"dingtalkId": f"bot-{app.code}"}] if ctype == "2" else [],
+            "chatbotUserId": f"bot-{app.code}", "chatbotCorpId": CORP_ID, "robotCode": app.code, "createAt": now_ms,
+            "sessionWebhook": f"{self.base_url}/robot/sendBySession?session={token}",
+            "sessionWebhookExpiredTime": now_ms + int(self.settings.session_webhook_ttl_s * 1000),
+        }
+        if ctype == "2":
+            data["conversationTitle"] = str(frame.get("conversationTitle", cid))
+        record = Record(msg_id, "message", app.app_id, cid, client_msg_id, session.user_id, session, data,
+                        frames.BOT_MESSAGE_TOPIC)
+        self.ledger.open(record)
+        session.notify({"type": "accepted", "clientMsgId": client_msg_id, "msgId": msg_id})
+        self.gateway.submit(record)
+
+    def _membership(self, session: UserSession, frame: dict[str, Any], client_msg_id: str, kind: str) -> None:
+        app = self._app(frame)
+        cid = _str(frame, "conversationId")
+        group = self.members.setdefault(cid, set())
+        (group.add if kind == "join" else group.discard)(session.user_id)
+        event_id = "evt" + frames.new_id()
+        data = {"eventType": EVENT_TYPES[kind], "openConversationId": cid, "chatId": cid,
+                "userId": [session.user_id], "operator": session.user_id, "robotCode": app.code,
+                "timeStamp": int(time.time() * 1000)}
+        record = Record(event_id, "event", app.app_id, cid, client_msg_id, session.user_id, session, data,
+                        EVENT_TOPIC)
+        self.ledger.open(record)
+        self.gateway.submit(record)
+
+    def notify_users(self, user_ids: list[str], payload: dict[str, Any]) -> int:
+        """Deliver a message the bot sent on its own (not an answer) to every session of these users."""
+        delivered = 0
+        for user_id in user_ids:
+            for session in self.sessions.get(user_id, ()):
+                session.notify(payload)
+                delivered += 1
+        return delivered
+
+
+def _str(frame: dict[str, Any], name: str) -> str:
+    value = frame.get(name)
+    if not isinstance(value, str) or not value:
+        raise UserInputError(f"{name} is required and must be a non-empty string")
+    return value

@@ -1,0 +1,34 @@
+"""The official dingtalk-stream SDK runs against the emulator unchanged (DINGTALK_OPENAPI_ENDPOINT)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.platform.helpers import APP, SECRET, User, async_test, poll, server
+
+SDK_BOT = Path(__file__).with_name("sdk_bot.py")
+
+
+@async_test
+async def test_official_sdk_chatbot_answers_a_user():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        env = {**os.environ, "DINGTALK_OPENAPI_ENDPOINT": srv.url, "SDK_BOT_CLIENT_ID": APP,
+               "SDK_BOT_CLIENT_SECRET": SECRET}
+        bot = subprocess.Popen([sys.executable, str(SDK_BOT)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        try:
+            await poll(lambda: srv.ledger.connections["current"] == 1, timeout=60)
+            user = await User.connect(http, srv.url)
+            client_msg_id = await user.send("  ping from user ")
+            reply = await user.expect("reply", timeout=60)
+            assert reply["clientMsgId"] == client_msg_id
+            assert reply["content"] == "echo: ping from user"
+            await poll(lambda: srv.ledger.counts["acked"] == 1)
+            messages = srv.summary()["messages"]
+            assert messages["replied"] == 1 and messages["lost"] == 0
+        finally:
+            bot.kill()
+            bot.wait(timeout=30)
