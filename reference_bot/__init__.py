@@ -1,0 +1,8 @@
+"""The reference bot: a well-instrumented enterprise AI chat bot on DingTalk Stream mode.
+
+It is the system under test that ships with the harness (docs/bot.md): stream client, protocol
+adapter, simulated or HTTP LLM engine, replier, admin API and the chatbot_* metric contract.
+"""
+
+__version__ = "0.1.0"
+PROTOCOL = "dingtalk-stream/1.0"

@@ -1,0 +1,80 @@
+"""Answer one queued message: a command, a plain-text reply, or an AI card streamed chunk by chunk.
+
+Each answered message is logged as `reply_sent` with its per-conversation sequence number `seq`, so
+message continuity can be checked from the log alone.
+"""
+
+from __future__ import annotations
+
+import time
+
+from reference_bot.adapter import StandardMessage
+from reference_bot.commands import answer_command
+from reference_bot.conversations import Conversations
+from reference_bot.engine import AnswerEngine
+from reference_bot.inbound import Inbound
+from reference_bot.logs import event
+from reference_bot.metrics import BotMetrics
+from reference_bot.replier import ApiError, Replier
+
+NOT_TEXT_REPLY = "I can only read text messages; please type your question."
+
+
+class Answerer:
+    def __init__(
+        self, replier: Replier, engine: AnswerEngine, conversations: Conversations, metrics: BotMetrics
+    ) -> None:
+        self.replier = replier
+        self.engine = engine
+        self.conversations = conversations
+        self.metrics = metrics
+        self.started_at = time.monotonic()
+
+    async def handle(self, item: Inbound) -> None:
+        msg = item.msg
+        try:
+            via = await self._answer(item)
+        except Exception as exc:  # any failure is this message's outcome, never the worker's end
+            self.metrics.processed.labels(outcome="failed").inc()
+            event("reply_failed", 40, exc_info=not isinstance(exc, ApiError), msgId=msg.msg_id,
+                  conversationId=msg.conversation_id, api=getattr(exc, "api", "engine"),
+                  status=getattr(exc, "status", None), error=str(exc))
+            return
+        elapsed = time.perf_counter() - item.received_at
+        self.metrics.processing_seconds.observe(elapsed)
+        self.metrics.processed.labels(outcome="replied").inc()
+        event("reply_sent", msgId=msg.msg_id, conversationId=msg.conversation_id,
+              seq=self.conversations.next_reply_seq(msg.conversation_id), via=via,
+              latency_ms=round(elapsed * 1000, 2))
+
+    def _first_reply(self, item: Inbound) -> None:
+        self.metrics.first_reply_seconds.observe(time.perf_counter() - item.received_at)
+
+    async def _answer(self, item: Inbound) -> str:
+        msg = item.msg
+        command = answer_command(msg.text, self.engine.name, self.started_at)
+        if command is None and not msg.text:
+            command = (NOT_TEXT_REPLY, False)
+        if command is not None:
+            via = await self.replier.send_text(msg, *command)
+            self._first_reply(item)
+            return via
+        if not self.engine.streams():
+            text = "".join([piece async for piece in self.engine.generate(msg.text)])
+            via = await self.replier.send_text(msg, text)
+            self._first_reply(item)
+            return via
+        return await self._stream_card(item, msg)
+
+    async def _stream_card(self, item: Inbound, msg: StandardMessage) -> str:
+        card = await self.replier.create_card(msg)
+        content = ""
+        updates = 0
+        async for piece in self.engine.generate(msg.text):
+            content += piece
+            updates += 1
+            await self.replier.stream_card(card, content, f"{card}-{updates}", finalize=False)
+            if updates == 1:
+                self._first_reply(item)
+        await self.replier.stream_card(card, content, f"{card}-final", finalize=True)
+        return "card"

@@ -1,0 +1,133 @@
+"""Inbound path: decide each EVENT / CALLBACK frame's ACK at once, queue robot messages for workers.
+
+The buffer is bounded. A message that does not fit is ACKed with a redelivery code and counted, so
+the platform keeps it and tries again: nothing is dropped silently. A msgId already taken in is
+ACKed as OK and not answered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from reference_bot.adapter import AdapterError, StandardMessage, from_robot_message
+from reference_bot.config import Buffer
+from reference_bot.conversations import Conversations, membership_change
+from reference_bot.dedup import RecentIds
+from reference_bot.frames import BAD_REQUEST, NOT_FOUND, REDELIVER, ROBOT_TOPIC, Frame, FrameError, ack, event_ack
+from reference_bot.logs import event
+from reference_bot.metrics import INBOUND_QUEUE, BotMetrics
+
+WARNING = 30
+
+
+@dataclass(frozen=True)
+class Inbound:
+    msg: StandardMessage
+    received_at: float  # time.perf_counter() when the frame arrived
+
+
+class InboundBuffer:
+    def __init__(
+        self,
+        config: Buffer,
+        metrics: BotMetrics,
+        conversations: Conversations,
+        handle: Callable[[Inbound], Awaitable[None]],
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.conversations = conversations
+        self.handle = handle
+        self.queue: asyncio.Queue[Inbound] = asyncio.Queue(maxsize=config.capacity)
+        self.recent = RecentIds(config.dedup_capacity, config.dedup_ttl_seconds)
+        self.busy = 0
+        self._depth = metrics.queue_depth.labels(queue=INBOUND_QUEUE)
+        self._workers: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._workers = [asyncio.create_task(self._work()) for _ in range(self.config.workers)]
+
+    async def stop(self, drain_seconds: float) -> None:
+        """Let queued and running messages finish (bounded), then stop the workers."""
+        try:
+            await asyncio.wait_for(self.queue.join(), drain_seconds)
+        except asyncio.TimeoutError:
+            event("drain_incomplete", WARNING, queued=self.queue.qsize(), running=self.busy)
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    # --- frames (called by the stream client, synchronously, for each EVENT / CALLBACK) ---
+
+    def on_frame(self, frame: Frame) -> str:
+        if frame.type == "EVENT":
+            return self._on_event(frame)
+        if frame.topic != ROBOT_TOPIC:
+            event("unknown_topic", WARNING, type=frame.type, topic=frame.topic, messageId=frame.message_id)
+            return ack(frame.message_id, NOT_FOUND, f"no handler for topic {frame.topic!r}")
+        return self._on_robot_message(frame)
+
+    def _on_event(self, frame: Frame) -> str:
+        event_type = frame.headers.get("eventType", "")
+        try:
+            change = membership_change(event_type, frame.json_data())
+        except FrameError as exc:
+            event("bad_event", WARNING, messageId=frame.message_id, eventType=event_type, reason=str(exc))
+            return ack(frame.message_id, BAD_REQUEST, str(exc))
+        if change is None:
+            event("event_ignored", eventType=event_type, messageId=frame.message_id)
+        else:
+            kind, conversation_id, users = change
+            self.conversations.apply(kind, conversation_id, users)
+            event("membership_changed", change=kind, conversationId=conversation_id, users=users,
+                  members=len(self.conversations.members.get(conversation_id, ())))
+        return event_ack(frame.message_id)
+
+    def _reject(self, frame: Frame, reason: str, msg_id: str = "") -> str:
+        self.metrics.processed.labels(outcome="rejected").inc()
+        event("message_rejected", WARNING, messageId=frame.message_id, msgId=msg_id, reason=reason)
+        return ack(frame.message_id, BAD_REQUEST, reason)
+
+    def _on_robot_message(self, frame: Frame) -> str:
+        received_at = time.perf_counter()
+        try:
+            msg = from_robot_message(frame.json_data())
+        except (FrameError, AdapterError) as exc:
+            return self._reject(frame, str(exc))
+        if len(msg.text) > self.config.max_text_chars:
+            return self._reject(
+                frame, f"text.content: expected at most {self.config.max_text_chars} characters, got {len(msg.text)}",
+                msg.msg_id,
+            )
+        if msg.msg_id in self.recent:
+            self.metrics.duplicates.inc()
+            event("duplicate_dropped", msgId=msg.msg_id, conversationId=msg.conversation_id)
+            return ack(frame.message_id)
+        try:
+            self.queue.put_nowait(Inbound(msg, received_at))
+        except asyncio.QueueFull:
+            self.metrics.queue_rejected.labels(queue=INBOUND_QUEUE).inc()
+            event("queue_rejected", WARNING, msgId=msg.msg_id, conversationId=msg.conversation_id,
+                  capacity=self.config.capacity)
+            return ack(frame.message_id, REDELIVER, "inbound buffer full, deliver again later")
+        self.recent.add(msg.msg_id)
+        self._depth.set(self.queue.qsize())
+        event("message_received", msgId=msg.msg_id, conversationId=msg.conversation_id, msgtype=msg.msgtype,
+              kind=msg.conversation_kind)
+        return ack(frame.message_id)
+
+    async def _work(self) -> None:
+        while True:
+            item = await self.queue.get()
+            self._depth.set(self.queue.qsize())
+            self.busy += 1
+            try:
+                await self.handle(item)
+            except Exception:  # one message's failure must not kill the worker
+                event("handler_crashed", 40, msgId=item.msg.msg_id, exc_info=True)
+            finally:
+                self.busy -= 1
+                self.queue.task_done()

@@ -1,0 +1,54 @@
+"""Structured JSON-lines logs: one object per line with ts, level, event and the event's fields.
+
+The event names are a contract with the diagnosis (docs/run-folder.md, "The bot's log"). Callers
+pass only what is safe to show; secrets are never handed to the logger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+LOGGER_NAME = "reference_bot"
+log = logging.getLogger(LOGGER_NAME)
+
+
+class JsonLinesFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+        }
+        fields = getattr(record, "fields", None)
+        if fields is None:  # a plain log call, e.g. from a library
+            line["event"] = "log"
+            line["logger"] = record.name
+            line["message"] = record.getMessage()
+        else:
+            line["event"] = record.msg
+            line.update(fields)
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def event(name: str, level: int = logging.INFO, exc_info: bool = False, **fields: Any) -> None:
+    if log.isEnabledFor(level):
+        log.log(level, name, exc_info=exc_info, extra={"fields": fields})
+
+
+def setup_logging(log_file: str | None, level: int = logging.INFO) -> logging.Handler:
+    """Send the bot's (and its libraries') logs as JSON lines to log_file, or to stderr."""
+    handler: logging.Handler = (
+        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(JsonLinesFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

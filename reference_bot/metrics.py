@@ -1,0 +1,64 @@
+"""The chatbot_* metric contract (harness/contract.py METRICS), exported with prometheus_client.
+
+Each bot instance has its own registry, so several bots can live in one test process. Label values
+that alerts compute rates over are created at zero up front: a series that appears only on the first
+failure makes `rate()` miss that failure.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+
+from harness.contract import LATENCY_BUCKETS, METRICS, Metric
+
+INBOUND_QUEUE = "inbound"
+FRAME_TYPES = ("CALLBACK", "EVENT", "SYSTEM")
+OUTCOMES = ("replied", "failed", "rejected")
+RECONNECT_REASONS = ("disconnect", "closed", "heartbeat_timeout", "error", "open_failed")
+
+
+def _make(metric: Metric, registry: CollectorRegistry) -> Counter | Gauge | Histogram:
+    if metric.kind == "counter":
+        return Counter(metric.name.removesuffix("_total"), metric.help, metric.labels, registry=registry)
+    if metric.kind == "gauge":
+        return Gauge(metric.name, metric.help, metric.labels, registry=registry)
+    return Histogram(metric.name, metric.help, metric.labels, buckets=LATENCY_BUCKETS, registry=registry)
+
+
+class BotMetrics:
+    def __init__(self, version: str, queue_capacity: int) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        made = {m.name: _make(m, self.registry) for m in METRICS.values() if m.name.startswith("chatbot_")}
+        self.received: Counter = made["chatbot_messages_received_total"]
+        self.duplicates: Counter = made["chatbot_messages_duplicate_total"]
+        self.processed: Counter = made["chatbot_messages_processed_total"]
+        self.processing_seconds: Histogram = made["chatbot_message_processing_seconds"]
+        self.first_reply_seconds: Histogram = made["chatbot_first_reply_seconds"]
+        self.queue_depth: Gauge = made["chatbot_queue_depth"]
+        self.queue_capacity: Gauge = made["chatbot_queue_capacity"]
+        self.queue_rejected: Counter = made["chatbot_queue_rejected_total"]
+        self.platform_requests: Counter = made["chatbot_platform_requests_total"]
+        self.platform_retries: Counter = made["chatbot_platform_retries_total"]
+        self.stream_connected: Gauge = made["chatbot_stream_connected"]
+        self.reconnects: Counter = made["chatbot_stream_reconnects_total"]
+        self.logins: Counter = made["chatbot_login_attempts_total"]
+        self.build_info: Gauge = made["chatbot_build_info"]
+
+        self.build_info.labels(version=version).set(1)
+        self.queue_capacity.labels(queue=INBOUND_QUEUE).set(queue_capacity)
+        self.queue_depth.labels(queue=INBOUND_QUEUE).set(0)
+        self.queue_rejected.labels(queue=INBOUND_QUEUE)
+        for frame_type in FRAME_TYPES:
+            self.received.labels(type=frame_type)
+        for outcome in OUTCOMES:
+            self.processed.labels(outcome=outcome)
+        for reason in RECONNECT_REASONS:
+            self.reconnects.labels(reason=reason)
+        for outcome in ("success", "failure"):
+            self.logins.labels(outcome=outcome)
+
+    def value(self, name: str, **labels: str) -> float:
+        """Current value of a sample (for /status and tests); 0 when absent."""
+        found = self.registry.get_sample_value(name, labels)
+        return 0.0 if found is None else found
