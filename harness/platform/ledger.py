@@ -47,6 +47,7 @@ class Record:
     reply_error: str = ""  # last rejected reply attempt
     chunks: int = 0
     card_text: str = ""
+    claimed: bool = False  # a card instance answers it
     final: bool = False
 
 
@@ -129,17 +130,11 @@ class Ledger:
         return self.records.get(msg_id)
 
     def oldest_unanswered(self, conversation_id: str, app_id: str) -> Record | None:
-        queue = self._by_conversation.get(conversation_id)
-        while queue:
-            record = self.records.get(queue[0])
-            if record is None or record.final:
-                queue.popleft()
-                continue
-            if record.app_id == app_id:
+        """The oldest message of the conversation still waiting for an answer and not claimed by a card."""
+        for msg_id in self._by_conversation.get(conversation_id, ()):
+            record = self.records.get(msg_id)
+            if record is not None and not record.claimed and record.app_id == app_id:
                 return record
-            return next((r for i in queue if (r := self.records.get(i)) and r.app_id == app_id), None)
-        if queue is not None:
-            del self._by_conversation[conversation_id]
         return None
 
     # --- expiry and shutdown ----------------------------------------------------------------------
@@ -178,7 +173,7 @@ class Ledger:
 
     # --- export -----------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
-        pending = sum(1 for r in self.records.values() if r.kind == "message" and not r.final)
+        pending = self.counts["sent"] - self.counts["replied"] - self.counts["lost"]
         api = [
             {"api": s.labels["api"], "status": int(s.labels["status"]), "code": s.labels["code"], "count": int(s.value)}
             for metric in self.metrics.api_responses.collect() for s in metric.samples if s.name.endswith("_total")
@@ -205,8 +200,16 @@ class Ledger:
         self.metrics.stage(stage)
 
     def _finish(self, record: Record, outcome: str) -> None:
+        if record.final:
+            return
         record.final = True
         self.records.pop(record.msg_id, None)
+        queue = self._by_conversation.get(record.conversation_id)
+        if queue is not None:  # keep only unfinished ids: finished ones leave from the head
+            while queue and queue[0] not in self.records:
+                queue.popleft()
+            if not queue:
+                del self._by_conversation[record.conversation_id]
         self._recent_final[record.msg_id] = outcome
         if len(self._recent_final) > RECENT_FINAL_IDS:
             self._recent_final.popitem(last=False)

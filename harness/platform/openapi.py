@@ -1,5 +1,5 @@
-"""The open API a bot answers through: access tokens, session webhooks, robot send, AI cards, and the
-custom robot webhook; with token checks, permission scopes, QPS limits and injected faults."""
+"""The open API a bot answers through: access tokens, session webhooks, robot send and the custom robot
+webhook (AI cards: cards.py); with token checks, permission scopes, QPS limits and injected faults."""
 
 from __future__ import annotations
 
@@ -55,21 +55,18 @@ class OpenApi:
         self.tokens = tokens
         self.users = users
         self.limiter = RateLimiter()
-        self.cards: dict[str, Record | None] = {}  # outTrackId -> the message it answers (None: not an answer)
         self.unmatched_replies = 0
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/v1.0/oauth2/accessToken", self._endpoint("access_token", self._access_token)),
-            web.post("/robot/sendBySession", self._endpoint("session_webhook", self._session_webhook)),
-            web.post("/v1.0/robot/oToMessages/batchSend", self._endpoint("robot_send", self._robot_send)),
-            web.post("/v1.0/robot/groupMessages/send", self._endpoint("robot_send", self._robot_send)),
-            web.post("/v1.0/card/instances/createAndDeliver", self._endpoint("card_create", self._card_create)),
-            web.put("/v1.0/card/streaming", self._endpoint("card_streaming", self._card_streaming)),
-            web.post("/robot/send", self._endpoint("robot_webhook", self._robot_webhook)),
+            web.post("/v1.0/oauth2/accessToken", self.endpoint("access_token", self._access_token)),
+            web.post("/robot/sendBySession", self.endpoint("session_webhook", self._session_webhook)),
+            web.post("/v1.0/robot/oToMessages/batchSend", self.endpoint("robot_send", self._robot_send)),
+            web.post("/v1.0/robot/groupMessages/send", self.endpoint("robot_send", self._robot_send)),
+            web.post("/robot/send", self.endpoint("robot_webhook", self._robot_webhook)),
         ]
 
-    def _endpoint(self, api: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def endpoint(self, api: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def endpoint(request: web.Request) -> web.Response:
             try:
                 return reply(self.metrics, api, await handler(request))
@@ -78,7 +75,7 @@ class OpenApi:
         return endpoint
 
     # --- shared checks ------------------------------------------------------------------------------
-    def _authorize(self, request: web.Request, api: str) -> str:
+    def authorize(self, request: web.Request, api: str) -> str:
         """Token, scope, injected faults and QPS, in the order the real platform checks them."""
         app_id = self.tokens.app_of(request.headers.get(TOKEN_HEADER))
         app = self.settings.app(app_id)
@@ -109,7 +106,7 @@ class OpenApi:
                                f"app {app_id} exceeded {limit} on {api}; slow down and retry")
             raise ApiError(429, "Throttling", f"app {app_id} exceeded {limit} on {api}; slow down and retry")
 
-    def _answer(self, record: Record | None, payload: dict[str, Any], final: bool) -> None:
+    def answer(self, record: Record | None, payload: dict[str, Any], final: bool) -> None:
         if record is None:
             return
         if record.recipient is not None:
@@ -119,7 +116,7 @@ class OpenApi:
         else:
             self.ledger.chunk(record)
 
-    def _pending(self, msg_id: str) -> Record | None:
+    def pending(self, msg_id: str) -> Record | None:
         record = self.ledger.get(msg_id)
         if record is None or record.final:
             self.ledger.answer_for_final(msg_id)
@@ -144,12 +141,12 @@ class OpenApi:
         body = await json_body(request, self.settings.max_payload_bytes)
         self._check_faults_and_qps(session.app_id, "session_webhook")
         msgtype, content = _message_content(body)
-        self._answer(self._pending(session.msg_id),
+        self.answer(self.pending(session.msg_id),
                      {"type": "reply", "via": "sessionWebhook", "msgtype": msgtype, "content": content}, final=True)
         return {"errcode": 0, "errmsg": "ok"}
 
     async def _robot_send(self, request: web.Request) -> dict[str, Any]:
-        app_id = self._authorize(request, "robot_send")
+        app_id = self.authorize(request, "robot_send")
         body = await json_body(request, self.settings.max_payload_bytes)
         required_str(body, "robotCode")
         msg_key = required_str(body, "msgKey")
@@ -157,11 +154,11 @@ class OpenApi:
         payload = {"type": "reply", "via": "robotSend", "msgtype": msg_key, "content": param}
         if "openConversationId" in body:
             cid = required_str(body, "openConversationId")
-            record = self._by_out_track(body) or self.ledger.oldest_unanswered(cid, app_id)
+            record = self.by_out_track(body) or self.ledger.oldest_unanswered(cid, app_id)
             if record is None:
                 self.unmatched_replies += 1
                 self.users.notify_users(sorted(self.users.members.get(cid, ())), {**payload, "type": "notice"})
-            self._answer(record, payload, final=True)
+            self.answer(record, payload, final=True)
             return {"processQueryKey": f"pqk-{time.time_ns()}"}
         users = body.get("userIds")
         if not isinstance(users, list) or not users or not all(isinstance(u, str) for u in users):
@@ -169,54 +166,12 @@ class OpenApi:
                                                     "(or send openConversationId for a group)")
         for user in users:
             cid = self.users.one_to_one.get((app_id, user))
-            record = self._by_out_track(body) or (self.ledger.oldest_unanswered(cid, app_id) if cid else None)
+            record = self.by_out_track(body) or (self.ledger.oldest_unanswered(cid, app_id) if cid else None)
             if record is None:
                 self.unmatched_replies += 1
                 self.users.notify_users([user], {**payload, "type": "notice"})
-            self._answer(record, payload, final=True)
+            self.answer(record, payload, final=True)
         return {"processQueryKey": f"pqk-{time.time_ns()}", "invalidStaffIdList": [], "flowControlledStaffIdList": []}
-
-    async def _card_create(self, request: web.Request) -> dict[str, Any]:
-        app_id = self._authorize(request, "card_create")
-        body = await json_body(request, self.settings.max_payload_bytes)
-        out_track_id = required_str(body, "outTrackId")
-        space = required_str(body, "openSpaceId")
-        record = self._by_out_track(body) or self._by_space(app_id, space)
-        if record is None:
-            self.unmatched_replies += 1
-        self.cards[out_track_id] = record
-        if len(self.cards) > 4 * max(1, len(self.ledger.records)) + 1000:
-            self.cards = {k: r for k, r in self.cards.items() if r is not None and not r.final}
-        return {"success": True, "result": {"outTrackId": out_track_id,
-                                            "deliverResults": [{"spaceId": space, "success": True}]}}
-
-    async def _card_streaming(self, request: web.Request) -> dict[str, Any]:
-        self._authorize(request, "card_streaming")
-        body = await json_body(request, self.settings.max_payload_bytes)
-        out_track_id = required_str(body, "outTrackId")
-        if out_track_id not in self.cards:
-            raise ApiError(404, "InvalidParameter.OutTrackId",
-                           f"no card instance {out_track_id!r}: create it with createAndDeliver first")
-        content = body.get("content", "")
-        if not isinstance(content, str):
-            raise ApiError(400, "InvalidParameter.Content", "content must be a string")
-        record = self.cards[out_track_id]
-        finalize = body.get("isFinalize") is True
-        if record is None or record.final:
-            if finalize:
-                self.cards.pop(out_track_id, None)
-            if record is not None:
-                self.ledger.answer_for_final(record.msg_id)
-            return {"success": True, "result": True}
-        record.card_text = content if body.get("isFull") is True else record.card_text + content
-        if finalize:
-            self.cards.pop(out_track_id, None)
-            self._answer(record, {"type": "reply", "via": "card", "msgtype": "card", "content": record.card_text,
-                                  "isError": body.get("isError") is True}, final=True)
-        else:
-            self._answer(record, {"type": "chunk", "seq": record.chunks + 1, "content": record.card_text},
-                         final=False)
-        return {"success": True, "result": True}
 
     async def _robot_webhook(self, request: web.Request) -> dict[str, Any]:
         query = request.query
@@ -233,22 +188,10 @@ class OpenApi:
         return {"errcode": 0, "errmsg": "ok"}
 
     # --- which message does a reply answer? ---------------------------------------------------------
-    def _by_out_track(self, body: dict[str, Any]) -> Record | None:
+    def by_out_track(self, body: dict[str, Any]) -> Record | None:
         out_track_id = body.get("outTrackId")
-        return self._pending(out_track_id) if isinstance(out_track_id, str) and out_track_id.startswith("msg") \
+        return self.pending(out_track_id) if isinstance(out_track_id, str) and out_track_id.startswith("msg") \
             else None
-
-    def _by_space(self, app_id: str, space: str) -> Record | None:
-        """openSpaceId is dtv1.card//IM_GROUP.<conversationId> or dtv1.card//IM_ROBOT.<staffId>."""
-        kind, _, target = space.removeprefix("dtv1.card//").partition(".")
-        if kind == "IM_GROUP":
-            return self.ledger.oldest_unanswered(target, app_id)
-        if kind == "IM_ROBOT":
-            cid = self.users.one_to_one.get((app_id, target))
-            return self.ledger.oldest_unanswered(cid, app_id) if cid else None
-        raise ApiError(400, "InvalidParameter.OpenSpaceId",
-                       f"openSpaceId {space!r} must be dtv1.card//IM_GROUP.<conversationId> or "
-                       "dtv1.card//IM_ROBOT.<staffId>")
 
 
 def _message_content(body: dict[str, Any]) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.platform.cards import Cards
 from harness.platform.config import Settings
 from harness.platform.faults import FaultError, Faults, FaultSchedule
 from harness.platform.gateway import Gateway
@@ -46,6 +47,7 @@ class PlatformServer:
         self.gateway = Gateway(settings, self.ledger, self.metrics, self.faults)
         self.users = Users(settings, self.ledger, self.gateway, self.tokens)
         self.openapi = OpenApi(settings, self.ledger, self.metrics, self.faults, self.tokens, self.users)
+        self.cards = Cards(self.openapi)
         self.ledger_file = Path(ledger_file) if ledger_file else None
         self.drain_s = drain_s
         self.url = ""
@@ -59,6 +61,7 @@ class PlatformServer:
             web.get("/connect", self.gateway.stream),
             web.get("/user", self.users.handle),
             *self.openapi.routes(),
+            *self.cards.routes(),
             web.get("/healthz", self._healthz),
             web.get("/metrics", self._metrics),
             web.get("/admin/ledger", self._ledger),

@@ -1,0 +1,129 @@
+"""AI cards: instance create / deliver / update (Card.Instance.Write) and streaming (Card.Streaming.Write).
+
+Both ways bots use them work: `createAndDeliver` + `PUT /v1.0/card/streaming` with `isFinalize`
+(the reference bot), and the official SDK's AI card (`POST /v1.0/card/instances`, `.../deliver`,
+streaming, then `PUT /v1.0/card/instances` with `flowStatus` finished or failed). Streaming updates
+reach the user as `chunk`s; the final one as the `reply`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from harness.platform.ledger import Record
+from harness.platform.openapi import OpenApi
+from harness.platform.responses import ApiError, json_body, required_str
+
+FLOW_FINISHED, FLOW_FAILED = "3", "5"  # the SDK's AICardStatus values
+UNBOUND = None  # a card created but not yet delivered, or delivered where no message awaits an answer
+
+
+class Cards:
+    def __init__(self, api: OpenApi) -> None:
+        self.api = api
+        self.cards: dict[str, Record | None] = {}  # outTrackId -> the message it answers
+
+    def routes(self) -> list[web.RouteDef]:
+        create, stream = "card_create", "card_streaming"
+        return [
+            web.post("/v1.0/card/instances/createAndDeliver", self.api.endpoint(create, self._create_and_deliver)),
+            web.post("/v1.0/card/instances", self.api.endpoint(create, self._create)),
+            web.post("/v1.0/card/instances/deliver", self.api.endpoint(create, self._deliver)),
+            web.put("/v1.0/card/instances", self.api.endpoint(create, self._update)),
+            web.put("/v1.0/card/streaming", self.api.endpoint(stream, self._streaming)),
+        ]
+
+    async def _request(self, request: web.Request, api: str) -> tuple[str, dict[str, Any], str]:
+        app_id = self.api.authorize(request, api)
+        body = await json_body(request, self.api.settings.max_payload_bytes)
+        return app_id, body, required_str(body, "outTrackId")
+
+    def _known(self, out_track_id: str) -> Record | None:
+        if out_track_id not in self.cards:
+            raise ApiError(404, "InvalidParameter.OutTrackId",
+                           f"no card instance {out_track_id!r}: create it first (createAndDeliver or instances)")
+        return self.cards[out_track_id]
+
+    def _bind(self, out_track_id: str, record: Record | None) -> None:
+        if record is None:
+            self.api.unmatched_replies += 1
+        else:
+            record.claimed = True
+        self.cards[out_track_id] = record
+        if len(self.cards) > 4 * len(self.api.ledger.records) + 1000:  # drop cards of finished messages
+            self.cards = {k: r for k, r in self.cards.items() if r is None or not r.final}
+
+    async def _create_and_deliver(self, request: web.Request) -> dict[str, Any]:
+        app_id, body, out_track_id = await self._request(request, "card_create")
+        space = required_str(body, "openSpaceId")
+        self._bind(out_track_id, self.api.by_out_track(body) or self._by_space(app_id, space))
+        return {"success": True, "result": {"outTrackId": out_track_id,
+                                            "deliverResults": [{"spaceId": space, "success": True}]}}
+
+    async def _create(self, request: web.Request) -> dict[str, Any]:
+        _, body, out_track_id = await self._request(request, "card_create")
+        record = self.api.by_out_track(body)
+        if record is not None:
+            record.claimed = True
+        self.cards[out_track_id] = record
+        return {"success": True, "result": out_track_id}
+
+    async def _deliver(self, request: web.Request) -> dict[str, Any]:
+        app_id, body, out_track_id = await self._request(request, "card_create")
+        space = required_str(body, "openSpaceId")
+        if self._known(out_track_id) is None:
+            self._bind(out_track_id, self._by_space(app_id, space))
+        return {"success": True, "result": [{"spaceId": space, "success": True}]}
+
+    async def _update(self, request: web.Request) -> dict[str, Any]:
+        _, body, out_track_id = await self._request(request, "card_create")
+        record = self._known(out_track_id)
+        params = (body.get("cardData") or {}).get("cardParamMap") if isinstance(body.get("cardData"), dict) else None
+        if not isinstance(params, dict):
+            raise ApiError(400, "MissingParameter", "cardData.cardParamMap is required and must be an object")
+        status = str(params.get("flowStatus", ""))
+        content = params.get("msgContent")
+        if record is not None and isinstance(content, str) and content:
+            record.card_text = content
+        if status in (FLOW_FINISHED, FLOW_FAILED):
+            self._finish(out_track_id, record, status == FLOW_FAILED)
+        return {"success": True, "result": True}
+
+    async def _streaming(self, request: web.Request) -> dict[str, Any]:
+        _, body, out_track_id = await self._request(request, "card_streaming")
+        record = self._known(out_track_id)
+        content = body.get("content", "")
+        if not isinstance(content, str):
+            raise ApiError(400, "InvalidParameter.Content", "content must be a string")
+        if record is not None and not record.final:
+            record.card_text = content if body.get("isFull") is True else record.card_text + content
+        if body.get("isFinalize") is True:
+            self._finish(out_track_id, record, body.get("isError") is True)
+        elif record is not None and not record.final:
+            self.api.answer(record, {"type": "chunk", "seq": record.chunks + 1, "content": record.card_text},
+                            final=False)
+        return {"success": True, "result": True}
+
+    def _finish(self, out_track_id: str, record: Record | None, failed: bool) -> None:
+        self.cards.pop(out_track_id, None)
+        if record is None:
+            return
+        if record.final:
+            self.api.ledger.answer_for_final(record.msg_id)
+            return
+        self.api.answer(record, {"type": "reply", "via": "card", "msgtype": "card", "content": record.card_text,
+                                 "isError": failed}, final=True)
+
+    def _by_space(self, app_id: str, space: str) -> Record | None:
+        """openSpaceId is dtv1.card//IM_GROUP.<conversationId> or dtv1.card//IM_ROBOT.<staffId>."""
+        kind, _, target = space.removeprefix("dtv1.card//").partition(".")
+        if kind == "IM_GROUP":
+            return self.api.ledger.oldest_unanswered(target, app_id)
+        if kind == "IM_ROBOT":
+            cid = self.api.users.one_to_one.get((app_id, target))
+            return self.api.ledger.oldest_unanswered(cid, app_id) if cid else None
+        raise ApiError(400, "InvalidParameter.OpenSpaceId",
+                       f"openSpaceId {space!r} must be dtv1.card//IM_GROUP.<conversationId> or "
+                       "dtv1.card//IM_ROBOT.<staffId>")
