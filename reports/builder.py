@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from reports import summary
 from reports.compare import compare
 from reports.events import aggregate_alerts, aggregate_ledger
 from reports.load import aggregate_load, latency_summary
+from reports.model import Report
+from reports.render import write_all
 from reports.resources import aggregate_resources
 from reports.runfolder import RunFolder
 from reports.verdicts import error_budget_used, sla_verdicts
@@ -26,32 +28,20 @@ SCHEMA_VERSION = 1
 VERDICT_EXIT = {"PASS": ExitCode.OK, "FAIL": ExitCode.SLA_BREACHED, "INCOMPLETE": ExitCode.ABORTED}
 
 
-@dataclass
-class Report:
-    """What a build produced: the verdict, its exit code, the files written and the report data."""
+SECRET_KEY = re.compile(r"secret|token|password|passwd|api[_-]?key|credential|authorization", re.I)
+SECRET_ARG = re.compile(r"((?:secret|token|password|passwd|api[_-]?key)[\w-]*[= ])\S+", re.I)
 
-    run_dir: Path
-    verdict: str
-    exit_code: int
-    data: dict[str, Any]
-    charts: dict[str, Any] = field(default_factory=dict)  # chart series, for the html renderer only
-    paths: dict[str, Path] = field(default_factory=dict)
 
-    @property
-    def json_path(self) -> Path:
-        return self.run_dir / "report.json"
-
-    @property
-    def html_path(self) -> Path:
-        return self.run_dir / "report.html"
-
-    @property
-    def md_path(self) -> Path:
-        return self.run_dir / "report.md"
-
-    @property
-    def junit_path(self) -> Path:
-        return self.run_dir / "junit.xml"
+def redact(value: Any) -> Any:
+    """The manifest as shown in reports: values under secret-looking keys and secret-looking command
+    line arguments are masked (secrets never appear in reports)."""
+    if isinstance(value, dict):
+        return {k: "***" if SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return SECRET_ARG.sub(r"\1***", value)
+    return value
 
 
 def _lost_count(ledger: dict[str, Any] | None) -> int | None:
@@ -117,7 +107,7 @@ def analyse(run_dir: Path) -> Report:
                      **{k: (ledger.final or {}).get(k) for k in ("messages", "lost_by_stage", "api_responses",
                                                                   "login_failures", "connections")}},
         "alerts": alerts,
-        "manifest": folder.manifest,
+        "manifest": redact(folder.manifest),
     }
     data["summary"] = summary.sentences(data)
     charts = {"series": load.series, "peaks": [(p.as_dict(), p.points) for p in load.peaks],
@@ -144,4 +134,5 @@ def build_report(run_dir: Path, baseline: Path | None = None, *, tolerance: floa
         _apply_baseline(report, Path(baseline), tolerance)
     report.json_path.write_text(json.dumps(report.data, indent=2, default=str) + "\n")
     report.paths["json"] = report.json_path
+    write_all(report)
     return report

@@ -23,6 +23,8 @@ def fmt_margin(sla: dict[str, Any]) -> str:
     if sla["margin"] is None:
         return "n/a"
     sign = "+" if sla["margin"] >= 0 else "-"
+    if sla["unit"] == "ratio":  # percentage points: a margin of 0.0004 must not read as 0.0 %
+        return f"{sign}{abs(sla['margin']) * 100:.3g} pp"
     return sign + fmt_value(abs(sla["margin"]), sla["unit"])
 
 

@@ -46,6 +46,7 @@ class SyntheticRun:
     lost: dict[str, int] = field(default_factory=dict)  # lost_by_stage
     api_errors: dict[tuple[str, int, str], int] = field(default_factory=dict)  # (api, status, code) -> count
     thresholds: dict[str, float] = field(default_factory=dict)
+    manifest_extra: dict[str, Any] = field(default_factory=dict)
     omit: tuple[str, ...] = ()  # files not to write (an interrupted run)
     stop_after_days: float | None = None  # stop writing windows / samples early (a killed run)
 
@@ -184,7 +185,7 @@ def write_run(run_dir: Path, spec: SyntheticRun | None = None) -> Path:
                     "status": spec.status, "abort_reason": spec.abort_reason,
                     "machine": {"cpus": 2, "memory_bytes": 24 * 2**30, "python": "3.11"},
                     "components": {"bot": {"pid": 4242, "command": "python -m reference_bot", "exit_code": 0}},
-                    "thresholds": spec.thresholds, "prometheus": True}
+                    "thresholds": spec.thresholds, "prometheus": True, **spec.manifest_extra}
         (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     if want("timemap.json"):
         (run_dir / "timemap.json").write_text(json.dumps({"run_start_unix": 1_764_000_000.0, "segments": segs}))
