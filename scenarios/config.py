@@ -112,7 +112,7 @@ class Abuse:
     logins_per_minute: float = 0.0  # 0: no abusive client
     target: str = "bot"  # bot: the bot's admin login; platform: the emulator's accessToken
     windows: list[list[str]] = field(default_factory=list)  # [["Wed 10:00", "Wed 10:30"]] in simulated time
-    login_path: str = "/admin/login"
+    login_path: str = "/login"
 
 
 @dataclass

@@ -1,0 +1,104 @@
+"""Per-window measurements on one load generator (a Locust worker), shipped to the master as they close.
+
+Windows are fixed slices of wall time since the run start (the master's clock, sent to workers), so
+the master can merge the same window from every worker. Outcomes land in the window in which they
+became known (reply received, timeout detected); offered and sent land in the window of sending.
+Histograms are HdrHistogram via harness.histograms, so merging is exact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness import histograms
+
+COUNTS = ("offered", "sent", "replies_ok", "timeouts", "errors", "late_starts")
+NO_REPLY_SAMPLE = 10  # msgIds of "no reply" kept per window for the diagnosis
+
+
+@dataclass
+class Window:
+    index: int
+    counts: Counter[str] = field(default_factory=Counter)
+    errors_by_kind: Counter[str] = field(default_factory=Counter)
+    no_reply_sample: list[dict[str, str]] = field(default_factory=list)
+    reply_hist: Any = field(default_factory=histograms.new_histogram)
+    first_chunk_hist: Any = field(default_factory=histograms.new_histogram)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "counts": {k: self.counts[k] for k in COUNTS},
+            "errors_by_kind": dict(self.errors_by_kind),
+            "no_reply_sample": self.no_reply_sample,
+            "reply_hist": histograms.encode(self.reply_hist),
+            "first_chunk_hist": histograms.encode(self.first_chunk_hist),
+        }
+
+
+class WindowRecorder:
+    def __init__(self, run_start: float, window_s: float, clock=time.time):
+        self.run_start = run_start
+        self.window_s = window_s
+        self.clock = clock
+        self.windows: dict[int, Window] = {}
+        self.totals: Counter[str] = Counter()
+        self.next_unshipped = 0
+
+    def index_now(self) -> int:
+        return max(0, int((self.clock() - self.run_start) // self.window_s))
+
+    def _window(self) -> Window:
+        # never record into a window already shipped: late outcomes go to the next one
+        index = max(self.index_now(), self.next_unshipped)
+        window = self.windows.get(index)
+        if window is None:
+            window = self.windows[index] = Window(index)
+        return window
+
+    def count(self, name: str, n: int = 1) -> None:
+        self._window().counts[name] += n
+        self.totals[name] += n
+
+    def sent(self, late: bool) -> None:
+        window = self._window()
+        window.counts["offered"] += 1
+        window.counts["sent"] += 1
+        self.totals["offered"] += 1
+        self.totals["sent"] += 1
+        if late:
+            window.counts["late_starts"] += 1
+            self.totals["late_starts"] += 1
+
+    def reply(self, latency_s: float, first_chunk_s: float) -> None:
+        window = self._window()
+        window.counts["replies_ok"] += 1
+        self.totals["replies_ok"] += 1
+        histograms.record_seconds(window.reply_hist, latency_s)
+        histograms.record_seconds(window.first_chunk_hist, first_chunk_s)
+
+    def failure(self, kind: str, timeout: bool = False, client_msg_id: str = "", msg_id: str = "") -> None:
+        """A message that will never get its reply: counted once, by kind ("no reply", "send failed", ...)."""
+        window = self._window()
+        name = "timeouts" if timeout else "errors"
+        window.counts[name] += 1
+        self.totals[name] += 1
+        window.errors_by_kind[kind] += 1
+        if timeout and len(window.no_reply_sample) < NO_REPLY_SAMPLE:
+            window.no_reply_sample.append({"clientMsgId": client_msg_id, "msgId": msg_id})
+
+    def take_closed(self) -> list[dict[str, Any]]:
+        """Payloads of every window before the current one, including empty ones (they say 'nothing')."""
+        return self._take_until(self.index_now())
+
+    def take_all(self) -> list[dict[str, Any]]:
+        """Every unshipped window including the current one (the final flush)."""
+        return self._take_until(max(self.index_now(), *self.windows, -1) + 1)
+
+    def _take_until(self, end: int) -> list[dict[str, Any]]:
+        out = [self.windows.pop(i, None) or Window(i) for i in range(self.next_unshipped, end)]
+        self.next_unshipped = max(self.next_unshipped, end)
+        return [w.payload() for w in out]

@@ -1,0 +1,76 @@
+"""Per-process state of a Locust node running a harness scenario (master, worker or local runner).
+
+The master reads the scenario file and the run start; workers receive both in a `harness_config`
+message, so a worker on another machine needs nothing but the locustfile and the master's address.
+Users wait for that message before they connect.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from gevent.event import Event
+
+from scenarios.config import Scenario, scenario_from_dict
+from scenarios.recorder import WindowRecorder
+from scenarios.shapes import Plan, build_plan
+
+READY_TIMEOUT_S = 60.0
+SWEEP_INTERVAL_S = 0.25
+
+
+@dataclass
+class Targets:
+    platform_url: str = ""  # http(s)://host:port of the emulator
+    bot_admin_url: str = ""  # for the abusive client
+    app_key: str = ""  # the emulator app's key, for abusive accessToken attempts
+
+
+@dataclass
+class Runtime:
+    scenario: Scenario | None = None
+    plan: Plan | None = None
+    run_start: float = 0.0
+    targets: Targets = field(default_factory=Targets)
+    recorder: WindowRecorder | None = None
+    ready: Event = field(default_factory=Event)
+    sockets: set[Any] = field(default_factory=set)
+    node: str = "local"
+    _sweeper: Any = None
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Apply a harness_config message: scenario, run start and target URLs."""
+        self.scenario = scenario_from_dict(config["scenario"], source="master")
+        self.plan = build_plan(self.scenario)
+        self.run_start = config["run_start"]
+        self.targets = Targets(**config["targets"])
+        if self.recorder is None or self.recorder.run_start != self.run_start:
+            self.recorder = WindowRecorder(self.run_start, self.scenario.load.window_s)
+        if self._sweeper is None:
+            self._sweeper = gevent.spawn(self._sweep_forever)
+        self.ready.set()
+
+    def wait_ready(self) -> None:
+        if not self.ready.wait(READY_TIMEOUT_S):
+            raise RuntimeError("no harness_config from the Locust master; is the master a harness run?")
+
+    def sim_now(self) -> float:
+        assert self.plan is not None
+        return self.plan.timemap.sim_at(time.time() - self.run_start)
+
+    def _sweep_forever(self) -> None:
+        """Time out replies that never came and close retired sockets once they are settled."""
+        while True:
+            gevent.sleep(SWEEP_INTERVAL_S)
+            now = time.time()
+            for sock in list(self.sockets):
+                sock.sweep(now)
+                if sock.settled():
+                    sock.close()
+                    self.sockets.discard(sock)
+
+
+RUNTIME = Runtime()

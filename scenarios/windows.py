@@ -1,0 +1,165 @@
+"""Master side: merge every worker's window payloads, append windows.jsonl, export loadgen_* metrics.
+
+A window is written once every worker known to the master has reported it, or `grace_s` after it
+ended (a slow or vanished worker must not stall the file). A report that arrives for a window
+already written is folded into the next open window and counted in `late_reports`, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from harness import histograms
+from harness.contract import LATENCY_BUCKETS
+from scenarios.recorder import COUNTS, NO_REPLY_SAMPLE
+from scenarios.timemap import TimeMap
+
+
+@dataclass
+class MergedWindow:
+    index: int
+    counts: Counter[str] = field(default_factory=Counter)
+    errors_by_kind: Counter[str] = field(default_factory=Counter)
+    no_reply_sample: list[dict[str, str]] = field(default_factory=list)
+    reply_hist: Any = field(default_factory=histograms.new_histogram)
+    first_chunk_hist: Any = field(default_factory=histograms.new_histogram)
+    reporters: set[str] = field(default_factory=set)
+    late_reports: int = 0
+
+
+class WindowMerger:
+    def __init__(self, out: TextIO, timemap: TimeMap, run_start: float, window_s: float,
+                 users_now: Callable[[], int], grace_s: float | None = None, clock=time.time):
+        self.out = out
+        self.timemap = timemap
+        self.run_start = run_start
+        self.window_s = window_s
+        self.users_now = users_now
+        self.grace_s = grace_s if grace_s is not None else 2 * window_s
+        self.clock = clock
+        self.open: dict[int, MergedWindow] = {}
+        self.next_to_write = 0
+        self.users_by_index: dict[int, int] = {}
+        # cumulative over the run, for the exporter and the progress line
+        self.totals: Counter[str] = Counter()
+        self.total_reply = histograms.new_histogram()
+        self.total_first_chunk = histograms.new_histogram()
+        self.last_line: dict[str, Any] | None = None
+
+    def index_now(self) -> int:
+        return max(0, int((self.clock() - self.run_start) // self.window_s))
+
+    def sample_users(self) -> None:
+        self.users_by_index[self.index_now()] = self.users_now()
+
+    def add(self, worker: str, payloads: Iterable[dict[str, Any]]) -> None:
+        for p in payloads:
+            late = p["index"] < self.next_to_write
+            index = max(p["index"], self.next_to_write)
+            window = self.open.get(index) or self.open.setdefault(index, MergedWindow(index))
+            window.late_reports += late
+            if not late:
+                window.reporters.add(worker)
+            window.counts.update(p["counts"])
+            window.errors_by_kind.update(p["errors_by_kind"])
+            room = NO_REPLY_SAMPLE - len(window.no_reply_sample)
+            window.no_reply_sample.extend(p["no_reply_sample"][:max(0, room)])
+            window.reply_hist.add(histograms.decode(p["reply_hist"]))
+            window.first_chunk_hist.add(histograms.decode(p["first_chunk_hist"]))
+
+    def flush(self, workers: set[str], final: bool = False) -> int:
+        """Write every window that is complete (or overdue, or all of them when final). Returns lines written."""
+        written = 0
+        now_index_end = self.clock() - self.run_start
+        last = max(self.open, default=-1) if final else self.index_now() - 1
+        while self.next_to_write <= last:
+            index = self.next_to_write
+            window = self.open.get(index) or MergedWindow(index)
+            overdue = now_index_end >= (index + 1) * self.window_s + self.grace_s
+            if not (final or overdue or (workers and workers <= window.reporters)):
+                break
+            self._write(window, len(workers))
+            self.open.pop(index, None)
+            self.next_to_write += 1
+            written += 1
+        return written
+
+    def _write(self, w: MergedWindow, expected_workers: int) -> None:
+        wall_start, wall_end = w.index * self.window_s, (w.index + 1) * self.window_s
+        users = self.users_by_index.pop(w.index, None)
+        if users is None:
+            users = self.last_line["users"] if self.last_line else 0
+        line = {
+            "wall_start": wall_start, "wall_end": wall_end,
+            "sim_start": self.timemap.sim_at(wall_start), "sim_end": self.timemap.sim_at(wall_end),
+            "users": users, **{k: w.counts[k] for k in COUNTS},
+            "errors_by_kind": dict(w.errors_by_kind), "no_reply_sample": w.no_reply_sample,
+            "workers": len(w.reporters), "expected_workers": expected_workers, "late_reports": w.late_reports,
+            "reply_hist": histograms.encode(w.reply_hist), "first_chunk_hist": histograms.encode(w.first_chunk_hist),
+        }
+        self.out.write(json.dumps(line) + "\n")
+        self.out.flush()
+        self.totals.update({k: w.counts[k] for k in COUNTS})
+        self.total_reply.add(w.reply_hist)
+        self.total_first_chunk.add(w.first_chunk_hist)
+        self.last_line = line
+
+
+def _buckets(hist) -> tuple[list[tuple[str, float]], float]:
+    """Cumulative Prometheus buckets (seconds) and the sum from an HdrHistogram in microseconds."""
+    edges_us = [b * 1_000_000 for b in LATENCY_BUCKETS]
+    counts = [0] * len(edges_us)
+    total_sum = 0.0
+    for item in hist.get_recorded_iterator():
+        low = hist.get_lowest_equivalent_value(item.value_iterated_to)
+        n = item.count_at_value_iterated_to
+        total_sum += (low + hist.get_highest_equivalent_value(low)) / 2 * n / 1_000_000
+        for i, edge in enumerate(edges_us):
+            if low <= edge:
+                counts[i] += n
+    out = [(str(b), float(c)) for b, c in zip(LATENCY_BUCKETS, counts, strict=True)]
+    out.append(("+Inf", float(hist.get_total_count())))
+    return out, total_sum
+
+
+class LoadgenCollector:
+    """loadgen_* metrics (names from harness.contract) from the merged windows, for Prometheus."""
+
+    def __init__(self, merger: WindowMerger, sim_now: Callable[[], float]):
+        self.merger = merger
+        self.sim_now = sim_now
+
+    def collect(self):
+        t = self.merger.totals
+        sent = CounterMetricFamily("loadgen_messages_sent", "User messages sent: ok, error.", labels=["outcome"])
+        sent.add_metric(["ok"], t["sent"])
+        sent.add_metric(["error"], t["offered"] - t["sent"])
+        yield sent
+        replies = CounterMetricFamily("loadgen_replies", "Replies awaited: ok, timeout, error.", labels=["outcome"])
+        for outcome, key in (("ok", "replies_ok"), ("timeout", "timeouts"), ("error", "errors")):
+            replies.add_metric([outcome], t[key])
+        yield replies
+        yield CounterMetricFamily("loadgen_late_starts", "Sends that started later than their intended time.",
+                                  value=t["late_starts"])
+        for name, hist, help_text in (
+            ("loadgen_reply_latency_seconds", self.merger.total_reply, "Intended send time to final reply."),
+            ("loadgen_first_chunk_latency_seconds", self.merger.total_first_chunk,
+             "Intended send time to first reply chunk."),
+        ):
+            buckets, total = _buckets(hist)
+            yield HistogramMetricFamily(name, help_text, buckets=buckets, sum_value=total)
+        yield GaugeMetricFamily("loadgen_users", "Simulated users now.", value=self.merger.users_now())
+        yield GaugeMetricFamily("loadgen_sim_time_seconds", "Simulated clock: seconds since Monday 00:00.",
+                                value=self.sim_now())
+
+
+def open_windows_file(run_dir: Path) -> TextIO:
+    return (run_dir / "windows.jsonl").open("a", encoding="utf-8", buffering=1)
