@@ -76,8 +76,11 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def serve(config: Any, secrets: Secrets, ready_file: str | None, drain_seconds: float) -> int:
+    from prometheus_client import disable_created_metrics
+
     from reference_bot.bot import ReferenceBot  # imported late: `--help` stays fast
 
+    disable_created_metrics()  # the bot owns this process; *_created series only add noise
     bot = ReferenceBot(config, secrets)
     await bot.start()
     stop = asyncio.Event()

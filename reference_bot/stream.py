@@ -137,8 +137,10 @@ class StreamClient:
                     code = payload.get("code", "") if isinstance(payload, dict) else ""
                     raise OpenFailed(f"connections/open answered HTTP {resp.status} {code}".strip())
             url, ticket = payload["endpoint"], payload["ticket"]
-            ws = await self.session.ws_connect(
-                url, params={"ticket": ticket}, heartbeat=self.config.heartbeat.interval_seconds, timeout=timeout
+            heartbeat = self.config.heartbeat.interval_seconds
+            ws = await asyncio.wait_for(
+                self.session.ws_connect(url, params={"ticket": ticket}, heartbeat=heartbeat),
+                self.config.platform.request_timeout_seconds,
             )
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError) as exc:
             if not isinstance(exc, aiohttp.WSServerHandshakeError):
