@@ -19,7 +19,7 @@ from harness.platform.config import Settings
 from harness.platform.faults import Faults
 from harness.platform.ledger import Ledger, Record
 from harness.platform.metrics import PlatformMetrics
-from harness.platform.outbox import Outbox
+from harness.platform.outbox import Outbox, ws_error_kind
 from harness.platform.responses import ApiError, error, json_body, reply, required_str
 
 log = logging.getLogger("harness.platform")
@@ -141,10 +141,9 @@ class Gateway:
         self.ledger.connections["current"] = len(self.connections)
 
     def _on_ws_error(self, conn: Connection, ws: web.WebSocketResponse) -> None:
-        exc = ws.exception()
-        kind = "oversize_frame" if "too big" in str(exc).lower() else "ws_protocol_error"
+        kind = ws_error_kind(ws)
         self.bad_input[kind] += 1
-        log.warning("stream connection=%s app=%s: %s (%s)", conn.id, conn.app_id, kind, exc)
+        log.warning("stream connection=%s app=%s: %s (%s)", conn.id, conn.app_id, kind, ws.exception())
 
     # --- client frames ------------------------------------------------------------------------------
     def _on_frame(self, conn: Connection, text: str | bytes) -> None:

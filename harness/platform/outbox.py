@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 
 class Outbox:
@@ -33,3 +33,9 @@ class Outbox:
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._task), 1.0)
         self._task.cancel()
+
+
+def ws_error_kind(ws: web.WebSocketResponse) -> str:
+    """How a WebSocket read failed, as a bad-input counter name (aiohttp already closed it, 1009 if too big)."""
+    exc = ws.exception()
+    return "oversize_frame" if getattr(exc, "code", None) == WSCloseCode.MESSAGE_TOO_BIG else "ws_protocol_error"

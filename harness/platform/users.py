@@ -15,7 +15,7 @@ from harness.platform import frames
 from harness.platform.config import AppConfig, Settings
 from harness.platform.gateway import Gateway
 from harness.platform.ledger import Ledger, Record
-from harness.platform.outbox import Outbox
+from harness.platform.outbox import Outbox, ws_error_kind
 from harness.platform.tokens import TokenIssuer
 
 log = logging.getLogger("harness.platform")
@@ -65,8 +65,7 @@ class Users:
                 if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     self._on_frame(session, msg.data)
                 elif msg.type == WSMsgType.ERROR:
-                    self.bad_input["oversize_frame" if "too big" in str(ws.exception()).lower()
-                                   else "ws_protocol_error"] += 1
+                    self.bad_input[ws_error_kind(ws)] += 1
         finally:
             sessions = self.sessions.get(user_id, set())
             sessions.discard(session)

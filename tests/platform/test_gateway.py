@@ -1,0 +1,208 @@
+"""Stream-side protocol: tickets, routing, ACK codes, redelivery, loss stages, disconnect, events, bad input."""
+
+import asyncio
+import json
+
+import aiohttp
+
+from tests.platform.helpers import APP, Bot, User, async_test, poll, server
+
+
+@async_test
+async def test_bad_credentials_are_401_and_count_as_failed_logins():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        body = {"clientId": APP, "clientSecret": "wrong", "subscriptions": []}
+        async with http.post(f"{srv.url}/v1.0/gateway/connections/open", json=body) as r:
+            assert r.status == 401
+            err = await r.json()
+        assert err["code"] == "InvalidAuthentication" and "clientSecret" in err["message"] and err["requestid"]
+        assert srv.summary()["login_failures"]["gateway_open"] == 1
+        async with http.get(f"{srv.url}/metrics") as r:
+            assert 'platform_login_failures_total{api="gateway_open"} 1.0' in await r.text()
+
+
+@async_test
+async def test_ticket_is_single_use_and_expires():
+    async with server(ticket_ttl_s=0.3) as srv, aiohttp.ClientSession() as http:
+        body = {"clientId": APP, "clientSecret": "s3cret-test"}
+        opened = [await (await http.post(f"{srv.url}/v1.0/gateway/connections/open", json=body)).json()
+                  for _ in range(2)]
+        first = await http.ws_connect(f"{opened[0]['endpoint']}?ticket={opened[0]['ticket']}")
+        for ticket, why in ((opened[0]["ticket"], "already used"), ("nope", "unknown ticket"), ("", "no ticket")):
+            async with http.get(f"{srv.url}/connect?ticket={ticket}") as r:
+                assert r.status == 401 and why in (await r.json())["message"]
+        await asyncio.sleep(0.4)  # let the second ticket's 0.3 s lifetime pass
+        async with http.get(f"{srv.url}/connect?ticket={opened[1]['ticket']}") as r:
+            assert r.status == 401 and "expired" in (await r.json())["message"]
+        await first.close()
+
+
+@async_test
+async def test_pushes_are_spread_over_an_apps_connections():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bots = [await Bot.connect(http, srv.url) for _ in range(2)]
+        user = await User.connect(http, srv.url)
+        for _ in range(40):
+            await user.send()
+        await poll(lambda: srv.ledger.counts["pushed"] == 40)
+        per_connection = {}
+        for index, bot in enumerate(bots):
+            count = 0
+            while True:
+                try:
+                    await bot.frame("CALLBACK", timeout=0.5)
+                except asyncio.TimeoutError:
+                    break
+                count += 1
+            per_connection[index] = count
+        assert sum(per_connection.values()) == 40
+        assert min(per_connection.values()) >= 5, per_connection  # random: 40 coin flips, >= 5 each
+
+
+@async_test
+async def test_unacked_message_is_redelivered_with_same_msg_id():
+    async with server(ack_timeout_s=0.3) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        first = await bot.frame("CALLBACK")  # not ACKed
+        second = await bot.frame("CALLBACK")
+        assert json.loads(first["data"])["msgId"] == json.loads(second["data"])["msgId"]
+        assert first["headers"]["messageId"] != second["headers"]["messageId"]
+        await bot.ack(second)
+        data = json.loads(second["data"])
+        for _ in range(2):  # a bot that does not de-duplicate answers twice
+            await http.post(data["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
+        await poll(lambda: srv.ledger.counts["duplicate_replies"] == 1)
+        messages = srv.summary()["messages"]
+        assert messages["redelivered"] == 1 and messages["acked"] == 1 and messages["replied"] == 1
+
+
+@async_test
+async def test_ack_codes_500_redelivers_404_does_not_and_loss_says_why():
+    async with server(reply_timeout_s=1.0) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        frame = await bot.frame("CALLBACK")
+        await bot.ack(frame, code=500)
+        again = await bot.frame("CALLBACK")
+        await bot.ack(again, code=404)
+        await poll(lambda: srv.ledger.counts["lost"] == 1)
+        summary = srv.summary()
+        assert summary["messages"]["redelivered"] == 1 and summary["lost_by_stage"]["not_acked"] == 1
+        lost = summary["lost_sample"][0]
+        assert lost["stage"] == "not_acked" and "code 404" in lost["reason"] and lost["deliveries"] == 2
+
+
+@async_test
+async def test_redeliveries_are_bounded_then_lost_not_acked():
+    async with server(ack_timeout_s=0.1, redeliver_max=2, reply_timeout_s=1.5) as srv, \
+            aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        for _ in range(3):
+            await bot.frame("CALLBACK")
+        await poll(lambda: srv.ledger.counts["lost"] == 1)
+        assert srv.ledger.counts["redelivered"] == 2
+        assert srv.summary()["lost_sample"][0]["deliveries"] == 3
+
+
+@async_test
+async def test_message_waits_for_a_connection_or_is_lost_not_pushed():
+    async with server(reply_timeout_s=1.0) as srv, aiohttp.ClientSession() as http:
+        user = await User.connect(http, srv.url)
+        await user.send(conversation="early")
+        await poll(lambda: srv.ledger.counts["lost"] == 1)
+        assert srv.summary()["lost_by_stage"]["not_pushed"] == 1
+        await user.send(conversation="later")
+        bot = await Bot.connect(http, srv.url)
+        frame = await bot.frame("CALLBACK")
+        assert json.loads(frame["data"])["conversationId"] == "later"
+
+
+@async_test
+async def test_acked_without_reply_is_lost_no_reply_and_late_reply_is_counted():
+    async with server(reply_timeout_s=0.5) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        frame = await bot.frame("CALLBACK")
+        await bot.ack(frame)
+        await poll(lambda: srv.ledger.counts["lost"] == 1)
+        assert srv.summary()["lost_by_stage"]["no_reply"] == 1
+        await http.post(json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
+        assert srv.summary()["messages"]["late_replies"] == 1
+
+
+@async_test
+async def test_disconnect_stops_pushes_then_closes_after_grace():
+    async with server(disconnect_grace_s=0.5) as srv, aiohttp.ClientSession() as http:
+        old = await Bot.connect(http, srv.url)
+        async with http.post(f"{srv.url}/admin/actions/disconnect", json={"app": APP, "reason": "rebalance"}) as r:
+            assert (await r.json())["disconnected"] == 1
+        notice = await old.frame("SYSTEM")
+        assert notice["headers"]["topic"] == "disconnect" and json.loads(notice["data"])["reason"] == "rebalance"
+        new = await Bot.connect(http, srv.url)  # make-before-break
+        user = await User.connect(http, srv.url)
+        await user.send()
+        await new.frame("CALLBACK")
+        closing = await asyncio.wait_for(old.ws.receive(), 10)
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        await poll(lambda: srv.ledger.connections["current"] == 1)
+        async with http.post(f"{srv.url}/admin/actions/disconnect", json={"app": "nope"}) as r:
+            assert r.status == 400 and "app" in (await r.json())["message"]
+
+
+@async_test
+async def test_join_and_leave_become_event_frames_and_later_is_redelivered():
+    async with server(ack_timeout_s=5.0) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.ws.send_str(json.dumps({"type": "join", "clientMsgId": "j1", "conversationId": "g1"}))
+        event = await bot.frame("EVENT")
+        assert event["headers"]["eventType"] == "chat_add_member" and event["headers"]["topic"] == "*"
+        assert json.loads(event["data"])["userId"] == ["u1"]
+        await bot.ack(event, data={"status": "LATER"})
+        again = await bot.frame("EVENT")
+        assert again["headers"]["eventId"] == event["headers"]["eventId"]
+        await bot.ack(again, data={"status": "SUCCESS"})
+        assert (await user.expect("event")) == {"type": "event", "clientMsgId": "j1", "status": "SUCCESS"}
+        await user.ws.send_str(json.dumps({"type": "leave", "clientMsgId": "l1", "conversationId": "g1"}))
+        assert (await bot.frame("EVENT"))["headers"]["eventType"] == "chat_remove_member"
+        assert srv.summary()["events"]["redelivered"] == 1
+
+
+@async_test
+async def test_bad_bot_frames_are_counted_and_do_not_break_the_stream():
+    async with server(max_payload_bytes=4096) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await bot.ws.send_str("{not json")
+        await bot.ws.send_str(json.dumps({"type": "CALLBACK", "headers": {}}))
+        await bot.ws.send_str(json.dumps({"code": 200, "headers": {"messageId": "never-sent"}}))
+        await bot.ws.send_str(json.dumps({"code": 299, "headers": {"messageId": "x"}}))
+        await user.send()
+        frame = await bot.frame("CALLBACK")  # the stream still works
+        await bot.ack(frame)
+        await poll(lambda: srv.ledger.counts["acked"] == 1)
+        bad = srv.summary()["bad_input"]
+        assert bad == {"malformed_frame": 2, "unknown_frame_type": 1, "unknown_ack": 1}
+        await bot.ws.send_str("x" * 5000)
+        closing = await asyncio.wait_for(bot.ws.receive(), 10)
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert bot.ws.close_code == 1009
+        await poll(lambda: srv.summary()["bad_input"].get("oversize_frame") == 1)
+
+
+@async_test
+async def test_bad_user_frames_get_an_error_naming_the_problem():
+    async with server(max_payload_bytes=4096) as srv, aiohttp.ClientSession() as http:
+        user = await User.connect(http, srv.url)
+        cases = [("nope", "not valid JSON"), (json.dumps({"clientMsgId": "a"}), "conversationId"),
+                 (json.dumps({"type": "dance", "clientMsgId": "b"}), "unknown type"),
+                 (json.dumps({"clientMsgId": "c", "conversationId": "g", "conversationType": "2", "text": "t",
+                              "atBot": False}), "without @bot"),
+                 (json.dumps({"clientMsgId": "d", "conversationId": "c", "text": "t", "app": "other"}),
+                  "not configured")]
+        for text, why in cases:
+            await user.ws.send_str(text)
+            assert why in (await user.expect("error"))["error"]
+        assert srv.summary()["bad_input"]["bad_user_frame"] == len(cases)
+        async with http.get(f"{srv.url}/user") as r:
+            assert r.status == 400 and "userId" in (await r.json())["message"]
