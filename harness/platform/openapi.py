@@ -100,11 +100,12 @@ class OpenApi:
                            accessdenieddetail={"requiredScopes": [scope]}, injected=True)
         qps = self.faults.qps_limits.get(api) or dict(self.settings.qps_limits).get(api)
         if forced == 429 or (qps and not self.limiter.allow(app_id, api, qps)):
-            limit = f"{qps:g} calls/s" if qps else "a limit (injected fault)"
+            extra = {"injected": True} if forced == 429 else {}
+            limit = "a rate limit (injected fault)" if forced == 429 else f"{qps:g} calls/s"
             if self.settings.qps_mode == "403":
                 raise ApiError(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-                               f"app {app_id} exceeded {limit} on {api}; slow down and retry")
-            raise ApiError(429, "Throttling", f"app {app_id} exceeded {limit} on {api}; slow down and retry")
+                               f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)
+            raise ApiError(429, "Throttling", f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)
 
     def answer(self, record: Record | None, payload: dict[str, Any], final: bool) -> None:
         if record is None:

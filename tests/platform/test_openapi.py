@@ -1,0 +1,175 @@
+"""Open API: tokens, scopes, QPS limits in both modes, injected errors, webhook signing, bad bodies."""
+
+import json
+import time
+
+import aiohttp
+import jwt
+
+from harness.platform import AppConfig, PlatformServer
+from harness.platform.config import RobotWebhook
+from harness.platform.openapi import sign
+from tests.platform.helpers import APP, SECRET, Bot, User, async_test, server, settings
+
+CARD = {"cardTemplateId": "t", "outTrackId": "c1", "openSpaceId": "dtv1.card//IM_GROUP.g1", "cardData": {}}
+
+
+async def token(http, url, app=APP, secret=SECRET):
+    async with http.post(f"{url}/v1.0/oauth2/accessToken", json={"appKey": app, "appSecret": secret}) as r:
+        return r.status, await r.json()
+
+
+async def call(http, method, url, token_value, body, **kw):
+    headers = {"x-acs-dingtalk-access-token": token_value} if token_value else {}
+    async with http.request(method, url, json=body, headers=headers, **kw) as r:
+        return r.status, await r.json()
+
+
+@async_test
+async def test_access_token_is_a_one_hour_jwt_and_bad_secret_is_401():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        status, body = await token(http, srv.url)
+        assert status == 200 and body["expireIn"] == 3600
+        claims = jwt.decode(body["accessToken"], options={"verify_signature": False})
+        assert claims["exp"] - claims["iat"] == 3600 and claims["sub"] == APP
+        assert jwt.get_unverified_header(body["accessToken"])["alg"] == "HS256"
+        status, body = await token(http, srv.url, secret="nope")
+        assert status == 401 and body["code"] == "InvalidAuthentication" and "appSecret" in body["message"]
+        assert srv.summary()["login_failures"]["access_token"] == 1
+
+
+@async_test
+async def test_missing_invalid_and_expired_tokens_are_401_with_the_reason():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        url = f"{srv.url}/v1.0/card/instances/createAndDeliver"
+        expired = srv.tokens.access_token(APP, ttl_s=-60)
+        claims = {"sub": APP, "exp": time.time() + 60, "typ": "access"}
+        forged = jwt.encode(claims, "not-the-emulator-key-" * 2, algorithm="HS256")
+        for value, why in ((None, "no access token"), (expired, "expired"), (forged, "invalid")):
+            status, body = await call(http, "POST", url, value, CARD)
+            assert status == 401 and body["code"] == "InvalidAuthentication" and why in body["message"]
+        responses = srv.summary()["api_responses"]
+        assert {"api": "card_create", "status": 401, "code": "InvalidAuthentication", "count": 3} in responses
+
+
+@async_test
+async def test_missing_scope_is_403_with_required_scopes():
+    cfg = settings(apps=(AppConfig(APP, SECRET, scopes=("qyapi_robot_sendmsg",)),))
+    async with PlatformServer(cfg) as srv, aiohttp.ClientSession() as http:
+        _, tok = await token(http, srv.url)
+        status, body = await call(http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver",
+                                  tok["accessToken"], CARD)
+        assert status == 403 and body["code"] == "Forbidden.AccessDenied.AccessTokenPermissionDenied"
+        assert body["accessdenieddetail"]["requiredScopes"] == ["Card.Instance.Write"]
+        status, _ = await call(http, "POST", f"{srv.url}/v1.0/robot/groupMessages/send", tok["accessToken"],
+                               {"robotCode": APP, "openConversationId": "g", "msgKey": "sampleText",
+                                "msgParam": "{}"})
+        assert status == 200
+
+
+async def _hit_limit(mode):
+    async with server(qps_limits=(("card_create", 2.0),), qps_mode=mode) as srv, aiohttp.ClientSession() as http:
+        _, tok = await token(http, srv.url)
+        statuses = []
+        for i in range(4):
+            status, body = await call(http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver",
+                                      tok["accessToken"], {**CARD, "outTrackId": f"c{i}"})
+            statuses.append(status)
+        return statuses, body
+
+
+@async_test
+async def test_qps_limit_as_429_by_default():
+    statuses, body = await _hit_limit("429")
+    assert statuses[:2] == [200, 200] and statuses[-1] == 429
+    assert body["code"] == "Throttling" and "2 calls/s" in body["message"]
+
+
+@async_test
+async def test_qps_limit_as_dingtalk_403():
+    statuses, body = await _hit_limit("403")
+    assert statuses[-1] == 403 and body["code"] == "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+
+
+@async_test
+async def test_faults_force_errors_change_token_ttl_and_refuse_bad_values():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        async with http.post(f"{srv.url}/admin/faults", json={"errors": {"robot_send": {"status": 429, "ratio": 1}},
+                                                              "token_ttl_s": 5}) as r:
+            assert r.status == 200 and (await r.json())["token_ttl_s"] == 5
+        _, tok = await token(http, srv.url)
+        assert tok["expireIn"] == 5
+        status, body = await call(http, "POST", f"{srv.url}/v1.0/robot/groupMessages/send", tok["accessToken"],
+                                  {"robotCode": APP, "openConversationId": "g", "msgKey": "k"})
+        assert status == 429 and body["injected"] is True
+        for bad, field in (({"push_drop_ratio": 2}, "push_drop_ratio"), ({"nope": 1}, "nope"),
+                           ({"errors": {"robot_send": {"status": 500}}}, "status"),
+                           ({"errors": {"bogus": {"status": 401}}}, "bogus")):
+            async with http.post(f"{srv.url}/admin/faults", json=bad) as r:
+                assert r.status == 400 and field in (await r.json())["message"]
+        async with http.get(f"{srv.url}/admin/faults") as r:
+            assert (await r.json())["push_drop_ratio"] == 0.0  # the bad requests changed nothing
+
+
+@async_test
+async def test_custom_robot_webhook_signature():
+    robot = RobotWebhook("hook-token", "SECabc", "g1")
+    async with PlatformServer(settings(robots=(robot,))) as srv, aiohttp.ClientSession() as http:
+        member = await User.connect(http, srv.url, "m1")
+        await member.ws.send_str(json.dumps({"type": "join", "clientMsgId": "j", "conversationId": "g1"}))
+        now = str(int(time.time() * 1000))
+        stale = str(int(time.time() * 1000) - 2 * 3600 * 1000)
+        text = {"msgtype": "text", "text": {"content": "deploy done"}}
+        base = f"{srv.url}/robot/send?access_token=hook-token"
+        cases = [(now, sign("SECabc", now), 0, "ok"), (now, sign("wrong", now), 310000, "sign not match"),
+                 (stale, sign("SECabc", stale), 310000, "invalid timestamp")]
+        for ts, signature, errcode, errmsg in cases:
+            async with http.post(f"{base}&timestamp={ts}&sign={signature}", json=text) as r:
+                body = await r.json()
+                assert r.status == 200 and body["errcode"] == errcode and body["errmsg"] == errmsg
+        notice = await member.expect("notice")
+        assert notice["content"] == "deploy done" and notice["via"] == "robotWebhook"
+        async with http.post(f"{srv.url}/robot/send?access_token=other", json=text) as r:
+            assert (await r.json())["errcode"] == 300001
+
+
+@async_test
+async def test_bad_bodies_get_clear_errors():
+    async with server(max_payload_bytes=1024) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        hook = json.loads((await bot.frame("CALLBACK"))["data"])["sessionWebhook"]
+        cases = [
+            (dict(data="{nope", headers={"Content-Type": "application/json"}), 400, "not valid JSON"),
+            (dict(json={"msgtype": "image"}), 400, "msgtype"),
+            (dict(json={"msgtype": "text"}), 400, "text.content"),
+            (dict(json={"msgtype": "text", "text": {"content": "x" * 2000}}), 413, "limit"),
+            (dict(data="a=b", headers={"Content-Type": "application/x-www-form-urlencoded"}), 415, "Content-Type"),
+        ]
+        for kwargs, status, why in cases:
+            async with http.post(hook, **kwargs) as r:
+                body = await r.json()
+                assert r.status == status and why in body["message"], body
+        async with http.post(f"{srv.url}/robot/sendBySession?session=forged", json={}) as r:
+            assert r.status == 400 and (await r.json())["code"] == "InvalidSessionWebhook"
+        async with http.post(f"{srv.url}/v1.0/gateway/connections/open", json={"clientId": APP}) as r:
+            assert r.status == 400 and "clientSecret" in (await r.json())["message"]
+
+
+@async_test
+async def test_robot_send_answers_the_pending_message_of_the_conversation():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send("q", conversation="g7", conversationType="2")
+        frame = await bot.frame("CALLBACK")
+        await bot.ack(frame)
+        tok = await bot.token(srv.url)
+        status, _ = await call(http, "POST", f"{srv.url}/v1.0/robot/groupMessages/send", tok,
+                               {"robotCode": APP, "openConversationId": "g7", "msgKey": "sampleText",
+                                "msgParam": json.dumps({"content": "answer"})})
+        assert status == 200
+        reply = await user.expect("reply")
+        assert reply["via"] == "robotSend" and reply["msgId"] == json.loads(frame["data"])["msgId"]
+        status, _ = await call(http, "POST", f"{srv.url}/v1.0/robot/oToMessages/batchSend", tok,
+                               {"robotCode": APP, "userIds": ["u1"], "msgKey": "sampleText", "msgParam": "{}"})
+        assert status == 200 and (await user.expect("notice"))["via"] == "robotSend"
