@@ -1,0 +1,123 @@
+"""TOML settings with errors that name the field; faults (drop, delay, ignored ACKs, storms, schedule)."""
+
+import argparse
+import json
+
+import aiohttp
+import pytest
+
+from harness.commands import platform as command
+from harness.platform import ConfigError, load_toml
+from tests.platform.helpers import Bot, User, async_test, poll, server
+
+GOOD = """
+[settings]
+reply_timeout_s = 30
+qps_mode = "403"
+
+[[apps]]
+app_id = "a1"
+secret = "s1"
+scopes = ["qyapi_robot_sendmsg"]
+
+[qps_limits]
+card_streaming = 20
+
+[faults]
+push_drop_ratio = 0.1
+schedule = [{at_s = 5, set = {push_drop_ratio = 0.0}}]
+"""
+
+
+def test_toml_file_loads_settings_apps_limits_and_faults(tmp_path):
+    path = tmp_path / "platform.toml"
+    path.write_text(GOOD)
+    settings, faults = load_toml(path)
+    assert settings.reply_timeout_s == 30.0 and settings.qps_mode == "403"
+    assert settings.apps[0].app_id == "a1" and settings.apps[0].scopes == ("qyapi_robot_sendmsg",)
+    assert dict(settings.qps_limits) == {"card_streaming": 20.0}
+    assert faults["push_drop_ratio"] == 0.1
+
+
+@pytest.mark.parametrize("text, field", [
+    ("[settings]\nreply_timeout = 3", "settings.reply_timeout"),
+    ("[settings]\nack_timeout_s = \"soon\"", "settings.ack_timeout_s"),
+    ("[settings]\nqps_mode = \"418\"", "qps_mode"),
+    ("[[apps]]\napp_id = \"a\"", "apps[0].secret"),
+    ("[[apps]]\napp_id = \"a\"\nsecret = \"s\"\nscope = []", "apps[0].scope"),
+    ("[qps_limits]\nteleport = 3", "qps_limits.teleport"),
+    ("[bogus]\nx = 1", "bogus"),
+    ("not toml at all [", "not valid TOML"),
+])
+def test_toml_errors_name_the_field(tmp_path, text, field):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        load_toml(path)
+
+
+def test_cli_flags_override_the_file_and_faults_are_checked(tmp_path, monkeypatch):
+    path = tmp_path / "platform.toml"
+    path.write_text(GOOD)
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    monkeypatch.setenv(command.SECRET_ENV, "from-env")
+    args = parser.parse_args(["--config", str(path), "--app", "a2", "--reply-timeout", "5", "--qps", "robot_send=3",
+                              "--force-error", "card_streaming:401:0.5", "--drop-pushes", "0.2"])
+    settings, faults = command.build(args)
+    assert [a.app_id for a in settings.apps] == ["a1", "a2"] and settings.app("a2").secret == "from-env"
+    assert settings.reply_timeout_s == 5 and dict(settings.qps_limits)["robot_send"] == 3
+    assert faults["errors"] == {"card_streaming": {"status": 401, "ratio": 0.5}} and faults["push_drop_ratio"] == 0.2
+    with pytest.raises(ConfigError, match="--force-error"):
+        command.build(parser.parse_args(["--app", "x", "--force-error", "card_streaming"]))
+
+
+@async_test
+async def test_dropped_pushes_are_redelivered_and_delayed_pushes_arrive_late():
+    async with server({"push_drop_ratio": 1.0}, ack_timeout_s=0.2) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        await poll(lambda: srv.ledger.counts["redelivered"] >= 1)
+        async with http.post(f"{srv.url}/admin/faults", json={"push_drop_ratio": 0, "push_delay_s": 0.3}) as r:
+            assert r.status == 200
+        frame = await bot.frame("CALLBACK")
+        await bot.ack(frame)
+        faults = srv.summary()["faults_applied"]
+        assert faults["push_dropped"] >= 1 and faults["push_delayed"] >= 1
+
+
+@async_test
+async def test_ignored_acks_cause_redelivery():
+    async with server({"ignore_acks_ratio": 1.0}, ack_timeout_s=0.2, redeliver_max=1) as srv, \
+            aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        await bot.ack(await bot.frame("CALLBACK"))
+        await bot.ack(await bot.frame("CALLBACK"))  # the redelivery
+        assert srv.ledger.counts["acked"] == 0 and srv.summary()["faults_applied"]["ack_ignored"] >= 1
+
+
+@async_test
+async def test_scheduled_disconnect_storm():
+    schedule = [{"at_s": 0.2, "set": {"disconnect_every_s": 0.5}}]
+    async with server({"schedule": schedule}, disconnect_grace_s=0.2) as srv, aiohttp.ClientSession() as http:
+        bot = await Bot.connect(http, srv.url)
+        frame = await bot.frame("SYSTEM")
+        assert frame["headers"]["topic"] == "disconnect" and "storm" in json.loads(frame["data"])["reason"]
+        await poll(lambda: srv.ledger.connections["current"] == 0)
+        assert srv.faults.disconnect_every_s == 0.5
+
+
+@async_test
+async def test_shutdown_counts_pending_as_lost_and_writes_the_ledger_file(tmp_path):
+    target = tmp_path / "ledger.json"
+    srv = server()
+    srv.ledger_file = target
+    async with srv, aiohttp.ClientSession() as http:
+        user = await User.connect(http, srv.url)
+        await user.send()
+        await user.expect("accepted")
+        await user.ws.close()
+    ledger = json.loads(target.read_text())
+    assert ledger["messages"]["lost"] == 1 and ledger["messages"]["pending"] == 0
+    assert "stopped" in ledger["lost_sample"][0]["reason"]

@@ -1,0 +1,48 @@
+"""Property tests of the frame codec: the parser never fails other than with FrameError, and what the
+server builds is exactly the official shape."""
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.platform import frames
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200), json_values.map(json.dumps)))
+def test_parser_only_ever_raises_frame_error(raw):
+    try:
+        ack = frames.parse_ack(raw)
+    except frames.FrameError as exc:
+        assert str(exc)
+    else:
+        assert ack.code in frames.ACK_CODES and ack.message_id
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(frames.ACK_CODES), st.text(min_size=1, max_size=40),
+       st.dictionaries(st.text(max_size=10), json_values, max_size=5), st.booleans())
+def test_well_formed_acks_round_trip(code, message_id, data, data_as_string):
+    raw = json.dumps({"code": code, "headers": {"messageId": message_id, "contentType": "application/json"},
+                      "message": "OK", "data": json.dumps(data) if data_as_string else data})
+    ack = frames.parse_ack(raw)
+    assert (ack.code, ack.message_id, ack.data) == (code, message_id, data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["CALLBACK", "EVENT", "SYSTEM"]), st.text(max_size=30),
+       st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+       st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=10), max_size=3))
+def test_server_frames_have_string_headers_and_string_data(kind, topic, data, extra):
+    frame = json.loads(frames.server_frame(kind, topic, data, "app", "conn", "mid", extra))
+    assert frame["specVersion"] == "1.0" and frame["type"] == kind
+    assert all(isinstance(v, str) for v in frame["headers"].values())
+    assert isinstance(frame["data"], str) and json.loads(frame["data"]) == data
+    assert {"appId", "connectionId", "contentType", "messageId", "time", "topic"} <= set(frame["headers"])
