@@ -67,7 +67,17 @@ class Answerer:
         return await self._stream_card(item, msg)
 
     async def _stream_card(self, item: Inbound, msg: StandardMessage) -> str:
-        card = await self.replier.create_card(msg)
+        try:
+            card = await self.replier.create_card(msg)
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            # No card permission (or a QPS limit that outlasted the retries): the user still gets the
+            # answer, as one plain-text reply through the sessionWebhook.
+            text = "".join([piece async for piece in self.engine.generate(msg.text)])
+            via = await self.replier.send_text(msg, text)
+            self._first_reply(item)
+            return via
         content = ""
         updates = 0
         async for piece in self.engine.generate(msg.text):

@@ -1,0 +1,95 @@
+"""Malformed frames, unknown topics, oversize text and bad JSON get the right ACK and a log line,
+and the bot keeps serving."""
+
+import json
+import logging
+
+import pytest
+
+from reference_bot.bot import ReferenceBot
+from tests.bot.helpers import DEADLINE, User, async_test, bot_config, running, secrets, wait_for
+from tests.bot.stub_platform import StubPlatform
+
+
+def warnings_named(caplog: pytest.LogCaptureFixture, event: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.msg == event]
+
+
+@async_test
+async def test_bad_frames_get_the_right_ack_code_and_a_log_line(caplog):
+    caplog.set_level(logging.INFO, logger="reference_bot")
+    async with StubPlatform() as stub:
+        bot = ReferenceBot(bot_config(stub.url, buffer__max_text_chars=100), secrets())
+        await bot.start()
+        try:
+            await stub.send("this is not json")
+            await stub.send(json.dumps({"type": "CALLBACK", "headers": {}}))
+            await stub.send(json.dumps({"type": "WEIRD", "headers": {"messageId": "f1"}, "data": "{}"}))
+            assert (await stub.next_ack())["code"] == 400  # the first two name no messageId: nothing to ACK
+            await stub.send(stub.robot_message("f2", {}, topic="/v1.0/unknown/topic"))
+            assert (await stub.next_ack())["code"] == 404
+            await stub.send(stub.robot_message("f3", "{broken json"))
+            ack = await stub.next_ack()
+            assert (ack["code"], ack["headers"]["messageId"]) == (400, "f3") and "not JSON" in ack["message"]
+            await stub.send(stub.robot_message("f4", {"msgtype": "text"}))
+            assert "msgId" in (await stub.next_ack())["message"]
+            await stub.send(stub.robot_message("f5", stub.text_data("m-long", "x" * 101)))
+            ack = await stub.next_ack()
+            assert ack["code"] == 400 and "at most 100 characters, got 101" in ack["message"]
+            await stub.send({"type": "SYSTEM", "headers": {"messageId": "f6", "topic": "reboot"}, "data": "{}"})
+            assert (await stub.next_ack())["code"] == 404
+            await stub.send({"type": "EVENT", "headers": {"messageId": "f7", "eventType": "chat_add_member"},
+                             "data": "{nope"})
+            assert (await stub.next_ack())["code"] == 400
+            # ... and the bot keeps serving
+            await stub.send(stub.robot_message("f8", stub.text_data("m-ok", "/test")))
+            assert (await stub.next_ack())["code"] == 200
+            reply = await stub.webhook_bodies.get()
+            assert "reference-bot version" in reply["text"]["content"]
+        finally:
+            await bot.stop()
+    assert bot.metrics.value("chatbot_messages_received_total", type="INVALID") == 3
+    assert bot.metrics.value("chatbot_messages_processed_total", outcome="rejected") == 3
+    assert len(warnings_named(caplog, "bad_frame")) == 3
+    assert len(warnings_named(caplog, "message_rejected")) == 3
+    assert len(warnings_named(caplog, "unknown_topic")) == 2
+    assert len(warnings_named(caplog, "bad_event")) == 1
+
+
+@async_test
+async def test_system_ping_is_answered_with_its_opaque_value():
+    async with StubPlatform() as stub:
+        bot = ReferenceBot(bot_config(stub.url), secrets())
+        await bot.start()
+        try:
+            await stub.send({"specVersion": "1.0", "type": "SYSTEM", "headers": {"messageId": "p1", "topic": "ping"},
+                             "data": json.dumps({"opaque": "op-42"})})
+            ack = await stub.next_ack()
+            assert (ack["code"], ack["headers"]["messageId"]) == (200, "p1")
+            assert json.loads(ack["data"]) == {"opaque": "op-42"}
+        finally:
+            await bot.stop()
+
+
+@async_test
+async def test_a_silent_peer_is_dropped_by_the_heartbeat_and_reconnected():
+    async with StubPlatform(autoping=False) as stub:
+        bot = ReferenceBot(bot_config(stub.url, heartbeat__interval_seconds=0.2), secrets())
+        await bot.start()
+        try:
+            await wait_for(lambda: bot.metrics.value("chatbot_stream_reconnects_total", reason="heartbeat_timeout") > 0,
+                           "a heartbeat timeout", DEADLINE)
+            await wait_for(lambda: len(stub.sockets) >= 2, "a new connection")
+        finally:
+            await bot.stop()
+
+
+@async_test
+async def test_garbage_on_the_real_emulator_socket_does_not_stop_the_bot():
+    async with running() as (srv, bot), User.connect(srv.url) as user:
+        for conn in srv.gateway.connections.values():
+            conn.outbox.send("\x00garbage")
+            conn.outbox.send(json.dumps({"type": "CALLBACK", "headers": {"messageId": "x"}, "data": "[1, 2"}))
+        reply = (await user.until(await user.send("/test")))[-1]
+        assert "reference-bot" in reply["content"]
+        assert bot.metrics.value("chatbot_messages_received_total", type="INVALID") == 1
