@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
-from harness.contract import LATENCY_BUCKETS, METRICS, Metric
+from harness.contract import APIS, LATENCY_BUCKETS, METRICS, Metric
 
 INBOUND_QUEUE = "inbound"
 FRAME_TYPES = ("CALLBACK", "EVENT", "SYSTEM")
@@ -57,6 +57,8 @@ class BotMetrics:
             self.reconnects.labels(reason=reason)
         for outcome in ("success", "failure"):
             self.logins.labels(outcome=outcome)
+        for api in APIS:
+            self.platform_retries.labels(api=api)
 
     def value(self, name: str, **labels: str) -> float:
         """Current value of a sample (for /status and tests); 0 when absent."""
