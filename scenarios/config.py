@@ -15,6 +15,7 @@ from typing import Any
 import tomli_w
 
 from harness.contract import THRESHOLDS, Thresholds
+from harness.platform.faults import FaultError, Faults
 from scenarios import profile, simclock
 from scenarios.reader import ScenarioError, Table
 
@@ -336,6 +337,10 @@ def _faults(tables: list[Table]) -> list[Fault]:
         settings = _dict(t, "set")
         if not settings:
             raise t.fail("set", "is required: the emulator fault settings to apply (see docs/platform.md)")
+        try:  # the emulator's own validator: a bad switch fails at load, not mid-run
+            Faults().update(settings, where=t.field("set"))
+        except FaultError as exc:
+            raise ScenarioError(str(exc)) from None
         fault = Fault(at=_sim(t, "at", None), set=settings, until=t.string("until", ""))
         if fault.until:
             _sim(t, "until", None)

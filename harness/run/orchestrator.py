@@ -1,0 +1,319 @@
+"""The sequence of one run: start everything healthy, play the shape, stop in order, report.
+
+Startup: sampler exporter -> emulator -> bot (connected to the stream) -> Locust master -> Prometheus
+-> Locust workers (the load starts when they connect). Shutdown is the reverse. Any component dying
+mid-run, Ctrl-C or a failed start ends the run as `aborted` with a reason, and the report is still
+built from what the run folder holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from harness.contract import RUNS_DIR, ExitCode
+from harness.run import components, prometheus
+from harness.run.pollers import FaultScheduler, LedgerPoller, http_json
+from harness.run.processes import Component
+from harness.run.progress import WindowsTail, emit, progress_line, summary_lines
+from harness.run.runfolder import JsonLines, Manifest, new_run_dir
+from harness.run.sampler import Sampler
+from scenarios.config import SLA_FIELDS, Scenario, resolved_toml
+from scenarios.shapes import Plan, build_plan
+from scenarios.timemap import TimeMap
+
+log = logging.getLogger("harness.run")
+GENERATOR_CPU_WARN = 0.90
+GENERATOR_CPU_SAMPLES = 3  # consecutive samples above the level before warning
+FINISH_GRACE_S = 120.0
+
+
+class Abort(Exception):
+    """Ends the run early; the message is the manifest's abort_reason."""
+
+
+@dataclass
+class RunOptions:
+    runs_dir: Path = Path(RUNS_DIR)
+    workers: int = 0  # 0: the scenario's, else one per core minus the bot's
+    prometheus: str = ""  # binary; "" = the scenario's or PATH
+    no_prometheus: bool = False
+    progress_every_s: float = 5.0
+    sample_every_s: float = 1.0
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+class Run:
+    def __init__(self, scenario: Scenario, options: RunOptions):
+        self.scenario = scenario
+        self.options = options
+        self.plan: Plan = build_plan(scenario)
+        self.run_dir = new_run_dir(scenario.name, options.runs_dir)
+        self.ready_dir = Path(tempfile.mkdtemp(prefix="harness-ready-"))
+        self.components: list[Component] = []
+        self.app_secret = secrets.token_urlsafe(32)  # never written to the run folder
+        self.admin_password = secrets.token_urlsafe(16)
+        self.workers = options.workers or scenario.load.workers or components.default_workers()
+        self.run_start: float | None = None
+        self.provisional_start = time.time()
+        self.timemap: TimeMap = self.plan.timemap
+        self.abort_reason: str | None = None
+        self.interrupted = False
+        self.platform_url = ""
+        self.bot_admin_url = scenario.target.admin_url
+        self.bot_metrics_url = scenario.target.metrics_url
+        self.alerts: prometheus.AlertPoller | None = None
+        self.ledger: LedgerPoller | None = None
+        self.faults: FaultScheduler | None = None
+        self.tail = WindowsTail(self.run_dir / "windows.jsonl")
+        self.jsonl: list[JsonLines] = []
+        (self.run_dir / "scenario.toml").write_text(resolved_toml(scenario))
+        self.manifest = Manifest(
+            self.run_dir / "manifest.json", scenario=scenario.name, scenario_file=scenario.source,
+            description=scenario.description, target=scenario.target.kind,
+            thresholds={k: getattr(scenario.sla, k) for k in SLA_FIELDS},
+            reply_timeout_s=scenario.load.reply_timeout_s, window_s=scenario.load.window_s,
+            planned_wall_s=self.plan.duration_s, workers=self.workers, faults_applied=[],
+            timemap=self.timemap.to_json(None) | {"file": "timemap.json"},
+        )
+        self.sampler = Sampler(self._lines("samples.jsonl"), options.sample_every_s, self.clock)
+        self._high_cpu: dict[str, int] = {}
+
+    # --- clock -----------------------------------------------------------------------------------------
+    def clock(self) -> tuple[float, float]:
+        """(wall seconds since the load started, simulated seconds); provisional until Locust starts."""
+        start = self.run_start or self.provisional_start
+        wall = time.time() - start
+        return round(wall, 3), round(self.timemap.sim_at(wall), 1)
+
+    def _lines(self, name: str) -> JsonLines:
+        lines = JsonLines(self.run_dir / name)
+        self.jsonl.append(lines)
+        return lines
+
+    def say(self, text: str) -> None:
+        emit(self.options.out, text)
+
+    # --- the run ---------------------------------------------------------------------------------------
+    def execute(self) -> int:
+        self.say(f"run folder: {self.run_dir}")
+        self.say(f"scenario {self.scenario.name}: {self.plan.duration_s:.0f} s wall "
+                 f"({len([s for s in self.timemap.segments if s.kind == 'peak'])} peak windows), "
+                 f"{self.workers} Locust worker(s)")
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._start()
+            self._play()
+        except Abort as exc:
+            self.abort_reason = str(exc)
+        except Exception as exc:  # the harness failed: still stop everything and report
+            log.exception("run failed")
+            self.abort_reason = f"harness error: {exc}"
+        finally:
+            self._shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self._report()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
+
+    def _launch(self, comp: Component, ready_timeout: float | None = None) -> dict[str, str]:
+        self.components.append(comp)
+        comp.start()
+        self.manifest.component(comp.name, pid=comp.pid, command=list(comp.argv), log=str(comp.log_path))
+        self.sampler.watch(comp.name, comp.pid)
+        if comp.ready_file is None or ready_timeout is None:
+            return {}
+        try:
+            urls = comp.wait_ready(ready_timeout)
+        except Exception as exc:
+            raise Abort(f"{comp.name} did not start: {exc}") from None
+        self.manifest.component(comp.name, urls=urls)
+        return urls
+
+    def _start(self) -> None:
+        target = self.scenario.target
+        self.sampler.watch("harness", os.getpid(), with_children=False)  # the orchestrator and its sampler
+        sampler_url = self.sampler.serve()
+        self.sampler.start()
+        if target.kind == "url":
+            self.platform_url = target.platform_url.rstrip("/")
+        else:
+            urls = self._launch(components.platform(self.run_dir, self.ready_dir / "platform.json", self.scenario,
+                                                    self.app_secret), 60)
+            self.platform_url = urls["http"]
+            env = components.bot_env(self.platform_url, self.app_secret, self.admin_password, self.scenario)
+            if target.kind == "reference":
+                urls = self._launch(components.reference_bot(self.run_dir, self.ready_dir / "bot.json",
+                                                             self.platform_url, env, self.scenario),
+                                    target.ready_timeout_s)
+                self.bot_admin_url = urls["http"]
+                self.bot_metrics_url = urls["http"] + "/metrics"
+            else:
+                self._launch(components.command_bot(self.run_dir, env, self.scenario))
+            self._wait_bot_connected(target.ready_timeout_s)
+        self.sampler.bot_metrics_url = self.bot_metrics_url
+        self.ledger = LedgerPoller(self.platform_url, self._lines("ledger.jsonl"), self.clock)
+        self.faults = FaultScheduler(self.platform_url, self.scenario.faults,
+                                     lambda applied: self.manifest.data["faults_applied"].append(applied))
+        port = prometheus.free_port()
+        master = self._launch(components.locust_master(self.run_dir, self.ready_dir / "loadgen.json", port,
+                                                       self.workers, self.platform_url, self.bot_admin_url), 60)
+        self._start_prometheus({"bot": self.bot_metrics_url, "platform": self.platform_url + "/metrics",
+                                "loadgen": master["metrics"], "host": sampler_url})
+        self.provisional_start = time.time()
+        for i in range(1, self.workers + 1):
+            self._launch(components.locust_worker(self.run_dir, i, port))
+        self._wait_load_started(60)
+
+    def _wait_bot_connected(self, timeout: float) -> None:
+        """The bot is ready when the emulator sees its stream connection (works for any bot)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if http_json(self.platform_url + "/admin/ledger")["connections"]["current"] >= 1:
+                    return
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.2)
+        raise Abort(f"the bot did not open a stream connection to the platform within {timeout:.0f} s")
+
+    def _start_prometheus(self, targets: dict[str, str]) -> None:
+        mon = self.scenario.monitoring
+        binary = None if self.options.no_prometheus else prometheus.find_binary(
+            "prometheus", self.options.prometheus or mon.prometheus)
+        if binary is None:
+            reason = "disabled with --no-prometheus" if self.options.no_prometheus else "prometheus not found"
+            if mon.require_prometheus:
+                raise Abort(f"{reason}; the scenario requires it: {prometheus.INSTALL_HINT}")
+            self.manifest.update(prometheus={"available": False, "reason": reason, "hint": prometheus.INSTALL_HINT})
+            self.say(f"warning: {reason}: alerts will not be evaluated ({prometheus.INSTALL_HINT})")
+            return
+        targets = {job: url for job, url in targets.items() if url}
+        folder = self.run_dir / "prometheus"
+        config = prometheus.write_config(folder, targets, mon.scrape_interval_s)
+        port = prometheus.free_port()
+        comp = prometheus.component(binary, folder, config, port, self.run_dir / "logs" / "prometheus.log")
+        self._launch(comp)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            prometheus.wait_ready(url, comp)
+        except RuntimeError as exc:
+            raise Abort(str(exc)) from None
+        self.manifest.component("prometheus", urls={"http": url})
+        self.manifest.update(prometheus={"available": True, "url": url, "binary": binary, "targets": targets,
+                                         "scrape_interval_s": mon.scrape_interval_s})
+        self.alerts = prometheus.AlertPoller(url, self._lines("alerts.jsonl"), self.clock)
+
+    def _wait_load_started(self, timeout: float) -> None:
+        path = self.run_dir / "timemap.json"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if path.exists():
+                data = json.loads(path.read_text())
+                self.run_start = data["run_start_unix"]
+                self.timemap = TimeMap.from_json(data)
+                self.manifest.update(run_start_unix=self.run_start)
+                return
+            time.sleep(0.1)
+        raise Abort(f"the load generator did not start within {timeout:.0f} s (see logs/loadgen-*.log)")
+
+    def _check_alive(self, wall: float = 0.0) -> None:
+        if self.interrupted:
+            raise Abort("interrupted (Ctrl-C)")
+        for comp in self.components:
+            if comp.name.startswith("loadgen-") and comp.exit_code() == 0 and wall >= self.plan.play_s:
+                comp.expected_exit = True  # Locust finishing the shape
+            if comp.died():
+                raise Abort(f"component {comp.name} exited with code {comp.exit_code()} mid-run "
+                            f"(log: {comp.log_path.relative_to(self.run_dir)})")
+
+    def _play(self) -> None:
+        master = next(c for c in self.components if c.name == "loadgen-master")
+        next_progress = next_ledger = next_alerts = 0.0
+        while master.exit_code() is None or master.exit_code() != 0:
+            now = time.monotonic()
+            wall, sim = self.clock()
+            self._check_alive(wall)
+            assert self.faults is not None and self.ledger is not None
+            self.faults.tick(self.timemap, wall, sim)
+            if now >= next_ledger:
+                self.ledger.poll()
+                next_ledger = now + 5
+            if self.alerts and now >= next_alerts:
+                self.alerts.poll()
+                next_alerts = now + 2
+            self._watch_generator_cpu()
+            if now >= next_progress:
+                self.tail.read_new()
+                kind = self.timemap.segment_at(wall).kind if wall < self.timemap.wall_duration else "drain"
+                self.say(progress_line(wall, self.plan.duration_s, sim, kind, self.tail,
+                                       self.alerts.names_firing() if self.alerts else []))
+                next_progress = now + self.options.progress_every_s
+            if wall > self.plan.duration_s + FINISH_GRACE_S:
+                raise Abort(f"the load generator did not finish {FINISH_GRACE_S:.0f} s after the planned end")
+            time.sleep(0.25)
+
+    def _watch_generator_cpu(self) -> None:
+        for name, values in self.sampler.latest.items():
+            if not name.startswith("loadgen-worker"):
+                continue
+            self._high_cpu[name] = self._high_cpu.get(name, 0) + 1 if values["cpu"] > GENERATOR_CPU_WARN else 0
+            if self._high_cpu[name] == GENERATOR_CPU_SAMPLES:
+                text = (f"{name} CPU above {GENERATOR_CPU_WARN:.0%}: results may be generator-bound; "
+                        "add workers or machines (docs/scaling.md)")
+                self.say(f"warning: {text}")
+                self.manifest.warn(text)
+                self.manifest.update(generator_bound=True)
+
+    # --- the end -----------------------------------------------------------------------------------
+    def _shutdown(self) -> None:
+        order = ["loadgen-worker", "loadgen-master", "bot", "platform"]
+        for prefix in order:
+            for comp in [c for c in self.components if c.name.startswith(prefix)]:
+                if prefix == "platform" and self.ledger is not None:
+                    self.ledger.poll()  # the last live snapshot; ledger.json follows on the emulator's exit
+                self.manifest.component(comp.name, exit_code=comp.stop())
+        if self.alerts is not None:
+            self.alerts.poll()
+        for comp in [c for c in self.components if c.name == "prometheus"]:
+            self.manifest.component(comp.name, exit_code=comp.stop())
+        self.sampler.stop()
+        self.sampler.shutdown_server()
+        for lines in self.jsonl:
+            lines.close()
+        for f in self.ready_dir.glob("*"):
+            f.unlink()
+        self.ready_dir.rmdir()
+        self.manifest.update(status="aborted" if self.abort_reason else "completed", abort_reason=self.abort_reason,
+                             ended_at=time.time(), sampler=self.sampler.overhead())
+
+    def _report(self) -> int:
+        self.tail.read_new()
+        for line in summary_lines(self.tail):
+            self.say(line)
+        if self.abort_reason:
+            self.say(f"run aborted: {self.abort_reason}")
+        try:
+            from reports import build_report
+
+            result = build_report(self.run_dir)
+        except Exception as exc:
+            log.exception("report failed")
+            self.say(f"report: FAILED to build ({exc}); the run folder is complete: {self.run_dir}")
+            return int(ExitCode.HARNESS_ERROR)
+        self.say(f"report: {self.run_dir / 'report.html'}")
+        self.say(f"SLA verdict: {result.verdict}")
+        return int(ExitCode.ABORTED) if self.abort_reason else int(result.exit_code)

@@ -1,0 +1,126 @@
+"""A real Prometheus for the run: generated config, the project's rules, TSDB in the run folder, and an
+alert poller that turns /api/v1/alerts into firing / resolved lines in alerts.jsonl."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from harness.run.processes import Component
+from harness.run.runfolder import JsonLines
+
+log = logging.getLogger("harness.run")
+RULES_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus" / "rules"
+INSTALL_HINT = "install Prometheus 2.42+ (Debian/Ubuntu: apt-get install prometheus) or pass --prometheus PATH"
+
+
+def find_binary(name: str, configured: str = "") -> str | None:
+    if configured:
+        return configured if Path(configured).exists() else shutil.which(configured)
+    return shutil.which(name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def host_port(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.netloc, parts.path or "/metrics"
+
+
+def write_config(folder: Path, targets: dict[str, str], interval_s: float, alertmanager_url: str = "") -> Path:
+    """prometheus.yml scraping each `job -> metrics URL`, with a copy of the project's rule files."""
+    rules = folder / "rules"
+    rules.mkdir(parents=True, exist_ok=True)
+    for rule_file in sorted(RULES_DIR.glob("*.yml")):
+        shutil.copy(rule_file, rules / rule_file.name)
+    interval = f"{max(interval_s, 0.5):g}s"
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
+        "rule_files": ["rules/*.yml"],
+        "scrape_configs": [],
+    }
+    for job, url in targets.items():
+        address, path = host_port(url)
+        config["scrape_configs"].append({"job_name": job, "metrics_path": path,
+                                         "static_configs": [{"targets": [address]}]})
+    if alertmanager_url:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [urlsplit(alertmanager_url).netloc]}]}]}
+    path = folder / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def component(binary: str, folder: Path, config: Path, port: int, log_path: Path) -> Component:
+    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d", "--log.level=warn"]
+    return Component("prometheus", argv, log_path, stop_grace_s=15)
+
+
+def wait_ready(url: str, comp: Component, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if comp.exit_code() is not None:
+            raise RuntimeError(f"prometheus exited with {comp.exit_code()}; see {comp.log_path}")
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"prometheus not ready after {timeout:.0f} s; see {comp.log_path}")
+
+
+class AlertPoller:
+    """Diffs the set of firing alerts on each poll; writes a line when one starts or stops firing."""
+
+    def __init__(self, url: str, out: JsonLines, clock: Callable[[], tuple[float | None, float | None]]):
+        self.url = url
+        self.out = out
+        self.clock = clock
+        self.firing: dict[str, dict[str, Any]] = {}
+        self.errors = 0
+
+    @staticmethod
+    def _key(alert: dict[str, Any]) -> str:
+        return json.dumps(alert["labels"], sort_keys=True)
+
+    def poll(self) -> None:
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/alerts", timeout=2) as r:
+                alerts = json.load(r)["data"]["alerts"]
+        except (OSError, ValueError, KeyError):
+            self.errors += 1
+            return
+        now_firing = {self._key(a): a for a in alerts if a.get("state") == "firing"}
+        wall, sim = self.clock()
+        for key, alert in now_firing.items():
+            if key not in self.firing:
+                self._write(alert, "firing", wall, sim)
+        for key, alert in self.firing.items():
+            if key not in now_firing:
+                self._write(alert, "resolved", wall, sim)
+        self.firing = now_firing
+
+    def _write(self, alert: dict[str, Any], state: str, wall: float | None, sim: float | None) -> None:
+        labels = alert.get("labels", {})
+        self.out.write({"wall": wall, "sim": sim, "alertname": labels.get("alertname", ""),
+                        "severity": labels.get("severity", ""), "state": state, "labels": labels,
+                        "active_at": alert.get("activeAt"), "t": time.time()})
+
+    def names_firing(self) -> list[str]:
+        return sorted({a["labels"].get("alertname", "") for a in self.firing.values()})

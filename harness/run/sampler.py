@@ -1,0 +1,187 @@
+"""Host and per-component resource sampler (psutil).
+
+Every `interval_s` it appends a line to samples.jsonl and keeps the latest values for its Prometheus
+exporter, which speaks node-exporter names for the host (node_cpu_seconds_total, node_memory_*) and
+harness_process_* for the run's components. A component is its process plus all its descendants.
+It measures its own cost (thread CPU time per sample), reported in the manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
+
+from harness.run.runfolder import JsonLines
+
+log = logging.getLogger("harness.run")
+PROC_FIELDS = ("cpu", "rss", "threads", "fds")
+
+
+class ComponentProcess:
+    """CPU accounting for one component's process tree."""
+
+    def __init__(self, pid: int, with_children: bool = True):
+        self.root = psutil.Process(pid)
+        self.with_children = with_children
+        self.cpu_total = 0.0  # cumulative CPU seconds seen (monotonic even when children come and go)
+        self._last: dict[int, float] = {}
+
+    def sample(self) -> dict[str, float] | None:
+        try:
+            if self.root.status() == psutil.STATUS_ZOMBIE:
+                return None  # exited, not yet reaped: nothing to measure
+            procs = [self.root, *(self.root.children(recursive=True) if self.with_children else [])]
+        except psutil.Error:
+            return None
+        rss = threads = fds = 0
+        cpu_now: dict[int, float] = {}
+        for p in procs:
+            try:
+                with p.oneshot():
+                    t = p.cpu_times()
+                    cpu_now[p.pid] = t.user + t.system
+                    rss += p.memory_info().rss
+                    threads += p.num_threads()
+                    fds += p.num_fds()
+            except psutil.Error:
+                continue
+        delta = sum(max(0.0, c - self._last.get(pid, 0.0)) for pid, c in cpu_now.items())
+        self._last = cpu_now
+        self.cpu_total += delta
+        return {"cpu_delta": delta, "rss": float(rss), "threads": float(threads), "fds": float(fds)}
+
+
+def bot_backlog(metrics_url: str, timeout: float = 1.0) -> float | None:
+    """Sum of chatbot_queue_depth from the bot's /metrics (None when unreachable or not exported)."""
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=timeout) as response:
+            text = response.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    total = None
+    for family in text_string_to_metric_families(text):
+        if family.name == "chatbot_queue_depth":
+            total = sum(s.value for s in family.samples)
+    return total
+
+
+class Sampler:
+    def __init__(self, out: JsonLines, interval_s: float, clock: Callable[[], tuple[float | None, float | None]]):
+        self.out = out
+        self.interval_s = interval_s
+        self.clock = clock  # -> (wall seconds since run start, simulated seconds) or Nones before the start
+        self.components: dict[str, ComponentProcess] = {}
+        self.latest: dict[str, dict[str, float]] = {}
+        self.bot_metrics_url = ""
+        self.samples = 0
+        self.own_cpu_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sampler", daemon=True)
+        self._last_t = time.monotonic()
+        psutil.cpu_percent(None)
+
+    def watch(self, name: str, pid: int | None, with_children: bool = True) -> None:
+        if pid is not None:
+            try:
+                self.components[name] = ComponentProcess(pid, with_children)
+            except psutil.Error:
+                log.warning("cannot sample %s (pid %s)", name, pid)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(self.interval_s * 3 + 2)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            started = time.thread_time()
+            try:
+                self.sample_once()
+            except Exception:  # the sampler must never take the run down
+                log.exception("sampler failed once")
+            self.own_cpu_s += time.thread_time() - started
+
+    def sample_once(self) -> dict[str, Any]:
+        now = time.monotonic()
+        elapsed = max(1e-6, now - self._last_t)
+        self._last_t = now
+        mem = psutil.virtual_memory()
+        procs: dict[str, dict[str, float]] = {}
+        for name, comp in list(self.components.items()):
+            values = comp.sample()
+            if values is None:
+                continue
+            procs[name] = {"cpu": round(values.pop("cpu_delta") / elapsed, 4), **values}
+        self.latest = procs
+        wall, sim = self.clock()
+        line: dict[str, Any] = {"t": time.time(), "wall": wall, "sim": sim,
+                                "host": {"cpu": round(psutil.cpu_percent(None) / 100, 4),
+                                         "mem": round(1 - mem.available / mem.total, 4)},
+                                "procs": procs}
+        if self.bot_metrics_url:
+            backlog = bot_backlog(self.bot_metrics_url)
+            if backlog is not None:
+                line["backlog"] = backlog
+        self.out.write(line)
+        self.samples += 1
+        return line
+
+    def overhead(self) -> dict[str, float]:
+        per_sample = self.own_cpu_s / self.samples if self.samples else 0.0
+        return {"interval_s": self.interval_s, "samples": self.samples, "cpu_s_per_sample": round(per_sample, 6),
+                "core_fraction": round(per_sample / self.interval_s, 6)}
+
+    def serve(self) -> str:
+        """Start the exporter on an ephemeral loopback port; returns its /metrics URL."""
+        registry = CollectorRegistry()
+        registry.register(_SamplerCollector(self))
+        server, _ = start_http_server(0, addr="127.0.0.1", registry=registry)
+        self._server = server
+        return f"http://127.0.0.1:{server.server_port}/metrics"
+
+    def shutdown_server(self) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+class _SamplerCollector:
+    def __init__(self, sampler: Sampler):
+        self.sampler = sampler
+
+    def collect(self):
+        cpu = CounterMetricFamily("node_cpu_seconds", "Host CPU time by mode.", labels=["cpu", "mode"])
+        for i, times in enumerate(psutil.cpu_times(percpu=True)):
+            for mode, value in times._asdict().items():
+                cpu.add_metric([str(i), mode], value)
+        yield cpu
+        mem = psutil.virtual_memory()
+        yield GaugeMetricFamily("node_memory_MemTotal_bytes", "Host memory.", value=mem.total)
+        yield GaugeMetricFamily("node_memory_MemAvailable_bytes", "Host memory available.", value=mem.available)
+        cpu_total = CounterMetricFamily("harness_process_cpu_seconds", "CPU time of a run component.",
+                                        labels=["component"])
+        rss = GaugeMetricFamily("harness_process_resident_memory_bytes", "RSS of a run component.",
+                                labels=["component"])
+        threads = GaugeMetricFamily("harness_process_threads", "Threads of a run component.", labels=["component"])
+        fds = GaugeMetricFamily("harness_process_open_fds", "Open file descriptors of a run component.",
+                                labels=["component"])
+        for name, comp in list(self.sampler.components.items()):
+            cpu_total.add_metric([name], comp.cpu_total)
+            latest = self.sampler.latest.get(name)
+            if latest:
+                rss.add_metric([name], latest["rss"])
+                threads.add_metric([name], latest["threads"])
+                fds.add_metric([name], latest["fds"])
+        yield from (cpu_total, rss, threads, fds)
