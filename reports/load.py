@@ -8,26 +8,35 @@ bound of its real latency) so that timeouts push P99 up instead of vanishing fro
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from harness import histograms
 from reports.runfolder import RunFolder, Segment
 
 SERIES_BUCKET_SIM_S = 3600  # the week chart: one point per simulated hour
+GC_EVERY_WINDOWS = 1000
 ZOOM_MAX_POINTS = 400  # a peak zoom keeps at most this many points (windows merged beyond that)
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 
 
 def latency_summary(hist: HdrHistogram) -> dict[str, Any]:
+    """Count, percentiles and max in seconds. Same values as hdrh's get_value_at_percentile, but from
+    one numpy cumulative sum instead of a Python loop over the counts per percentile (100x faster)."""
     count = hist.get_total_count()
     out: dict[str, Any] = {"count": count}
+    if not count:
+        return {**out, **dict.fromkeys(PERCENTILES)} | {"max": None}
+    cumulative = np.cumsum(np.ctypeslib.as_array(hist.counts)[: hist.encoder.payload.counts_len])
     for name, pct in PERCENTILES.items():
-        out[name] = histograms.percentile_seconds(hist, pct)
-    out["max"] = hist.get_max_value() / 1_000_000 if count else None
+        index = int(np.searchsorted(cumulative, hist.get_target_count_at_percentile(pct)))
+        out[name] = hist.get_highest_equivalent_value(hist.get_value_from_index(index)) / 1_000_000
+    out["max"] = hist.get_max_value() / 1_000_000
     return out
 
 
@@ -74,30 +83,44 @@ class Totals:
 
 
 @dataclass
-class Bucket:
-    """Windows merged into one chart point."""
+class PointSeries:
+    """Windows merged into chart points of `span` simulated seconds. One histogram is reset and
+    reused for every point: hdrh histograms hold a reference cycle, so short-lived ones would pile
+    up until a full garbage collection and make memory grow with the run's length."""
 
-    sim_start: float
-    sim_end: float = 0.0
-    totals: Totals = field(default_factory=Totals)
-    hist: HdrHistogram = field(default_factory=histograms.new_histogram)
+    span: float
+    aligned: bool  # points on a fixed grid (the hourly week chart) or from the first window on
+    points: list[dict[str, Any]] = field(default_factory=list)
+    _start: float | None = None
+    _end: float = 0.0
+    _totals: Totals = field(default_factory=Totals)
+    _hist: HdrHistogram = field(default_factory=histograms.new_histogram)
 
     def add(self, w: dict[str, Any], hist: HdrHistogram | None) -> None:
-        self.sim_end = max(self.sim_end, float(w["sim_end"]))
-        self.totals.add(w)
+        sim = float(w["sim_start"])
+        if self._start is not None and sim >= self._start + self.span:
+            self.close()
+        if self._start is None:
+            self._start = sim // self.span * self.span if self.aligned else sim
+        self._end = max(self._end, float(w["sim_end"]))
+        self._totals.add(w)
         if hist is not None:
-            self.hist.add(hist)
+            self._hist.add(hist)
 
-    def point(self) -> dict[str, Any]:
-        t = self.totals
+    def close(self) -> None:
+        if self._start is None:
+            return
+        t = self._totals
         wall = t.wall_seconds or 1.0
         point = {
-            "sim": self.sim_start, "sim_end": self.sim_end, "users": t.users_max,
+            "sim": self._start, "sim_end": self._end, "users": t.users_max,
             "offered_rate": t.offered / wall, "achieved_rate": t.replies_ok / wall,
             "timeouts": t.timeouts, "errors": t.errors,
         }
-        point.update({k: v for k, v in latency_summary(self.hist).items() if k != "count"})
-        return point
+        point.update({k: v for k, v in latency_summary(self._hist).items() if k != "count"})
+        self.points.append(point)
+        self._start, self._end, self._totals = None, 0.0, Totals()
+        self._hist.reset()
 
 
 @dataclass
@@ -105,27 +128,21 @@ class Peak:
     segment: Segment
     totals: Totals = field(default_factory=Totals)
     hist: HdrHistogram = field(default_factory=histograms.new_histogram)
-    points: list[dict[str, Any]] = field(default_factory=list)
-    _zoom: Bucket | None = None
-    _zoom_span: float = 0.0
+    zoom: PointSeries | None = None
 
     def __post_init__(self) -> None:
-        self._zoom_span = (self.segment.sim_end - self.segment.sim_start) / ZOOM_MAX_POINTS
+        span = (self.segment.sim_end - self.segment.sim_start) / ZOOM_MAX_POINTS
+        self.zoom = PointSeries(span, aligned=False)
 
     def add(self, w: dict[str, Any], hist: HdrHistogram | None) -> None:
         self.totals.add(w)
         if hist is not None:
             self.hist.add(hist)
-        sim = float(w["sim_start"])
-        if self._zoom is None or sim >= self._zoom.sim_start + self._zoom_span:
-            self.flush()
-            self._zoom = Bucket(sim)
-        self._zoom.add(w, hist)
+        self.zoom.add(w, hist)
 
-    def flush(self) -> None:
-        if self._zoom is not None:
-            self.points.append(self._zoom.point())
-            self._zoom = None
+    @property
+    def points(self) -> list[dict[str, Any]]:
+        return self.zoom.points
 
     def as_dict(self) -> dict[str, Any]:
         s = self.segment
@@ -169,10 +186,11 @@ def aggregate_load(folder: RunFolder, reply_timeout_s: float | None) -> LoadResu
     totals = Totals()
     reply, first_chunk = histograms.new_histogram(), histograms.new_histogram()
     peaks = [Peak(s) for s in folder.peak_segments()]
-    series: list[dict[str, Any]] = []
-    bucket: Bucket | None = None
+    hourly = PointSeries(SERIES_BUCKET_SIM_S, aligned=True)
     sim_start = sim_end = wall_end = None
-    for w in folder.iter_jsonl("windows.jsonl"):
+    for number, w in enumerate(folder.iter_jsonl("windows.jsonl"), 1):
+        if number % GC_EVERY_WINDOWS == 0:
+            gc.collect()  # decoded hdrh histograms are reference cycles: free them in bounded batches
         try:
             w_sim, w_sim_end, w_wall_end = float(w["sim_start"]), float(w["sim_end"]), float(w["wall_end"])
             float(w["wall_start"])
@@ -189,17 +207,11 @@ def aggregate_load(folder: RunFolder, reply_timeout_s: float | None) -> LoadResu
         sim_start = w_sim if sim_start is None else min(sim_start, w_sim)
         sim_end = w_sim_end if sim_end is None else max(sim_end, w_sim_end)
         wall_end = w_wall_end if wall_end is None else max(wall_end, w_wall_end)
-        key = w_sim // SERIES_BUCKET_SIM_S * SERIES_BUCKET_SIM_S
-        if bucket is None or key != bucket.sim_start:
-            if bucket is not None:
-                series.append(bucket.point())
-            bucket = Bucket(key)
-        bucket.add(w, hist)
+        hourly.add(w, hist)
         for peak in peaks:
             if peak.segment.sim_start <= w_sim < peak.segment.sim_end:
                 peak.add(w, hist)
-    if bucket is not None:
-        series.append(bucket.point())
+    hourly.close()
     for peak in peaks:
-        peak.flush()
-    return LoadResult(totals, reply, first_chunk, series, peaks, sim_start, sim_end, wall_end)
+        peak.zoom.close()
+    return LoadResult(totals, reply, first_chunk, hourly.points, peaks, sim_start, sim_end, wall_end)

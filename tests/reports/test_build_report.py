@@ -115,3 +115,20 @@ def test_baseline_regression_gates_even_when_slas_pass(tmp_path: Path) -> None:
     assert (report.verdict, report.exit_code) == ("FAIL", ExitCode.SLA_BREACHED)
     assert build_report(worse, base, tolerance=5.0).verdict == "PASS"
     assert build_report(base, worse).data["baseline"]["regressions"] == 0
+
+
+def test_latency_summary_matches_hdrh_percentiles() -> None:
+    import random
+
+    from harness import histograms
+    from reports.load import PERCENTILES, latency_summary
+
+    hist = histograms.new_histogram()
+    rng = random.Random(3)
+    for _ in range(20_000):
+        histograms.record_seconds(hist, rng.lognormvariate(-2, 1.2))
+    summary = latency_summary(hist)
+    for name, pct in PERCENTILES.items():
+        assert summary[name] == histograms.percentile_seconds(hist, pct)
+    assert summary["count"] == 20_000
+    assert latency_summary(histograms.new_histogram())["p99"] is None
