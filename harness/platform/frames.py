@@ -6,9 +6,10 @@ Client frames are ACKs: `{"code": 200, "headers": {"messageId": ..}, "message": 
 
 from __future__ import annotations
 
+import itertools
 import json
+import secrets
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +22,12 @@ class FrameError(ValueError):
     """A client frame that cannot be understood; the message says why (sent back in the close reason)."""
 
 
+_PREFIX = secrets.token_hex(6)  # ids are unique per emulator process; a counter is far cheaper than uuid4
+_COUNTER = itertools.count(1)
+
+
 def new_id() -> str:
-    return uuid.uuid4().hex
+    return f"{_PREFIX}{next(_COUNTER):010x}"
 
 
 def now_ms() -> str:

@@ -7,6 +7,7 @@ import heapq
 import itertools
 import logging
 import random
+import secrets
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ class Gateway:
             subscriptions = _subscriptions(body.get("subscriptions"))
         except ApiError as exc:
             return error(self.metrics, api, exc)
-        ticket = frames.new_id()
+        ticket = secrets.token_urlsafe(24)  # unguessable, unlike the counter-based frame ids
         self.tickets[ticket] = Ticket(app.app_id, subscriptions, time.monotonic() + self.settings.ticket_ttl_s)
         return reply(self.metrics, api, {"endpoint": self.ws_url, "ticket": ticket})
 

@@ -30,10 +30,11 @@ class UserInputError(ValueError):
 
 
 class UserSession:
-    def __init__(self, user_id: str, nick: str, outbox: Outbox) -> None:
+    def __init__(self, user_id: str, nick: str, outbox: Outbox, wants_accepted: bool) -> None:
         self.user_id = user_id
         self.nick = nick
         self.outbox = outbox
+        self.wants_accepted = wants_accepted
 
     def notify(self, payload: dict[str, Any]) -> None:
         self.outbox.send(json.dumps(payload))
@@ -58,7 +59,8 @@ class Users:
                                      status=400)
         ws = web.WebSocketResponse(max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True)
         await ws.prepare(request)
-        session = UserSession(user_id, request.query.get("nick", user_id), Outbox(ws))
+        session = UserSession(user_id, request.query.get("nick", user_id), Outbox(ws),
+                              request.query.get("accepted", "1") != "0")
         self.sessions.setdefault(user_id, set()).add(session)
         try:
             async for msg in ws:
@@ -138,7 +140,8 @@ class Users:
         record = Record(msg_id, "message", app.app_id, cid, client_msg_id, session.user_id, session, data,
                         frames.BOT_MESSAGE_TOPIC)
         self.ledger.open(record)
-        session.notify({"type": "accepted", "clientMsgId": client_msg_id, "msgId": msg_id})
+        if session.wants_accepted:
+            session.notify({"type": "accepted", "clientMsgId": client_msg_id, "msgId": msg_id})
         self.gateway.submit(record)
 
     def _membership(self, session: UserSession, frame: dict[str, Any], client_msg_id: str, kind: str) -> None:
