@@ -11,7 +11,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness.contract import APIS, DEFAULT_HOST, PERMISSION_SCOPES, TICKET_TTL_SECONDS, TOKEN_TTL_SECONDS
+from harness.contract import (
+    APIS,
+    DEFAULT_HOST,
+    HEARTBEAT_SECONDS,
+    PERMISSION_SCOPES,
+    TICKET_TTL_SECONDS,
+    TOKEN_TTL_SECONDS,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,7 +68,7 @@ class Settings:
     redeliver_max: int = 3  # redeliveries per message after the first push
     redeliver_delay_s: float = 0.0  # extra wait before a redelivery after a timeout or a 500 ACK
     disconnect_grace_s: float = 10.0  # SYSTEM disconnect -> close after this
-    ping_interval_s: float = 30.0  # the server's SYSTEM ping; 0 turns it off
+    ping_interval_s: float = HEARTBEAT_SECONDS  # the server's SYSTEM ping; 0 turns it off
     session_webhook_ttl_s: float = 90 * 60.0
     max_payload_bytes: int = 64 * 1024  # WS frames and HTTP bodies larger than this are refused
     qps_limits: tuple[tuple[str, float], ...] = ()  # (api, calls per second per app)

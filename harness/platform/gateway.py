@@ -287,6 +287,8 @@ class Gateway:
     def _housekeeping(self, now: float) -> None:
         for ticket_id in [t for t, v in self.tickets.items() if now > v.expires_at]:
             del self.tickets[ticket_id]
+        for app_id, queue in list(self.waiting.items()):  # lost while waiting: nothing left to push
+            self.waiting[app_id] = deque(r for r in queue if not r.final)
         interval = self.settings.ping_interval_s
         for conn in list(self.connections.values()):
             if interval > 0 and now >= conn.next_ping:
