@@ -2,12 +2,13 @@
 
 import argparse
 import json
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from harness.commands import platform as command
-from harness.platform import ConfigError, load_toml
+from harness.platform import ConfigError, PlatformServer, load_toml
 from tests.platform.helpers import Bot, User, async_test, poll, server
 
 GOOD = """
@@ -121,3 +122,13 @@ async def test_shutdown_counts_pending_as_lost_and_writes_the_ledger_file(tmp_pa
     ledger = json.loads(target.read_text())
     assert ledger["messages"]["lost"] == 1 and ledger["messages"]["pending"] == 0
     assert "stopped" in ledger["lost_sample"][0]["reason"]
+
+
+def test_the_toml_example_in_the_docs_loads(tmp_path):
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "platform.md").read_text()
+    example = doc.split("## TOML file")[1].split("```toml")[1].split("```")[0]
+    path = tmp_path / "example.toml"
+    path.write_text(example)
+    settings, faults = load_toml(path)
+    assert settings.robots[0].conversation_id == "cid-ops" and faults["schedule"][1]["at_s"] == 120
+    PlatformServer(settings, faults)  # faults and schedule are valid too
