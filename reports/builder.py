@@ -19,6 +19,7 @@ from reports.compare import compare
 from reports.events import aggregate_alerts, aggregate_ledger
 from reports.load import aggregate_load, latency_summary
 from reports.model import Report
+from reports.profiles import baseline_diffs, profile_tables, window_diffs
 from reports.render import write_all
 from reports.resources import aggregate_resources
 from reports.runfolder import RunFolder
@@ -72,6 +73,7 @@ def analyse(run_dir: Path) -> Report:
     resources = aggregate_resources(folder)
     alerts = aggregate_alerts(folder, load.sim_end, load.wall_end)
     lost = _lost_count(ledger.final)
+    profiles = profile_tables(folder)
     verdicts = sla_verdicts(load, resources, lost, thresholds)
 
     incomplete = list(folder.problems)
@@ -107,6 +109,8 @@ def analyse(run_dir: Path) -> Report:
                      **{k: (ledger.final or {}).get(k) for k in ("messages", "lost_by_stage", "api_responses",
                                                                   "login_failures", "connections")}},
         "alerts": alerts,
+        "profiles": profiles,
+        "profile_diffs": window_diffs(profiles),
         "manifest": redact(folder.manifest),
     }
     data["summary"] = summary.sentences(data)
@@ -116,8 +120,10 @@ def analyse(run_dir: Path) -> Report:
 
 
 def _apply_baseline(report: Report, baseline: Path, tolerance: float | None) -> None:
-    comparison = compare(report.data, analyse(baseline).data, tolerance)
+    base = analyse(baseline).data
+    comparison = compare(report.data, base, tolerance)
     report.data["baseline"] = comparison
+    report.data["profile_diffs"] += baseline_diffs(report.data["profiles"], base["profiles"])
     if comparison["regressions"]:
         report.data["summary"].insert(1, f"Regressed against baseline {baseline.name}: "
                                          f"{comparison['regressions']} SLA(s) worse beyond the tolerance.")

@@ -30,7 +30,7 @@ def test_html_renders_in_chromium_without_errors_and_shows_the_verdicts(faulty_r
                 ".textContent])",
         "charts": "Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])",
         "external": "Array.from(document.querySelectorAll('[src],[href]')).map(e => e.src || e.href)"
-                    ".filter(u => !u.startsWith('data:'))",
+                    ".filter(u => !u.startsWith('data:') && !u.startsWith('file:'))",
         "text": "document.body.innerText",
     })
     (tmp_path / "report.png").write_bytes(page.screenshot_png)
