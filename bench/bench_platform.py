@@ -49,7 +49,7 @@ async def reply_worker(host: str, port: int, jobs: asyncio.Queue[tuple[str, byte
         await reader.readexactly(length)
 
 
-async def echo_bot(url: str, workers: int = 32) -> None:
+async def echo_bot(url: str, workers: int = 256) -> None:
     async with aiohttp.ClientSession() as http:
         body = {"clientId": APP, "clientSecret": SECRET,
                 "subscriptions": [{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}]}
@@ -89,12 +89,15 @@ class Load:
     def __init__(self) -> None:
         self.sent: dict[str, float] = {}
         self.latencies: list[float] = []
+        self.by_second: dict[int, list[float]] = {}  # intended send second -> latencies
         self.done = 0
 
     def answered(self, key: str) -> None:
         start = self.sent.pop(key, None)
         if start is not None:
-            self.latencies.append(time.perf_counter() - start)
+            latency = time.perf_counter() - start
+            self.latencies.append(latency)
+            self.by_second.setdefault(int(start), []).append(latency)
             self.done += 1
 
 
@@ -178,11 +181,20 @@ async def run_echo_phase(url: str, pid: int, seconds: float, users: int) -> dict
     return summarize(load, cpu, wall)
 
 
+def p99(values: list[float]) -> float:
+    ordered = sorted(values) or [float("nan")]
+    return ordered[int(len(ordered) * 0.99)] * 1000
+
+
 def summarize(load: Load, cpu: float, wall: float) -> dict:
     lat = sorted(load.latencies) or [float("nan")]
+    # The machine is shared: one burst of someone else's load spoils a whole-run p99, so also give the
+    # median of the per-second p99s, which says what the emulator does when it gets its CPU.
+    windows = sorted(p99(v) for v in load.by_second.values() if len(v) >= 100) or [float("nan")]
     return {"messages": load.done, "lost": len(load.sent), "cpu_s": cpu, "wall_s": wall,
             "per_cpu_s": load.done / cpu if cpu else float("nan"), "per_wall_s": load.done / wall,
-            "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000}
+            "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": p99(load.latencies),
+            "p99_median_1s_ms": windows[len(windows) // 2]}
 
 
 def spawn(args: list[str], ready: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, dict]:
@@ -258,7 +270,8 @@ def report(baseline: dict, saturated: dict, fixed: dict[float, dict]) -> None:
     print(f"emulator capacity on one core: {capacity:.0f} user messages/s (goal >= 3000); "
           f"3000 msg/s needs {3000 / capacity:.2f} of a core")
     for rate, r in fixed.items():
-        print(f"p99 user->reply at {rate:.0f} msg/s: {r['p99_ms']:.1f} ms (goal < 20 ms; includes bot and users)")
+        print(f"p99 user->reply at {rate:.0f} msg/s: whole run {r['p99_ms']:.1f} ms, median of 1-s windows "
+              f"{r['p99_median_1s_ms']:.1f} ms (goal < 20 ms; includes bot and users)")
 
 
 if __name__ == "__main__":

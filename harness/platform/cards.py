@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.platform.ledger import Record
-from harness.platform.openapi import OpenApi
+from harness.platform.openapi import TOKEN_HEADER, OpenApi
 from harness.platform.responses import ApiError, json_body, required_str
 
 FLOW_FINISHED, FLOW_FAILED = "3", "5"  # the SDK's AICardStatus values
@@ -24,6 +24,16 @@ class Cards:
     def __init__(self, api: OpenApi) -> None:
         self.api = api
         self.cards: dict[str, Record | None] = {}  # outTrackId -> the message it answers
+        api.resolvers["card_create"] = api.resolvers["card_streaming"] = self._record_of
+
+    def _record_of(self, request: web.Request, body: dict[str, Any]) -> Record | None:
+        out_track_id, space = body.get("outTrackId"), body.get("openSpaceId")
+        if not isinstance(out_track_id, str):
+            return None
+        record = self.cards.get(out_track_id) or self.api.ledger.get(out_track_id)
+        if record is None and isinstance(space, str):
+            record = self._by_space(self.api.tokens.app_of(request.headers.get(TOKEN_HEADER)), space)
+        return record
 
     def routes(self) -> list[web.RouteDef]:
         create, stream = "card_create", "card_streaming"

@@ -28,6 +28,7 @@ TOKEN_HEADER = "x-acs-dingtalk-access-token"
 SCOPE_OF = {"robot_send": "qyapi_robot_sendmsg", "card_create": "Card.Instance.Write",
             "card_streaming": "Card.Streaming.Write"}
 Handler = Callable[[web.Request], Awaitable[dict[str, Any]]]
+Resolver = Callable[[web.Request, dict[str, Any]], "Record | None"]  # which message a call was answering
 
 
 class RateLimiter:
@@ -56,6 +57,8 @@ class OpenApi:
         self.users = users
         self.limiter = RateLimiter()
         self.unmatched_replies = 0
+        self.resolvers: dict[str, Resolver] = {"session_webhook": self._session_record,
+                                               "robot_send": self._robot_send_record}
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -71,8 +74,36 @@ class OpenApi:
             try:
                 return reply(self.metrics, api, await handler(request))
             except ApiError as exc:
+                await self._blame(request, api, exc)
                 return error(self.metrics, api, exc)
         return endpoint
+
+    async def _blame(self, request: web.Request, api: str, exc: ApiError) -> None:
+        """A refused answer to a pending message is remembered: if it is never answered, it was lost
+        at stage reply_rejected, and the sample says why."""
+        resolver = self.resolvers.get(api)
+        if resolver is None:
+            return
+        try:
+            body = await json_body(request, self.settings.max_payload_bytes)
+        except ApiError:
+            body = {}
+        try:
+            record = resolver(request, body)
+        except ApiError:
+            return
+        if record is not None and not record.final:
+            self.ledger.reply_rejected(record, f"{api} answered {exc.status} {exc.code}: {exc.message}"[:300])
+
+    def _session_record(self, request: web.Request, body: dict[str, Any]) -> Record | None:
+        return self.ledger.get(self.tokens.session_of(request.query.get("session")).msg_id)
+
+    def _robot_send_record(self, request: web.Request, body: dict[str, Any]) -> Record | None:
+        out_track_id, cid = body.get("outTrackId"), body.get("openConversationId")
+        if isinstance(out_track_id, str) and (record := self.ledger.get(out_track_id)):
+            return record
+        app_id = self.tokens.app_of(request.headers.get(TOKEN_HEADER))
+        return self.ledger.oldest_unanswered(cid, app_id) if isinstance(cid, str) else None
 
     # --- shared checks ------------------------------------------------------------------------------
     def authorize(self, request: web.Request, api: str) -> str:

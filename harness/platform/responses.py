@@ -10,6 +10,8 @@ from aiohttp import web
 
 from harness.platform.metrics import PlatformMetrics
 
+BODY = web.RequestKey("body", dict)  # the parsed JSON body, kept for a second look after an error
+
 
 class ApiError(Exception):
     """Raised inside a handler; turned into a JSON error response `{code, message, requestid, ...}`."""
@@ -33,7 +35,9 @@ def error(metrics: PlatformMetrics, api: str, exc: ApiError) -> web.Response:
 
 
 async def json_body(request: web.Request, limit: int) -> dict[str, Any]:
-    """The request's JSON object, or an ApiError saying why it is not acceptable."""
+    """The request's JSON object, or an ApiError saying why it is not acceptable. Kept in request[BODY]."""
+    if BODY in request:
+        return request[BODY]
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "PayloadTooLarge", f"body of {request.content_length} bytes is over the {limit}-byte limit")
     raw = await request.content.read(limit + 1)
@@ -48,6 +52,7 @@ async def json_body(request: web.Request, limit: int) -> dict[str, Any]:
         raise ApiError(400, "InvalidParameter.Body", f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "InvalidParameter.Body", f"body must be a JSON object, got {type(body).__name__}")
+    request[BODY] = body
     return body
 
 

@@ -9,7 +9,7 @@ import jwt
 from harness.platform import AppConfig, PlatformServer
 from harness.platform.config import RobotWebhook
 from harness.platform.openapi import sign
-from tests.platform.helpers import APP, SECRET, Bot, User, async_test, server, settings
+from tests.platform.helpers import APP, SECRET, Bot, User, async_test, poll, server, settings
 
 CARD = {"cardTemplateId": "t", "outTrackId": "c1", "openSpaceId": "dtv1.card//IM_GROUP.g1", "cardData": {}}
 
@@ -173,3 +173,22 @@ async def test_robot_send_answers_the_pending_message_of_the_conversation():
         status, _ = await call(http, "POST", f"{srv.url}/v1.0/robot/oToMessages/batchSend", tok,
                                {"robotCode": APP, "userIds": ["u1"], "msgKey": "sampleText", "msgParam": "{}"})
         assert status == 200 and (await user.expect("notice"))["via"] == "robotSend"
+
+
+@async_test
+async def test_refused_answers_make_a_lost_message_reply_rejected():
+    faults = {"errors": {"card_streaming": {"status": 429, "ratio": 1}}}
+    async with server(faults, reply_timeout_s=1.0) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send(conversation="g2", conversationType="2")
+        frame = await bot.frame("CALLBACK")
+        await bot.ack(frame)
+        tok = await bot.token(srv.url)
+        card = {**CARD, "outTrackId": "card-x", "openSpaceId": "dtv1.card//IM_GROUP.g2"}
+        assert (await call(http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver", tok, card))[0] == 200
+        status, _ = await call(http, "PUT", f"{srv.url}/v1.0/card/streaming", tok,
+                               {"outTrackId": "card-x", "content": "a", "isFull": True, "isFinalize": True})
+        assert status == 429
+        await poll(lambda: srv.ledger.counts["lost"] == 1)
+        lost = srv.summary()["lost_sample"][0]
+        assert lost["stage"] == "reply_rejected" and "card_streaming answered 429 Throttling" in lost["reason"]
