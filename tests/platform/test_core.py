@@ -94,3 +94,30 @@ async def test_ping_is_acked_and_admin_endpoints_answer():
         assert set(ledger) >= {"generated_at", "reply_timeout_s", "messages", "lost_by_stage", "api_responses",
                                "login_failures", "connections", "lost_sample"}
         assert ledger["bad_input"].get("unknown_ack", 0) == 0
+
+
+@async_test
+async def test_no_per_message_state_is_left_once_messages_are_final():
+    async with server(ack_timeout_s=0.2) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        for i in range(30):
+            await user.send(conversation=f"c{i % 3}")
+        for _ in range(30):
+            frame = await bot.frame("CALLBACK")
+            await bot.ack(frame)
+            hook = json.loads(frame["data"])["sessionWebhook"]
+            async with http.post(hook, json={"msgtype": "markdown", "markdown": {"title": "t", "text": "x"}}) as r:
+                assert r.status == 200
+        await poll(lambda: srv.ledger.counts["replied"] == 30 and not srv.gateway.in_flight)
+        assert not srv.ledger.records and not srv.ledger._by_conversation and not srv.gateway.waiting
+        assert srv.summary()["messages"]["pending"] == 0
+
+
+@async_test
+async def test_oversize_user_frame_closes_with_1009():
+    async with server(max_payload_bytes=1024) as srv, aiohttp.ClientSession() as http:
+        user = await User.connect(http, srv.url)
+        await user.ws.send_str(json.dumps({"clientMsgId": "a", "conversationId": "c", "text": "x" * 2000}))
+        closing = await user.ws.receive(timeout=20)
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and user.ws.close_code == 1009
+        await poll(lambda: srv.summary()["bad_input"].get("oversize_frame") == 1)
