@@ -50,7 +50,8 @@ def sim_clock_row() -> Row:
         Panel("Simulated clock", [Query(f"{SIM} / 86400", "simulated days since Mon 00:00")], unit="none",
               width=8, height=4, decimals=2,
               description="Simulated days over wall time: hover any panel to read its simulated time here."),
-        Panel("Compression", [Query(f"deriv({SIM}[{RI}])", "simulated s per wall s")], unit="none", width=8,
+        Panel("Compression", [Query(f"max(deriv(loadgen_sim_time_seconds[{RI}]))", "simulated s per wall s")],
+              unit="none", width=8,
               height=4, description="Low during peak windows (played slowly), high when fast-forwarding."),
     ])
 
@@ -105,9 +106,9 @@ def overview() -> dict[str, Any]:
         Row("Availability and errors", [
             Panel("Error budget burn rate", [
                 Query(f'max by (slo) (slo:sli_error:ratio_rate5m{{{J}}} / on (slo) group_left '
-                      "(1 - slo:objective:ratio))", "{{slo}} 5m"),
+                      "() (1 - slo:objective:ratio))", "{{slo}} 5m"),
                 Query(f'max by (slo) (slo:sli_error:ratio_rate1h{{{J}}} / on (slo) group_left '
-                      "(1 - slo:objective:ratio))", "{{slo}} 1h"),
+                      "() (1 - slo:objective:ratio))", "{{slo}} 1h"),
             ], unit="none", lines=[Line(w.factor, "orange" if w.factor < 10 else "red") for w in fast],
                 description="Error ratio divided by the error budget: 1 spends the 30-day budget in exactly "
                             "30 days; the lines are the page thresholds (14.4x over 1h, 6x over 6h)."),

@@ -1,0 +1,84 @@
+"""A real Prometheus serving the TSDB a finished run left in its folder, for queries after the fact.
+
+The run's data directory is copied first, so replaying never changes the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+class PromQLError(RuntimeError):
+    pass
+
+
+class ReplayPrometheus:
+    def __init__(self, run_dir: Path, workdir: Path, binary: str = "prometheus") -> None:
+        self.source = run_dir / "prometheus" / "data"
+        self.workdir = workdir
+        self.binary = shutil.which(binary) or binary
+        self.url = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ReplayPrometheus:
+        data = self.workdir / "data"
+        shutil.copytree(self.source, data, ignore=shutil.ignore_patterns("lock", "queries.active"))
+        config = self.workdir / "prometheus.yml"
+        config.write_text("global: {scrape_interval: 1m}\n")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        log = (self.workdir / "prometheus.log").open("wb")
+        self._proc = subprocess.Popen([self.binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
+                                       f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+                                       "--storage.tsdb.retention.time=3650d"], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited: {(self.workdir / 'prometheus.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        self.__exit__()
+        raise RuntimeError("prometheus over the run's TSDB did not become ready in 60 s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=15)
+        self._proc = None
+
+    def _get(self, path: str, params: dict[str, str]) -> Any:
+        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                body = json.load(r)
+        except urllib.error.HTTPError as exc:
+            body = json.load(exc)
+        if body.get("status") != "success":
+            raise PromQLError(f"{body.get('errorType')}: {body.get('error')} in {params.get('query')!r}")
+        return body["data"]["result"]
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        return self._get("/api/v1/query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                                                 "step": f"{step:g}"})
+
+    def query(self, expr: str, at: float) -> list[dict[str, Any]]:
+        return self._get("/api/v1/query", {"query": expr, "time": f"{at:.3f}"})
