@@ -52,7 +52,9 @@ def test_files(runbook_base: str = DEFAULT_RUNBOOK_BASE) -> dict[Path, str]:
 
 
 def generated(runbook_base: str = DEFAULT_RUNBOOK_BASE) -> dict[Path, str]:
-    return {**rule_files(runbook_base), **test_files(runbook_base)}
+    from harness.rulegen.doc_table import doc_file
+
+    return {**rule_files(runbook_base), **test_files(runbook_base), **doc_file(ROOT, alerts())}
 
 
 def stale(runbook_base: str = DEFAULT_RUNBOOK_BASE) -> list[Path]:
