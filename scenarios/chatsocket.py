@@ -85,12 +85,12 @@ class ChatSocket:
             if pending.expect and pending.expect.lower() not in content.lower():
                 self._report(pending, now, f"smoke check failed: reply lacks {pending.expect!r}")
                 if pending.kind == "message":
-                    self.recorder.failure("smoke check failed")
+                    self.recorder.failure(pending.intended, "smoke check failed")
                 return
             self._report(pending, now, None, len(content))
             if pending.kind == "message":
                 first = pending.first_chunk if pending.first_chunk is not None else now
-                self.recorder.reply(now - pending.intended, first - pending.intended)
+                self.recorder.reply(pending.intended, now - pending.intended, first - pending.intended)
         elif kind == "error":
             self._fail(frame["clientMsgId"], "rejected", str(frame.get("error", "")))
 
@@ -100,7 +100,8 @@ class ChatSocket:
             return
         self._report(pending, time.time(), f"{kind}: {detail}" if detail else kind)
         if pending.kind == "message":
-            self.recorder.failure(kind, timeout=timeout, client_msg_id=client_msg_id, msg_id=pending.msg_id)
+            self.recorder.failure(pending.intended, kind, timeout=timeout, client_msg_id=client_msg_id,
+                                  msg_id=pending.msg_id)
 
     def _report(self, pending: Pending, now: float, error: str | None, length: int = 0) -> None:
         self.events.request.fire(request_type="WS", name=pending.name, response_time=(now - pending.intended) * 1000,

@@ -30,6 +30,7 @@ __all__ = ["AbusiveClient", "GroupEmployee", "GroupMember", "OneToOneEmployee", 
 
 log = logging.getLogger("harness.loadgen")
 FINAL_FLUSH_TIMEOUT_S = 15.0
+TICK_LOOKAHEAD_S = 0.5
 
 
 class MasterState:
@@ -65,8 +66,10 @@ class MasterState:
         self.run_start = time.time()
         (self.run_dir / "timemap.json").write_text(json.dumps(self.plan.timemap.to_json(self.run_start), indent=1))
         runner = self.environment.runner
-        self.merger = WindowMerger(open_windows_file(self.run_dir), self.plan.timemap, self.run_start,
-                                   self.scenario.load.window_s, lambda: runner.user_count)
+        load = self.scenario.load
+        # workers hold a window until its replies are due; the master waits that long plus two windows
+        self.merger = WindowMerger(open_windows_file(self.run_dir), self.plan.timemap, self.run_start, load.window_s,
+                                   lambda: runner.user_count, grace_s=load.reply_timeout_s + 1 + 3 * load.window_s)
         runner.send_message("harness_config", self.config_message())
         gevent.spawn(self._merge_forever)
 
@@ -118,7 +121,8 @@ class ScenarioShape(LoadTestShape):
         if MASTER is None:
             return None
         MASTER.begin()
-        users = MASTER.plan.users_at(time.time() - MASTER.run_start)
+        # Locust ticks once a second and needs a moment to spawn: aim at the middle of the next second
+        users = MASTER.plan.users_at(time.time() - MASTER.run_start + TICK_LOOKAHEAD_S)
         if users is None:
             return None if MASTER.closing_done() else (0, MASTER.plan.spawn_rate())
         return users, MASTER.plan.spawn_rate()

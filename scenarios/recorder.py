@@ -1,13 +1,16 @@
 """Per-window measurements on one load generator (a Locust worker), shipped to the master as they close.
 
 Windows are fixed slices of wall time since the run start (the master's clock, sent to workers), so
-the master can merge the same window from every worker. Outcomes land in the window in which they
-became known (reply received, timeout detected); offered and sent land in the window of sending.
-Histograms are HdrHistogram via harness.histograms, so merging is exact.
+the master can merge the same window from every worker. Everything about a message - offered, sent,
+its reply latency or its failure - lands in the window of its *intended send time*, so a window's
+sent = replies_ok + timeouts + errors once settled, and a failure is charged to the simulated hour
+whose load caused it, not to whenever the timeout expired. A window is therefore shipped only after
+`hold_s` (the reply timeout) has passed. Histograms are HdrHistogram via harness.histograms.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,9 +43,10 @@ class Window:
 
 
 class WindowRecorder:
-    def __init__(self, run_start: float, window_s: float, clock=time.time):
+    def __init__(self, run_start: float, window_s: float, hold_s: float = 0.0, clock=time.time):
         self.run_start = run_start
         self.window_s = window_s
+        self.hold_windows = math.ceil(hold_s / window_s)
         self.clock = clock
         self.windows: dict[int, Window] = {}
         self.totals: Counter[str] = Counter()
@@ -51,38 +55,35 @@ class WindowRecorder:
     def index_now(self) -> int:
         return max(0, int((self.clock() - self.run_start) // self.window_s))
 
-    def _window(self) -> Window:
-        # never record into a window already shipped: late outcomes go to the next one
-        index = max(self.index_now(), self.next_unshipped)
+    def _window(self, intended: float) -> Window:
+        # never record into a window already shipped: a very late outcome goes to the next open one
+        index = max(0, int((intended - self.run_start) // self.window_s), self.next_unshipped)
         window = self.windows.get(index)
         if window is None:
             window = self.windows[index] = Window(index)
         return window
 
-    def count(self, name: str, n: int = 1) -> None:
-        self._window().counts[name] += n
-        self.totals[name] += n
+    def count(self, name: str, intended: float) -> None:
+        self._window(intended).counts[name] += 1
+        self.totals[name] += 1
 
-    def sent(self, late: bool) -> None:
-        window = self._window()
-        window.counts["offered"] += 1
-        window.counts["sent"] += 1
-        self.totals["offered"] += 1
-        self.totals["sent"] += 1
+    def sent(self, intended: float, late: bool) -> None:
+        self.count("offered", intended)
+        self.count("sent", intended)
         if late:
-            window.counts["late_starts"] += 1
-            self.totals["late_starts"] += 1
+            self.count("late_starts", intended)
 
-    def reply(self, latency_s: float, first_chunk_s: float) -> None:
-        window = self._window()
+    def reply(self, intended: float, latency_s: float, first_chunk_s: float) -> None:
+        window = self._window(intended)
         window.counts["replies_ok"] += 1
         self.totals["replies_ok"] += 1
         histograms.record_seconds(window.reply_hist, latency_s)
         histograms.record_seconds(window.first_chunk_hist, first_chunk_s)
 
-    def failure(self, kind: str, timeout: bool = False, client_msg_id: str = "", msg_id: str = "") -> None:
+    def failure(self, intended: float, kind: str, timeout: bool = False, client_msg_id: str = "",
+                msg_id: str = "") -> None:
         """A message that will never get its reply: counted once, by kind ("no reply", "send failed", ...)."""
-        window = self._window()
+        window = self._window(intended)
         name = "timeouts" if timeout else "errors"
         window.counts[name] += 1
         self.totals[name] += 1
@@ -91,8 +92,8 @@ class WindowRecorder:
             window.no_reply_sample.append({"clientMsgId": client_msg_id, "msgId": msg_id})
 
     def take_closed(self) -> list[dict[str, Any]]:
-        """Payloads of every window before the current one, including empty ones (they say 'nothing')."""
-        return self._take_until(self.index_now())
+        """Payloads of every settled window (older than the hold), including empty ones (they say 'nothing')."""
+        return self._take_until(self.index_now() - self.hold_windows)
 
     def take_all(self) -> list[dict[str, Any]]:
         """Every unshipped window including the current one (the final flush)."""

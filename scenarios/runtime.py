@@ -48,7 +48,8 @@ class Runtime:
         self.run_start = config["run_start"]
         self.targets = Targets(**config["targets"])
         if self.recorder is None or self.recorder.run_start != self.run_start:
-            self.recorder = WindowRecorder(self.run_start, self.scenario.load.window_s)
+            load = self.scenario.load
+            self.recorder = WindowRecorder(self.run_start, load.window_s, hold_s=load.reply_timeout_s + 1)
         if self._sweeper is None:
             self._sweeper = gevent.spawn(self._sweep_forever)
         self.ready.set()

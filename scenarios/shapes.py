@@ -50,11 +50,11 @@ class Plan:
         return shape.users
 
     def spawn_rate(self) -> float:
-        """Users started or stopped per second when the count changes."""
+        """Users started or stopped per second when the count changes (default: any change within ~0.25 s)."""
         shape = self.scenario.shape
         if shape.spawn_rate:
             return shape.spawn_rate
-        return float(max(shape.peak_users, shape.users, shape.spike_users if shape.kind == "spike" else 0))
+        return 4.0 * max(shape.peak_users, shape.users, shape.spike_users if shape.kind == "spike" else 0)
 
     def offered_rate_at(self, wall_s: float) -> float:
         """Messages per second the shape offers at wall_s (chat users only, before the mix)."""

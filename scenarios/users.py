@@ -54,6 +54,8 @@ class OpenLoopUser(User):
 
     @task
     def arrive(self) -> None:
+        if time.time() < self.next_at:
+            return  # Locust runs a user's first task before any wait: nothing is due yet
         intended = self.next_at
         self.next_at = intended + self._gap()
         assert RUNTIME.scenario is not None
@@ -99,9 +101,9 @@ class ChatUser(OpenLoopUser):
                  "text": text, "atBot": True}
         assert RUNTIME.recorder is not None
         if self.sock.send(cid, frame, Pending(intended, "message", name, expect)):
-            RUNTIME.recorder.sent(late)
+            RUNTIME.recorder.sent(intended, late)
         else:
-            RUNTIME.recorder.count("offered")
+            RUNTIME.recorder.count("offered", intended)
 
     def send_membership(self, intended: float, action: str, conversation: str) -> None:
         cid = f"{self.user_id}-{next(self.seq)}"

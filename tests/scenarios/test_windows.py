@@ -15,29 +15,35 @@ class Clock:
         return self.t
 
 
-def test_recorder_ships_every_closed_window_once_including_empty_ones():
+def test_recorder_charges_outcomes_to_the_send_window_and_holds_it_until_settled():
     clock = Clock()
-    rec = WindowRecorder(run_start=1000.0, window_s=10, clock=clock)
-    rec.sent(late=False)
-    clock.t = 1025.0  # window 2 now; windows 0 and 1 are closed
-    rec.reply(0.2, 0.05)
+    rec = WindowRecorder(run_start=1000.0, window_s=10, hold_s=8, clock=clock)
+    rec.sent(1001.0, late=False)
+    rec.sent(1002.0, late=True)
+    clock.t = 1015.0  # window 1 now; window 0 is not settled (replies may take 8 s)
+    rec.reply(1001.0, 14.0, 0.5)
+    assert rec.take_closed() == []
+    clock.t = 1025.0
+    rec.failure(1002.0, "no reply", timeout=True, client_msg_id="c1", msg_id="m1")
     closed = rec.take_closed()
-    assert [p["index"] for p in closed] == [0, 1]
-    assert closed[0]["counts"]["sent"] == 1 and closed[1]["counts"]["sent"] == 0
+    assert [p["index"] for p in closed] == [0]
+    counts = closed[0]["counts"]
+    assert counts["sent"] == 2 == counts["replies_ok"] + counts["timeouts"] and counts["late_starts"] == 1
+    assert closed[0]["no_reply_sample"] == [{"clientMsgId": "c1", "msgId": "m1"}]
+    assert histograms.decode(closed[0]["reply_hist"]).get_total_count() == 1
     assert rec.take_closed() == []
     final = rec.take_all()
-    assert [p["index"] for p in final] == [2]
-    assert histograms.decode(final[0]["reply_hist"]).get_total_count() == 1
-    # an outcome after the final flush is not lost: it goes to the next window
-    rec.failure("no reply", timeout=True, client_msg_id="c1", msg_id="m1")
-    assert rec.take_all()[0]["no_reply_sample"] == [{"clientMsgId": "c1", "msgId": "m1"}]
+    assert [p["index"] for p in final] == [1, 2] and all(p["counts"]["sent"] == 0 for p in final)
+    # an outcome for an already shipped window is not lost: it goes to the next open one
+    rec.failure(1003.0, "send failed")
+    assert rec.take_all()[0]["errors_by_kind"] == {"send failed": 1}
 
 
 def worker_payloads(clock, start, latencies):
     rec = WindowRecorder(start, 10, clock=clock)
     for lat in latencies:
-        rec.sent(late=lat > 1)
-        rec.reply(lat, lat / 2)
+        rec.sent(start + 1, late=lat > 1)
+        rec.reply(start + 1, lat, lat / 2)
     return rec
 
 

@@ -1,0 +1,103 @@
+"""`week_run`: the default week, compressed to about a minute, played end to end once per session.
+
+Real processes on loopback: the emulator, the reference bot, Locust master + worker, Prometheus (when
+installed) and the sampler, through the real `harness run` command. Other areas' tests reuse the run
+folder it returns (report, dashboards, diagnosis), so the scenario exercises every path worth reading:
+the 7 peaks, a login-abuse window (Wed), and forced 429s on card streaming (Thu).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The shipped week (scenarios/week.toml) with the clock squeezed: ~55 s of wall time, 2 s windows.
+WEEK_MINUTE = """
+name = "week-minute"
+description = "The default week compressed to about a minute (test suite)"
+
+[target.engine]
+first_token_seconds = 0.05
+tokens_per_second = 400
+reply_tokens = 30
+
+[shape]
+kind = "week"
+peak_users = 40
+
+[compression]
+factor = 40000
+peak_window = ["09:30", "10:30"]
+peak_wall_s = 5
+weekend_peak_wall_s = 3
+
+[load]
+messages_per_user_per_minute = 30
+reply_timeout_s = 8
+window_s = 2
+
+[mix]
+smoke_interval_s = 5
+
+[abuse]
+logins_per_minute = 240
+windows = [["Wed 09:30", "Wed 10:30"]]
+
+[[faults]]
+at = "Thu 09:40"
+until = "Thu 10:20"
+set = { errors = { card_streaming = { status = 429, ratio = 0.3 } } }
+
+[monitoring]
+scrape_interval_s = 1
+"""
+
+
+@dataclass
+class HarnessRun:
+    returncode: int
+    output: str
+    run_dir: Path
+
+
+def run_harness(scenario_text: str, workdir: Path, *args: str, timeout: float = 240.0,
+                kill_after: tuple[str, float] | None = None) -> HarnessRun:
+    """Run `harness run` on a scenario in a subprocess; always leaves no process behind."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    scenario = workdir / "scenario.toml"
+    scenario.write_text(scenario_text)
+    runs = workdir / "runs"
+    cmd = [sys.executable, "-m", "harness", "run", str(scenario), "--runs-dir", str(runs), "--progress-every", "5",
+           *args]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+        pytest.fail(f"harness run did not finish within {timeout:.0f} s:\n{out[-3000:]}")
+    match = re.search(r"^run folder: (.+)$", out, re.M)
+    assert match, f"no run folder announced:\n{out[-3000:]}"
+    return HarnessRun(proc.returncode, out, Path(match.group(1)))
+
+
+@pytest.fixture(scope="session")
+def week_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a complete run folder of the compressed default week (report built)."""
+    result = run_harness(WEEK_MINUTE, tmp_path_factory.mktemp("week-run"))
+    assert result.returncode in (0, 1), f"harness run failed ({result.returncode}):\n{result.output[-4000:]}"
+    return result.run_dir

@@ -1,0 +1,114 @@
+"""The compressed default week, end to end: a complete run folder whose numbers hang together."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import histograms
+from scenarios.config import load_scenario
+from scenarios.shapes import build_plan
+from scenarios.simclock import DAY_S, WEEK_S
+from scenarios.timemap import TimeMap
+
+pytestmark = pytest.mark.e2e
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def pearson(xs: list[float], ys: list[float]) -> float:
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    return cov / math.sqrt(sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys))
+
+
+def test_run_folder_is_complete(week_run: Path):
+    for name in ("manifest.json", "scenario.toml", "timemap.json", "windows.jsonl", "samples.jsonl",
+                 "ledger.json", "ledger.jsonl", "loadgen.json", "report.json", "report.html",
+                 "logs/bot.log", "logs/platform.log", "logs/loadgen-master.log", "logs/loadgen-worker-1.log",
+                 "locust/stats_stats.csv"):
+        assert (week_run / name).is_file(), f"{name} missing"
+    manifest = json.loads((week_run / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["abort_reason"] is None
+    for name in ("platform", "bot", "loadgen-master", "loadgen-worker-1"):
+        assert manifest["components"][name]["exit_code"] is not None
+        assert "env" not in manifest["components"][name]  # secrets travel by environment only
+    assert manifest["sampler"]["samples"] > 20 and manifest["sampler"]["core_fraction"] < 0.05
+    assert len(manifest["faults_applied"]) == 2  # the Thursday 429s, on and off
+
+
+def test_timemap_covers_the_week_with_a_peak_each_day(week_run: Path):
+    timemap = TimeMap.from_json(json.loads((week_run / "timemap.json").read_text()))
+    assert timemap.sim_start == 0 and timemap.sim_end == WEEK_S
+    peaks = [s for s in timemap.segments if s.kind == "peak"]
+    assert [p.day for p in peaks] == list(range(7))
+    windows = lines(week_run / "windows.jsonl")
+    for peak in peaks:  # every peak got load, measured in windows inside it
+        inside = [w for w in windows if peak.wall_start <= (w["wall_start"] + w["wall_end"]) / 2 < peak.wall_end]
+        assert sum(w["replies_ok"] for w in inside) > 0, f"no replies in the peak of day {peak.day}"
+    assert windows[-1]["sim_end"] == WEEK_S
+    assert [w["wall_start"] for w in windows] == [i * 2.0 for i in range(len(windows))]
+
+
+def mean_offered(plan, start: float, end: float, steps: int = 20) -> float:
+    return sum(plan.offered_rate_at(start + (end - start) * (i + 0.5) / steps) for i in range(steps)) / steps
+
+
+def test_throughput_follows_the_shape(week_run: Path):
+    plan = build_plan(load_scenario(week_run / "scenario.toml"))
+    windows = [w for w in lines(week_run / "windows.jsonl") if w["wall_end"] <= plan.play_s]
+    groups = [windows[i:i + 3] for i in range(0, len(windows) - 2, 3)]  # 6 s: Poisson noise and ramp lag average out
+    expected = [mean_offered(plan, g[0]["wall_start"], g[-1]["wall_end"]) for g in groups]
+    sent = [sum(w["sent"] for w in g) / (g[-1]["wall_end"] - g[0]["wall_start"]) for g in groups]
+    assert pearson(expected, sent) > 0.8
+    total_expected = sum(mean_offered(plan, w["wall_start"], w["wall_end"]) * 2 for w in windows)
+    assert sum(w["sent"] for w in windows) == pytest.approx(total_expected, rel=0.25)  # open loop: the asked rate
+
+
+def test_verdict_comes_from_the_merged_histograms(week_run: Path):
+    windows = lines(week_run / "windows.jsonl")
+    merged = histograms.merge(w["reply_hist"] for w in windows)
+    assert merged.get_total_count() == sum(w["replies_ok"] for w in windows) > 500
+    # a message with no reply counts as the reply timeout in the latency SLA (the report's convention)
+    timeout_s = json.loads((week_run / "manifest.json").read_text())["reply_timeout_s"]
+    for _ in range(sum(w["timeouts"] for w in windows)):
+        histograms.record_seconds(merged, timeout_s)
+    report = json.loads((week_run / "report.json").read_text())
+    overall = next(s for s in report["slas"] if s["id"] == "p99_overall")
+    assert overall["value"] == pytest.approx(histograms.percentile_seconds(merged, 99.0), rel=1e-3)
+    assert report["verdict"] in ("PASS", "FAIL")
+    totals = json.loads((week_run / "loadgen.json").read_text())["totals"]
+    assert totals["sent"] == sum(w["sent"] for w in windows)
+    for w in windows:  # outcomes are charged to the window of their send: every window settles
+        assert w["sent"] == w["replies_ok"] + w["timeouts"] + w["errors"], w
+    ledger = json.loads((week_run / "ledger.json").read_text())
+    assert ledger["messages"]["sent"] == totals["sent"]
+    assert ledger["messages"]["lost"] == sum(w["timeouts"] for w in windows)
+
+
+def test_samples_cover_every_component(week_run: Path):
+    samples = lines(week_run / "samples.jsonl")
+    during = [s for s in samples if 5 < s["wall"] < 40]
+    assert during and all(0 <= s["host"]["cpu"] <= 1 and 0 < s["host"]["mem"] < 1 for s in during)
+    seen = set().union(*(s["procs"] for s in during))
+    assert {"bot", "platform", "loadgen-master", "loadgen-worker-1", "harness"} <= seen
+    assert any("backlog" in s for s in during)
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus not installed")
+def test_prometheus_recorded_the_run_and_the_login_alert_fired(week_run: Path):
+    manifest = json.loads((week_run / "manifest.json").read_text())
+    assert manifest["prometheus"]["available"] is True
+    assert set(manifest["prometheus"]["targets"]) == {"bot", "platform", "loadgen", "host"}
+    assert any((week_run / "prometheus" / "data").iterdir())
+    alerts = lines(week_run / "alerts.jsonl")
+    logins = [a for a in alerts if a["alertname"] == "AdminLoginFailuresHigh" and a["state"] == "firing"]
+    assert logins, f"login alert never fired: {[a['alertname'] for a in alerts]}"
+    wednesday = (2 * DAY_S, 3 * DAY_S + 12 * 3600)  # fired during or shortly after the abuse window
+    assert wednesday[0] <= logins[0]["sim"] <= wednesday[1]
