@@ -163,7 +163,7 @@ async def run_emulator_phase(url: str, pid: int, bot_pid: int, seconds: float, r
     return {**summarize(load, cpu, wall), **others}
 
 
-async def run_echo_phase(url: str, pid: int, seconds: float, users: int) -> dict:
+async def run_echo_phase(url: str, pid: int, seconds: float, rate: float | None, users: int) -> dict:
     sockets = [await websockets.connect(url, compression=None) for _ in range(users)]
 
     async def send(ws, key: str) -> None:
@@ -174,7 +174,7 @@ async def run_echo_phase(url: str, pid: int, seconds: float, users: int) -> dict
             load.answered(message)
 
     cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
-    load = await drive(sockets, send, replies, seconds, None, window=4)
+    load = await drive(sockets, send, replies, seconds, rate, window=4)
     cpu, wall = cpu_seconds(pid) - cpu0, time.perf_counter() - wall0
     for ws in sockets:
         await ws.close()
@@ -224,7 +224,9 @@ async def main(quick: bool) -> int:
         echo, echo_urls = spawn([sys.executable, __file__, "--role", "echo", "--ready-file", f"{tmp}/echo"],
                                 Path(f"{tmp}/echo"))
         try:
-            baseline = await run_echo_phase(echo_urls["ws"], echo.pid, seconds, users)
+            baseline = await run_echo_phase(echo_urls["ws"], echo.pid, seconds, None, users)
+            # the same open-loop driver through the echo: the latency floor this machine gives right now
+            echo_fixed = await run_echo_phase(echo_urls["ws"], echo.pid, seconds, rates[-1], users)
         finally:
             stop(echo)
         env = {**os.environ, "HARNESS_APP_SECRET": SECRET}
@@ -238,7 +240,7 @@ async def main(quick: bool) -> int:
                      for rate in rates}
         finally:
             stop(bot, emulator)
-    report(baseline, saturated, fixed)
+    report(baseline, echo_fixed, saturated, fixed)
     return 0
 
 
@@ -252,7 +254,7 @@ async def wait_for_connection(url: str) -> None:
     raise RuntimeError("the bench bot did not connect")
 
 
-def report(baseline: dict, saturated: dict, fixed: dict[float, dict]) -> None:
+def report(baseline: dict, echo_fixed: dict, saturated: dict, fixed: dict[float, dict]) -> None:
     def row(name: str, r: dict) -> str:
         return (f"{name:<34} {r['messages']:>8} {r['per_cpu_s']:>10.0f} {r['per_wall_s']:>10.0f} "
                 f"{r['cpu_s'] / r['wall_s']:>6.2f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['lost']:>5}")
@@ -260,6 +262,7 @@ def report(baseline: dict, saturated: dict, fixed: dict[float, dict]) -> None:
     print(f"{'phase':<34} {'msgs':>8} {'msg/cpu-s':>10} {'msg/s':>10} {'cores':>6} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'lost':>5}")
     print(row("baseline: websockets echo (max)", baseline))
+    print(row(f"baseline: echo at {max(fixed):.0f} msg/s offered", echo_fixed))
     print(row("emulator: user->bot->reply (max)", saturated))
     for rate, r in fixed.items():
         print(row(f"emulator at {rate:.0f} msg/s offered", r))
@@ -269,6 +272,8 @@ def report(baseline: dict, saturated: dict, fixed: dict[float, dict]) -> None:
     print(f"ratio emulator/echo per CPU-second: {capacity / baseline['per_cpu_s']:.3f}")
     print(f"emulator capacity on one core: {capacity:.0f} user messages/s (goal >= 3000); "
           f"3000 msg/s needs {3000 / capacity:.2f} of a core")
+    print(f"p99 echo round trip at {max(fixed):.0f} msg/s (this machine's floor now): whole run "
+          f"{echo_fixed['p99_ms']:.1f} ms, median of 1-s windows {echo_fixed['p99_median_1s_ms']:.1f} ms")
     for rate, r in fixed.items():
         print(f"p99 user->reply at {rate:.0f} msg/s: whole run {r['p99_ms']:.1f} ms, median of 1-s windows "
               f"{r['p99_median_1s_ms']:.1f} ms (goal < 20 ms; includes bot and users)")
