@@ -15,6 +15,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.histograms import encode, new_histogram, percentile_seconds, record_seconds
 from harness.platform.metrics import PlatformMetrics
 
 RECENT_FINAL_IDS = 20_000
@@ -67,6 +68,9 @@ class Ledger:
         self._deadlines: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self._recent_final: OrderedDict[str, str] = OrderedDict()
+        # Where a message's time goes, as the platform sees it (mergeable, microseconds):
+        # push = sent -> first push, ack = first push -> ACK 200, first_chunk / reply = sent -> answer.
+        self.latency = {name: new_histogram() for name in ("push", "ack", "first_chunk", "reply")}
 
     # --- stages -----------------------------------------------------------------------------------
     def open(self, record: Record) -> None:
@@ -84,6 +88,8 @@ class Ledger:
         first = record.pushed_at is None
         if first:
             record.pushed_at = time.time()
+            if record.kind == "message":
+                record_seconds(self.latency["push"], record.pushed_at - record.sent_at)
         stage = "pushed" if first else "redelivered"
         if record.kind == "event":
             self.event_counts[stage] += 1
@@ -99,17 +105,20 @@ class Ledger:
             self._finish(record, "acked")
         else:
             self._count("acked")
+            record_seconds(self.latency["ack"], record.acked_at - (record.pushed_at or record.acked_at))
 
     def chunk(self, record: Record) -> None:
         record.chunks += 1
         if record.first_chunk_at is None:
             record.first_chunk_at = time.time()
             self._count("first_chunk")
+            record_seconds(self.latency["first_chunk"], record.first_chunk_at - record.sent_at)
 
     def replied(self, record: Record) -> None:
         if record.first_chunk_at is None:
             self.chunk(record)
         self._count("replied")
+        record_seconds(self.latency["reply"], time.time() - record.sent_at)
         self._finish(record, "replied")
 
     def reply_rejected(self, record: Record, reason: str) -> None:
@@ -192,6 +201,9 @@ class Ledger:
             "login_failures": failures,
             "connections": dict(self.connections),
             "lost_sample": list(self.lost_sample),
+            "latency": {name: {"count": hist.get_total_count(), "p50_s": percentile_seconds(hist, 50),
+                               "p99_s": percentile_seconds(hist, 99), "hist": encode(hist)}
+                        for name, hist in self.latency.items()},
         }
 
     # --- internals --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ import json
 
 import aiohttp
 
+from harness.histograms import decode
 from tests.platform.helpers import APP, Bot, User, async_test, poll, server
 
 
@@ -121,3 +122,19 @@ async def test_oversize_user_frame_closes_with_1009():
         closing = await user.ws.receive(timeout=20)
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and user.ws.close_code == 1009
         await poll(lambda: srv.summary()["bad_input"].get("oversize_frame") == 1)
+
+
+@async_test
+async def test_ledger_histograms_say_where_the_time_went():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        frame = await bot.frame("CALLBACK")
+        await bot.ack(frame)
+        await http.post(json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
+        await poll(lambda: srv.ledger.counts["replied"] == 1)
+        latency = srv.summary()["latency"]
+        assert {name: part["count"] for name, part in latency.items()} == {"push": 1, "ack": 1, "first_chunk": 1,
+                                                                          "reply": 1}
+        assert decode(latency["reply"]["hist"]).get_total_count() == 1
+        assert 0 < latency["reply"]["p99_s"] < 20
