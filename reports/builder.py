@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.contract import ExitCode
+from harness.diagnose import diagnose
 from reports import summary
 from reports.compare import compare
 from reports.events import aggregate_alerts, aggregate_ledger
@@ -105,6 +106,8 @@ def analyse(run_dir: Path) -> Report:
         "latency": {"reply": latency_summary(load.reply), "first_chunk": latency_summary(load.first_chunk),
                     "timeouts_counted_at_s": timeout_s, "peaks": [p.as_dict() for p in load.peaks]},
         "resources": resources.as_dict(),
+        "api_errors": ledger.spans_as_list(),
+        "login_failures": {api: span.as_dict() for api, span in ledger.login_failure_spans.items()},
         "messages": {"source": ledger.source, "lost": lost,
                      **{k: (ledger.final or {}).get(k) for k in ("messages", "lost_by_stage", "api_responses",
                                                                   "login_failures", "connections")}},
@@ -113,10 +116,12 @@ def analyse(run_dir: Path) -> Report:
         "profile_diffs": window_diffs(profiles),
         "manifest": redact(folder.manifest),
     }
-    data["summary"] = summary.sentences(data)
     charts = {"series": load.series, "peaks": [(p.as_dict(), p.points) for p in load.peaks],
               "resources": resources.series, "status_series": ledger.status_series, "statuses": ledger.statuses}
-    return Report(Path(run_dir), verdict, int(VERDICT_EXIT[verdict]), data, charts)
+    report = Report(Path(run_dir), verdict, int(VERDICT_EXIT[verdict]), data, charts)
+    data["findings"] = [f.as_dict() for f in diagnose(report)]
+    data["summary"] = summary.sentences(data)
+    return report
 
 
 def _apply_baseline(report: Report, baseline: Path, tolerance: float | None) -> None:

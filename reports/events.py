@@ -55,11 +55,34 @@ def _span(start: Any, end: Any) -> float | None:
     return None if start is None or end is None else max(float(end) - float(start), 0.0)
 
 
-def _status_counts(ledger: dict[str, Any]) -> Counter[str]:
-    counts: Counter[str] = Counter()
+def _response_counts(ledger: dict[str, Any]) -> Counter[tuple[str, str, str]]:
+    counts: Counter[tuple[str, str, str]] = Counter()
     for r in ledger.get("api_responses") or []:
-        counts[str(r.get("status"))] += int(r.get("count", 0))
+        counts[(str(r.get("api")), str(r.get("status")), str(r.get("code") or ""))] += int(r.get("count", 0))
     return counts
+
+
+@dataclass
+class Span:
+    """When something was seen in the ledger snapshots: first / last simulated time, and the peak rate."""
+
+    count: int = 0
+    first_sim: float | None = None
+    last_sim: float | None = None
+    peak_per_minute: float = 0.0
+
+    def add(self, n: int, since_sim: float | None, sim: float | None, wall_step: float | None) -> None:
+        """n more seen in the snapshot at `sim`, so between the previous snapshot (`since_sim`) and it."""
+        self.count += n
+        if sim is not None:
+            self.first_sim = (since_sim if since_sim is not None else sim) if self.first_sim is None else self.first_sim
+            self.last_sim = sim
+        if wall_step:
+            self.peak_per_minute = max(self.peak_per_minute, n / wall_step * 60)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "first_sim": self.first_sim, "last_sim": self.last_sim,
+                "peak_per_minute": round(self.peak_per_minute, 2)}
 
 
 @dataclass
@@ -68,11 +91,20 @@ class LedgerResult:
     source: str | None = None
     status_series: list[dict[str, Any]] = field(default_factory=list)  # non-2xx API responses per sim hour
     statuses: list[str] = field(default_factory=list)
+    error_spans: dict[tuple[str, str, str], Span] = field(default_factory=dict)  # (api, status, code)
+    login_failure_spans: dict[str, Span] = field(default_factory=dict)  # platform credential checks, by api
+
+    def spans_as_list(self) -> list[dict[str, Any]]:
+        return [{"api": api, "status": int(status) if status.isdigit() else status, "code": code, **span.as_dict()}
+                for (api, status, code), span in sorted(self.error_spans.items())]
 
 
 def aggregate_ledger(folder: RunFolder) -> LedgerResult:
     result = LedgerResult()
-    previous: Counter[str] = Counter()
+    previous: Counter[tuple[str, str, str]] = Counter()
+    previous_logins: Counter[str] = Counter()
+    previous_wall: float | None = None
+    previous_sim: float | None = None
     last: dict[str, Any] | None = None
     buckets: dict[float, Counter[str]] = {}
     for snap in folder.iter_jsonl("ledger.jsonl", required=False):
@@ -80,12 +112,24 @@ def aggregate_ledger(folder: RunFolder) -> LedgerResult:
         if not isinstance(ledger, dict):
             continue
         last = ledger
-        counts = _status_counts(ledger)
+        sim, wall = snap.get("sim"), snap.get("wall")
+        step = float(wall) - previous_wall if wall is not None and previous_wall is not None else None
+        previous_wall = float(wall) if wall is not None else previous_wall
+        since, previous_sim = previous_sim, sim if sim is not None else previous_sim
+        counts = _response_counts(ledger)
         delta = counts - previous  # Counter subtraction keeps positives: a restart never goes negative
         previous = counts
-        errors = Counter({s: n for s, n in delta.items() if not s.startswith("2")})
-        if errors and snap.get("sim") is not None:
-            key = float(snap["sim"]) // SERIES_BUCKET_SIM_S * SERIES_BUCKET_SIM_S
+        errors: Counter[str] = Counter()
+        for key, n in delta.items():
+            if not key[1].startswith("2"):
+                errors[key[1]] += n
+                result.error_spans.setdefault(key, Span()).add(n, since, sim, step)
+        logins = Counter({k: int(v) for k, v in (ledger.get("login_failures") or {}).items()})
+        for api, n in (logins - previous_logins).items():
+            result.login_failure_spans.setdefault(api, Span()).add(n, since, sim, step)
+        previous_logins = logins
+        if errors and sim is not None:
+            key = float(sim) // SERIES_BUCKET_SIM_S * SERIES_BUCKET_SIM_S
             buckets.setdefault(key, Counter()).update(errors)
     result.statuses = sorted({s for c in buckets.values() for s in c})
     result.status_series = [{"sim": k, **dict(c)} for k, c in sorted(buckets.items())]

@@ -45,7 +45,7 @@ def _environment(html: bool) -> jinja2.Environment:
 
 def _context(report: Report) -> dict[str, Any]:
     data = report.data
-    return {**data, "findings": data.get("findings", []), "baseline": data.get("baseline")}
+    return {**data, "baseline": data.get("baseline")}
 
 
 def write_markdown(report: Report) -> Path:

@@ -68,6 +68,7 @@ class ResourceResult:
     backlog_max: float | None = None
     backlog_max_at_sim: float | None = None
     bot_rss_max: float | None = None
+    components_cpu: dict[str, RollingPeak] = field(default_factory=dict)  # every sampled process
     series: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,12 +80,12 @@ class ResourceResult:
             "cpu": peak(self.cpu), "host_cpu": peak(self.host_cpu), "memory": peak(self.memory),
             "backlog_max": self.backlog_max, "backlog_max_at_sim": self.backlog_max_at_sim,
             "bot_rss_max_bytes": self.bot_rss_max,
+            "components_cpu": {name: peak(p) for name, p in sorted(self.components_cpu.items())},
         }
 
 
 def aggregate_resources(folder: RunFolder) -> ResourceResult:
     result = ResourceResult()
-    bot_cpu = RollingPeak()
     bucket: SeriesBucket | None = None
     for s in folder.iter_jsonl("samples.jsonl"):
         try:
@@ -105,9 +106,12 @@ def aggregate_resources(folder: RunFolder) -> ResourceResult:
         if host.get("mem") is not None:
             result.memory.add(wall, sim, float(host["mem"]))
             bucket.add("host_mem", float(host["mem"]))
-        bot = (s.get("procs") or {}).get(BOT_COMPONENT) or {}
+        procs = s.get("procs") or {}
+        for name, proc in procs.items():
+            if isinstance(proc, dict) and proc.get("cpu") is not None:
+                result.components_cpu.setdefault(name, RollingPeak()).add(wall, sim, float(proc["cpu"]))
+        bot = procs.get(BOT_COMPONENT) or {}
         if bot.get("cpu") is not None:
-            bot_cpu.add(wall, sim, float(bot["cpu"]))
             bucket.add("bot_cpu", float(bot["cpu"]))
         if bot.get("rss") is not None:
             rss = float(bot["rss"])
@@ -120,7 +124,8 @@ def aggregate_resources(folder: RunFolder) -> ResourceResult:
                 result.backlog_max, result.backlog_max_at_sim = backlog, sim
     if bucket is not None:
         result.series.append(bucket.point())
-    if bot_cpu.peak is not None:
+    bot_cpu = result.components_cpu.get(BOT_COMPONENT)
+    if bot_cpu is not None and bot_cpu.peak is not None:
         result.cpu, result.cpu_source = bot_cpu, "bot process (fraction of one core)"
     else:
         result.cpu, result.cpu_source = result.host_cpu, "host (fraction of all cores)"

@@ -143,6 +143,18 @@ class RunFolder:
         merged.update({k: float(v) for k, v in override.items() if k in merged})
         return merged
 
+    def sim_at_unix(self, unix: float) -> float | None:
+        """Simulated time at a wall-clock instant (log timestamps), from the timemap's segments."""
+        if self.run_start_unix is None or not self.segments:
+            return None
+        wall = unix - float(self.run_start_unix)
+        for seg in self.segments:
+            if wall < seg.wall_end or seg is self.segments[-1]:
+                span = max(seg.wall_end - seg.wall_start, 1e-9)
+                share = min(max((wall - seg.wall_start) / span, 0.0), 1.0)
+                return seg.sim_start + share * (seg.sim_end - seg.sim_start)
+        return None
+
     def peak_segments(self) -> list[Segment]:
         return [s for s in self.segments if s.kind == "peak"]
 

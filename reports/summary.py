@@ -56,6 +56,9 @@ def sentences(data: dict[str, Any]) -> list[str]:
     if lost:
         stages = ", ".join(f"{k} {v}" for k, v in (data["messages"].get("lost_by_stage") or {}).items() if v)
         out.append(f"{lost:,} messages lost ({stages}); see the diagnosis.")
+    if data.get("findings"):
+        titles = "; ".join(f["title"] for f in data["findings"][:4])
+        out.append(f"Diagnosis: {len(data['findings'])} finding(s) - {titles}.")
     if data["alerts"]:
         names = sorted({a["alertname"] for a in data["alerts"]})
         out.append(f"{len(data['alerts'])} alert(s) fired: {', '.join(names)}.")

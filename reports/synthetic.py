@@ -21,6 +21,9 @@ from harness import histograms
 from reports.runfolder import SECONDS_PER_DAY
 
 PEAK_START_H, PEAK_END_H = 9.5, 10.5
+RUN_START = 1_764_000_000.0
+SCOPE_OF = {"card_streaming": "Card.Streaming.Write", "card_create": "Card.Instance.Write",
+            "robot_send": "qyapi_robot_sendmsg"}
 
 
 @dataclass
@@ -45,6 +48,8 @@ class SyntheticRun:
     error_ratio: float = 0.0  # share of messages that time out
     lost: dict[str, int] = field(default_factory=dict)  # lost_by_stage
     api_errors: dict[tuple[str, int, str], int] = field(default_factory=dict)  # (api, status, code) -> count
+    login_abuse_days: tuple[int, ...] = ()  # failed admin logins at 20 per minute in these days' peaks
+    bot_log: bool = True  # logs/bot.log with a sample of message events plus each fault's events
     thresholds: dict[str, float] = field(default_factory=dict)
     manifest_extra: dict[str, Any] = field(default_factory=dict)
     omit: tuple[str, ...] = ()  # files not to write (an interrupted run)
@@ -158,7 +163,11 @@ def _ledger(spec: SyntheticRun, sent: int, replied: int, share: float) -> dict[s
                          "duplicate_replies": 0},
             "lost_by_stage": {k: lost.get(k, 0) for k in ("not_pushed", "not_acked", "no_reply", "reply_rejected")},
             "api_responses": api, "login_failures": {"gateway_open": 0, "access_token": 0},
-            "connections": {"opened": 1, "closed": 0, "current": 1}, "lost_sample": []}
+            "connections": {"opened": 1, "closed": 0, "current": 1},
+            "lost_sample": [{"msgId": f"lost-{stage}-{k}", "clientMsgId": f"c-{stage}-{k}", "conversationId": "dm-1",
+                             "stage": stage, "sent_at": RUN_START + 100.0 + k, "pushed_at": None,
+                             "connectionId": "conn-1", "reason": f"synthetic {stage}"}
+                            for stage, n in spec.lost.items() for k in range(min(n, 20))]}
 
 
 def _jsonl(handle: IO[str], item: dict[str, Any]) -> None:
@@ -188,7 +197,7 @@ def write_run(run_dir: Path, spec: SyntheticRun | None = None) -> Path:
                     "thresholds": spec.thresholds, "prometheus": True, **spec.manifest_extra}
         (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     if want("timemap.json"):
-        (run_dir / "timemap.json").write_text(json.dumps({"run_start_unix": 1_764_000_000.0, "segments": segs}))
+        (run_dir / "timemap.json").write_text(json.dumps({"run_start_unix": RUN_START, "segments": segs}))
     sent = replied = 0
     next_ledger = 0.0
     ledger_lines = []
@@ -210,6 +219,11 @@ def write_run(run_dir: Path, spec: SyntheticRun | None = None) -> Path:
                 _jsonl(out, {"wall": wall, "sim": sim, "ledger": _ledger(spec, s_sent, s_replied, wall / total_wall)})
     if want("ledger.json"):
         (run_dir / "ledger.json").write_text(json.dumps(_ledger(spec, sent, replied, end_wall / total_wall)))
+    if spec.bot_log and want("logs/bot.log"):
+        (run_dir / "logs").mkdir(exist_ok=True)
+        with (run_dir / "logs" / "bot.log").open("w") as out:
+            for event in sorted(_bot_events(spec, segs), key=lambda e: e["ts"]):
+                _jsonl(out, event)
     if want("alerts.jsonl"):
         with (run_dir / "alerts.jsonl").open("w") as out:
             for alert in _alerts(spec, segs):
@@ -229,3 +243,47 @@ def _alerts(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str
                     wall = s["wall_start"] + span * share
                     yield {"wall": wall, "sim": wall_to_sim(segs, wall), "alertname": name, "severity": severity,
                            "state": state, "labels": {"alertname": name, "severity": severity}}
+
+
+def _bot_events(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A sample of ordinary message events, and the events each configured fault leaves in a bot log."""
+    import datetime as dt
+
+    def ev(wall: float, name: str, **fields: Any) -> dict[str, Any]:
+        ts = dt.datetime.fromtimestamp(RUN_START + wall, dt.timezone.utc).isoformat(timespec="milliseconds")
+        return {"ts": ts, "level": "info", "event": name, **fields}
+
+    yield ev(0.0, "bot_started", version="0.1.0")
+    for i in range(100):
+        wall = 1.0 + i
+        yield ev(wall, "message_received", msgId=f"m{i}", conversationId=f"dm-{i % 10}")
+        yield ev(wall + 0.1, "reply_sent", msgId=f"m{i}", conversationId=f"dm-{i % 10}", seq=i // 10 + 1)
+    for stage, n in spec.lost.items():
+        for k in range(n):
+            wall, msg_id = 100.0 + k, f"lost-{stage}-{k}"
+            if stage == "not_acked":
+                yield ev(wall, "queue_rejected", msgId=msg_id, conversationId="dm-1", capacity=1000)
+            elif stage == "not_pushed":
+                yield ev(wall, "reconnect", reason="error", attempt=k + 1, delay_s=1.0)
+            else:
+                yield ev(wall, "message_received", msgId=msg_id, conversationId="dm-1")
+                if stage == "reply_rejected":
+                    yield ev(wall + 1, "retries_exhausted", api="card_streaming", status=429, code="Throttling",
+                             attempts=3)
+                yield ev(wall + 2, "reply_failed", msgId=msg_id, conversationId="dm-1", api="card_streaming",
+                         status=429 if stage == "reply_rejected" else None, error="engine timed out")
+    for (api, status, code), n in spec.api_errors.items():
+        if status == 403 and "QpsLimit" not in code:
+            yield ev(50.0, "permission_denied", api=api, status=403, code=code, requiredScopes=[SCOPE_OF.get(api, "?")])
+        elif status == 401:
+            yield ev(50.0, "reply_failed", msgId="m401", api=api, status=401,
+                     error=f"{api} failed: HTTP 401 InvalidAuthentication access token expired")
+        else:
+            for k in range(max(1, n // 20)):
+                yield ev(60.0 + k, "retries_exhausted", api=api, status=status, code=code, attempts=3)
+    for s in segs:
+        if s["kind"] == "peak" and s["day"] in spec.login_abuse_days:
+            wall = s["wall_start"]
+            while wall < s["wall_end"]:
+                yield ev(wall, "login_failed", username="admin", remote="127.0.0.1", reason="bad password")
+                wall += 3.0

@@ -1,0 +1,96 @@
+"""Runbooks as code on synthetic run folders: a clean run has no findings, each fault its finding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.contract import ExitCode
+from reports import build_report
+from reports.builder import analyse
+from reports.synthetic import SyntheticRun, write_run
+
+
+def _findings(tmp_path: Path, spec: SyntheticRun) -> dict[str, dict]:
+    return {f["id"]: f for f in analyse(write_run(tmp_path / "run", spec)).data["findings"]}
+
+
+def _evidence(finding: dict) -> str:
+    return " | ".join(e["text"] for e in finding["evidence"])
+
+
+def test_clean_run_has_no_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = write_run(tmp_path / "run")
+    assert analyse(run).data["findings"] == []
+    assert main(["diagnose", str(run)]) == ExitCode.OK
+    assert "no findings" in capsys.readouterr().out
+
+
+def test_loss_by_stage_is_cross_checked_with_the_bot_log(tmp_path: Path) -> None:
+    found = _findings(tmp_path, SyntheticRun(lost={"not_acked": 5, "no_reply": 3}))
+    assert set(found) == {"loss.not_acked", "loss.no_reply"}
+    not_acked = found["loss.not_acked"]
+    assert not_acked["severity"] == "critical" and not_acked["runbook"] == "runbooks/message-loss.md"
+    assert "5 messages pushed but never ACKed" in _evidence(not_acked)
+    assert "refused 5 frames because its inbound buffer was full" in _evidence(not_acked)
+    assert "never saw 5" in _evidence(not_acked)  # queue-rejected messages never reached the handler
+    no_reply = _evidence(found["loss.no_reply"])
+    assert "3 replies failed in the bot" in no_reply and "the bot logged receiving 3" in no_reply
+
+
+@pytest.mark.parametrize(("error", "finding_id", "words"), [
+    (("card_streaming", 429, "Throttling"), "api.qps.card_streaming", "gave up 2 times"),
+    (("card_streaming", 403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"), "api.qps.card_streaming",
+     "403 QpsLimit"),
+    (("card_create", 403, "Forbidden.AccessDenied.AccessTokenPermissionDenied"), "api.403.card_create",
+     "Card.Instance.Write"),
+    (("robot_send", 401, "InvalidAuthentication"), "api.401.robot_send", "expired access token"),
+])
+def test_api_errors_by_api_and_cause(tmp_path: Path, error: tuple, finding_id: str, words: str) -> None:
+    found = _findings(tmp_path, SyntheticRun(api_errors={error: 40}))
+    assert list(found) == [finding_id]
+    finding = found[finding_id]
+    assert words in json.dumps(finding)
+    assert f"HTTP {error[1]} {error[2]} × 40" in _evidence(finding)
+    assert finding["runbook"] == {"api.qps": "runbooks/429.md", "api.403": "runbooks/403.md",
+                                  "api.401": "runbooks/401.md"}[finding_id.rsplit(".", 1)[0]]
+
+
+def test_slowness_names_the_saturated_resource_and_the_trend(tmp_path: Path) -> None:
+    found = _findings(tmp_path, SyntheticRun(slow_peak_days=(3,), cpu_overload_days=(3,), backlog_days=(3,)))
+    slow = found["slowness.p99"]
+    assert "the bot is CPU-bound (97% of a core)" in slow["cause"]
+    assert "inbound buffer" in slow["cause"]
+    evidence = _evidence(slow)
+    assert "peak Thu 09:30-10:30" in evidence and "backlog peaked at 180 at Thu" in evidence
+    assert "hourly P99 vs offered load: r = " in evidence
+
+
+def test_slowness_without_a_saturated_resource_says_so(tmp_path: Path) -> None:
+    slow = _findings(tmp_path, SyntheticRun(slow_peak_days=(1,)))["slowness.p99"]
+    assert slow["cause"].startswith("no saturated resource")
+
+
+def test_login_abuse_burst(tmp_path: Path) -> None:
+    found = _findings(tmp_path, SyntheticRun(login_abuse_days=(2,)))
+    assert list(found) == ["security.login_abuse"]
+    assert "40 failed admin logins (Wed 09:30 to Wed 10:" in _evidence(found["security.login_abuse"])
+
+
+def test_findings_are_part_of_the_report_and_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = write_run(tmp_path / "run", SyntheticRun(lost={"no_reply": 2}))
+    report = build_report(run)
+    assert "## Diagnosis" in report.md_path.read_text()
+    assert 'id="diagnosis"' in report.html_path.read_text()
+    assert any(line.startswith("Diagnosis: 1 finding(s)") for line in report.data["summary"])
+    assert main(["diagnose", str(run), "--json"]) == ExitCode.SLA_BREACHED
+    assert [f["id"] for f in json.loads(capsys.readouterr().out)] == ["loss.no_reply"]
+    assert main(["diagnose", str(tmp_path)]) == ExitCode.USAGE
+
+
+def test_missing_bot_log_is_said_not_guessed(tmp_path: Path) -> None:
+    found = _findings(tmp_path, SyntheticRun(lost={"not_acked": 1}, bot_log=False))
+    assert "the bot log is missing" in _evidence(found["loss.not_acked"])
