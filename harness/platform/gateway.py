@@ -68,6 +68,7 @@ class Gateway:
         self.bad_input: Counter[str] = Counter()
         self.fault_hits: Counter[str] = Counter()
         self._next_storm = 0.0
+        self._closing: set[asyncio.Task[bool]] = set()
 
     # --- HTTP: connections/open ---------------------------------------------------------------------
     async def open_connection(self, request: web.Request) -> web.Response:
@@ -234,13 +235,11 @@ class Gateway:
             self.waiting.setdefault(record.app_id, deque()).append(record)
 
     def _flush_waiting(self, app_id: str) -> None:
-        queue = self.waiting.pop(app_id, None)
-        while queue:
-            record = queue.popleft()
-            if not record.final and not self._push(record):
-                queue.appendleft(record)
-                self.waiting[app_id] = queue
-                return
+        """Push what waited for this app; what the new connection does not subscribe to keeps waiting."""
+        queue = self.waiting.pop(app_id, deque())
+        left = deque(r for r in queue if not r.final and not self._push(r))
+        if left:
+            self.waiting[app_id] = left
 
     # --- SYSTEM disconnect --------------------------------------------------------------------------
     def disconnect(self, app_id: str | None = None, reason: str = "emulator rebalance") -> int:
@@ -257,8 +256,10 @@ class Gateway:
 
     def _close(self, conn: Connection) -> None:
         if not conn.outbox.ws.closed:
-            asyncio.get_running_loop().create_task(
+            task = asyncio.get_running_loop().create_task(
                 conn.outbox.ws.close(code=1000, message=b"disconnect grace period over"))
+            self._closing.add(task)  # keep a reference until done
+            task.add_done_callback(self._closing.discard)
 
     async def close_all(self) -> None:
         for conn in list(self.connections.values()):

@@ -206,3 +206,18 @@ async def test_bad_user_frames_get_an_error_naming_the_problem():
         assert srv.summary()["bad_input"]["bad_user_frame"] == len(cases)
         async with http.get(f"{srv.url}/user") as r:
             assert r.status == 400 and "userId" in (await r.json())["message"]
+
+
+@async_test
+async def test_pushes_only_go_to_connections_subscribed_to_them():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        user = await User.connect(http, srv.url)
+        await user.ws.send_str(json.dumps({"type": "join", "clientMsgId": "j", "conversationId": "g"}))
+        await user.send()
+        await poll(lambda: srv.ledger.counts["sent"] == 1 and srv.ledger.event_counts["sent"] == 1)
+        callbacks_only = await Bot.connect(http, srv.url, subscriptions=[
+            {"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}])
+        assert (await callbacks_only.frame())["type"] == "CALLBACK"
+        assert srv.gateway.status()["waiting"] == {"app-test": 1}  # the EVENT waits for an EVENT subscriber
+        events = await Bot.connect(http, srv.url, subscriptions=[{"type": "EVENT", "topic": "*"}])
+        assert (await events.frame())["type"] == "EVENT"
