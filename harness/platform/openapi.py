@@ -196,9 +196,11 @@ class OpenApi:
         if not isinstance(users, list) or not users or not all(isinstance(u, str) for u in users):
             raise ApiError(400, "MissingParameter", "userIds must be a non-empty list of staff ids "
                                                     "(or send openConversationId for a group)")
+        tracked = self.by_out_track(body)
         for user in users:
             cid = self.users.one_to_one.get((app_id, user))
-            record = self.by_out_track(body) or (self.ledger.oldest_unanswered(cid, app_id) if cid else None)
+            record = tracked if tracked and tracked.sender == user else (
+                self.ledger.oldest_unanswered(cid, app_id) if cid else None)
             if record is None:
                 self.unmatched_replies += 1
                 self.users.notify_users([user], {**payload, "type": "notice"})
