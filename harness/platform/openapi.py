@@ -141,6 +141,9 @@ class OpenApi:
     def answer(self, record: Record | None, payload: dict[str, Any], final: bool) -> None:
         if record is None:
             return
+        if record.final:  # answered twice in one call (e.g. the same user listed twice)
+            self.ledger.answer_for_final(record.msg_id)
+            return
         if record.recipient is not None:
             record.recipient.notify({"clientMsgId": record.client_msg_id, "msgId": record.msg_id, **payload})
         if final:
