@@ -19,7 +19,7 @@ from harness.contract import APIS
 log = logging.getLogger("harness.platform")
 
 FORCED_STATUSES = (401, 403, 429)
-_RATIOS = ("push_drop_ratio", "push_delay_ratio", "ignore_acks_ratio")
+_RATIOS = ("push_drop_ratio", "push_delay_ratio", "ignore_acks_ratio", "grace_push_ratio")
 _SECONDS = ("push_delay_s", "disconnect_every_s")
 
 
@@ -34,6 +34,7 @@ class Faults:
     push_delay_ratio: float = 1.0  # ... for this share of them
     ignore_acks_ratio: float = 0.0  # ACKs received but treated as never sent
     disconnect_every_s: float = 0.0  # disconnect storm: SYSTEM disconnect to every connection this often
+    grace_push_ratio: float = 0.0  # pushes sent to a connection told to disconnect (the server "forgot")
     errors: dict[str, dict[str, float]] = field(default_factory=dict)  # api -> {"status", "ratio"}
     qps_limits: dict[str, float] = field(default_factory=dict)  # api -> calls/s per app; overrides settings
     token_ttl_s: float | None = None  # lifetime of new access tokens; overrides settings
@@ -53,7 +54,7 @@ class Faults:
         return {
             "push_drop_ratio": self.push_drop_ratio, "push_delay_s": self.push_delay_s,
             "push_delay_ratio": self.push_delay_ratio, "ignore_acks_ratio": self.ignore_acks_ratio,
-            "disconnect_every_s": self.disconnect_every_s,
+            "disconnect_every_s": self.disconnect_every_s, "grace_push_ratio": self.grace_push_ratio,
             "errors": {api: dict(rule) for api, rule in self.errors.items()},
             "qps_limits": dict(self.qps_limits), "token_ttl_s": self.token_ttl_s,
         }

@@ -189,13 +189,18 @@ class Gateway:
         if not self._push(record):
             self.waiting.setdefault(record.app_id, deque()).append(record)
 
-    def _targets(self, record: Record) -> list[Connection]:
+    def _targets(self, record: Record, routable: bool = True) -> list[Connection]:
         kind = "EVENT" if record.kind == "event" else "CALLBACK"
         return [c for c in self.connections.values()
-                if c.app_id == record.app_id and c.routable and c.accepts(kind, record.topic)]
+                if c.app_id == record.app_id and c.routable is routable and c.accepts(kind, record.topic)]
 
     def _push(self, record: Record) -> bool:
         targets = self._targets(record)
+        if self.faults.grace_push_ratio and self.faults.hit(self.faults.grace_push_ratio):
+            leaving = self._targets(record, routable=False)
+            if leaving:
+                self.fault_hits["pushed_during_grace"] += 1
+                targets = leaving
         if not targets:
             return False
         conn = random.choice(targets)

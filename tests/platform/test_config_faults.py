@@ -132,3 +132,17 @@ def test_the_toml_example_in_the_docs_loads(tmp_path):
     settings, faults = load_toml(path)
     assert settings.robots[0].conversation_id == "cid-ops" and faults["schedule"][1]["at_s"] == 120
     PlatformServer(settings, faults)  # faults and schedule are valid too
+
+
+@async_test
+async def test_grace_push_fault_sends_to_the_connection_being_retired():
+    async with server({"grace_push_ratio": 1.0}, disconnect_grace_s=30) as srv, aiohttp.ClientSession() as http:
+        old = await Bot.connect(http, srv.url)
+        srv.gateway.disconnect(reason="rebalance")
+        assert (await old.frame("SYSTEM"))["headers"]["topic"] == "disconnect"
+        new = await Bot.connect(http, srv.url)
+        user = await User.connect(http, srv.url)
+        await user.send()
+        await old.frame("CALLBACK")  # the retiring connection still got it
+        assert srv.summary()["faults_applied"]["pushed_during_grace"] == 1
+        await new.ws.close()
