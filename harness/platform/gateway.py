@@ -18,6 +18,7 @@ from aiohttp import WSMsgType, web
 from harness.platform import frames
 from harness.platform.config import Settings
 from harness.platform.faults import Faults
+from harness.platform.guard import Guard
 from harness.platform.ledger import Ledger, Record
 from harness.platform.metrics import PlatformMetrics
 from harness.platform.outbox import Outbox, ws_error_kind
@@ -53,11 +54,13 @@ class Connection:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, ledger: Ledger, metrics: PlatformMetrics, faults: Faults) -> None:
+    def __init__(self, settings: Settings, ledger: Ledger, metrics: PlatformMetrics, faults: Faults,
+                 guard: Guard) -> None:
         self.settings = settings
         self.ledger = ledger
         self.metrics = metrics
         self.faults = faults
+        self.guard = guard
         self.ws_url = ""  # set by the server once bound
         self.tickets: dict[str, Ticket] = {}
         self.connections: dict[str, Connection] = {}
@@ -84,6 +87,7 @@ class Gateway:
                             request.remote)
                 raise ApiError(401, "InvalidAuthentication", "clientId / clientSecret do not match a configured app")
             subscriptions = _subscriptions(body.get("subscriptions"))
+            self.guard.check(app.app_id, api)
         except ApiError as exc:
             return error(self.metrics, api, exc)
         ticket = secrets.token_urlsafe(24)  # unguessable, unlike the counter-based frame ids

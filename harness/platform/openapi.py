@@ -16,6 +16,7 @@ from aiohttp import web
 
 from harness.platform.config import Settings
 from harness.platform.faults import Faults
+from harness.platform.guard import SCOPE_OF, Guard
 from harness.platform.ledger import Ledger, Record
 from harness.platform.metrics import PlatformMetrics
 from harness.platform.responses import ApiError, error, json_body, reply, required_str
@@ -25,37 +26,20 @@ from harness.platform.users import Users
 log = logging.getLogger("harness.platform")
 
 TOKEN_HEADER = "x-acs-dingtalk-access-token"
-SCOPE_OF = {"robot_send": "qyapi_robot_sendmsg", "card_create": "Card.Instance.Write",
-            "card_streaming": "Card.Streaming.Write"}
 Handler = Callable[[web.Request], Awaitable[dict[str, Any]]]
 Resolver = Callable[[web.Request, dict[str, Any]], "Record | None"]  # which message a call was answering
 
 
-class RateLimiter:
-    """Token bucket per (app, api): `qps` calls per second with a burst of one second's worth."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def allow(self, app_id: str, api: str, qps: float) -> bool:
-        now = time.monotonic()
-        tokens, last = self._buckets.get((app_id, api), (qps, now))
-        tokens = min(qps, tokens + (now - last) * qps)
-        allowed = tokens >= 1.0
-        self._buckets[(app_id, api)] = (tokens - 1.0 if allowed else tokens, now)
-        return allowed
-
-
 class OpenApi:
     def __init__(self, settings: Settings, ledger: Ledger, metrics: PlatformMetrics, faults: Faults,
-                 tokens: TokenIssuer, users: Users) -> None:
+                 guard: Guard, tokens: TokenIssuer, users: Users) -> None:
         self.settings = settings
         self.ledger = ledger
         self.metrics = metrics
         self.faults = faults
         self.tokens = tokens
         self.users = users
-        self.limiter = RateLimiter()
+        self.guard = guard
         self.unmatched_replies = 0
         self.resolvers: dict[str, Resolver] = {"session_webhook": self._session_record,
                                                "robot_send": self._robot_send_record}
@@ -117,26 +101,8 @@ class OpenApi:
             raise ApiError(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied",
                            f"app {app_id} lacks the permission scope {scope}",
                            accessdenieddetail={"requiredScopes": [scope]})
-        self._check_faults_and_qps(app_id, api)
+        self.guard.check(app_id, api)
         return app_id
-
-    def _check_faults_and_qps(self, app_id: str, api: str) -> None:
-        forced = self.faults.forced_error(api)
-        if forced == 401:
-            raise ApiError(401, "InvalidAuthentication", "access token rejected (injected fault)", injected=True)
-        if forced == 403:
-            scope = SCOPE_OF.get(api, "qyapi_robot_sendmsg")
-            raise ApiError(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied",
-                           f"app {app_id} lacks the permission scope {scope} (injected fault)",
-                           accessdenieddetail={"requiredScopes": [scope]}, injected=True)
-        qps = self.faults.qps_limits.get(api) or dict(self.settings.qps_limits).get(api)
-        if forced == 429 or (qps and not self.limiter.allow(app_id, api, qps)):
-            extra = {"injected": True} if forced == 429 else {}
-            limit = "a rate limit (injected fault)" if forced == 429 else f"{qps:g} calls/s"
-            if self.settings.qps_mode == "403":
-                raise ApiError(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-                               f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)
-            raise ApiError(429, "Throttling", f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)
 
     def answer(self, record: Record | None, payload: dict[str, Any], final: bool) -> None:
         if record is None:
@@ -167,14 +133,14 @@ class OpenApi:
             self.metrics.login_failures.labels("access_token").inc()
             log.warning("accessToken refused: bad credentials for appKey %r from %s", app_key, request.remote)
             raise ApiError(401, "InvalidAuthentication", "appKey / appSecret do not match a configured app")
-        self._check_faults_and_qps(app.app_id, "access_token")
+        self.guard.check(app.app_id, "access_token")
         ttl = self.faults.token_ttl_s or self.settings.token_ttl_s
         return {"accessToken": self.tokens.access_token(app.app_id, ttl), "expireIn": int(ttl)}
 
     async def _session_webhook(self, request: web.Request) -> dict[str, Any]:
         session = self.tokens.session_of(request.query.get("session"))
         body = await json_body(request, self.settings.max_payload_bytes)
-        self._check_faults_and_qps(session.app_id, "session_webhook")
+        self.guard.check(session.app_id, "session_webhook")
         msgtype, content = _message_content(body)
         self.answer(self.pending(session.msg_id),
                      {"type": "reply", "via": "sessionWebhook", "msgtype": msgtype, "content": content}, final=True)

@@ -22,6 +22,7 @@ from harness.platform.cards import Cards
 from harness.platform.config import Settings
 from harness.platform.faults import FaultError, Faults, FaultSchedule
 from harness.platform.gateway import Gateway
+from harness.platform.guard import Guard
 from harness.platform.ledger import Ledger
 from harness.platform.metrics import CONTENT_TYPE, PlatformMetrics
 from harness.platform.openapi import OpenApi
@@ -44,9 +45,10 @@ class PlatformServer:
         self.schedule = FaultSchedule(self.faults, faults.get("schedule", []))
         self.ledger = Ledger(self.metrics, settings.reply_timeout_s, settings.lost_sample_size)
         self.tokens = TokenIssuer()
-        self.gateway = Gateway(settings, self.ledger, self.metrics, self.faults)
+        guard = Guard(settings, self.faults)
+        self.gateway = Gateway(settings, self.ledger, self.metrics, self.faults, guard)
         self.users = Users(settings, self.ledger, self.gateway, self.tokens)
-        self.openapi = OpenApi(settings, self.ledger, self.metrics, self.faults, self.tokens, self.users)
+        self.openapi = OpenApi(settings, self.ledger, self.metrics, self.faults, guard, self.tokens, self.users)
         self.cards = Cards(self.openapi)
         self.ledger_file = Path(ledger_file) if ledger_file else None
         self.drain_s = drain_s

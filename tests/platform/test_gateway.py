@@ -221,3 +221,12 @@ async def test_pushes_only_go_to_connections_subscribed_to_them():
         assert srv.gateway.status()["waiting"] == {"app-test": 1}  # the EVENT waits for an EVENT subscriber
         events = await Bot.connect(http, srv.url, subscriptions=[{"type": "EVENT", "topic": "*"}])
         assert (await events.frame())["type"] == "EVENT"
+
+
+@async_test
+async def test_connections_open_obeys_injected_errors():
+    async with server({"errors": {"gateway_open": {"status": 429, "ratio": 1}}}) as srv, \
+            aiohttp.ClientSession() as http:
+        body = {"clientId": APP, "clientSecret": "s3cret-test"}
+        async with http.post(f"{srv.url}/v1.0/gateway/connections/open", json=body) as r:
+            assert r.status == 429 and (await r.json())["injected"] is True

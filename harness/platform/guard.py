@@ -1,0 +1,53 @@
+"""Checks every platform API applies after authentication: injected errors and QPS limits."""
+
+from __future__ import annotations
+
+import time
+
+from harness.platform.config import Settings
+from harness.platform.faults import Faults
+from harness.platform.responses import ApiError
+
+SCOPE_OF = {"robot_send": "qyapi_robot_sendmsg", "card_create": "Card.Instance.Write",
+            "card_streaming": "Card.Streaming.Write"}
+
+
+class RateLimiter:
+    """Token bucket per (app, api): `qps` calls per second with a burst of one second's worth."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+
+    def allow(self, app_id: str, api: str, qps: float) -> bool:
+        now = time.monotonic()
+        tokens, last = self._buckets.get((app_id, api), (qps, now))
+        tokens = min(qps, tokens + (now - last) * qps)
+        allowed = tokens >= 1.0
+        self._buckets[(app_id, api)] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
+
+
+class Guard:
+    def __init__(self, settings: Settings, faults: Faults) -> None:
+        self.settings = settings
+        self.faults = faults
+        self.limiter = RateLimiter()
+
+    def check(self, app_id: str, api: str) -> None:
+        """Injected errors first, then the QPS limit of this app on this API."""
+        forced = self.faults.forced_error(api)
+        if forced == 401:
+            raise ApiError(401, "InvalidAuthentication", "access token rejected (injected fault)", injected=True)
+        if forced == 403:
+            scope = SCOPE_OF.get(api, "qyapi_robot_sendmsg")
+            raise ApiError(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                           f"app {app_id} lacks the permission scope {scope} (injected fault)",
+                           accessdenieddetail={"requiredScopes": [scope]}, injected=True)
+        qps = self.faults.qps_limits.get(api) or dict(self.settings.qps_limits).get(api)
+        if forced == 429 or (qps and not self.limiter.allow(app_id, api, qps)):
+            extra = {"injected": True} if forced == 429 else {}
+            limit = "a rate limit (injected fault)" if forced == 429 else f"{qps:g} calls/s"
+            if self.settings.qps_mode == "403":
+                raise ApiError(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+                               f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)
+            raise ApiError(429, "Throttling", f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)
