@@ -181,8 +181,13 @@ class Ledger:
                 self.lose(record, reason)
 
     # --- export -----------------------------------------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Messages sent and not yet final (each ends exactly once: replied or lost)."""
+        return self.counts["sent"] - self.counts["replied"] - self.counts["lost"]
+
     def summary(self) -> dict[str, Any]:
-        pending = self.counts["sent"] - self.counts["replied"] - self.counts["lost"]
+        pending = self.pending
         api = [
             {"api": s.labels["api"], "status": int(s.labels["status"]), "code": s.labels["code"], "count": int(s.value)}
             for metric in self.metrics.api_responses.collect() for s in metric.samples if s.name.endswith("_total")

@@ -91,7 +91,7 @@ class PlatformServer:
 
     async def stop(self) -> None:
         deadline = time.monotonic() + self.drain_s
-        while self.ledger.summary()["messages"]["pending"] and time.monotonic() < deadline:
+        while self.ledger.pending and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         for task in self._tasks:
             task.cancel()
