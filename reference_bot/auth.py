@@ -11,6 +11,7 @@ import jwt
 
 ALGORITHMS = ["HS256"]  # the allow-list: "none" and every other algorithm are refused
 ISSUER = "reference-bot"
+MAX_TRACKED = 10_000  # usernames remembered by the lockout
 
 
 class AuthError(ValueError):
@@ -80,8 +81,10 @@ class LoginGuard:
         if len(recent) >= self.failures:
             self._locked_until[username] = now + self.lockout
             recent.clear()
-        if len(self._recent) > 10_000:  # bound memory against username spraying
+        if len(self._recent) > MAX_TRACKED:  # bound memory against username spraying
             self._recent.pop(next(iter(self._recent)))
+        if len(self._locked_until) > MAX_TRACKED:
+            self._locked_until = {u: t for u, t in self._locked_until.items() if t > now}
 
     def succeeded(self, username: str) -> None:
         self._recent.pop(username, None)

@@ -46,6 +46,10 @@ async def test_bad_frames_get_the_right_ack_code_and_a_log_line(caplog):
             assert (await stub.next_ack())["code"] == 200
             reply = await stub.webhook_bodies.get()
             assert "reference-bot version" in reply["text"]["content"]
+            picture = {**stub.text_data("m-pic", ""), "msgtype": "picture", "content": {"downloadCode": "dc"}}
+            await stub.send(stub.robot_message("f9", picture))
+            assert (await stub.next_ack())["code"] == 200
+            assert "only read text" in (await stub.webhook_bodies.get())["text"]["content"]
         finally:
             await bot.stop()
     assert bot.metrics.value("chatbot_messages_received_total", type="INVALID") == 3
