@@ -182,12 +182,18 @@ def _start_worker(environment: Any) -> None:
         RUNTIME.node = str(getattr(runner, "worker_index", 0))
         RUNTIME.configure(msg.data)
 
-    def on_flush(environment: Any, msg: Any, **_: Any) -> None:
-        if RUNTIME.recorder is None:
-            runner.send_message("harness_windows", {"windows": [], "final": True})
+    flushed = False
+
+    def on_flush(environment: Any = None, msg: Any = None, **_: Any) -> None:
+        """Ship every window, settled or not: the master asked (end of run) or the test is stopping."""
+        nonlocal flushed
+        if flushed:
             return
-        runner.send_message("harness_windows", {"windows": RUNTIME.recorder.take_all(), "final": True})
-        log.info("harness worker totals %s", json.dumps(dict(RUNTIME.recorder.totals)))
+        flushed = True
+        recorder = RUNTIME.recorder
+        runner.send_message("harness_windows", {"windows": recorder.take_all() if recorder else [], "final": True})
+        if recorder is not None:
+            log.info("harness worker totals %s", json.dumps(dict(recorder.totals)))
 
     def ship_forever() -> None:
         while True:
@@ -203,6 +209,7 @@ def _start_worker(environment: Any) -> None:
 
     runner.register_message("harness_config", on_config)
     runner.register_message("harness_flush", on_flush)
+    environment.events.test_stop.add_listener(on_flush)  # stopped early (the run aborted): keep what we have
     gevent.spawn(ship_forever)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -52,8 +53,10 @@ def locust_master(run_dir: Path, ready: Path, port: int, workers: int, platform_
             "--harness-scenario", str(run_dir / "scenario.toml"), "--harness-run-dir", str(run_dir),
             "--harness-platform-url", platform_url, "--harness-bot-admin-url", bot_admin_url,
             "--harness-app-key", APP_ID, "--harness-ready-file", str(ready)]
+    # SIGINT: a headless Locust master running a shape handles Ctrl-C (quits its workers, writes its stats)
+    # but not SIGTERM
     return Component("loadgen-master", argv, run_dir / "logs" / "loadgen-master.log", ready_file=ready,
-                     stop_grace_s=20)
+                     stop_grace_s=20, stop_signal=signal.SIGINT)
 
 
 def locust_worker(run_dir: Path, index: int, port: int) -> Component:

@@ -280,7 +280,8 @@ class Run:
 
     # --- the end -----------------------------------------------------------------------------------
     def _shutdown(self) -> None:
-        order = ["loadgen-worker", "loadgen-master", "bot", "platform"]
+        # the master first: stopping, it collects the workers' last windows before they quit
+        order = ["loadgen-master", "loadgen-worker", "bot", "platform"]
         for prefix in order:
             for comp in [c for c in self.components if c.name.startswith(prefix)]:
                 if prefix == "platform" and self.ledger is not None:

@@ -41,6 +41,7 @@ class Component:
     process: subprocess.Popen | None = None
     urls: dict[str, str] = field(default_factory=dict)
     expected_exit: bool = False  # set when the harness asked it to stop, or when it may finish on its own
+    stop_signal: int = signal.SIGTERM
 
     @property
     def pid(self) -> int | None:
@@ -70,12 +71,12 @@ class Component:
         return self.process is not None and not self.expected_exit and self.process.poll() is not None
 
     def stop(self) -> int | None:
-        """SIGTERM the process group, wait up to stop_grace_s, then SIGKILL. Returns the exit code."""
+        """stop_signal to the process group, wait up to stop_grace_s, then SIGKILL. Returns the exit code."""
         if self.process is None:
             return None
         self.expected_exit = True
         if self.process.poll() is None:
-            self._signal(signal.SIGTERM)
+            self._signal(self.stop_signal)
             try:
                 self.process.wait(self.stop_grace_s)
             except subprocess.TimeoutExpired:

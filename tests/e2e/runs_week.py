@@ -69,30 +69,43 @@ class HarnessRun:
     run_dir: Path
 
 
-def run_harness(scenario_text: str, workdir: Path, *args: str, timeout: float = 240.0,
-                kill_after: tuple[str, float] | None = None) -> HarnessRun:
-    """Run `harness run` on a scenario in a subprocess; always leaves no process behind."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    scenario = workdir / "scenario.toml"
-    scenario.write_text(scenario_text)
-    runs = workdir / "runs"
-    cmd = [sys.executable, "-m", "harness", "run", str(scenario), "--runs-dir", str(runs), "--progress-every", "5",
-           *args]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGINT)
+class HarnessProcess:
+    """`harness run SCENARIO` in a subprocess with its own session; `finish()` always reaps it."""
+
+    def __init__(self, scenario_text: str, workdir: Path, *args: str):
+        workdir.mkdir(parents=True, exist_ok=True)
+        scenario = workdir / "scenario.toml"
+        scenario.write_text(scenario_text)
+        cmd = [sys.executable, "-m", "harness", "run", str(scenario), "--runs-dir", str(workdir / "runs"),
+               "--progress-every", "5", *args]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert self.proc.stdout is not None
+        first = self.proc.stdout.readline()  # the harness announces its run folder before anything else
+        match = re.match(r"^run folder: (.+)$", first.strip())
+        if not match:
+            self.finish(30)
+            pytest.fail(f"no run folder announced: {first!r}")
+        self.run_dir = Path(match.group(1))
+        self.output = first
+
+    def finish(self, timeout: float) -> HarnessRun:
         try:
-            out, _ = proc.communicate(timeout=60)
+            out, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-        pytest.fail(f"harness run did not finish within {timeout:.0f} s:\n{out[-3000:]}")
-    match = re.search(r"^run folder: (.+)$", out, re.M)
-    assert match, f"no run folder announced:\n{out[-3000:]}"
-    return HarnessRun(proc.returncode, out, Path(match.group(1)))
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                out, _ = self.proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                out, _ = self.proc.communicate()
+            pytest.fail(f"harness run did not finish within {timeout:.0f} s:\n{(self.output + out)[-3000:]}")
+        self.output += out
+        return HarnessRun(self.proc.returncode, self.output, self.run_dir)
+
+
+def run_harness(scenario_text: str, workdir: Path, *args: str, timeout: float = 240.0) -> HarnessRun:
+    return HarnessProcess(scenario_text, workdir, *args).finish(timeout)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,120 @@
+"""`harness run` behaviours that need their own short runs: coordinated omission, distributed
+workers, a component dying mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness import histograms
+from harness.contract import ExitCode
+from tests.e2e.runs_week import HarnessProcess, run_harness
+
+pytestmark = pytest.mark.e2e
+
+STEADY = """
+name = "{name}"
+[target.engine]
+first_token_seconds = 0.02
+tokens_per_second = 0
+reply_tokens = 10
+[shape]
+kind = "smoke"
+users = {users}
+duration_s = {duration}
+start = "Mon 10:00"
+[load]
+messages_per_user_per_minute = 60
+reply_timeout_s = 8
+window_s = 2
+[mix]
+smoke_interval_s = 0
+membership = 0
+"""
+
+
+def windows(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
+
+
+def test_push_stall_shows_in_latency_from_intended_send_time(tmp_path: Path):
+    """The emulator holds every push 3 s for 6 s of the run: the open-loop generator keeps sending at
+    the asked rate, and every message sent in the stall shows >= 3 s; none is hidden."""
+    stalled = STEADY.format(name="stall", users=15, duration=22) + """
+[[faults]]
+at = "Mon 10:00:08"
+until = "Mon 10:00:14"
+set = { push_delay_s = 3.0 }
+"""
+    result = run_harness(stalled, tmp_path, "--no-prometheus", timeout=180)
+    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED), result.output[-3000:]
+    ws = windows(result.run_dir)
+    stall = [w for w in ws if w["wall_start"] >= 9 and w["wall_end"] <= 14]
+    calm = [w for w in ws if w["wall_end"] <= 7]
+    assert stall and calm
+    rate = 15 * 60 / 60
+    for w in stall:  # open loop: the stall does not slow the sending down
+        assert w["sent"] >= 0.6 * rate * 2, w
+        hist = histograms.decode(w["reply_hist"])
+        # every message sent inside the stall waited for the delayed push (0.1 % histogram precision)
+        assert hist.get_min_value() >= 2_990_000 and hist.get_total_count() == w["sent"]
+    calm_p99 = histograms.percentile_seconds(histograms.merge(w["reply_hist"] for w in calm), 99)
+    assert calm_p99 is not None and calm_p99 < 1.0
+
+
+def worker_totals(log: Path) -> dict[str, int]:
+    match = re.search(r"harness worker totals (\{.*\})", log.read_text())
+    assert match, f"no totals in {log}"
+    return json.loads(match.group(1))
+
+
+def test_two_workers_merge_to_the_sum_of_their_counts(tmp_path: Path):
+    result = run_harness(STEADY.format(name="dist", users=20, duration=14), tmp_path, "--workers", "2",
+                         "--no-prometheus", timeout=180)
+    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED), result.output[-3000:]
+    ws = windows(result.run_dir)
+    per_worker = [worker_totals(result.run_dir / "logs" / f"loadgen-worker-{i}.log") for i in (1, 2)]
+    assert all(t.get("sent", 0) > 20 for t in per_worker)  # both carried load
+    for key in ("sent", "replies_ok"):
+        merged = sum(w[key] for w in ws)
+        assert merged == sum(t.get(key, 0) for t in per_worker) > 0
+    merged_hist = histograms.merge(w["reply_hist"] for w in ws)
+    assert merged_hist.get_total_count() == sum(t.get("replies_ok", 0) for t in per_worker)
+    assert all(w["workers"] == 2 for w in ws)
+    summary = json.loads((result.run_dir / "loadgen.json").read_text())
+    assert len(summary["workers"]) == 2 and summary["workers_missing_final"] == []
+
+
+def test_bot_killed_mid_run_aborts_with_partial_report(tmp_path: Path):
+    run = HarnessProcess(STEADY.format(name="kill", users=10, duration=60), tmp_path, "--no-prometheus")
+    try:
+        deadline = time.monotonic() + 90
+        bot_pid = None
+        while time.monotonic() < deadline:  # wait until load flows, then kill the bot
+            manifest_path = run.run_dir / "manifest.json"
+            if manifest_path.exists() and (run.run_dir / "windows.jsonl").exists():
+                bot_pid = json.loads(manifest_path.read_text())["components"].get("bot", {}).get("pid")
+                if bot_pid and len(windows(run.run_dir)) >= 1:
+                    break
+            time.sleep(0.2)
+        assert bot_pid, "load never started"
+        os.kill(bot_pid, signal.SIGKILL)
+    finally:
+        result = run.finish(180)
+    assert result.returncode == ExitCode.ABORTED, result.output[-3000:]
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "aborted" and "bot" in manifest["abort_reason"]
+    report = json.loads((result.run_dir / "report.json").read_text())
+    assert report["verdict"] == "INCOMPLETE"
+    assert result.output.strip().splitlines()[-1].startswith("SLA verdict: INCOMPLETE")
+    for comp in manifest["components"].values():  # every child is gone
+        assert not psutil.pid_exists(comp["pid"]) or psutil.Process(comp["pid"]).status() == psutil.STATUS_ZOMBIE
+    assert sum(w["sent"] for w in windows(result.run_dir)) > 0  # what was measured is kept
+    assert (result.run_dir / "loadgen.json").exists()  # the master was stopped, not killed: it flushed
