@@ -86,7 +86,7 @@ def test_verdict_comes_from_the_merged_histograms(week_run: Path):
     totals = json.loads((week_run / "loadgen.json").read_text())["totals"]
     assert totals["sent"] == sum(w["sent"] for w in windows)
     for w in windows:  # outcomes are charged to the window of their send: every window settles
-        assert w["sent"] == w["replies_ok"] + w["timeouts"] + w["errors"], w
+        assert w["offered"] == w["replies_ok"] + w["timeouts"] + w["errors"], w
     ledger = json.loads((week_run / "ledger.json").read_text())
     assert ledger["messages"]["sent"] == totals["sent"]
     assert ledger["messages"]["lost"] == sum(w["timeouts"] for w in windows)
