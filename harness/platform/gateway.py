@@ -27,6 +27,7 @@ from harness.platform.responses import ApiError, error, json_body, reply, requir
 log = logging.getLogger("harness.platform")
 
 SWEEP_INTERVAL_S = 0.05
+CLOSE_TIMEOUT_S = 2.0  # how long a close waits for the peer's close frame
 
 
 @dataclass(eq=False)
@@ -109,7 +110,8 @@ class Gateway:
             log.warning("stream refused from %s: %s", request.remote, problem)
             return web.json_response({"code": "InvalidTicket", "message": problem}, status=401)
         ticket.used = True
-        ws = web.WebSocketResponse(max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True)
+        ws = web.WebSocketResponse(max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True,
+                                   timeout=CLOSE_TIMEOUT_S)
         await ws.prepare(request)
         conn = Connection(frames.new_id(), ticket.app_id, ticket.subscriptions, Outbox(ws), str(request.remote),
                           next_ping=time.monotonic() + self.settings.ping_interval_s)
@@ -271,8 +273,8 @@ class Gateway:
             task.add_done_callback(self._closing.discard)
 
     async def close_all(self) -> None:
-        for conn in list(self.connections.values()):
-            await conn.outbox.ws.close(code=1001, message=b"emulator shutting down")
+        await asyncio.gather(*(conn.outbox.ws.close(code=1001, message=b"emulator shutting down")
+                               for conn in list(self.connections.values())))
 
     # --- timers -------------------------------------------------------------------------------------
     async def run_timers(self) -> None:

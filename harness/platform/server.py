@@ -75,7 +75,7 @@ class PlatformServer:
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=5.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port, reuse_address=True)
         await site.start()
@@ -98,7 +98,7 @@ class PlatformServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.ledger.lose_all_pending("emulator stopped before the message was answered")
-        await self.gateway.close_all()
+        await asyncio.gather(self.gateway.close_all(), self.users.close_all())
         if self._runner is not None:
             await self._runner.cleanup()
         if self.ledger_file is not None:

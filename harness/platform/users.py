@@ -3,6 +3,7 @@ and get the bot's reply chunks and final replies tagged with their clientMsgId."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -13,7 +14,7 @@ from aiohttp import WSMsgType, web
 
 from harness.platform import frames
 from harness.platform.config import AppConfig, Settings
-from harness.platform.gateway import Gateway
+from harness.platform.gateway import CLOSE_TIMEOUT_S, Gateway
 from harness.platform.ledger import Ledger, Record
 from harness.platform.outbox import Outbox, ws_error_kind
 from harness.platform.tokens import TokenIssuer
@@ -57,7 +58,8 @@ class Users:
         if not user_id:
             return web.json_response({"code": "MissingParameter", "message": "userId query parameter is required"},
                                      status=400)
-        ws = web.WebSocketResponse(max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True)
+        ws = web.WebSocketResponse(max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True,
+                                   timeout=CLOSE_TIMEOUT_S)
         await ws.prepare(request)
         session = UserSession(user_id, request.query.get("nick", user_id), Outbox(ws),
                               request.query.get("accepted", "1") != "0")
@@ -157,6 +159,10 @@ class Users:
                         EVENT_TOPIC)
         self.ledger.open(record)
         self.gateway.submit(record)
+
+    async def close_all(self) -> None:
+        sessions = [s for group in self.sessions.values() for s in group]
+        await asyncio.gather(*(s.outbox.ws.close(code=1001, message=b"emulator shutting down") for s in sessions))
 
     def notify_users(self, user_ids: list[str], payload: dict[str, Any]) -> int:
         """Deliver a message the bot sent on its own (not an answer) to every session of these users."""

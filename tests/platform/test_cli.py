@@ -5,6 +5,8 @@ import subprocess
 import sys
 import urllib.request
 
+from websockets.sync.client import connect
+
 from harness.readiness import wait_ready_file
 
 
@@ -18,14 +20,18 @@ def test_platform_command_serves_and_writes_ledger_on_sigterm(tmp_path):
         url = wait_ready_file(ready, proc, timeout=60)["http"]
         with urllib.request.urlopen(f"{url}/healthz", timeout=30) as resp:
             assert resp.status == 200
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
+        with connect(url.replace("http", "ws") + "/user?userId=u1", open_timeout=30) as user:
+            user.send(json.dumps({"clientMsgId": "m1", "conversationId": "c1", "text": "left unanswered"}))
+            assert json.loads(user.recv(timeout=30))["type"] == "accepted"
+            proc.send_signal(signal.SIGTERM)  # with a user still connected
+            out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, out
-    assert json.loads(ledger.read_text())["messages"]["sent"] == 0
+    assert json.loads(ledger.read_text())["messages"]["lost"] == 1
+    assert "platform emulator serving on" in out
     assert "cli-secret-value" not in out
 
 

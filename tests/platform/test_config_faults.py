@@ -1,6 +1,7 @@
 """TOML settings with errors that name the field; faults (drop, delay, ignored ACKs, storms, schedule)."""
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 
@@ -146,3 +147,20 @@ async def test_grace_push_fault_sends_to_the_connection_being_retired():
         await old.frame("CALLBACK")  # the retiring connection still got it
         assert srv.summary()["faults_applied"]["pushed_during_grace"] == 1
         await new.ws.close()
+
+
+@async_test
+async def test_shutdown_drain_waits_for_in_flight_answers(tmp_path):
+    srv = server()
+    srv.drain_s = 30
+    async with aiohttp.ClientSession() as http:
+        await srv.start()
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        frame = await bot.frame("CALLBACK")
+        stopping = asyncio.create_task(srv.stop())
+        await asyncio.sleep(0.2)  # stop() is now draining
+        assert not stopping.done()
+        await http.post(json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
+        await asyncio.wait_for(stopping, 20)
+    assert srv.ledger.counts["replied"] == 1 and srv.ledger.counts["lost"] == 0
