@@ -23,7 +23,7 @@ from reference_bot import __version__
 from reference_bot.backoff import ReconnectPolicy
 from reference_bot.config import BotConfig
 from reference_bot.conversations import Presence
-from reference_bot.frames import BAD_REQUEST, NOT_FOUND, SUBSCRIPTIONS, Frame, FrameError, ack, parse_frame
+from reference_bot.frames import BAD_REQUEST, ERROR, NOT_FOUND, SUBSCRIPTIONS, Frame, FrameError, ack, parse_frame
 from reference_bot.logs import event
 from reference_bot.metrics import BotMetrics
 
@@ -96,7 +96,12 @@ class StreamClient:
                 reason = "open_failed"
                 continue
             self.policy.connected(loop.time())
-            reason = await self._serve(conn)
+            try:
+                reason = await self._serve(conn)
+            except Exception:  # a bug must cost a reconnect, never the stream loop itself
+                event("stream_crashed", 40, exc_info=True, connection=conn.local_id)
+                await conn.ws.close()
+                reason = "error"
             self.policy.disconnected(loop.time())
 
     async def stop(self) -> None:
@@ -221,7 +226,11 @@ class StreamClient:
             return ack(exc.message_id, BAD_REQUEST, str(exc)) if exc.message_id else None
         self.metrics.received.labels(type=frame.type).inc()
         if frame.type != "SYSTEM":
-            return self.on_frame(frame)
+            try:
+                return self.on_frame(frame)
+            except Exception:  # keep reading; the platform redelivers what we could not take
+                event("handler_crashed", 40, exc_info=True, messageId=frame.message_id, topic=frame.topic)
+                return ack(frame.message_id, ERROR, "internal error, deliver again later")
         if frame.topic == "ping":
             return ack(frame.message_id, data=frame.data)  # echoes the opaque value
         if frame.topic == "disconnect":

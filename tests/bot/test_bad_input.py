@@ -97,3 +97,31 @@ async def test_garbage_on_the_real_emulator_socket_does_not_stop_the_bot():
         reply = (await user.until(await user.send("/test")))[-1]
         assert "reference-bot" in reply["content"]
         assert bot.metrics.value("chatbot_messages_received_total", type="INVALID") == 1
+
+
+@async_test
+async def test_a_crashing_handler_costs_a_redelivery_not_the_stream(caplog):
+    caplog.set_level(logging.INFO, logger="reference_bot")
+    async with StubPlatform() as stub:
+        bot = ReferenceBot(bot_config(stub.url), secrets())
+        await bot.start()
+        try:
+            healthy = bot.stream.on_frame
+            calls: list[str] = []
+
+            def crash_once(frame):
+                calls.append(frame.message_id)
+                if len(calls) == 1:
+                    raise RuntimeError("a bug in a handler")
+                return healthy(frame)
+
+            bot.stream.on_frame = crash_once
+            await stub.send(stub.robot_message("c1", stub.text_data("m-c1", "/test")))
+            assert (await stub.next_ack())["code"] == 500
+            await stub.send(stub.robot_message("c2", stub.text_data("m-c1", "/test")))  # the redelivery
+            assert (await stub.next_ack())["code"] == 200
+            assert "reference-bot version" in (await stub.webhook_bodies.get())["text"]["content"]
+            assert len(stub.sockets) == 1  # the same connection kept serving
+        finally:
+            await bot.stop()
+    assert len(warnings_named(caplog, "handler_crashed")) == 1
