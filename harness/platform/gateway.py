@@ -188,6 +188,11 @@ class Gateway:
         record.nack = f"code {ack.code} {ack.status or ack.message}".strip()[:200]
         if ack.code == 500 or ack.status == "LATER":
             self._redeliver_later(record, self.settings.redeliver_delay_s)
+        elif record.kind == "event":  # 400 / 404: the bot refused the event; that is its final answer
+            self.ledger.event_refused(record)
+            if record.recipient is not None:
+                record.recipient.notify({"type": "event", "clientMsgId": record.client_msg_id,
+                                         "status": f"REFUSED {ack.code}"})
 
     # --- pushes -------------------------------------------------------------------------------------
     def submit(self, record: Record) -> None:

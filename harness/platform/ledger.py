@@ -60,7 +60,7 @@ class Ledger:
         self.counts = dict.fromkeys(
             ("sent", "pushed", "acked", "redelivered", "first_chunk", "replied", "lost",
              "duplicate_replies", "late_replies"), 0)
-        self.event_counts = dict.fromkeys(("sent", "pushed", "acked", "redelivered", "lost"), 0)
+        self.event_counts = dict.fromkeys(("sent", "pushed", "acked", "redelivered", "refused", "lost"), 0)
         self.lost_by_stage = dict.fromkeys(("not_pushed", "not_acked", "no_reply", "reply_rejected"), 0)
         self.lost_sample: deque[dict[str, Any]] = deque(maxlen=lost_sample_size)
         self.connections = {"opened": 0, "closed": 0, "current": 0}
@@ -106,6 +106,11 @@ class Ledger:
         else:
             self._count("acked")
             record_seconds(self.latency["ack"], record.acked_at - (record.pushed_at or record.acked_at))
+
+    def event_refused(self, record: Record) -> None:
+        if not record.final:
+            self.event_counts["refused"] += 1
+            self._finish(record, "refused")
 
     def chunk(self, record: Record) -> None:
         record.chunks += 1

@@ -230,3 +230,13 @@ async def test_connections_open_obeys_injected_errors():
         body = {"clientId": APP, "clientSecret": "s3cret-test"}
         async with http.post(f"{srv.url}/v1.0/gateway/connections/open", json=body) as r:
             assert r.status == 429 and (await r.json())["injected"] is True
+
+
+@async_test
+async def test_refused_event_is_final_and_the_user_is_told():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.ws.send_str(json.dumps({"type": "join", "clientMsgId": "j1", "conversationId": "g1"}))
+        await bot.ack(await bot.frame("EVENT"), code=404)
+        assert (await user.expect("event"))["status"] == "REFUSED 404"
+        assert srv.summary()["events"]["refused"] == 1 and not srv.ledger.records
