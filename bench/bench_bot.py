@@ -245,7 +245,7 @@ def main() -> int:
     args = parser.parse_args()
     total, half_duration = (3000, 4.0) if args.quick else (20000, 15.0)
     with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
-        echo = measure_echo(total, Path(tmp))
+        echo = measure_echo(max(total, 10000), Path(tmp))  # enough CPU time for psutil's 10 ms ticks
         bot = measure_bot(total, half_duration, Path(tmp), PLAIN_TEXT)
         card = measure_bot(total, 0, Path(tmp), CARD)
     print(f"echo baseline: {echo['per_cpu_s']:,.0f} round trips per CPU-second of the echo server "
