@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.platform import frames
+from tests.platform.helpers import server
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -46,3 +47,37 @@ def test_server_frames_have_string_headers_and_string_data(kind, topic, data, ex
     assert all(isinstance(v, str) for v in frame["headers"].values())
     assert isinstance(frame["data"], str) and json.loads(frame["data"]) == data
     assert {"appId", "connectionId", "contentType", "messageId", "time", "topic"} <= set(frame["headers"])
+
+
+class _Session:
+    user_id, nick, wants_accepted = "u1", "U1", True
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    def notify(self, payload: dict) -> None:
+        self.sent.append(payload)
+
+
+user_frames = st.one_of(
+    st.text(max_size=100), st.binary(max_size=100), json_values.map(json.dumps),
+    st.fixed_dictionaries({}, optional={
+        "type": st.sampled_from(["message", "join", "leave", "dance", 7]),
+        "clientMsgId": st.one_of(st.text(max_size=8), st.integers()),
+        "conversationId": st.one_of(st.text(max_size=8), st.none()),
+        "conversationType": st.sampled_from(["1", "2", 1, "3"]),
+        "text": st.one_of(st.text(max_size=20), st.integers()),
+        "atBot": st.booleans(), "app": st.sampled_from(["app-test", "other", 3]),
+    }).map(json.dumps),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(user_frames)
+def test_user_frames_are_accepted_or_answered_with_an_error(raw):
+    srv = server()
+    session = _Session()
+    srv.users._on_frame(session, raw)
+    assert all(p["type"] in ("accepted", "error") for p in session.sent)
+    if any(p["type"] == "error" for p in session.sent):
+        assert srv.ledger.counts["sent"] == 0 and srv.summary()["bad_input"]["bad_user_frame"] == 1
