@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"reference bot: bad configuration: {exc}", file=sys.stderr)
         return ExitCode.USAGE
+    except OSError as exc:  # e.g. the admin port is taken, the log file cannot be opened
+        print(f"reference bot: cannot start: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -60,6 +61,17 @@ def test_missing_secret_and_bad_flag_values_are_usage_errors():
     done = subprocess.run([*HARNESS, "bot", "--client-id", "a"], env=child_env(), cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2 and "DINGTALK_CLIENT_SECRET" in done.stderr
+
+
+def test_a_taken_admin_port_is_a_clear_start_up_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([*BOT, "--client-id", "a", "--admin-port", str(port), "--platform", "http://127.0.0.1:9"],
+                              env=child_env(DINGTALK_CLIENT_SECRET="s"), cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 2 and "cannot start" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.timeout(120)
