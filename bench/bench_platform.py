@@ -157,7 +157,8 @@ async def run_emulator_phase(url: str, pid: int, bot_pid: int, seconds: float, r
         load = await drive(sockets, send, replies, seconds, rate, window=4)
         cpu, wall = cpu_seconds(pid) - cpu0, time.perf_counter() - wall0
         others = {"bot_cores": (cpu_seconds(bot_pid) - bot0) / wall,
-                  "users_cores": (cpu_seconds(os.getpid()) - own0) / wall}
+                  "users_cores": (cpu_seconds(os.getpid()) - own0) / wall,
+                  "rss_mb": psutil.Process(pid).memory_info().rss / 2**20}
         for ws in sockets:
             await ws.close()
     return {**summarize(load, cpu, wall), **others}
@@ -266,6 +267,9 @@ def report(baseline: dict, echo_fixed: dict, saturated: dict, fixed: dict[float,
     print(row("emulator: user->bot->reply (max)", saturated))
     for rate, r in fixed.items():
         print(row(f"emulator at {rate:.0f} msg/s offered", r))
+    phases = [saturated, *fixed.values()]
+    print("emulator RSS after each phase (MB): " + ", ".join(f"{r['rss_mb']:.0f}" for r in phases)
+          + f" (after {sum(r['messages'] for r in phases)} messages)")
     print(f"load side (bench bot + users) at max: {saturated['bot_cores'] + saturated['users_cores']:.2f} cores; "
           f"host load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     capacity = saturated["per_cpu_s"]
