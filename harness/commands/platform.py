@@ -24,8 +24,8 @@ log = logging.getLogger("harness.platform")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = f"App secrets come from the environment ({SECRET_ENV}) or the TOML file, never from flags. " \
                     "Docs: docs/platform.md"
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind (default 0: an ephemeral port)")
+    parser.add_argument("--host", help=f"address to bind (default {DEFAULT_HOST}, or the TOML's settings.host)")
+    parser.add_argument("--port", type=int, help="port to bind (default 0: an ephemeral port)")
     parser.add_argument("--config", metavar="TOML", help="apps, robots, settings, qps_limits and faults")
     parser.add_argument("--app", action="append", default=[], metavar="ID",
                         help=f"an app id (clientId / appKey) with all scopes; its secret is ${SECRET_ENV}. Repeatable")
@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
     """Settings and faults from the TOML file, then the flags on top. Raises ConfigError / FaultError."""
     settings, faults = load_toml(args.config) if args.config else (Settings(), {})
-    changes: dict[str, Any] = {"host": args.host, "port": args.port}
+    changes: dict[str, Any] = {name: getattr(args, name) for name in ("host", "port") if getattr(args, name) is not None}
     if args.app:
         secret = os.environ.get(SECRET_ENV, "")
         if not secret:
