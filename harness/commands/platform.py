@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
     """Settings and faults from the TOML file, then the flags on top. Raises ConfigError / FaultError."""
     settings, faults = load_toml(args.config) if args.config else (Settings(), {})
-    changes: dict[str, Any] = {name: getattr(args, name) for name in ("host", "port") if getattr(args, name) is not None}
+    changes: dict[str, Any] = {name: value for name in ("host", "port") if (value := getattr(args, name)) is not None}
     if args.app:
         secret = os.environ.get(SECRET_ENV, "")
         if not secret:

@@ -16,6 +16,7 @@ GOOD = """
 [settings]
 reply_timeout_s = 30
 qps_mode = "403"
+port = 18080
 
 [[apps]]
 app_id = "a1"
@@ -69,6 +70,7 @@ def test_cli_flags_override_the_file_and_faults_are_checked(tmp_path, monkeypatc
     settings, faults = command.build(args)
     assert [a.app_id for a in settings.apps] == ["a1", "a2"] and settings.app("a2").secret == "from-env"
     assert settings.reply_timeout_s == 5 and dict(settings.qps_limits)["robot_send"] == 3
+    assert settings.port == 18080  # the file's port stands when no --port is given
     assert faults["errors"] == {"card_streaming": {"status": 401, "ratio": 0.5}} and faults["push_drop_ratio"] == 0.2
     with pytest.raises(ConfigError, match="--force-error"):
         command.build(parser.parse_args(["--app", "x", "--force-error", "card_streaming"]))
