@@ -12,11 +12,11 @@ from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # before pyplot is imported: no display, SVG only
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MultipleLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator, NullFormatter
 
 from reports.runfolder import SECONDS_PER_DAY, sim_label
 
@@ -80,7 +80,10 @@ def _latency_lines(ax: Axes, points: list[dict[str, Any]], limit: float) -> None
                 label=label, linewidth=1.3 if key == "p99" else 0.8)
     ax.axhline(limit, label=f"P99 SLA {limit * 1000:.0f} ms", **LIMIT_STYLE)
     ax.set_yscale("log")
-    ax.set_ylabel("reply latency (s)")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: f"{y * 1000:.0f} ms" if y < 1 else f"{y:g} s"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("reply latency")
 
 
 def week_latency(series: list[dict[str, Any]], peaks: list[dict[str, Any]], span: tuple[float, float],

@@ -9,6 +9,7 @@ bound of its real latency) so that timeouts push P99 up instead of vanishing fro
 from __future__ import annotations
 
 import gc
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,12 @@ class Totals:
         }
 
 
+def _clear(hist: HdrHistogram) -> None:
+    """hdrh's reset() zeroes the counts in a Python loop (1.6 ms); numpy does it in microseconds."""
+    np.ctypeslib.as_array(hist.counts)[:] = 0
+    hist.total_count, hist.min_value, hist.max_value = 0, sys.maxsize, 0
+
+
 @dataclass
 class PointSeries:
     """Windows merged into chart points of `span` simulated seconds. One histogram is reset and
@@ -120,7 +127,7 @@ class PointSeries:
         point.update({k: v for k, v in latency_summary(self._hist).items() if k != "count"})
         self.points.append(point)
         self._start, self._end, self._totals = None, 0.0, Totals()
-        self._hist.reset()
+        _clear(self._hist)
 
 
 @dataclass

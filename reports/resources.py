@@ -1,42 +1,52 @@
 """CPU, memory and backlog from samples.jsonl, streamed.
 
 The resource SLAs are judged on the highest one-minute (wall clock) mean, so that a single busy
-sample does not fail a run while a sustained overload does. CPU is the bot's own process (fraction of
-one core) when the sampler saw it, the host otherwise; memory is the host's used fraction.
+sample does not fail a run while a sustained overload does; minutes are counted from the run's start.
+CPU is the bot's own process (fraction of one core) when the sampler saw it, the host otherwise;
+memory is the host's used fraction.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from reports.runfolder import RunFolder
 
 SUSTAINED_WALL_S = 60.0
+WATCHED = ("bot", "loadgen")  # components whose CPU the report and the diagnosis judge
 SERIES_BUCKET_SIM_S = 3600
 BOT_COMPONENT = "bot"
 
 
-class RollingPeak:
-    """Highest mean over any SUSTAINED_WALL_S span of (wall, value) points, in one pass."""
+class MinutePeak:
+    """Highest mean over a wall-clock minute (minutes counted from the run's start), in one pass."""
 
     def __init__(self) -> None:
-        self._window: deque[tuple[float, float]] = deque()
+        self._minute = -1
         self._sum = 0.0
+        self._count = 0
+        self._sim = 0.0
         self.peak: float | None = None
         self.peak_at_sim: float | None = None
         self.max: float | None = None
 
     def add(self, wall: float, sim: float, value: float) -> None:
-        self._window.append((wall, value))
+        minute = int(wall // SUSTAINED_WALL_S)
+        if minute != self._minute:
+            self.close()
+            self._minute, self._sim = minute, sim
         self._sum += value
-        while self._window and self._window[0][0] <= wall - SUSTAINED_WALL_S:
-            self._sum -= self._window.popleft()[1]
-        mean = self._sum / len(self._window)
-        if self.peak is None or mean > self.peak:
-            self.peak, self.peak_at_sim = mean, sim
-        self.max = value if self.max is None else max(self.max, value)
+        self._count += 1
+        if self.max is None or value > self.max:
+            self.max = value
+
+    def close(self) -> None:
+        if self._count:
+            mean = self._sum / self._count
+            if self.peak is None or mean > self.peak:
+                self.peak, self.peak_at_sim = mean, self._sim
+        self._sum, self._count = 0.0, 0
 
 
 @dataclass
@@ -62,17 +72,17 @@ class SeriesBucket:
 class ResourceResult:
     samples: int = 0
     cpu_source: str = "host"
-    cpu: RollingPeak = field(default_factory=RollingPeak)
-    host_cpu: RollingPeak = field(default_factory=RollingPeak)
-    memory: RollingPeak = field(default_factory=RollingPeak)
+    cpu: MinutePeak = field(default_factory=MinutePeak)
+    host_cpu: MinutePeak = field(default_factory=MinutePeak)
+    memory: MinutePeak = field(default_factory=MinutePeak)
     backlog_max: float | None = None
     backlog_max_at_sim: float | None = None
     bot_rss_max: float | None = None
-    components_cpu: dict[str, RollingPeak] = field(default_factory=dict)  # every sampled process
+    components_cpu: dict[str, MinutePeak] = field(default_factory=dict)  # every sampled process
     series: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        def peak(p: RollingPeak) -> dict[str, Any]:
+        def peak(p: MinutePeak) -> dict[str, Any]:
             return {"sustained_peak": p.peak, "sustained_peak_at_sim": p.peak_at_sim, "max": p.max}
 
         return {
@@ -108,8 +118,8 @@ def aggregate_resources(folder: RunFolder) -> ResourceResult:
             bucket.add("host_mem", float(host["mem"]))
         procs = s.get("procs") or {}
         for name, proc in procs.items():
-            if isinstance(proc, dict) and proc.get("cpu") is not None:
-                result.components_cpu.setdefault(name, RollingPeak()).add(wall, sim, float(proc["cpu"]))
+            if name.startswith(WATCHED) and isinstance(proc, dict) and proc.get("cpu") is not None:
+                result.components_cpu.setdefault(name, MinutePeak()).add(wall, sim, float(proc["cpu"]))
         bot = procs.get(BOT_COMPONENT) or {}
         if bot.get("cpu") is not None:
             bucket.add("bot_cpu", float(bot["cpu"]))
@@ -124,6 +134,8 @@ def aggregate_resources(folder: RunFolder) -> ResourceResult:
                 result.backlog_max, result.backlog_max_at_sim = backlog, sim
     if bucket is not None:
         result.series.append(bucket.point())
+    for peak in (result.host_cpu, result.memory, *result.components_cpu.values()):
+        peak.close()
     bot_cpu = result.components_cpu.get(BOT_COMPONENT)
     if bot_cpu is not None and bot_cpu.peak is not None:
         result.cpu, result.cpu_source = bot_cpu, "bot process (fraction of one core)"
