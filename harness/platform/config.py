@@ -59,6 +59,7 @@ class RobotWebhook:
 class Settings:
     host: str = DEFAULT_HOST
     port: int = 0
+    public_url: str = ""  # the base URL clients are given (stream endpoint, sessionWebhook); default: bound address
     apps: tuple[AppConfig, ...] = ()
     robots: tuple[RobotWebhook, ...] = ()
     ticket_ttl_s: float = float(TICKET_TTL_SECONDS)
@@ -93,6 +94,8 @@ def validated(settings: Settings) -> Settings:
         raise ConfigError(f"redeliver_max: must be >= 0, got {settings.redeliver_max}")
     if settings.max_payload_bytes < 256:
         raise ConfigError(f"max_payload_bytes: must be >= 256, got {settings.max_payload_bytes}")
+    if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"public_url: must start with http:// or https://, got {settings.public_url!r}")
     if settings.qps_mode not in QPS_MODES:
         raise ConfigError(f"qps_mode: must be one of {', '.join(QPS_MODES)}, got {settings.qps_mode!r}")
     for api, qps in settings.qps_limits:
@@ -110,7 +113,7 @@ def validated(settings: Settings) -> Settings:
     return settings
 
 
-_SCALARS = {f.name: f for f in fields(Settings) if f.name not in ("apps", "robots", "qps_limits", "host")}
+_SCALARS = {f.name: f for f in fields(Settings) if f.name not in ("apps", "robots", "qps_limits")}
 
 
 def settings_from_mapping(data: dict[str, Any], base: Settings | None = None, where: str = "") -> Settings:
@@ -122,9 +125,6 @@ def settings_from_mapping(data: dict[str, Any], base: Settings | None = None, wh
         if key not in known_top:
             raise ConfigError(f"{where}{key}: unknown section; known: {', '.join(sorted(known_top))}")
     for key, value in data.get("settings", {}).items():
-        if key == "host":
-            changes["host"] = _typed(f"{where}settings.host", value, str)
-            continue
         if key not in _SCALARS:
             raise ConfigError(f"{where}settings.{key}: unknown setting; known: {', '.join(sorted(_SCALARS))}")
         kind = type(getattr(base, key))

@@ -53,6 +53,7 @@ class PlatformServer:
         self.ledger_file = Path(ledger_file) if ledger_file else None
         self.drain_s = drain_s
         self.url = ""
+        self.port = 0  # the bound port, once started
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -79,9 +80,10 @@ class PlatformServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port, reuse_address=True)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://{self.settings.host}:{port}"
-        self.gateway.ws_url = f"ws://{self.settings.host}:{port}/connect"
+        port = self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "::", "") else self.settings.host
+        self.url = self.settings.public_url.rstrip("/") or f"http://{host}:{port}"
+        self.gateway.ws_url = self.url.replace("http", "ws", 1) + "/connect"
         self.users.base_url = self.url
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self.gateway.run_timers()), loop.create_task(self.schedule.run())]

@@ -138,3 +138,12 @@ async def test_ledger_histograms_say_where_the_time_went():
                                                                           "reply": 1}
         assert decode(latency["reply"]["hist"]).get_total_count() == 1
         assert 0 < latency["reply"]["p99_s"] < 20
+
+
+@async_test
+async def test_public_url_is_what_clients_are_given():
+    async with server(public_url="http://platform.example:8443") as srv, aiohttp.ClientSession() as http:
+        body = {"clientId": APP, "clientSecret": "s3cret-test"}
+        async with http.post(f"http://127.0.0.1:{srv.port}/v1.0/gateway/connections/open",
+                             json=body) as r:
+            assert (await r.json())["endpoint"] == "ws://platform.example:8443/connect"
