@@ -60,6 +60,9 @@ class OpenApi:
             except ApiError as exc:
                 await self._blame(request, api, exc)
                 return error(self.metrics, api, exc)
+            except Exception as exc:  # an emulator bug must not look like a bot problem; say so and go on
+                log.exception("internal error in %s", api)
+                return error(self.metrics, api, ApiError(500, "InternalError", f"emulator error: {exc!r}"[:300]))
         return endpoint
 
     async def _blame(self, request: web.Request, api: str, exc: ApiError) -> None:

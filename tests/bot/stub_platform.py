@@ -20,6 +20,7 @@ class StubPlatform:
         self.connected = asyncio.Event()
         self.acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.webhook_bodies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.webhook_failures: list[int] = []  # statuses to answer the next webhook calls with
         self._runner: web.AppRunner | None = None
 
     async def __aenter__(self) -> StubPlatform:
@@ -45,6 +46,9 @@ class StubPlatform:
         return web.json_response({"endpoint": self.url.replace("http", "ws") + "/connect", "ticket": "t1"})
 
     async def _hook(self, request: web.Request) -> web.Response:
+        if self.webhook_failures:
+            status = self.webhook_failures.pop(0)
+            return web.json_response({"code": "ServiceUnavailable", "message": "scripted failure"}, status=status)
         self.webhook_bodies.put_nowait(await request.json())
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 

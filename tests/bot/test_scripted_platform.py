@@ -1,5 +1,7 @@
-"""Malformed frames, unknown topics, oversize text and bad JSON get the right ACK and a log line,
-and the bot keeps serving."""
+"""What the emulator does not produce on purpose, played by a scripted platform on a real socket:
+malformed frames, unknown topics, oversize text and bad JSON (the right ACK, a log line, and the bot
+keeps serving), SYSTEM ping, a peer that stops answering pings, 5xx from the open API, a crashing
+handler."""
 
 import json
 import logging
@@ -125,3 +127,19 @@ async def test_a_crashing_handler_costs_a_redelivery_not_the_stream(caplog):
         finally:
             await bot.stop()
     assert len(warnings_named(caplog, "handler_crashed")) == 1
+
+
+@async_test
+async def test_5xx_from_the_platform_is_retried_within_policy():
+    async with StubPlatform() as stub:
+        stub.webhook_failures = [503, 500]
+        bot = ReferenceBot(bot_config(stub.url), secrets())
+        await bot.start()
+        try:
+            await stub.send(stub.robot_message("r1", stub.text_data("m-r1", "/test")))
+            assert "reference-bot version" in (await stub.webhook_bodies.get())["text"]["content"]
+        finally:
+            await bot.stop()
+    assert bot.metrics.value("chatbot_platform_retries_total", api="session_webhook") == 2
+    assert bot.metrics.value("chatbot_platform_requests_total", api="session_webhook", status="503") == 1
+    assert bot.metrics.value("chatbot_messages_processed_total", outcome="replied") == 1
