@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from reports.resources import aggregate_resources
 from reports.runfolder import RunFolder
 from reports.verdicts import error_budget_used, sla_verdicts
 
+log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 VERDICT_EXIT = {"PASS": ExitCode.OK, "FAIL": ExitCode.SLA_BREACHED, "INCOMPLETE": ExitCode.ABORTED}
 
@@ -64,8 +66,9 @@ def _run_block(folder: RunFolder) -> dict[str, Any]:
     return block
 
 
-def analyse(run_dir: Path) -> Report:
-    """Read the run folder and compute everything; writes nothing."""
+def analyse(run_dir: Path, *, strict: bool = False) -> Report:
+    """Read the run folder and compute everything; writes nothing. `strict`: a failing runbook raises
+    (for `harness diagnose`) instead of becoming a warning in the report."""
     folder = RunFolder.open(run_dir)
     thresholds = folder.thresholds()
     ledger = aggregate_ledger(folder)
@@ -97,7 +100,7 @@ def analyse(run_dir: Path) -> Report:
         "exit_code": int(VERDICT_EXIT[verdict]),
         "run": _run_block(folder),
         "incomplete_reasons": incomplete,
-        "warnings": list(folder.warnings),
+        "warnings": list(folder.warnings) + [f"run: {w}" for w in folder.manifest.get("warnings") or []],
         "thresholds": thresholds,
         "slas": [v.as_dict() for v in verdicts],
         "load": {**load.totals.as_dict(), "sim_start": load.sim_start, "sim_end": load.sim_end,
@@ -119,7 +122,14 @@ def analyse(run_dir: Path) -> Report:
     charts = {"series": load.series, "peaks": [(p.as_dict(), p.points) for p in load.peaks],
               "resources": resources.series, "status_series": ledger.status_series, "statuses": ledger.statuses}
     report = Report(Path(run_dir), verdict, int(VERDICT_EXIT[verdict]), data, charts)
-    data["findings"] = [f.as_dict() for f in diagnose(report)]
+    try:
+        data["findings"] = [f.as_dict() for f in diagnose(report)]
+    except Exception as exc:  # a runbook's bug must not cost the user the SLA report; it is said, not hidden
+        if strict:
+            raise
+        log.exception("diagnosis failed")
+        data["findings"] = []
+        data["warnings"].append(f"the diagnosis failed ({exc!r}); run `harness diagnose` for details")
     data["summary"] = summary.sentences(data)
     return report
 
@@ -143,7 +153,12 @@ def build_report(run_dir: Path, baseline: Path | None = None, *, tolerance: floa
     report = analyse(Path(run_dir))
     if baseline is not None:
         _apply_baseline(report, Path(baseline), tolerance)
+    write_report(report)
+    return report
+
+
+def write_report(report: Report) -> None:
+    """report.json, report.md, junit.xml and report.html into the run folder."""
     report.json_path.write_text(json.dumps(report.data, indent=2, default=str) + "\n")
     report.paths["json"] = report.json_path
     write_all(report)
-    return report

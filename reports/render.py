@@ -6,6 +6,7 @@ never hand-written. The html embeds its charts and styles: it opens with no netw
 
 from __future__ import annotations
 
+import datetime as dt
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,19 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def _when(value: object) -> str:
+    """Manifest times are unix seconds (or already text)."""
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "?" if value is None else str(value)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    """The labels that tell two intervals of one alert apart (not its name, severity or scrape target)."""
+    skip = {"alertname", "severity", "job", "instance"}
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skip)
+
+
 def _worsening(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.0%} worse" if value > 0 else f"{-value:.0%} better"
 
@@ -36,7 +50,8 @@ def _environment(html: bool) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=html,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters.update(
-        fmt=fmt_value, margin=fmt_margin, op=lambda op: OP_TEXT[op], duration=_duration, worsening=_worsening,
+        fmt=fmt_value, margin=fmt_margin, when=_when, labels=_labels, op=lambda op: OP_TEXT[op],
+        duration=_duration, worsening=_worsening,
         sim=lambda s: "n/a" if s is None else sim_label(s), pct=lambda v: "n/a" if v is None else f"{v:.1%}",
         status_md=lambda s: {"pass": "pass", "fail": "**FAIL**", "no_data": "no data"}[s],
     )

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from reports.runfolder import NotARunFolder
 
     try:
-        report = analyse(args.run_dir)
+        report = analyse(args.run_dir, strict=True)
     except NotARunFolder as exc:
         print(f"harness diagnose: {exc}", file=sys.stderr)
         return ExitCode.USAGE
