@@ -70,6 +70,7 @@ class Settings:
     redeliver_delay_s: float = 0.0  # extra wait before a redelivery after a timeout or a 500 ACK
     disconnect_grace_s: float = 10.0  # SYSTEM disconnect -> close after this
     ping_interval_s: float = HEARTBEAT_SECONDS  # the server's SYSTEM ping; 0 turns it off
+    ping_miss_limit: int = 3  # close a connection after this many pings in a row got no ACK; 0 = never
     session_webhook_ttl_s: float = 90 * 60.0
     max_payload_bytes: int = 64 * 1024  # WS frames and HTTP bodies larger than this are refused
     qps_limits: tuple[tuple[str, float], ...] = ()  # (api, calls per second per app)
@@ -90,6 +91,8 @@ def validated(settings: Settings) -> Settings:
         value = getattr(settings, f.name)
         if f.name.endswith("_s") and (not isinstance(value, (int, float)) or value < 0):
             raise ConfigError(f"{f.name}: must be a number >= 0, got {value!r}")
+    if settings.ping_miss_limit < 0:
+        raise ConfigError(f"ping_miss_limit: must be >= 0, got {settings.ping_miss_limit}")
     if settings.redeliver_max < 0:
         raise ConfigError(f"redeliver_max: must be >= 0, got {settings.redeliver_max}")
     if settings.max_payload_bytes < 256:

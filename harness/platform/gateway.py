@@ -265,15 +265,14 @@ class Gateway:
         for conn in chosen:
             conn.routable = False
             conn.outbox.send(frames.disconnect_frame(conn.app_id, conn.id, reason))
-            loop.call_later(self.settings.disconnect_grace_s, self._close, conn)
+            loop.call_later(self.settings.disconnect_grace_s, self._close, conn, "disconnect grace period over")
             log.info("stream disconnect sent app=%s connection=%s reason=%s grace=%gs", conn.app_id, conn.id,
                      reason, self.settings.disconnect_grace_s)
         return len(chosen)
 
-    def _close(self, conn: Connection) -> None:
+    def _close(self, conn: Connection, reason: str) -> None:
         if not conn.outbox.ws.closed:
-            task = asyncio.get_running_loop().create_task(
-                conn.outbox.ws.close(code=1000, message=b"disconnect grace period over"))
+            task = asyncio.get_running_loop().create_task(conn.outbox.ws.close(code=1000, message=reason.encode()))
             self._closing.add(task)  # keep a reference until done
             task.add_done_callback(self._closing.discard)
 
@@ -312,6 +311,13 @@ class Gateway:
                 conn.next_ping = now + interval
                 conn.pings_unanswered += len(conn.pings)
                 conn.pings.clear()
+                limit = self.settings.ping_miss_limit
+                if limit and conn.pings_unanswered >= limit:  # a dead peer: stop routing to it
+                    conn.routable = False
+                    log.warning("stream connection=%s app=%s: %d pings unanswered, closing", conn.id, conn.app_id,
+                                conn.pings_unanswered)
+                    self._close(conn, f"{conn.pings_unanswered} pings unanswered")
+                    continue
                 ping_id = frames.new_id()
                 conn.pings[ping_id] = now
                 conn.outbox.send(frames.ping_frame(conn.app_id, conn.id, ping_id, frames.new_id()))

@@ -240,3 +240,15 @@ async def test_refused_event_is_final_and_the_user_is_told():
         await bot.ack(await bot.frame("EVENT"), code=404)
         assert (await user.expect("event"))["status"] == "REFUSED 404"
         assert srv.summary()["events"]["refused"] == 1 and not srv.ledger.records
+
+
+@async_test
+async def test_a_bot_that_never_answers_pings_is_closed():
+    async with server(ping_interval_s=0.1, ping_miss_limit=2) as srv, aiohttp.ClientSession() as http:
+        bot = await Bot.connect(http, srv.url)
+        for _ in range(20):  # pings, never ACKed, then the close
+            msg = await asyncio.wait_for(bot.ws.receive(), 20)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+        assert bot.ws.close_code == 1000 and "pings unanswered" in (msg.extra or "")
+        await poll(lambda: srv.ledger.connections["current"] == 0)
