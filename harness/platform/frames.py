@@ -53,8 +53,8 @@ def ping_frame(app_id: str, connection_id: str, message_id: str, opaque: str) ->
     return server_frame("SYSTEM", "ping", {"opaque": opaque}, app_id, connection_id, message_id)
 
 
-def disconnect_frame(app_id: str, connection_id: str, reason: str) -> str:
-    return server_frame("SYSTEM", "disconnect", {"reason": reason}, app_id, connection_id, new_id())
+def disconnect_frame(app_id: str, connection_id: str, message_id: str, reason: str) -> str:
+    return server_frame("SYSTEM", "disconnect", {"reason": reason}, app_id, connection_id, message_id)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class Connection:
     routable: bool = True
     pings: dict[str, float] = field(default_factory=dict)  # ping messageId -> sent at (monotonic)
     pings_unanswered: int = 0
+    disconnect_id: str = ""  # SDK bots ACK the disconnect notice too; that ACK is expected, not unknown
     next_ping: float = 0.0
 
     def accepts(self, kind: str, topic: str) -> bool:
@@ -167,6 +168,8 @@ class Gateway:
         if conn.pings.pop(ack.message_id, None) is not None:
             conn.pings_unanswered = 0
             return
+        if ack.message_id == conn.disconnect_id:
+            return
         record = self.in_flight.pop(ack.message_id, None)
         if record is None:
             self.bad_input["unknown_ack"] += 1
@@ -264,7 +267,8 @@ class Gateway:
         loop = asyncio.get_running_loop()
         for conn in chosen:
             conn.routable = False
-            conn.outbox.send(frames.disconnect_frame(conn.app_id, conn.id, reason))
+            conn.disconnect_id = frames.new_id()
+            conn.outbox.send(frames.disconnect_frame(conn.app_id, conn.id, conn.disconnect_id, reason))
             loop.call_later(self.settings.disconnect_grace_s, self._close, conn, "disconnect grace period over")
             log.info("stream disconnect sent app=%s connection=%s reason=%s grace=%gs", conn.app_id, conn.id,
                      reason, self.settings.disconnect_grace_s)

@@ -140,6 +140,7 @@ async def test_disconnect_stops_pushes_then_closes_after_grace():
             assert (await r.json())["disconnected"] == 1
         notice = await old.frame("SYSTEM")
         assert notice["headers"]["topic"] == "disconnect" and json.loads(notice["data"])["reason"] == "rebalance"
+        await old.ack(notice)  # as the official SDK does; not an unknown ACK
         new = await Bot.connect(http, srv.url)  # make-before-break
         user = await User.connect(http, srv.url)
         await user.send()
@@ -147,6 +148,7 @@ async def test_disconnect_stops_pushes_then_closes_after_grace():
         closing = await asyncio.wait_for(old.ws.receive(), 10)
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         await poll(lambda: srv.ledger.connections["current"] == 1)
+        assert "unknown_ack" not in srv.summary()["bad_input"]
         async with http.post(f"{srv.url}/admin/actions/disconnect", json={"app": "nope"}) as r:
             assert r.status == 400 and "app" in (await r.json())["message"]
 
