@@ -34,6 +34,14 @@ async def test_official_sdk_chatbot_answers_a_user(mode):
             await poll(lambda: srv.ledger.counts["acked"] == 1)
             messages = srv.summary()["messages"]
             assert messages["replied"] == 1 and messages["lost"] == 0
+            if mode == "text":  # the SDK follows a SYSTEM disconnect by reconnecting
+                async with http.post(f"{srv.url}/admin/actions/disconnect", json={"all": True}) as r:
+                    assert (await r.json())["disconnected"] == 1
+                await poll(lambda: srv.ledger.connections["opened"] == 2 and srv.ledger.connections["current"] == 1,
+                           timeout=60)
+                await user.send("again")
+                assert (await user.expect("reply", timeout=60))["content"] == "echo: again"
+                assert "unknown_ack" not in srv.summary()["bad_input"]
         finally:
             bot.kill()
             bot.wait(timeout=30)
