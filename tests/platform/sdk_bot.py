@@ -2,7 +2,7 @@
 
 Run as a script with DINGTALK_OPENAPI_ENDPOINT pointing at the emulator and the app credentials in
 SDK_BOT_CLIENT_ID / SDK_BOT_CLIENT_SECRET. It answers every text with "echo: <text>", as a plain
-text reply, or with SDK_BOT_MODE=card as a streamed AI card.
+text reply, or with SDK_BOT_MODE=card as a streamed AI card; it accepts every event.
 """
 
 import logging
@@ -26,11 +26,17 @@ class EchoHandler(dingtalk_stream.ChatbotHandler):
         return AckMessage.STATUS_OK, "OK"
 
 
+class MembershipHandler(dingtalk_stream.EventHandler):
+    async def process(self, event: dingtalk_stream.EventMessage):
+        return AckMessage.STATUS_OK, "OK"
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
     credential = dingtalk_stream.Credential(os.environ["SDK_BOT_CLIENT_ID"], os.environ["SDK_BOT_CLIENT_SECRET"])
     client = dingtalk_stream.DingTalkStreamClient(credential)
     client.register_callback_handler(dingtalk_stream.ChatbotMessage.TOPIC, EchoHandler())
+    client.register_all_event_handler(MembershipHandler())
     client.start_forever()
 
 

@@ -1,5 +1,6 @@
 """The official dingtalk-stream SDK runs against the emulator unchanged (DINGTALK_OPENAPI_ENDPOINT)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +43,8 @@ async def test_official_sdk_chatbot_answers_a_user(mode):
                 await user.send("again")
                 assert (await user.expect("reply", timeout=60))["content"] == "echo: again"
                 assert "unknown_ack" not in srv.summary()["bad_input"]
+                await user.ws.send_str(json.dumps({"type": "join", "clientMsgId": "j1", "conversationId": "g1"}))
+                assert (await user.expect("event", timeout=60))["status"] == "SUCCESS"
         finally:
             bot.kill()
             bot.wait(timeout=30)
