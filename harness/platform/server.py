@@ -43,6 +43,8 @@ class PlatformServer:
         faults = dict(faults or {})
         self.faults.update(faults)
         self.schedule = FaultSchedule(self.faults, faults.get("schedule", []))
+        for app in settings.apps:  # a scrape shows 0 connections rather than no series before the bot connects
+            self.metrics.connections.labels(app.app_id).set(0)
         self.ledger = Ledger(self.metrics, settings.reply_timeout_s, settings.lost_sample_size)
         self.tokens = TokenIssuer()
         guard = Guard(settings, self.faults)

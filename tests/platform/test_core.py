@@ -80,6 +80,8 @@ async def test_card_streaming_group_found_by_conversation():
 @async_test
 async def test_ping_is_acked_and_admin_endpoints_answer():
     async with server(ping_interval_s=0.2) as srv, aiohttp.ClientSession() as http:
+        async with http.get(f"{srv.url}/metrics") as r:
+            assert f'platform_connections{{app="{APP}"}} 0.0' in await r.text()
         bot = await Bot.connect(http, srv.url)
         ping = await bot.frame("SYSTEM")
         assert ping["headers"]["topic"] == "ping" and "opaque" in json.loads(ping["data"])
