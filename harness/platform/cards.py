@@ -17,13 +17,13 @@ from harness.platform.openapi import TOKEN_HEADER, OpenApi
 from harness.platform.responses import ApiError, json_body, required_str
 
 FLOW_FINISHED, FLOW_FAILED = "3", "5"  # the SDK's AICardStatus values
-UNBOUND = None  # a card created but not yet delivered, or delivered where no message awaits an answer
 
 
 class Cards:
     def __init__(self, api: OpenApi) -> None:
         self.api = api
-        self.cards: dict[str, Record | None] = {}  # outTrackId -> the message it answers
+        # outTrackId -> the message it answers; None: created but not yet delivered, or answering nothing
+        self.cards: dict[str, Record | None] = {}
         api.resolvers["card_create"] = api.resolvers["card_streaming"] = self._record_of
 
     def _record_of(self, request: web.Request, body: dict[str, Any]) -> Record | None:

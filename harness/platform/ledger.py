@@ -136,9 +136,6 @@ class Ledger:
         else:  # lost, or final so long ago that it was forgotten
             self.counts["late_replies"] += 1
 
-    def is_recent_final(self, msg_id: str) -> bool:
-        return msg_id in self._recent_final
-
     # --- look-ups ---------------------------------------------------------------------------------
     def get(self, msg_id: str) -> Record | None:
         return self.records.get(msg_id)
