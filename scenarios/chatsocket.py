@@ -116,6 +116,11 @@ class ChatSocket:
                 break
             self._fail(cid, "no reply", f"none within {self.reply_timeout_s:g} s", timeout=True)
 
+    def ping(self) -> None:
+        """A WebSocket ping, as a connected client's heartbeat (the emulator answers with a pong)."""
+        with contextlib.suppress(websocket.WebSocketException, OSError):
+            self.ws.ping()
+
     def settled(self) -> bool:
         return (self.retiring and not self.pending) or self.closed
 

@@ -24,13 +24,14 @@ from scenarios.config import Scenario, load_scenario, resolved_dict
 from scenarios.runtime import RUNTIME
 from scenarios.shapes import Plan, build_plan
 from scenarios.users import CHAT_USER_CLASSES, AbusiveClient, GroupEmployee, GroupMember, OneToOneEmployee, SmokeUser
-from scenarios.windows import LoadgenCollector, WindowMerger, open_windows_file
+from scenarios.windows import LiveTotals, LoadgenCollector, WindowMerger, open_windows_file
 
 __all__ = ["AbusiveClient", "GroupEmployee", "GroupMember", "OneToOneEmployee", "ScenarioShape", "SmokeUser"]
 
 log = logging.getLogger("harness.loadgen")
 FINAL_FLUSH_TIMEOUT_S = 15.0
 TICK_LOOKAHEAD_S = 0.5
+LIVE_INTERVAL_S = 2.0
 
 
 class MasterState:
@@ -46,6 +47,7 @@ class MasterState:
         self.finals: set[str] = set()
         self.flush_asked_at = 0.0
         self.by_worker: dict[str, dict[str, int]] = {}
+        self.live = LiveTotals()
 
     def workers(self) -> set[str]:
         runner = self.environment.runner
@@ -86,6 +88,9 @@ class MasterState:
                 totals[key] = totals.get(key, 0) + n
         if msg.data.get("final"):
             self.finals.add(msg.node_id)
+
+    def on_live(self, environment: Any, msg: Any, **_: Any) -> None:
+        self.live.add(msg.data)
 
     def _merge_forever(self) -> None:
         while self.merger is not None:  # finish() ends the loop
@@ -158,21 +163,11 @@ def _start_master(environment: Any) -> None:
     _apply_mix(environment, scenario)
     MASTER = MasterState(environment, scenario, Path(opts.harness_run_dir))
     environment.runner.register_message("harness_windows", MASTER.on_windows)
+    environment.runner.register_message("harness_live", MASTER.on_live)
     registry = CollectorRegistry()
-    registry.register(_Exporter(MASTER))
+    registry.register(LoadgenCollector(MASTER.live, lambda: environment.runner.user_count, MASTER.sim_now))
     server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     write_ready_file(opts.harness_ready_file, metrics=f"http://127.0.0.1:{server.server_port}/metrics")
-
-
-class _Exporter:
-    """Collector that follows MASTER.merger once the run has started."""
-
-    def __init__(self, master: MasterState):
-        self.master = master
-
-    def collect(self):
-        if self.master.merger is not None:
-            yield from LoadgenCollector(self.master.merger, self.master.sim_now).collect()
 
 
 def _start_worker(environment: Any) -> None:
@@ -191,20 +186,22 @@ def _start_worker(environment: Any) -> None:
             return
         flushed = True
         recorder = RUNTIME.recorder
+        if recorder is not None:
+            runner.send_message("harness_live", recorder.take_live())
         runner.send_message("harness_windows", {"windows": recorder.take_all() if recorder else [], "final": True})
         if recorder is not None:
             log.info("harness worker totals %s", json.dumps(dict(recorder.totals)))
 
     def ship_forever() -> None:
+        """Every LIVE_INTERVAL_S: what just happened (live), and the windows that have settled."""
         while True:
+            gevent.sleep(LIVE_INTERVAL_S)
             recorder = RUNTIME.recorder
-            if recorder is None:
-                gevent.sleep(0.5)
+            if recorder is None or flushed:
                 continue
-            elapsed = time.time() - recorder.run_start
-            gevent.sleep(recorder.window_s - elapsed % recorder.window_s + 0.2)
+            runner.send_message("harness_live", recorder.take_live())
             payloads = recorder.take_closed()
-            if payloads and RUNTIME.recorder is recorder:
+            if payloads:
                 runner.send_message("harness_windows", {"windows": payloads, "final": False})
 
     runner.register_message("harness_config", on_config)

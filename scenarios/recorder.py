@@ -51,6 +51,7 @@ class WindowRecorder:
         self.windows: dict[int, Window] = {}
         self.totals: Counter[str] = Counter()
         self.next_unshipped = 0
+        self.live = Window(-1)  # the same events by completion time, shipped every few seconds
 
     def index_now(self) -> int:
         return max(0, int((self.clock() - self.run_start) // self.window_s))
@@ -64,7 +65,8 @@ class WindowRecorder:
         return window
 
     def count(self, name: str, intended: float) -> None:
-        self._window(intended).counts[name] += 1
+        for window in (self._window(intended), self.live):
+            window.counts[name] += 1
         self.totals[name] += 1
 
     def sent(self, intended: float, late: bool) -> None:
@@ -74,22 +76,25 @@ class WindowRecorder:
             self.count("late_starts", intended)
 
     def reply(self, intended: float, latency_s: float, first_chunk_s: float) -> None:
-        window = self._window(intended)
-        window.counts["replies_ok"] += 1
-        self.totals["replies_ok"] += 1
-        histograms.record_seconds(window.reply_hist, latency_s)
-        histograms.record_seconds(window.first_chunk_hist, first_chunk_s)
+        self.count("replies_ok", intended)
+        for window in (self._window(intended), self.live):
+            histograms.record_seconds(window.reply_hist, latency_s)
+            histograms.record_seconds(window.first_chunk_hist, first_chunk_s)
 
     def failure(self, intended: float, kind: str, timeout: bool = False, client_msg_id: str = "",
                 msg_id: str = "") -> None:
         """A message that will never get its reply: counted once, by kind ("no reply", "send failed", ...)."""
+        self.count("timeouts" if timeout else "errors", intended)
         window = self._window(intended)
-        name = "timeouts" if timeout else "errors"
-        window.counts[name] += 1
-        self.totals[name] += 1
         window.errors_by_kind[kind] += 1
+        self.live.errors_by_kind[kind] += 1
         if timeout and len(window.no_reply_sample) < NO_REPLY_SAMPLE:
             window.no_reply_sample.append({"clientMsgId": client_msg_id, "msgId": msg_id})
+
+    def take_live(self) -> dict[str, Any]:
+        """What happened since the last call, by when it happened (for the live exporter, not the windows)."""
+        live, self.live = self.live, Window(-1)
+        return live.payload()
 
     def take_closed(self) -> list[dict[str, Any]]:
         """Payloads of every settled window (older than the hold), including empty ones (they say 'nothing')."""

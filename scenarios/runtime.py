@@ -14,6 +14,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
+from harness.contract import HEARTBEAT_SECONDS
 from scenarios.config import Scenario, scenario_from_dict
 from scenarios.recorder import WindowRecorder
 from scenarios.shapes import Plan, build_plan
@@ -63,15 +64,21 @@ class Runtime:
         return self.plan.timemap.sim_at(time.time() - self.run_start)
 
     def _sweep_forever(self) -> None:
-        """Time out replies that never came and close retired sockets once they are settled."""
+        """Time out replies that never came, close retired sockets once settled, keep idle ones alive."""
+        next_ping = time.time() + HEARTBEAT_SECONDS
         while True:
             gevent.sleep(SWEEP_INTERVAL_S)
             now = time.time()
+            ping = now >= next_ping
+            if ping:
+                next_ping = now + HEARTBEAT_SECONDS
             for sock in list(self.sockets):
                 sock.sweep(now)
                 if sock.settled():
                     sock.close()
                     self.sockets.discard(sock)
+                elif ping:
+                    sock.ping()
 
 
 RUNTIME = Runtime()

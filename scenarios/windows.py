@@ -48,10 +48,8 @@ class WindowMerger:
         self.open: dict[int, MergedWindow] = {}
         self.next_to_write = 0
         self.users_by_index: dict[int, int] = {}
-        # cumulative over the run, for the exporter and the progress line
+        # cumulative over the written windows (loadgen.json)
         self.totals: Counter[str] = Counter()
-        self.total_reply = histograms.new_histogram()
-        self.total_first_chunk = histograms.new_histogram()
         self.last_line: dict[str, Any] | None = None
 
     def index_now(self) -> int:
@@ -108,8 +106,6 @@ class WindowMerger:
         self.out.write(json.dumps(line) + "\n")
         self.out.flush()
         self.totals.update({k: w.counts[k] for k in COUNTS})
-        self.total_reply.add(w.reply_hist)
-        self.total_first_chunk.add(w.first_chunk_hist)
         self.last_line = line
 
 
@@ -130,15 +126,33 @@ def _buckets(hist) -> tuple[list[tuple[str, float]], float]:
     return out, total_sum
 
 
-class LoadgenCollector:
-    """loadgen_* metrics (names from harness.contract) from the merged windows, for Prometheus."""
+class LiveTotals:
+    """Cumulative counts and histograms by completion time, from the workers' frequent live reports.
 
-    def __init__(self, merger: WindowMerger, sim_now: Callable[[], float]):
-        self.merger = merger
+    The windows are exact but settle a reply timeout late; Prometheus and the progress line want now.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.reply = histograms.new_histogram()
+        self.first_chunk = histograms.new_histogram()
+
+    def add(self, payload: dict[str, Any]) -> None:
+        self.counts.update(payload["counts"])
+        self.reply.add(histograms.decode(payload["reply_hist"]))
+        self.first_chunk.add(histograms.decode(payload["first_chunk_hist"]))
+
+
+class LoadgenCollector:
+    """loadgen_* metrics (names from harness.contract) for Prometheus, from the live totals."""
+
+    def __init__(self, live: LiveTotals, users_now: Callable[[], int], sim_now: Callable[[], float]):
+        self.live = live
+        self.users_now = users_now
         self.sim_now = sim_now
 
     def collect(self):
-        t = self.merger.totals
+        t = self.live.counts
         sent = CounterMetricFamily("loadgen_messages_sent", "User messages sent: ok, error.", labels=["outcome"])
         sent.add_metric(["ok"], t["sent"])
         sent.add_metric(["error"], t["offered"] - t["sent"])
@@ -150,13 +164,12 @@ class LoadgenCollector:
         yield CounterMetricFamily("loadgen_late_starts", "Sends that started later than their intended time.",
                                   value=t["late_starts"])
         for name, hist, help_text in (
-            ("loadgen_reply_latency_seconds", self.merger.total_reply, "Intended send time to final reply."),
-            ("loadgen_first_chunk_latency_seconds", self.merger.total_first_chunk,
-             "Intended send time to first reply chunk."),
+            ("loadgen_reply_latency_seconds", self.live.reply, "Intended send time to final reply."),
+            ("loadgen_first_chunk_latency_seconds", self.live.first_chunk, "Intended send time to first reply chunk."),
         ):
             buckets, total = _buckets(hist)
             yield HistogramMetricFamily(name, help_text, buckets=buckets, sum_value=total)
-        yield GaugeMetricFamily("loadgen_users", "Simulated users now.", value=self.merger.users_now())
+        yield GaugeMetricFamily("loadgen_users", "Simulated users now.", value=self.users_now())
         yield GaugeMetricFamily("loadgen_sim_time_seconds", "Simulated clock: seconds since Monday 00:00.",
                                 value=self.sim_now())
 

@@ -24,7 +24,8 @@ from harness.contract import RUNS_DIR, ExitCode
 from harness.run import components, prometheus
 from harness.run.pollers import FaultScheduler, LedgerPoller, http_json
 from harness.run.processes import Component
-from harness.run.progress import WindowsTail, emit, progress_line, summary_lines
+from harness.run.profiler import ProfilingSchedule
+from harness.run.progress import LiveStatus, WindowsTail, emit, progress_line, summary_lines
 from harness.run.runfolder import JsonLines, Manifest, new_run_dir
 from harness.run.sampler import Sampler
 from scenarios.config import SLA_FIELDS, Scenario, resolved_toml
@@ -74,7 +75,12 @@ class Run:
         self.alerts: prometheus.AlertPoller | None = None
         self.ledger: LedgerPoller | None = None
         self.faults: FaultScheduler | None = None
+        self.alertmanager: Any = None
+        self.profiler = ProfilingSchedule(
+            scenario.profiling, self.run_dir / "profiles", self._pid_of,
+            lambda done: self.manifest.data["profiles"].append(done), self._warn)
         self.tail = WindowsTail(self.run_dir / "windows.jsonl")
+        self.live: LiveStatus | None = None
         self.jsonl: list[JsonLines] = []
         (self.run_dir / "scenario.toml").write_text(resolved_toml(scenario))
         self.manifest = Manifest(
@@ -82,7 +88,7 @@ class Run:
             description=scenario.description, target=scenario.target.kind,
             thresholds={k: getattr(scenario.sla, k) for k in SLA_FIELDS},
             reply_timeout_s=scenario.load.reply_timeout_s, window_s=scenario.load.window_s,
-            planned_wall_s=self.plan.duration_s, workers=self.workers, faults_applied=[],
+            planned_wall_s=self.plan.duration_s, workers=self.workers, faults_applied=[], profiles=[],
             timemap=self.timemap.to_json(None) | {"file": "timemap.json"},
         )
         self.sampler = Sampler(self._lines("samples.jsonl"), options.sample_every_s, self.clock)
@@ -102,6 +108,14 @@ class Run:
 
     def say(self, text: str) -> None:
         emit(self.options.out, text)
+
+    def _warn(self, text: str) -> None:
+        self.say(f"warning: {text}")
+        self.manifest.warn(text)
+
+    def _pid_of(self, name: str) -> int | None:
+        comp = next((c for c in self.components if c.name == name), None)
+        return comp.pid if comp is not None and comp.exit_code() is None else None
 
     # --- the run ---------------------------------------------------------------------------------------
     def execute(self) -> int:
@@ -169,6 +183,7 @@ class Run:
         port = prometheus.free_port()
         master = self._launch(components.locust_master(self.run_dir, self.ready_dir / "loadgen.json", port,
                                                        self.workers, self.platform_url, self.bot_admin_url), 60)
+        self.live = LiveStatus(master["metrics"])
         self._start_prometheus({"bot": self.bot_metrics_url, "platform": self.platform_url + "/metrics",
                                 "loadgen": master["metrics"], "host": sampler_url})
         self.provisional_start = time.time()
@@ -202,7 +217,7 @@ class Run:
             return
         targets = {job: url for job, url in targets.items() if url}
         folder = self.run_dir / "prometheus"
-        config = prometheus.write_config(folder, targets, mon.scrape_interval_s)
+        config = prometheus.write_config(folder, targets, mon.scrape_interval_s, self._start_alertmanager())
         port = prometheus.free_port()
         comp = prometheus.component(binary, folder, config, port, self.run_dir / "logs" / "prometheus.log")
         self._launch(comp)
@@ -215,6 +230,25 @@ class Run:
         self.manifest.update(prometheus={"available": True, "url": url, "binary": binary, "targets": targets,
                                          "scrape_interval_s": mon.scrape_interval_s})
         self.alerts = prometheus.AlertPoller(url, self._lines("alerts.jsonl"), self.clock)
+
+    def _start_alertmanager(self) -> str:
+        """Alertmanager with the project's routing when installed; its notifications land in the run folder."""
+        from harness.alertmanager import AlertmanagerError, AlertmanagerProcess
+
+        am = AlertmanagerProcess(self.run_dir, binary=prometheus.find_binary(
+            "alertmanager", self.scenario.monitoring.alertmanager) if self.scenario.monitoring.alertmanager else None)
+        if am.binary is None:
+            self.manifest.update(alertmanager={"available": False, "reason": "alertmanager not found"})
+            return ""
+        try:
+            url = am.start()
+        except AlertmanagerError as exc:
+            self._warn(f"alertmanager did not start: {exc}")
+            self.manifest.update(alertmanager={"available": False, "reason": str(exc)})
+            return ""
+        self.alertmanager = am
+        self.manifest.update(alertmanager={"available": True, "url": url})
+        return url
 
     def _wait_load_started(self, timeout: float) -> None:
         path = self.run_dir / "timemap.json"
@@ -249,6 +283,7 @@ class Run:
             self._check_alive(wall)
             assert self.faults is not None and self.ledger is not None
             self.faults.tick(self.timemap, wall, sim)
+            self.profiler.tick(self.timemap, wall)
             if now >= next_ledger:
                 self.ledger.poll()
                 next_ledger = now + 5
@@ -256,10 +291,11 @@ class Run:
                 self.alerts.poll()
                 next_alerts = now + 2
             self._watch_generator_cpu()
-            if now >= next_progress:
+            if now >= next_progress and self.live is not None:
                 self.tail.read_new()
+                self.live.poll()
                 kind = self.timemap.segment_at(wall).kind if wall < self.timemap.wall_duration else "drain"
-                self.say(progress_line(wall, self.plan.duration_s, sim, kind, self.tail,
+                self.say(progress_line(wall, self.plan.duration_s, sim, kind, self.live, self.tail,
                                        self.alerts.names_firing() if self.alerts else []))
                 next_progress = now + self.options.progress_every_s
             if wall > self.plan.duration_s + FINISH_GRACE_S:
@@ -274,12 +310,12 @@ class Run:
             if self._high_cpu[name] == GENERATOR_CPU_SAMPLES:
                 text = (f"{name} CPU above {GENERATOR_CPU_WARN:.0%}: results may be generator-bound; "
                         "add workers or machines (docs/scaling.md)")
-                self.say(f"warning: {text}")
-                self.manifest.warn(text)
+                self._warn(text)
                 self.manifest.update(generator_bound=True)
 
     # --- the end -----------------------------------------------------------------------------------
     def _shutdown(self) -> None:
+        self.profiler.stop()
         # the master first: stopping, it collects the workers' last windows before they quit
         order = ["loadgen-master", "loadgen-worker", "bot", "platform"]
         for prefix in order:
@@ -291,6 +327,8 @@ class Run:
             self.alerts.poll()
         for comp in [c for c in self.components if c.name == "prometheus"]:
             self.manifest.component(comp.name, exit_code=comp.stop())
+        if self.alertmanager is not None:
+            self.alertmanager.stop()  # after Prometheus: notifications in flight still land
         self.sampler.stop()
         self.sampler.shutdown_server()
         for lines in self.jsonl:

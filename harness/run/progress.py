@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any, TextIO
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness import histograms
 from scenarios.simclock import format_sim
@@ -48,17 +52,46 @@ class WindowsTail:
         return failed / sent if sent else 0.0
 
 
-def progress_line(wall: float, total_wall: float, sim: float, kind: str, tail: WindowsTail,
+class LiveStatus:
+    """Reads the load generator's exporter (live counters) for the progress line."""
+
+    def __init__(self, metrics_url: str):
+        self.url = metrics_url
+        self.sent = self.failed = self.replied = 0.0
+        self.users = 0
+        self.rate = 0.0
+        self._last: tuple[float, float] | None = None
+
+    def poll(self) -> None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return
+        values: dict[tuple[str, str], float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                values[(sample.name, sample.labels.get("outcome", ""))] = sample.value
+        self.sent = values.get(("loadgen_messages_sent_total", "ok"), 0.0)
+        self.replied = values.get(("loadgen_replies_total", "ok"), 0.0)
+        self.failed = sum(values.get(("loadgen_replies_total", o), 0.0) for o in ("timeout", "error"))
+        self.users = int(values.get(("loadgen_users", ""), 0))
+        now = time.monotonic()
+        if self._last is not None and now > self._last[0]:
+            self.rate = (self.sent - self._last[1]) / (now - self._last[0])
+        self._last = (now, self.sent)
+
+
+def progress_line(wall: float, total_wall: float, sim: float, kind: str, live: LiveStatus, tail: WindowsTail,
                   alerts: list[str]) -> str:
-    last = tail.last or {}
-    span = (last.get("wall_end", 0) - last.get("wall_start", 0)) or 1
-    rate = last.get("sent", 0) / span
     p99 = tail.p99()
     p99_text = f"{p99 * 1000:.0f} ms" if p99 is not None else "-"
+    done = live.replied + live.failed
+    failed = live.failed / done if done else 0.0
     alert_text = ", ".join(alerts) if alerts else "none"
-    return (f"[{wall:5.0f}/{total_wall:.0f} s] {format_sim(sim)} {kind:<6} users {last.get('users', 0):>5}  "
-            f"{rate:7.1f} msg/s  p99 {p99_text:>8}  failed {tail.failed_share():6.2%}  "
-            f"sent {tail.totals.get('sent', 0)}  alerts: {alert_text}")
+    return (f"[{wall:5.0f}/{total_wall:.0f} s] {format_sim(sim)} {kind:<6} users {live.users:>5}  "
+            f"{live.rate:7.1f} msg/s  p99 {p99_text:>8} (settled)  failed {failed:6.2%}  "
+            f"sent {live.sent:.0f}  alerts: {alert_text}")
 
 
 def summary_lines(tail: WindowsTail) -> list[str]:

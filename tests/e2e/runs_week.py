@@ -3,7 +3,8 @@
 Real processes on loopback: the emulator, the reference bot, Locust master + worker, Prometheus (when
 installed) and the sampler, through the real `harness run` command. Other areas' tests reuse the run
 folder it returns (report, dashboards, diagnosis), so the scenario exercises every path worth reading:
-the 7 peaks, a login-abuse window (Wed), and forced 429s on card streaming (Thu).
+the 7 peaks, a login-abuse window (Wed), forced 429s on card streaming (Thu) and py-spy profiles of the
+bot at Tuesday's and Friday's peaks.
 """
 
 from __future__ import annotations
@@ -56,6 +57,16 @@ windows = [["Wed 09:30", "Wed 10:30"]]
 at = "Thu 09:40"
 until = "Thu 10:20"
 set = { errors = { card_streaming = { status = 429, ratio = 0.3 } } }
+
+[[profiling]]
+at = "Tue 09:45"
+seconds = 3
+components = ["bot"]
+
+[[profiling]]
+at = "Fri 09:45"
+seconds = 3
+components = ["bot"]
 
 [monitoring]
 scrape_interval_s = 1

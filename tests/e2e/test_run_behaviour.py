@@ -92,19 +92,26 @@ def test_two_workers_merge_to_the_sum_of_their_counts(tmp_path: Path):
     assert len(summary["workers"]) == 2 and summary["workers_missing_final"] == []
 
 
+def wait_for_load(run_dir: Path, timeout: float = 90) -> dict:
+    """The manifest once the first window is written (load is flowing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = run_dir / "windows.jsonl"
+        if path.exists() and path.read_text().strip():
+            return json.loads((run_dir / "manifest.json").read_text())
+        time.sleep(0.2)
+    pytest.fail("load never started")
+
+
+def assert_all_children_gone(manifest: dict) -> None:
+    for comp in manifest["components"].values():
+        assert not psutil.pid_exists(comp["pid"]) or psutil.Process(comp["pid"]).status() == psutil.STATUS_ZOMBIE
+
+
 def test_bot_killed_mid_run_aborts_with_partial_report(tmp_path: Path):
     run = HarnessProcess(STEADY.format(name="kill", users=10, duration=60), tmp_path, "--no-prometheus")
     try:
-        deadline = time.monotonic() + 90
-        bot_pid = None
-        while time.monotonic() < deadline:  # wait until load flows, then kill the bot
-            manifest_path = run.run_dir / "manifest.json"
-            if manifest_path.exists() and (run.run_dir / "windows.jsonl").exists():
-                bot_pid = json.loads(manifest_path.read_text())["components"].get("bot", {}).get("pid")
-                if bot_pid and len(windows(run.run_dir)) >= 1:
-                    break
-            time.sleep(0.2)
-        assert bot_pid, "load never started"
+        bot_pid = wait_for_load(run.run_dir)["components"]["bot"]["pid"]
         os.kill(bot_pid, signal.SIGKILL)
     finally:
         result = run.finish(180)
@@ -114,7 +121,22 @@ def test_bot_killed_mid_run_aborts_with_partial_report(tmp_path: Path):
     report = json.loads((result.run_dir / "report.json").read_text())
     assert report["verdict"] == "INCOMPLETE"
     assert result.output.strip().splitlines()[-1].startswith("SLA verdict: INCOMPLETE")
-    for comp in manifest["components"].values():  # every child is gone
-        assert not psutil.pid_exists(comp["pid"]) or psutil.Process(comp["pid"]).status() == psutil.STATUS_ZOMBIE
+    assert_all_children_gone(manifest)
     assert sum(w["sent"] for w in windows(result.run_dir)) > 0  # what was measured is kept
     assert (result.run_dir / "loadgen.json").exists()  # the master was stopped, not killed: it flushed
+
+
+def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path):
+    run = HarnessProcess(STEADY.format(name="ctrlc", users=10, duration=60), tmp_path, "--no-prometheus")
+    try:
+        wait_for_load(run.run_dir)
+        run.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the harness
+    finally:
+        result = run.finish(180)
+    assert result.returncode == ExitCode.ABORTED, result.output[-3000:]
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "aborted" and "interrupted" in manifest["abort_reason"]
+    assert manifest["components"]["platform"]["exit_code"] == 0  # stopped in order, not killed
+    assert (result.run_dir / "ledger.json").exists() and (result.run_dir / "report.html").exists()
+    assert result.output.strip().splitlines()[-2].startswith("report: ")
+    assert_all_children_gone(manifest)

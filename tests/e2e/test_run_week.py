@@ -41,6 +41,9 @@ def test_run_folder_is_complete(week_run: Path):
         assert "env" not in manifest["components"][name]  # secrets travel by environment only
     assert manifest["sampler"]["samples"] > 20 and manifest["sampler"]["core_fraction"] < 0.05
     assert len(manifest["faults_applied"]) == 2  # the Thursday 429s, on and off
+    profiles = {(p["window"], p["component"]) for p in manifest["profiles"]}
+    assert profiles == {("Tue-0945", "bot"), ("Fri-0945", "bot")}, manifest["warnings"]
+    assert (week_run / "profiles" / "Tue-0945" / "bot.svg").is_file()
 
 
 def test_timemap_covers_the_week_with_a_peak_each_day(week_run: Path):
@@ -107,6 +110,8 @@ def test_prometheus_recorded_the_run_and_the_login_alert_fired(week_run: Path):
     assert manifest["prometheus"]["available"] is True
     assert set(manifest["prometheus"]["targets"]) == {"bot", "platform", "loadgen", "host"}
     assert any((week_run / "prometheus" / "data").iterdir())
+    if manifest.get("alertmanager", {}).get("available"):
+        assert (week_run / "notifications.jsonl").stat().st_size > 0
     alerts = lines(week_run / "alerts.jsonl")
     logins = [a for a in alerts if a["alertname"] == "AdminLoginFailuresHigh" and a["state"] == "firing"]
     assert logins, f"login alert never fired: {[a['alertname'] for a in alerts]}"

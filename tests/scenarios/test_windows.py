@@ -4,7 +4,7 @@ import json
 from harness import histograms
 from scenarios.recorder import WindowRecorder
 from scenarios.timemap import steady_timemap
-from scenarios.windows import LoadgenCollector, WindowMerger
+from scenarios.windows import LiveTotals, LoadgenCollector, WindowMerger
 
 
 class Clock:
@@ -81,15 +81,19 @@ def test_merger_writes_overdue_windows_and_folds_late_reports():
     assert sum(x["sent"] for x in lines) == 2
 
 
-def test_exporter_buckets_match_contract_boundaries():
+def test_live_exporter_counts_by_completion_and_buckets_match_contract_boundaries():
     clock = Clock(1000.0)
-    merger = WindowMerger(io.StringIO(), steady_timemap(0, 100), 1000.0, 10, lambda: 3, clock=clock)
-    clock.t = 1011.0
-    merger.add("a", worker_payloads(clock, 1000.0, [0.1, 0.4, 0.6, 3.0]).take_all())
-    merger.flush({"a"}, final=True)
-    families = {f.name: f for f in LoadgenCollector(merger, lambda: 42.0).collect()}
+    rec = worker_payloads(clock, 1000.0, [0.1, 0.4, 0.6, 3.0])
+    rec.failure(1001.0, "no reply", timeout=True)
+    live = LiveTotals()
+    live.add(rec.take_live())
+    assert rec.take_live()["counts"]["sent"] == 0  # each event is shipped live once
+    families = {f.name: f for f in LoadgenCollector(live, lambda: 3, lambda: 42.0).collect()}
     buckets = {s.labels["le"]: s.value for s in families["loadgen_reply_latency_seconds"].samples
                if s.name.endswith("_bucket")}
     assert buckets["0.5"] == 2 and buckets["1.0"] == 3 and buckets["+Inf"] == 4
+    replies = {s.labels["outcome"]: s.value for s in families["loadgen_replies"].samples
+               if s.name == "loadgen_replies_total"}
+    assert replies == {"ok": 4, "timeout": 1, "error": 0}
     assert families["loadgen_users"].samples[0].value == 3
     assert families["loadgen_sim_time_seconds"].samples[0].value == 42.0
