@@ -91,7 +91,7 @@ class Users:
             kind = frame.get("type", "message")
             if kind == "message":
                 self._message(session, frame, client_msg_id)
-            elif kind in EVENT_TYPES:
+            elif isinstance(kind, str) and kind in EVENT_TYPES:
                 self._membership(session, frame, client_msg_id, kind)
             else:
                 raise UserInputError(f"unknown type {str(kind)[:40]!r}; use message, join or leave")

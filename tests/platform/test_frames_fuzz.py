@@ -62,12 +62,12 @@ class _Session:
 user_frames = st.one_of(
     st.text(max_size=100), st.binary(max_size=100), json_values.map(json.dumps),
     st.fixed_dictionaries({}, optional={
-        "type": st.sampled_from(["message", "join", "leave", "dance", 7]),
+        "type": st.one_of(st.sampled_from(["message", "join", "leave", "dance"]), json_values),
         "clientMsgId": st.one_of(st.text(max_size=8), st.integers()),
         "conversationId": st.one_of(st.text(max_size=8), st.none()),
         "conversationType": st.sampled_from(["1", "2", 1, "3"]),
-        "text": st.one_of(st.text(max_size=20), st.integers()),
-        "atBot": st.booleans(), "app": st.sampled_from(["app-test", "other", 3]),
+        "text": st.one_of(st.text(max_size=20), json_values),
+        "atBot": json_values, "app": st.one_of(st.sampled_from(["app-test", "other"]), json_values),
     }).map(json.dumps),
 )
 
