@@ -97,6 +97,7 @@ class PointSeries:
 
     span: float
     aligned: bool  # points on a fixed grid (the hourly week chart) or from the first window on
+    rollup: HdrHistogram | None = None  # each closed point is added here: one add per point, not per window
     points: list[dict[str, Any]] = field(default_factory=list)
     _start: float | None = None
     _end: float = 0.0
@@ -126,6 +127,8 @@ class PointSeries:
         }
         point.update({k: v for k, v in latency_summary(self._hist).items() if k != "count"})
         self.points.append(point)
+        if self.rollup is not None:
+            self.rollup.add(self._hist)
         self._start, self._end, self._totals = None, 0.0, Totals()
         _clear(self._hist)
 
@@ -139,12 +142,10 @@ class Peak:
 
     def __post_init__(self) -> None:
         span = (self.segment.sim_end - self.segment.sim_start) / ZOOM_MAX_POINTS
-        self.zoom = PointSeries(span, aligned=False)
+        self.zoom = PointSeries(span, aligned=False, rollup=self.hist)  # self.hist is complete once closed
 
     def add(self, w: dict[str, Any], hist: HdrHistogram | None) -> None:
         self.totals.add(w)
-        if hist is not None:
-            self.hist.add(hist)
         self.zoom.add(w, hist)
 
     @property
@@ -193,7 +194,7 @@ def aggregate_load(folder: RunFolder, reply_timeout_s: float | None) -> LoadResu
     totals = Totals()
     reply, first_chunk = histograms.new_histogram(), histograms.new_histogram()
     peaks = [Peak(s) for s in folder.peak_segments()]
-    hourly = PointSeries(SERIES_BUCKET_SIM_S, aligned=True)
+    hourly = PointSeries(SERIES_BUCKET_SIM_S, aligned=True, rollup=reply)  # reply is complete once closed
     sim_start = sim_end = wall_end = None
     for number, w in enumerate(folder.iter_jsonl("windows.jsonl"), 1):
         if number % GC_EVERY_WINDOWS == 0:
@@ -207,8 +208,6 @@ def aggregate_load(folder: RunFolder, reply_timeout_s: float | None) -> LoadResu
         hist = _window_hist(w, "reply_hist", timeout_us, folder)
         chunk_hist = _window_hist(w, "first_chunk_hist", timeout_us, folder)
         totals.add(w)
-        if hist is not None:
-            reply.add(hist)
         if chunk_hist is not None:
             first_chunk.add(chunk_hist)
         sim_start = w_sim if sim_start is None else min(sim_start, w_sim)

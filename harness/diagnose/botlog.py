@@ -8,12 +8,13 @@ OPEN_CAP ids, conversations by their last reply sequence number only.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 OPEN_CAP = 200_000
 
@@ -122,8 +123,8 @@ def read_bot_log(path: Path, lost_msg_ids: list[str] | None = None) -> BotLog:
         for line in handle:
             log.lines += 1
             try:
-                e = json.loads(line)
-            except ValueError:
+                e = orjson.loads(line)
+            except orjson.JSONDecodeError:
                 log.unreadable += 1
                 continue
             if isinstance(e, dict):
