@@ -20,8 +20,9 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from prometheus_client import CollectorRegistry, start_http_server
 
 from harness.readiness import write_ready_file
-from scenarios.config import Scenario, load_scenario, resolved_dict
+from scenarios.config import load_scenario, resolved_dict
 from scenarios.runtime import RUNTIME
+from scenarios.schema import Scenario
 from scenarios.shapes import Plan, build_plan
 from scenarios.users import CHAT_USER_CLASSES, AbusiveClient, GroupEmployee, GroupMember, OneToOneEmployee, SmokeUser
 from scenarios.windows import LiveTotals, LoadgenCollector, WindowMerger, open_windows_file

@@ -15,8 +15,9 @@ import gevent
 from gevent.event import Event
 
 from harness.contract import HEARTBEAT_SECONDS
-from scenarios.config import Scenario, scenario_from_dict
+from scenarios.config import scenario_from_dict
 from scenarios.recorder import WindowRecorder
+from scenarios.schema import Scenario
 from scenarios.shapes import Plan, build_plan
 
 READY_TIMEOUT_S = 60.0

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scenarios import simclock
-from scenarios.config import Scenario
 from scenarios.profile import WeekProfile
+from scenarios.schema import Scenario
 from scenarios.timemap import TimeMap, steady_timemap, week_timemap
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.run.processes import Component
-from scenarios.config import Scenario
+from scenarios.schema import Scenario
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "scenarios" / "locustfile.py"
 APP_ID = "harness-app"
@@ -20,8 +20,8 @@ def default_workers(bot_cores: int = 1) -> int:
     return max(1, (os.cpu_count() or 1) - bot_cores)
 
 
-def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str) -> Component:
-    argv = [PYTHON, "-m", "harness", "platform", "--app", APP_ID, "--ready-file", str(ready),
+def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, host: str) -> Component:
+    argv = [PYTHON, "-m", "harness", "platform", "--host", host, "--app", APP_ID, "--ready-file", str(ready),
             "--ledger-file", str(run_dir / "ledger.json"), "--reply-timeout", f"{scenario.load.reply_timeout_s:g}",
             "--drain", f"{scenario.load.reply_timeout_s:g}"]
     return Component("platform", argv, run_dir / "logs" / "platform.log", env={"HARNESS_APP_SECRET": app_secret},
@@ -33,8 +33,9 @@ def bot_env(platform_url: str, app_secret: str, admin_password: str, scenario: S
             "DINGTALK_CLIENT_SECRET": app_secret, "BOT_ADMIN_PASSWORD": admin_password}
 
 
-def reference_bot(run_dir: Path, ready: Path, platform_url: str, env: dict[str, str], scenario: Scenario) -> Component:
-    argv = [PYTHON, "-m", "harness", "bot", "--platform", platform_url, "--client-id", APP_ID,
+def reference_bot(run_dir: Path, ready: Path, platform_url: str, env: dict[str, str], scenario: Scenario,
+                  host: str) -> Component:
+    argv = [PYTHON, "-m", "harness", "bot", "--platform", platform_url, "--client-id", APP_ID, "--admin-host", host,
             "--ready-file", str(ready), "--log-file", str(run_dir / "logs" / "bot.log")]
     for key, value in scenario.target.engine.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
@@ -45,9 +46,9 @@ def command_bot(run_dir: Path, env: dict[str, str], scenario: Scenario) -> Compo
     return Component("bot", scenario.target.command, run_dir / "logs" / "bot.log", env=env, stop_grace_s=20)
 
 
-def locust_master(run_dir: Path, ready: Path, port: int, workers: int, platform_url: str, bot_admin_url: str
-                  ) -> Component:
-    argv = [PYTHON, "-m", "locust", "-f", str(LOCUSTFILE), "--master", "--master-bind-host", "127.0.0.1",
+def locust_master(run_dir: Path, ready: Path, host: str, port: int, workers: int, platform_url: str,
+                  bot_admin_url: str) -> Component:
+    argv = [PYTHON, "-m", "locust", "-f", str(LOCUSTFILE), "--master", "--master-bind-host", host,
             "--master-bind-port", str(port), "--expect-workers", str(workers), "--headless", "--only-summary",
             "--csv", str(run_dir / "locust" / "stats"), "--exit-code-on-error", "0", "--stop-timeout", "5",
             "--harness-scenario", str(run_dir / "scenario.toml"), "--harness-run-dir", str(run_dir),
@@ -59,8 +60,12 @@ def locust_master(run_dir: Path, ready: Path, port: int, workers: int, platform_
                      stop_grace_s=20, stop_signal=signal.SIGINT)
 
 
-def locust_worker(run_dir: Path, index: int, port: int) -> Component:
-    argv = [PYTHON, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", "127.0.0.1",
+def remote_worker_command(host: str, port: int) -> str:
+    return f"python -m locust -f scenarios/locustfile.py --worker --master-host {host} --master-port {port}"
+
+
+def locust_worker(run_dir: Path, index: int, host: str, port: int) -> Component:
+    argv = [PYTHON, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", host,
             "--master-port", str(port), "--only-summary"]
     return Component(f"loadgen-worker-{index}", argv, run_dir / "logs" / f"loadgen-worker-{index}.log",
                      stop_grace_s=15)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.contract import RUNS_DIR, ExitCode
+from harness.contract import DEFAULT_HOST, RUNS_DIR, ExitCode
 from harness.run import components, prometheus
 from harness.run.pollers import FaultScheduler, LedgerPoller, http_json
 from harness.run.processes import Component
@@ -28,7 +28,8 @@ from harness.run.profiler import ProfilingSchedule
 from harness.run.progress import LiveStatus, WindowsTail, emit, progress_line, summary_lines
 from harness.run.runfolder import JsonLines, Manifest, new_run_dir
 from harness.run.sampler import Sampler
-from scenarios.config import SLA_FIELDS, Scenario, resolved_toml
+from scenarios.config import resolved_toml
+from scenarios.schema import SLA_FIELDS, Scenario
 from scenarios.shapes import Plan, build_plan
 from scenarios.timemap import TimeMap
 
@@ -48,6 +49,9 @@ class RunOptions:
     workers: int = 0  # 0: the scenario's, else one per core minus the bot's
     prometheus: str = ""  # binary; "" = the scenario's or PATH
     no_prometheus: bool = False
+    listen: str = DEFAULT_HOST  # address of the emulator, bot admin API and Locust master
+    remote_workers: int = 0  # workers on other machines the master waits for
+    master_port: int = 0  # 0: ephemeral (fixed when remote workers must find it)
     progress_every_s: float = 5.0
     sample_every_s: float = 1.0
     out: TextIO = field(default_factory=lambda: sys.stdout)
@@ -164,12 +168,13 @@ class Run:
             self.platform_url = target.platform_url.rstrip("/")
         else:
             urls = self._launch(components.platform(self.run_dir, self.ready_dir / "platform.json", self.scenario,
-                                                    self.app_secret), 60)
+                                                    self.app_secret, self.options.listen), 60)
             self.platform_url = urls["http"]
             env = components.bot_env(self.platform_url, self.app_secret, self.admin_password, self.scenario)
             if target.kind == "reference":
                 urls = self._launch(components.reference_bot(self.run_dir, self.ready_dir / "bot.json",
-                                                             self.platform_url, env, self.scenario),
+                                                             self.platform_url, env, self.scenario,
+                                                             self.options.listen),
                                     target.ready_timeout_s)
                 self.bot_admin_url = urls["http"]
                 self.bot_metrics_url = urls["http"] + "/metrics"
@@ -180,16 +185,21 @@ class Run:
         self.ledger = LedgerPoller(self.platform_url, self._lines("ledger.jsonl"), self.clock)
         self.faults = FaultScheduler(self.platform_url, self.scenario.faults,
                                      lambda applied: self.manifest.data["faults_applied"].append(applied))
-        port = prometheus.free_port()
-        master = self._launch(components.locust_master(self.run_dir, self.ready_dir / "loadgen.json", port,
-                                                       self.workers, self.platform_url, self.bot_admin_url), 60)
+        host, remote = self.options.listen, self.options.remote_workers
+        port = self.options.master_port or prometheus.free_port()
+        master_comp = components.locust_master(self.run_dir, self.ready_dir / "loadgen.json", host, port,
+                                               self.workers + remote, self.platform_url, self.bot_admin_url)
+        master = self._launch(master_comp, 60)
         self.live = LiveStatus(master["metrics"])
         self._start_prometheus({"bot": self.bot_metrics_url, "platform": self.platform_url + "/metrics",
                                 "loadgen": master["metrics"], "host": sampler_url})
         self.provisional_start = time.time()
         for i in range(1, self.workers + 1):
-            self._launch(components.locust_worker(self.run_dir, i, port))
-        self._wait_load_started(60)
+            self._launch(components.locust_worker(self.run_dir, i, host, port))
+        if remote:
+            self.say(f"waiting for {remote} remote worker(s); on each worker machine run:\n  "
+                     f"{components.remote_worker_command(host, port)}")
+        self._wait_load_started(600 if remote else 60)
 
     def _wait_bot_connected(self, timeout: float) -> None:
         """The bot is ready when the emulator sees its stream connection (works for any bot)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.run.runfolder import JsonLines
-from scenarios.config import Fault
+from scenarios.schema import Fault
 from scenarios.simclock import parse_sim
 from scenarios.timemap import TimeMap
 

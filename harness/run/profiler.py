@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import profiling
-from scenarios.config import ProfilingWindow
+from scenarios.schema import ProfilingWindow
 from scenarios.simclock import parse_sim
 from scenarios.timemap import TimeMap
 
