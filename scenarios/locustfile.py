@@ -33,6 +33,7 @@ log = logging.getLogger("harness.loadgen")
 FINAL_FLUSH_TIMEOUT_S = 15.0
 TICK_LOOKAHEAD_S = 0.5
 LIVE_INTERVAL_S = 2.0
+STATS_HISTORY_KEEP = 720
 
 
 class MasterState:
@@ -97,6 +98,11 @@ class MasterState:
         while self.merger is not None:  # finish() ends the loop
             self.merger.sample_users()
             self.merger.flush(self.workers())
+            # Locust keeps a chart point every 5 s for its web UI, forever (its master grows on week-long
+            # runs); an hour of them is plenty, the run's own record is windows.jsonl
+            history = self.environment.runner.stats.history
+            if len(history) > 2 * STATS_HISTORY_KEEP:
+                del history[:-STATS_HISTORY_KEEP]
             gevent.sleep(1.0)
 
     def closing_done(self) -> bool:
