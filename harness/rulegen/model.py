@@ -76,11 +76,9 @@ class Group:
 
 def num(value: float) -> str:
     """A threshold as PromQL text: short and exact for the decimal it was written as (0.85, not 0.8500000001)."""
-    text = f"{value:.12g}"
-    return text
+    return f"{value:.12g}"
 
 
 def le_label(value: float) -> str:
     """A bucket bound as prometheus_client writes the `le` label (0.5 -> "0.5", 1 -> "1.0")."""
-    text = repr(float(value))
-    return text
+    return repr(float(value))

@@ -4,11 +4,11 @@ Real processes on loopback through the real `harness run` (emulator, reference b
 with the shipped rules, Alertmanager with the shipped routing). Load starts at simulated Tue 10:00
 and plays in real time (spike shape); the conditions, in wall seconds after load start:
 
-- 0-95 s: bad admin logins, 30 a minute (`[abuse]`) -> AdminLoginFailuresHigh (security + ticket);
-- 0-95 s: 401 on 30 % of card streaming calls (emulator fault `errors`) -> PlatformUnauthorizedBurst;
-- 0-95 s: permission 403 on 20 % of card creates -> PlatformPermissionDenied, and PlatformForbiddenBurst
+- 0-105 s: bad admin logins, 30 a minute (`[abuse]`) -> AdminLoginFailuresHigh (security + ticket);
+- 0-105 s: 401 on 30 % of card streaming calls (emulator fault `errors`) -> PlatformUnauthorizedBurst;
+- 0-105 s: permission 403 on 20 % of card creates -> PlatformPermissionDenied, and PlatformForbiddenBurst
   (which Alertmanager inhibits: the platform-side alert names the cause);
-- 0-95 s: 429 above 8 card streaming calls a second (`qps_limits`) -> PlatformRateLimitedBurst;
+- 0-105 s: 429 above 8 card streaming calls a second (`qps_limits`) -> PlatformRateLimitedBurst;
 - 5-25 s: half of all pushes dropped (`push_drop_ratio`) -> MessagesLost{stage="not_acked"};
 - 20-135 s: five times the load on a bot that burns 8 ms of CPU per token with 8 workers (spike shape,
   engine knobs) -> MessageBacklogHigh, MessageLatencyP99High, host CPU (see below);
@@ -62,11 +62,11 @@ smoke_interval_s = 10
 
 [abuse]
 logins_per_minute = 30
-windows = [["Tue 10:00", "Tue 10:01:35"]]
+windows = [["Tue 10:00", "Tue 10:01:45"]]
 
 [[faults]]
 at = "Tue 10:00"
-until = "Tue 10:01:35"
+until = "Tue 10:01:45"
 [faults.set]
 qps_limits = { card_streaming = 8 }
 errors.card_streaming = { status = 401, ratio = 0.3 }

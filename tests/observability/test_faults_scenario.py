@@ -1,0 +1,23 @@
+"""The e2e faults scenario is valid and covers what the alert proof claims (fast: no run)."""
+
+from __future__ import annotations
+
+import tomllib
+
+from harness import rulegen
+from scenarios.config import parse_scenario
+from tests.e2e.runs_faults import EXPECTED_FIRING, EXPECTED_INHIBITED, EXPECTED_ROUTED, FAULTS_SCENARIO, HOST_CPU_ALERTS
+
+
+def test_faults_scenario_is_valid() -> None:
+    scenario = parse_scenario(tomllib.loads(FAULTS_SCENARIO), "alerts-e2e")
+    assert scenario.abuse.logins_per_minute > 0
+    applied = {key for fault in scenario.faults for key in fault.set}
+    assert {"errors", "qps_limits", "push_drop_ratio"} <= applied
+
+
+def test_expectations_name_real_alerts() -> None:
+    names = set(rulegen.alert_names())
+    assert {name for name, _ in EXPECTED_FIRING} <= names
+    assert {name for _, name in EXPECTED_ROUTED} | EXPECTED_INHIBITED | HOST_CPU_ALERTS <= names
+    assert {name for name, _ in EXPECTED_FIRING} >= EXPECTED_INHIBITED
