@@ -93,7 +93,7 @@ class Run:
             thresholds={k: getattr(scenario.sla, k) for k in SLA_FIELDS},
             reply_timeout_s=scenario.load.reply_timeout_s, window_s=scenario.load.window_s,
             planned_wall_s=self.plan.duration_s, workers=self.workers, faults_applied=[], profiles=[],
-            timemap=self.timemap.to_json(None) | {"file": "timemap.json"},
+            timemap=self.timemap.to_json(None),  # the planned map; replaced by timemap.json's at load start
         )
         self.sampler = Sampler(self._lines("samples.jsonl"), options.sample_every_s, self.clock)
         self._high_cpu: dict[str, int] = {}
@@ -269,7 +269,7 @@ class Run:
                 data = json.loads(path.read_text())
                 self.run_start = data["run_start_unix"]
                 self.timemap = TimeMap.from_json(data)
-                self.manifest.update(run_start_unix=self.run_start)
+                self.manifest.update(run_start_unix=self.run_start, timemap=data)
                 return
             time.sleep(0.1)
         raise Abort(f"the load generator did not start within {timeout:.0f} s (see logs/loadgen-*.log)")
