@@ -48,6 +48,7 @@ class SyntheticRun:
     error_ratio: float = 0.0  # share of messages that time out
     lost: dict[str, int] = field(default_factory=dict)  # lost_by_stage
     api_errors: dict[tuple[str, int, str], int] = field(default_factory=dict)  # (api, status, code) -> count
+    faults_applied: dict[str, int] = field(default_factory=dict)  # the emulator's fault hits (ledger)
     login_abuse_days: tuple[int, ...] = ()  # failed admin logins at 20 per minute in these days' peaks
     bot_log: bool = True  # logs/bot.log with a sample of message events plus each fault's events
     thresholds: dict[str, float] = field(default_factory=dict)
@@ -163,7 +164,7 @@ def _ledger(spec: SyntheticRun, sent: int, replied: int, share: float) -> dict[s
                          "duplicate_replies": 0},
             "lost_by_stage": {k: lost.get(k, 0) for k in ("not_pushed", "not_acked", "no_reply", "reply_rejected")},
             "api_responses": api, "login_failures": {"gateway_open": 0, "access_token": 0},
-            "connections": {"opened": 1, "closed": 0, "current": 1},
+            "connections": {"opened": 1, "closed": 0, "current": 1}, "faults_applied": dict(spec.faults_applied),
             "lost_sample": [{"msgId": f"lost-{stage}-{k}", "clientMsgId": f"c-{stage}-{k}", "conversationId": "dm-1",
                              "stage": stage, "sent_at": RUN_START + 100.0 + k, "pushed_at": None,
                              "connectionId": "conn-1", "reason": f"synthetic {stage}"}

@@ -34,7 +34,7 @@ def _unauthorized(ctx: Context, api: str, span: dict, evidence: list[Evidence]) 
         cause = "expired access token: the bot used a token past its lifetime"
         action = "refresh the token before expiry (the SDK refreshes 5 min early) and once on 401"
     elif "injected" in text or ctx.injected(api, 401):
-        cause = "401s injected by the scenario's fault schedule (token rejected)"
+        cause = f"401s injected by the run's scenario ({ctx.injected(api, 401) or 'fault schedule'}): token rejected"
         action = "expected under this fault; check that the bot refreshed its token and retried once"
     else:
         cause = "invalid or expired access token, or a token signed with the wrong secret"
@@ -50,6 +50,9 @@ def _unauthorized(ctx: Context, api: str, span: dict, evidence: list[Evidence]) 
 def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> Finding:
     scopes = sorted(ctx.bot.permission_denied.get(api, set()))
     scope_text = ", ".join(scopes) if scopes else "unknown (the bot did not log requiredScopes)"
+    injected = ctx.injected(api, 403)
+    if injected:
+        evidence.append(Evidence(f"403s injected by the run's scenario ({injected})", "scenario.toml [[faults]]"))
     evidence.append(Evidence(f"required scopes reported by the platform: {scope_text}",
                              "logs/bot.log event=permission_denied requiredScopes"))
     exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st == "403")

@@ -38,6 +38,20 @@ STAGES = {
 }
 
 
+# Faults the emulator applies on purpose (ledger faults_applied) and the stage their losses land in.
+FAULT_STAGES = {"push_dropped": ("not_acked", "pushes dropped on the way to the bot"),
+                "ack_ignored": ("not_acked", "ACKs ignored by the platform"),
+                "push_delayed": ("not_acked", "pushes delayed"),
+                "disconnect_storm": ("not_pushed", "connections cut by a disconnect storm")}
+
+
+def _injected(ctx: Context, stage: str) -> list[Evidence]:
+    applied = ctx.ledger.get("faults_applied") or {}
+    return [Evidence(f"the emulator applied an injected fault {n} times: {FAULT_STAGES[k][1]}",
+                     f"ledger.json faults_applied.{k}")
+            for k, n in sorted(applied.items()) if n and k in FAULT_STAGES and FAULT_STAGES[k][0] == stage]
+
+
 def _cross_checks(ctx: Context, stage: str, sample: list[dict]) -> list[Evidence]:
     bot, out = ctx.bot, []
     if not bot.present:
@@ -94,7 +108,13 @@ def findings(ctx: Context) -> list[Finding]:
             if times:
                 evidence.append(Evidence(f"sampled losses were sent between {ctx.at(times[0])} and {ctx.at(times[-1])}",
                                          "ledger.json lost_sample[].sent_at"))
-        evidence += _cross_checks(ctx, stage, sample)
+        injected = _injected(ctx, stage)
+        evidence += injected + _cross_checks(ctx, stage, sample)
+        if not sample:
+            evidence.append(Evidence("no message of this stage in the ledger's bounded lost sample: the bot's side "
+                                     "of each message cannot be checked", "ledger.json lost_sample"))
+        if injected:
+            cause = "faults injected by the run's scenario (see the evidence); otherwise: " + cause
         out.append(Finding(f"loss.{stage}", f"{count} messages lost: {what}", "critical",
                            f"The platform's ledger counts {count} messages that were {what}.", cause, action,
                            RUNBOOK, evidence))

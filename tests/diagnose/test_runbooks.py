@@ -41,6 +41,13 @@ def test_loss_by_stage_is_cross_checked_with_the_bot_log(tmp_path: Path) -> None
     assert "3 replies failed in the bot" in no_reply and "the bot logged receiving 3" in no_reply
 
 
+def test_injected_push_drops_are_named_as_the_cause(tmp_path: Path) -> None:
+    finding = _findings(tmp_path, SyntheticRun(lost={"not_acked": 4}, faults_applied={"push_dropped": 9}))[
+        "loss.not_acked"]
+    assert finding["cause"].startswith("faults injected by the run's scenario")
+    assert "applied an injected fault 9 times: pushes dropped on the way to the bot" in _evidence(finding)
+
+
 @pytest.mark.parametrize(("error", "finding_id", "words"), [
     (("card_streaming", 429, "Throttling"), "api.qps.card_streaming", "gave up 2 times"),
     (("card_streaming", 403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"), "api.qps.card_streaming",

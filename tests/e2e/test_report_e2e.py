@@ -141,3 +141,21 @@ def test_week_faults_each_produce_their_finding(week_run: Path) -> None:
     assert throttled["runbook"] == "runbooks/429.md"
     expected = ("security.", "api.qps.card_streaming", "loss.", "slowness.")  # the faults and their consequences
     assert not {k for k in findings if not k.startswith(expected)}, list(findings)
+
+
+def test_every_injected_fault_has_its_finding(faults_run: Path) -> None:
+    findings = {f["id"]: f for f in analyse(faults_run).data["findings"]}
+    text = {k: json.dumps(f) for k, f in findings.items()}
+    assert "injected by the run's scenario (Tue 10:00" in findings["api.401.card_streaming"]["cause"]
+    assert "Card.Instance.Write" in findings["api.403.card_create"]["cause"]
+    rate_limited = findings["api.qps.card_streaming"]  # from qps_limits: a real limit, not an injected error
+    assert rate_limited["cause"].startswith("the bot exceeded the platform's per-app per-API QPS limit")
+    assert "HTTP 429" in text["api.qps.card_streaming"]
+    lost = findings["loss.not_acked"]  # pushes dropped on the way by the push_drop_ratio fault
+    assert "never ACKed" in lost["title"] and "pushes dropped on the way to the bot" in text["loss.not_acked"]
+    assert lost["cause"].startswith("faults injected by the run's scenario")
+    slow = findings["slowness.p99"]
+    assert "the bot is CPU-bound" in slow["cause"] or "inbound buffer" in slow["cause"], slow["cause"]
+    assert "(Tue 10:0" in findings["security.login_abuse"]["evidence"][0]["text"]
+    report = json.loads((faults_run / "report.json").read_text())
+    assert report["verdict"] == "FAIL" and {f["id"] for f in report["findings"]} >= set(findings) - {"loss.no_reply"}
