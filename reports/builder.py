@@ -102,6 +102,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         "incomplete_reasons": incomplete,
         "warnings": list(folder.warnings) + [f"run: {w}" for w in folder.manifest.get("warnings") or []],
         "thresholds": thresholds,
+        "chart_bucket_s": folder.bucket_s(),
         "slas": [v.as_dict() for v in verdicts],
         "load": {**load.totals.as_dict(), "sim_start": load.sim_start, "sim_end": load.sim_end,
                  "wall_end": load.wall_end, "error_budget_used": error_budget_used(

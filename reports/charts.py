@@ -1,6 +1,7 @@
 """The report's charts, drawn with matplotlib as SVG and embedded as data URIs (no network to view).
 
 Every x axis is simulated time (day names and hours); the threshold lines are the run's thresholds.
+Series points are the run's chart buckets: an hour of simulated time for a week, less for short runs.
 Each function returns None when the run has no data for its chart, so the page can say so instead.
 """
 
@@ -32,14 +33,17 @@ def to_data_uri(fig: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+TICK_STEPS_S = (60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, SECONDS_PER_DAY)
+
+
 def _sim_axis(ax: Axes, start: float, end: float) -> None:
     span = max(end - start, 1.0)
-    step = SECONDS_PER_DAY if span > 2 * SECONDS_PER_DAY else 3600 * max(1, round(span / 3600 / 8))
-    if span < 2 * 3600:
-        step = 600
+    step = next((t for t in TICK_STEPS_S if span / t <= 9), SECONDS_PER_DAY)
     ax.xaxis.set_major_locator(MultipleLocator(step))
+    # within one day the day name adds nothing: 'HH:MM' only
+    short = span < SECONDS_PER_DAY and int(start // SECONDS_PER_DAY) == int((end - 1) // SECONDS_PER_DAY)
     ax.xaxis.set_major_formatter(FuncFormatter(
-        lambda x, _pos: sim_label(x, end=x >= end)[4:] if step < 3600 else sim_label(x, end=x >= end)))
+        lambda x, _pos: sim_label(x, end=x >= end)[4:] if short else sim_label(x, end=x >= end)))
     ax.set_xlim(start, end)
     ax.set_xlabel("simulated time")
 
@@ -127,12 +131,12 @@ def _ms(value: float | None) -> str:
 
 
 def errors_by_status(status_series: list[dict[str, Any]], statuses: list[str], series: list[dict[str, Any]],
-                     span: tuple[float, float]) -> str | None:
+                     span: tuple[float, float], bucket_s: float) -> str | None:
     has_loadgen = any(p["timeouts"] or p["errors"] for p in series)
     if not status_series and not has_loadgen:
         return None
     fig, ax = _figure()
-    width = 3600 * 0.9
+    width = bucket_s * 0.9
     bottom: dict[float, float] = {}
     for status in statuses:
         xs = [p["sim"] for p in status_series]
@@ -143,7 +147,7 @@ def errors_by_status(status_series: list[dict[str, Any]], statuses: list[str], s
     if has_loadgen:
         ax.plot([p["sim"] for p in series], [p["timeouts"] + p["errors"] for p in series], color="black",
                 linewidth=0.9, label="user-side timeouts + errors")
-    ax.set_ylabel("per simulated hour")
+    ax.set_ylabel("per chart bucket")
     _sim_axis(ax, *span)
     ax.legend(loc="upper right", fontsize=8)
     return to_data_uri(fig)
@@ -155,7 +159,7 @@ def backlog(resources: list[dict[str, Any]], limit: float, span: tuple[float, fl
         return None
     fig, ax = _figure(2.6)
     sims = [p["sim"] for p in points]
-    ax.plot(sims, [p["backlog_max"] for p in points], label="backlog (max per hour)")
+    ax.plot(sims, [p["backlog_max"] for p in points], label="backlog (max per bucket)")
     ax.plot(sims, [p["backlog"] for p in points], linewidth=0.8, label="backlog (mean)")
     ax.axhline(limit, label=f"alert line {limit:.0f}", **LIMIT_STYLE)
     ax.set_ylabel("messages waiting")

@@ -15,8 +15,6 @@ from typing import Any
 
 from reports.runfolder import RunFolder
 
-SERIES_BUCKET_SIM_S = 3600
-
 
 def _alert_key(a: dict[str, Any]) -> str:
     labels = {k: v for k, v in (a.get("labels") or {}).items() if k not in ("alertstate",)}
@@ -89,7 +87,7 @@ class Span:
 class LedgerResult:
     final: dict[str, Any] | None = None
     source: str | None = None
-    status_series: list[dict[str, Any]] = field(default_factory=list)  # non-2xx API responses per sim hour
+    status_series: list[dict[str, Any]] = field(default_factory=list)  # non-2xx API responses per chart bucket
     statuses: list[str] = field(default_factory=list)
     error_spans: dict[tuple[str, str, str], Span] = field(default_factory=dict)  # (api, status, code)
     login_failure_spans: dict[str, Span] = field(default_factory=dict)  # platform credential checks, by api
@@ -101,6 +99,7 @@ class LedgerResult:
 
 def aggregate_ledger(folder: RunFolder) -> LedgerResult:
     result = LedgerResult()
+    bucket_s = folder.bucket_s()
     previous: Counter[tuple[str, str, str]] = Counter()
     previous_logins: Counter[str] = Counter()
     previous_wall: float | None = None
@@ -129,7 +128,7 @@ def aggregate_ledger(folder: RunFolder) -> LedgerResult:
             result.login_failure_spans.setdefault(api, Span()).add(n, since, sim, step)
         previous_logins = logins
         if errors and sim is not None:
-            key = float(sim) // SERIES_BUCKET_SIM_S * SERIES_BUCKET_SIM_S
+            key = float(sim) // bucket_s * bucket_s
             buckets.setdefault(key, Counter()).update(errors)
     result.statuses = sorted({s for c in buckets.values() for s in c})
     result.status_series = [{"sim": k, **dict(c)} for k, c in sorted(buckets.items())]

@@ -1,4 +1,4 @@
-"""Load and latency from windows.jsonl: totals, merged histograms, hourly series and peak zooms.
+"""Load and latency from windows.jsonl: totals, merged histograms, chart series and peak zooms.
 
 One pass over the file, one histogram per open bucket: memory stays flat however long the run.
 Percentiles always come from merged HdrHistograms, never from averaged percentiles. A message whose
@@ -20,7 +20,6 @@ from hdrh.histogram import HdrHistogram
 from harness import histograms
 from reports.runfolder import RunFolder, Segment
 
-SERIES_BUCKET_SIM_S = 3600  # the week chart: one point per simulated hour
 GC_EVERY_WINDOWS = 1000
 ZOOM_MAX_POINTS = 400  # a peak zoom keeps at most this many points (windows merged beyond that)
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
@@ -96,7 +95,7 @@ class PointSeries:
     up until a full garbage collection and make memory grow with the run's length."""
 
     span: float
-    aligned: bool  # points on a fixed grid (the hourly week chart) or from the first window on
+    aligned: bool  # points on a fixed grid (the run's chart buckets) or from the first window on
     rollup: HdrHistogram | None = None  # each closed point is added here: one add per point, not per window
     points: list[dict[str, Any]] = field(default_factory=list)
     _start: float | None = None
@@ -194,7 +193,7 @@ def aggregate_load(folder: RunFolder, reply_timeout_s: float | None) -> LoadResu
     totals = Totals()
     reply, first_chunk = histograms.new_histogram(), histograms.new_histogram()
     peaks = [Peak(s) for s in folder.peak_segments()]
-    hourly = PointSeries(SERIES_BUCKET_SIM_S, aligned=True, rollup=reply)  # reply is complete once closed
+    series_points = PointSeries(folder.bucket_s(), aligned=True, rollup=reply)  # reply is complete once closed
     sim_start = sim_end = wall_end = None
     for number, w in enumerate(folder.iter_jsonl("windows.jsonl"), 1):
         if number % GC_EVERY_WINDOWS == 0:
@@ -213,11 +212,11 @@ def aggregate_load(folder: RunFolder, reply_timeout_s: float | None) -> LoadResu
         sim_start = w_sim if sim_start is None else min(sim_start, w_sim)
         sim_end = w_sim_end if sim_end is None else max(sim_end, w_sim_end)
         wall_end = w_wall_end if wall_end is None else max(wall_end, w_wall_end)
-        hourly.add(w, hist)
+        series_points.add(w, hist)
         for peak in peaks:
             if peak.segment.sim_start <= w_sim < peak.segment.sim_end:
                 peak.add(w, hist)
-    hourly.close()
+    series_points.close()
     for peak in peaks:
         peak.zoom.close()
-    return LoadResult(totals, reply, first_chunk, hourly.points, peaks, sim_start, sim_end, wall_end)
+    return LoadResult(totals, reply, first_chunk, series_points.points, peaks, sim_start, sim_end, wall_end)

@@ -16,7 +16,7 @@ import jinja2
 from reports import charts
 from reports.model import Report
 from reports.runfolder import sim_label
-from reports.summary import OP_TEXT, fmt_margin, fmt_value
+from reports.summary import OP_TEXT, bucket_label, fmt_margin, fmt_value
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -60,7 +60,7 @@ def _environment(html: bool) -> jinja2.Environment:
 
 def _context(report: Report) -> dict[str, Any]:
     data = report.data
-    return {**data, "baseline": data.get("baseline")}
+    return {**data, "baseline": data.get("baseline"), "per": "per " + bucket_label(data["chart_bucket_s"])}
 
 
 def write_markdown(report: Report) -> Path:
@@ -101,7 +101,8 @@ def _charts(report: Report) -> dict[str, str | None]:
         "week_load": charts.week_load(c["series"], peaks, span),
         "week_latency": charts.week_latency(c["series"], peaks, span, th["p99_latency_seconds"]),
         "peak_zooms": charts.peak_zooms(c["peaks"], th["p99_latency_seconds"]),
-        "errors": charts.errors_by_status(c["status_series"], c["statuses"], c["series"], span),
+        "errors": charts.errors_by_status(c["status_series"], c["statuses"], c["series"], span,
+                                          data["chart_bucket_s"]),
         "backlog": charts.backlog(c["resources"], th["backlog_alert"], span),
         "resources": charts.resources(c["resources"], th, span),
         "alerts": charts.alert_timeline(data["alerts"], span),

@@ -15,7 +15,6 @@ from reports.runfolder import RunFolder
 
 SUSTAINED_WALL_S = 60.0
 WATCHED = ("bot", "loadgen")  # components whose CPU the report and the diagnosis judge
-SERIES_BUCKET_SIM_S = 3600
 BOT_COMPONENT = "bot"
 
 
@@ -96,6 +95,7 @@ class ResourceResult:
 
 def aggregate_resources(folder: RunFolder) -> ResourceResult:
     result = ResourceResult()
+    bucket_s = folder.bucket_s()
     bucket: SeriesBucket | None = None
     for s in folder.iter_jsonl("samples.jsonl"):
         try:
@@ -104,7 +104,7 @@ def aggregate_resources(folder: RunFolder) -> ResourceResult:
             folder.problems.append(f"samples.jsonl: a sample lacks wall / sim ({exc!r}); skipped")
             continue
         result.samples += 1
-        key = sim // SERIES_BUCKET_SIM_S * SERIES_BUCKET_SIM_S
+        key = sim // bucket_s * bucket_s
         if bucket is None or key != bucket.sim:
             if bucket is not None:
                 result.series.append(bucket.point())

@@ -18,6 +18,9 @@ import orjson
 
 from harness.contract import THRESHOLDS
 
+# Chart buckets in simulated seconds: the smallest that gives at most MAX_CHART_POINTS over the run.
+NICE_BUCKETS_S = (10, 30, 60, 300, 600, 1800, 3600)
+MAX_CHART_POINTS = 240
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SECONDS_PER_DAY = 86_400
 
@@ -157,6 +160,13 @@ class RunFolder:
                 share = min(max((wall - seg.wall_start) / span, 0.0), 1.0)
                 return seg.sim_start + share * (seg.sim_end - seg.sim_start)
         return None
+
+    def bucket_s(self) -> int:
+        """Simulated seconds per chart point: an hour for a week, seconds for a short real-time run."""
+        if not self.segments:
+            return NICE_BUCKETS_S[-1]
+        span = max(s.sim_end for s in self.segments) - min(s.sim_start for s in self.segments)
+        return next((b for b in NICE_BUCKETS_S if span / b <= MAX_CHART_POINTS), NICE_BUCKETS_S[-1])
 
     def peak_segments(self) -> list[Segment]:
         return [s for s in self.segments if s.kind == "peak"]

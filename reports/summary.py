@@ -9,6 +9,17 @@ from reports.runfolder import sim_label
 OP_TEXT = {"<": "<", "<=": "≤", ">=": "≥"}
 
 
+def bucket_label(seconds: float) -> str:
+    """'simulated hour', '10 simulated minutes', '30 simulated seconds'."""
+    if seconds >= 3600:
+        n, unit = seconds / 3600, "hour"
+    elif seconds >= 60:
+        n, unit = seconds / 60, "minute"
+    else:
+        n, unit = seconds, "second"
+    return f"simulated {unit}" if n == 1 else f"{n:g} simulated {unit}s"
+
+
 def fmt_value(value: float | None, unit: str) -> str:
     if value is None:
         return "n/a"

@@ -51,8 +51,10 @@ def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> 
     scopes = sorted(ctx.bot.permission_denied.get(api, set()))
     scope_text = ", ".join(scopes) if scopes else "unknown (the bot did not log requiredScopes)"
     injected = ctx.injected(api, 403)
+    cause = f"the app is missing the scope {scope_text}"
     if injected:
         evidence.append(Evidence(f"403s injected by the run's scenario ({injected})", "scenario.toml [[faults]]"))
+        cause = f"403s injected by the run's scenario ({injected}), standing for a missing scope {scope_text}"
     evidence.append(Evidence(f"required scopes reported by the platform: {scope_text}",
                              "logs/bot.log event=permission_denied requiredScopes"))
     exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st == "403")
@@ -60,7 +62,7 @@ def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> 
                              "logs/bot.log event=retries_exhausted"))
     return Finding(f"api.403.{api}", f"{span['count']} × 403 permission denied on {api}", "critical",
                    f"The platform refused {span['count']} calls to {api}: the access token lacks a permission.",
-                   f"the app is missing the scope {scope_text}",
+                   cause,
                    f"grant {scope_text} to the app in the developer console, then get a new access token",
                    "runbooks/403.md", evidence)
 

@@ -3,7 +3,7 @@
 Looks for the saturated resource first (the bot's CPU, the host, the load generator itself), then
 for what else adds latency in the breached windows: timeouts, rate limiting with retries, queueing in
 the inbound buffer. Adds the hot functions from the py-spy profiles and how latency moved with load
-and backlog over the run (Pearson correlation of the hourly P99 with each).
+and backlog over the run (Pearson correlation of the P99 per chart bucket with each).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from harness.diagnose.context import Context
 from harness.diagnose.model import Evidence, Finding
+from reports.summary import bucket_label
 
 RUNBOOK = "runbooks/MessageLatencyP99High.md"
 SATURATED_CORE = 0.9  # a single-threaded process at 90 % of a core has no headroom left
@@ -32,12 +33,13 @@ def _trend_evidence(ctx: Context) -> list[Evidence]:
     out = []
     load_r = _correlation([p["offered_rate"] for p in series], [p["p99"] for p in series])
     if load_r is not None:
-        out.append(Evidence(f"hourly P99 vs offered load: r = {load_r:+.2f} over {len(series)} hours",
-                            "windows.jsonl, per simulated hour"))
+        per = bucket_label(ctx.data["chart_bucket_s"])
+        out.append(Evidence(f"P99 vs offered load: r = {load_r:+.2f} over {len(series)} points (one per {per})",
+                            "windows.jsonl"))
     joined = [(backlog[p["sim"]], p["p99"]) for p in series if p["sim"] in backlog]
     backlog_r = _correlation([b for b, _ in joined], [p for _, p in joined])
     if backlog_r is not None:
-        out.append(Evidence(f"hourly P99 vs bot backlog: r = {backlog_r:+.2f}", "windows.jsonl x samples.jsonl"))
+        out.append(Evidence(f"P99 vs bot backlog: r = {backlog_r:+.2f}", "windows.jsonl x samples.jsonl"))
     return out
 
 

@@ -73,7 +73,7 @@ def test_slowness_names_the_saturated_resource_and_the_trend(tmp_path: Path) -> 
     assert "inbound buffer" in slow["cause"]
     evidence = _evidence(slow)
     assert "peak Thu 09:30-10:30" in evidence and "backlog peaked at 180 at Thu" in evidence
-    assert "hourly P99 vs offered load: r = " in evidence
+    assert "P99 vs offered load: r = " in evidence and "(one per simulated hour)" in evidence
 
 
 def test_slowness_without_a_saturated_resource_says_so(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def test_html_renders_in_chromium_without_errors_and_shows_the_verdicts(faulty_r
     assert rows["p99_peak_day1"] == "fail" and rows["p99_peak_day0"] == "pass" and rows["cpu"] == "fail"
     assert len(rows) == 12
     charts = dict(page.values["charts"])
-    expected = {"The week: offered vs achieved load", "Reply latency over the week", "Peak windows zoomed",
+    expected = {"Load: offered vs achieved", "Reply latency over the run", "Peak windows zoomed",
                 "Errors by status code", "Backlog vs the alert line", "CPU and memory", "Alert timeline",
                 "Message fates (ledger)"}
     assert set(charts) == expected and all(charts.values()), charts  # every chart decoded and drawn
