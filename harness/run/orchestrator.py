@@ -26,7 +26,7 @@ from harness.run.pollers import FaultScheduler, LedgerPoller, http_json
 from harness.run.processes import Component
 from harness.run.profiler import ProfilingSchedule
 from harness.run.progress import LiveStatus, WindowsTail, emit, progress_line, summary_lines
-from harness.run.runfolder import JsonLines, Manifest, new_run_dir
+from harness.run.runfolder import JsonLines, Manifest, new_run_dir, write_json_atomic
 from harness.run.sampler import Sampler
 from scenarios.config import resolved_toml
 from scenarios.schema import SLA_FIELDS, Scenario
@@ -166,6 +166,7 @@ class Run:
         self.sampler.start()
         if target.kind == "url":
             self.platform_url = target.platform_url.rstrip("/")
+            self._wait_bot_connected(target.ready_timeout_s)
         else:
             urls = self._launch(components.platform(self.run_dir, self.ready_dir / "platform.json", self.scenario,
                                                     self.app_secret, self.options.listen), 60)
@@ -333,6 +334,11 @@ class Run:
                 if prefix == "platform" and self.ledger is not None:
                     self.ledger.poll()  # the last live snapshot; ledger.json follows on the emulator's exit
                 self.manifest.component(comp.name, exit_code=comp.stop())
+        if self.scenario.target.kind == "url" and self.ledger is not None:
+            # a platform we did not start will not write ledger.json for us: keep its final summary
+            final = self.ledger.poll()
+            if final is not None:
+                write_json_atomic(self.run_dir / "ledger.json", final)
         if self.alerts is not None:
             self.alerts.poll()
         for comp in [c for c in self.components if c.name == "prometheus"]:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -140,3 +141,30 @@ def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path):
     assert (result.run_dir / "ledger.json").exists() and (result.run_dir / "report.html").exists()
     assert result.output.strip().splitlines()[-2].startswith("report: ")
     assert_all_children_gone(manifest)
+
+
+def test_your_own_bot_started_from_a_command(tmp_path: Path):
+    """target.kind = "command": the harness starts the emulator, then the command with the DingTalk SDK's
+    environment (endpoint, client id and a per-run secret); the bot is ready once its stream connects."""
+    own_bot = f"""
+name = "own-bot"
+[target]
+kind = "command"
+command = ["{sys.executable}", "-m", "harness", "bot", "--first-token-seconds", "0.02", "--tokens-per-second", "0"]
+[shape]
+kind = "smoke"
+users = 5
+duration_s = 10
+[load]
+messages_per_user_per_minute = 60
+reply_timeout_s = 8
+window_s = 2
+"""
+    result = run_harness(own_bot, tmp_path, "--no-prometheus", timeout=180)
+    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED), result.output[-3000:]
+    ws = windows(result.run_dir)
+    sent = sum(w["sent"] for w in ws)
+    assert sent > 20 and sum(w["replies_ok"] for w in ws) >= 0.9 * sent  # the bot answered through the emulator
+    manifest_text = (result.run_dir / "manifest.json").read_text()
+    assert json.loads(manifest_text)["components"]["bot"]["command"][1:3] == ["-m", "harness"]
+    assert "DINGTALK_CLIENT_SECRET" not in manifest_text
