@@ -6,7 +6,9 @@ set -u
 
 need=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-command -v alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+# Debian names the Alertmanager binary prometheus-alertmanager.
+{ command -v alertmanager >/dev/null 2>&1 || command -v prometheus-alertmanager >/dev/null 2>&1; } \
+  && command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ "${HARNESS_SKIP_CHROMIUM:-0}" != 1 ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
@@ -39,7 +41,7 @@ if ! apt-get install -y -q --no-install-recommends "${need[@]}" >/tmp/harness-ap
     || echo "system tools: apt-get install ${need[*]} FAILED (see /tmp/harness-apt.log); carrying on without them"
 fi
 [ $made_policy = 1 ] && rm -f /usr/sbin/policy-rc.d
-for tool in prometheus promtool alertmanager amtool chromium; do
+for tool in prometheus promtool prometheus-alertmanager amtool chromium; do
   command -v "$tool" >/dev/null 2>&1 && echo "system tools: $tool ok" || echo "system tools: $tool missing"
 done
 exit 0
