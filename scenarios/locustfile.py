@@ -96,8 +96,11 @@ class MasterState:
 
     def _merge_forever(self) -> None:
         while self.merger is not None:  # finish() ends the loop
-            self.merger.sample_users()
-            self.merger.flush(self.workers())
+            try:
+                self.merger.sample_users()
+                self.merger.flush(self.workers())
+            except Exception:  # keep merging: a bad window must not stop windows.jsonl
+                log.exception("merging windows failed once")
             # Locust keeps a chart point every 5 s for its web UI, forever (its master grows on week-long
             # runs); an hour of them is plenty, the run's own record is windows.jsonl
             history = self.environment.runner.stats.history

@@ -72,8 +72,15 @@ class ChatUser(OpenLoopUser):
         super().on_start()
         scenario = RUNTIME.scenario
         assert scenario is not None and RUNTIME.recorder is not None
-        self.sock = ChatSocket(user_ws_url(RUNTIME.targets.platform_url, self.user_id), RUNTIME.recorder,
-                               self.environment.events, scenario.load.reply_timeout_s)
+        started = time.time()
+        try:
+            self.sock = ChatSocket(user_ws_url(RUNTIME.targets.platform_url, self.user_id), RUNTIME.recorder,
+                                   self.environment.events, scenario.load.reply_timeout_s)
+        except Exception as exc:  # visible in Locust's failures, then Locust drops this user
+            self.environment.events.request.fire(request_type="WS", name="connect", response_length=0,
+                                                 response_time=(time.time() - started) * 1000,
+                                                 exception=f"connect failed: {type(exc).__name__}", context={})
+            raise
         RUNTIME.sockets.add(self.sock)
         self.seq = itertools.count(1)
         self.groups = [f"grp-{i}" for i in range(scenario.mix.group_conversations)]
