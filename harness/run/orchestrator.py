@@ -73,6 +73,7 @@ class Run:
         self.timemap: TimeMap = self.plan.timemap
         self.abort_reason: str | None = None
         self.interrupted = False
+        self.harness_failed = False
         self.platform_url = ""
         self.bot_admin_url = scenario.target.admin_url
         self.bot_metrics_url = scenario.target.metrics_url
@@ -136,6 +137,7 @@ class Run:
         except Exception as exc:  # the harness failed: still stop everything and report
             log.exception("run failed")
             self.abort_reason = f"harness error: {exc}"
+            self.harness_failed = True
         finally:
             self._shutdown()
             for sig, handler in previous.items():
@@ -371,4 +373,6 @@ class Run:
             return int(ExitCode.HARNESS_ERROR)
         self.say(f"report: {self.run_dir / 'report.html'}")
         self.say(f"SLA verdict: {result.verdict}")
+        if self.harness_failed:
+            return int(ExitCode.HARNESS_ERROR)
         return int(ExitCode.ABORTED) if self.abort_reason else int(result.exit_code)
