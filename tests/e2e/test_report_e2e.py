@@ -147,7 +147,8 @@ def test_every_injected_fault_has_its_finding(faults_run: Path) -> None:
     findings = {f["id"]: f for f in analyse(faults_run).data["findings"]}
     text = {k: json.dumps(f) for k, f in findings.items()}
     assert "injected by the run's scenario (Tue 10:00" in findings["api.401.card_streaming"]["cause"]
-    assert "Card.Instance.Write" in findings["api.403.card_create"]["cause"]
+    forbidden = findings["api.403.card_create"]["cause"]
+    assert "injected by the run's scenario" in forbidden and "Card.Instance.Write" in forbidden
     rate_limited = findings["api.qps.card_streaming"]  # from qps_limits: a real limit, not an injected error
     assert rate_limited["cause"].startswith("the bot exceeded the platform's per-app per-API QPS limit")
     assert "HTTP 429" in text["api.qps.card_streaming"]
@@ -159,3 +160,15 @@ def test_every_injected_fault_has_its_finding(faults_run: Path) -> None:
     assert "(Tue 10:0" in findings["security.login_abuse"]["evidence"][0]["text"]
     report = json.loads((faults_run / "report.json").read_text())
     assert report["verdict"] == "FAIL" and {f["id"] for f in report["findings"]} >= set(findings) - {"loss.no_reply"}
+
+
+@pytest.mark.skipif(not profiling.attach_permitted()[0], reason=profiling.attach_permitted()[1])
+def test_week_profiling_windows_reach_the_report(week_run: Path) -> None:
+    report = json.loads((week_run / "report.json").read_text())
+    windows = [(p["window"], p["component"], p["mode"]) for p in report["profiles"]]
+    assert windows == [("Tue-0945", "bot", "attached"), ("Fri-0945", "bot", "attached")]
+    for p in report["profiles"]:
+        assert p["samples"] > 0 and p["hot"] and (week_run / p["files"]["svg"]).exists()
+    [window_diff] = report["profile_diffs"]
+    assert (window_diff["before"], window_diff["after"]) == ("Tue-0945", "Fri-0945")
+    assert "What got hotter: bot, Tue-0945" in (week_run / "report.html").read_text()
