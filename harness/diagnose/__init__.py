@@ -45,6 +45,8 @@ def diagnose(report: Report) -> list[Finding]:
     ledger = folder.read_json("ledger.json") if folder.exists("ledger.json") else None
     sample = [m for m in (ledger or {}).get("lost_sample", []) if isinstance(m, dict)]
     bot = read_bot_log(folder.path / BOT_LOG, [str(m.get("msgId")) for m in sample])
+    if bot.unreadable:
+        report.data["warnings"].append(f"{BOT_LOG}: {bot.unreadable} of {bot.lines} lines are not JSON objects")
     ctx = Context(report.data, report.charts, folder, bot, sample, _scenario_faults(folder))
     found: list[Finding] = []
     for runbook in RUNBOOKS:
