@@ -145,3 +145,13 @@ def test_chart_buckets_follow_the_run_length(tmp_path: Path) -> None:
     assert folder.sim_at_unix(1000.0 + 35) == 36_035
     folder.segments = [Segment(0, 60, 0, 7 * 86_400, 0, "fast")]  # a compressed week
     assert folder.bucket_s() == 3600
+
+
+def test_cli_baseline_flags_the_regression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = write_run(tmp_path / "base", SyntheticRun(base_latency_s=0.03, bot_log=False))
+    worse = write_run(tmp_path / "worse", SyntheticRun(base_latency_s=0.06, bot_log=False))
+    assert main(["report", str(worse), "--baseline", str(base)]) == ExitCode.SLA_BREACHED
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL (regression):") and "Regressed against baseline base" in out
+    assert "regression" in (worse / "report.md").read_text()
+    assert main(["report", str(worse), "--baseline", str(base), "--tolerance", "5"]) == ExitCode.OK
