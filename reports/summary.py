@@ -75,7 +75,8 @@ def sentences(data: dict[str, Any]) -> list[str]:
         out.append(f"{len(data['alerts'])} alert(s) fired: {', '.join(names)}.")
     else:
         out.append("No alert fired.")
-    if data["incomplete_reasons"]:
-        out.append("Missing: " + "; ".join(data["incomplete_reasons"][:5])
-                   + (" ..." if len(data["incomplete_reasons"]) > 5 else "") + ".")
+    reasons = data["incomplete_reasons"]
+    if reasons:
+        more = f"; and {len(reasons) - 5} more (see the end of the report)" if len(reasons) > 5 else ""
+        out.append("Missing: " + "; ".join(reasons[:5]) + more + ".")
     return out
