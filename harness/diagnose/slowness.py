@@ -19,6 +19,7 @@ from reports.summary import bucket_label
 RUNBOOK = "runbooks/MessageLatencyP99High.md"
 SATURATED_CORE = 0.9  # a single-threaded process at 90 % of a core has no headroom left
 LATE_START_SHARE = 0.01
+MORE_WORKERS = "add Locust workers (one per core, or machines) so that the measurement is not the bottleneck"
 
 
 def _correlation(xs: list[float], ys: list[float]) -> float | None:
@@ -77,7 +78,12 @@ def findings(ctx: Context) -> list[Finding]:
     for name, peak in sorted(cpus.items()):
         if name.startswith("loadgen") and (peak.get("sustained_peak") or 0) >= SATURATED_CORE:
             causes.append(f"the load generator itself is saturated ({name} at {peak['sustained_peak']:.0%} of a core)")
-            actions.append("add Locust workers (one per core) so that the measurement is not the bottleneck")
+            actions.append(MORE_WORKERS)
+    if ctx.data["manifest"].get("generator_bound") and not any("load generator itself" in c for c in causes):
+        evidence.append(Evidence("the run flagged a Locust worker as CPU-bound during the run",
+                                 "manifest.json generator_bound"))
+        causes.append("the load generator itself was saturated: measured latency includes its own queueing")
+        actions.append(MORE_WORKERS)
     load = ctx.data["load"]
     if load["sent"] and load["late_starts"] / load["sent"] > LATE_START_SHARE:
         evidence.append(Evidence(f"{load['late_starts']} of {load['sent']} sends started late", "windows.jsonl"))
