@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import HistogramMetricFamily
 
 from harness import histograms
-from harness.contract import LATENCY_BUCKETS
+from harness.contract import LATENCY_BUCKETS, METRICS
+from harness.run.exposition import counter, gauge
 from scenarios.recorder import COUNTS, NO_REPLY_SAMPLE
 from scenarios.timemap import TimeMap
 
@@ -153,25 +154,23 @@ class LoadgenCollector:
 
     def collect(self):
         t = self.live.counts
-        sent = CounterMetricFamily("loadgen_messages_sent", "User messages sent: ok, error.", labels=["outcome"])
+        sent = counter("loadgen_messages_sent_total")
         sent.add_metric(["ok"], t["sent"])
         sent.add_metric(["error"], t["offered"] - t["sent"])
         yield sent
-        replies = CounterMetricFamily("loadgen_replies", "Replies awaited: ok, timeout, error.", labels=["outcome"])
+        replies = counter("loadgen_replies_total")
         for outcome, key in (("ok", "replies_ok"), ("timeout", "timeouts"), ("error", "errors")):
             replies.add_metric([outcome], t[key])
         yield replies
-        yield CounterMetricFamily("loadgen_late_starts", "Sends that started later than their intended time.",
-                                  value=t["late_starts"])
-        for name, hist, help_text in (
-            ("loadgen_reply_latency_seconds", self.live.reply, "Intended send time to final reply."),
-            ("loadgen_first_chunk_latency_seconds", self.live.first_chunk, "Intended send time to first reply chunk."),
-        ):
+        late = counter("loadgen_late_starts_total")
+        late.add_metric([], t["late_starts"])
+        yield late
+        for name, hist in (("loadgen_reply_latency_seconds", self.live.reply),
+                           ("loadgen_first_chunk_latency_seconds", self.live.first_chunk)):
             buckets, total = _buckets(hist)
-            yield HistogramMetricFamily(name, help_text, buckets=buckets, sum_value=total)
-        yield GaugeMetricFamily("loadgen_users", "Simulated users now.", value=self.users_now())
-        yield GaugeMetricFamily("loadgen_sim_time_seconds", "Simulated clock: seconds since Monday 00:00.",
-                                value=self.sim_now())
+            yield HistogramMetricFamily(name, METRICS[name].help, buckets=buckets, sum_value=total)
+        yield gauge("loadgen_users", self.users_now())
+        yield gauge("loadgen_sim_time_seconds", self.sim_now())
 
 
 def open_windows_file(run_dir: Path) -> TextIO:

@@ -17,9 +17,9 @@ from typing import Any
 
 import psutil
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.run.exposition import counter, gauge
 from harness.run.runfolder import JsonLines
 
 log = logging.getLogger("harness.run")
@@ -162,26 +162,22 @@ class _SamplerCollector:
         self.sampler = sampler
 
     def collect(self):
-        cpu = CounterMetricFamily("node_cpu_seconds", "Host CPU time by mode.", labels=["cpu", "mode"])
+        cpu = counter("node_cpu_seconds_total")
         for i, times in enumerate(psutil.cpu_times(percpu=True)):
             for mode, value in times._asdict().items():
                 cpu.add_metric([str(i), mode], value)
         yield cpu
         mem = psutil.virtual_memory()
-        yield GaugeMetricFamily("node_memory_MemTotal_bytes", "Host memory.", value=mem.total)
-        yield GaugeMetricFamily("node_memory_MemAvailable_bytes", "Host memory available.", value=mem.available)
-        cpu_total = CounterMetricFamily("harness_process_cpu_seconds", "CPU time of a run component.",
-                                        labels=["component"])
-        rss = GaugeMetricFamily("harness_process_resident_memory_bytes", "RSS of a run component.",
-                                labels=["component"])
-        threads = GaugeMetricFamily("harness_process_threads", "Threads of a run component.", labels=["component"])
-        fds = GaugeMetricFamily("harness_process_open_fds", "Open file descriptors of a run component.",
-                                labels=["component"])
+        yield gauge("node_memory_MemTotal_bytes", mem.total)
+        yield gauge("node_memory_MemAvailable_bytes", mem.available)
+        cpu_total = counter("harness_process_cpu_seconds_total")
+        gauges = {"rss": gauge("harness_process_resident_memory_bytes"), "threads": gauge("harness_process_threads"),
+                  "fds": gauge("harness_process_open_fds")}
         for name, comp in list(self.sampler.components.items()):
             cpu_total.add_metric([name], comp.cpu_total)
-            latest = self.sampler.latest.get(name)
-            if latest:
-                rss.add_metric([name], latest["rss"])
-                threads.add_metric([name], latest["threads"])
-                fds.add_metric([name], latest["fds"])
-        yield from (cpu_total, rss, threads, fds)
+            latest = self.sampler.latest.get(name) or {}
+            for key, family in gauges.items():
+                if key in latest:
+                    family.add_metric([name], latest[key])
+        yield cpu_total
+        yield from gauges.values()
