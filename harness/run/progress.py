@@ -57,7 +57,7 @@ class LiveStatus:
 
     def __init__(self, metrics_url: str):
         self.url = metrics_url
-        self.sent = self.failed = self.replied = 0.0
+        self.sent = self.failed = self.replied = self.late = 0.0
         self.users = 0
         self.rate = 0.0
         self._last: tuple[float, float] | None = None
@@ -76,6 +76,7 @@ class LiveStatus:
         self.replied = values.get(("loadgen_replies_total", "ok"), 0.0)
         self.failed = sum(values.get(("loadgen_replies_total", o), 0.0) for o in ("timeout", "error"))
         self.users = int(values.get(("loadgen_users", ""), 0))
+        self.late = values.get(("loadgen_late_starts_total", ""), 0.0)
         now = time.monotonic()
         if self._last is not None and now > self._last[0]:
             self.rate = (self.sent - self._last[1]) / (now - self._last[0])
@@ -91,7 +92,7 @@ def progress_line(wall: float, total_wall: float, sim: float, kind: str, live: L
     alert_text = ", ".join(alerts) if alerts else "none"
     return (f"[{wall:5.0f}/{total_wall:.0f} s] {format_sim(sim)} {kind:<6} users {live.users:>5}  "
             f"{live.rate:7.1f} msg/s  p99 {p99_text:>8} (settled)  failed {failed:6.2%}  "
-            f"sent {live.sent:.0f}  alerts: {alert_text}")
+            f"sent {live.sent:.0f}  late {live.late:.0f}  alerts: {alert_text}")
 
 
 def summary_lines(tail: WindowsTail) -> list[str]:
