@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from harness import procs
 from harness.contract import DEFAULT_HOST
 
 log = logging.getLogger("harness.alertmanager")
@@ -177,13 +178,11 @@ class AlertmanagerProcess:
     def _launch(self, config_path: Path, timeout: float) -> None:
         for _attempt in range(3):  # the free port may be taken between probing and binding
             port = _free_port()
-            log_file = (self.dir / "alertmanager.log").open("ab")
-            self._proc = subprocess.Popen(
+            # procs.start ties it to this process: a SIGKILLed harness does not leave it running
+            self._proc = procs.start(
                 [str(self.binary), f"--config.file={config_path}", f"--storage.path={self.dir / 'data'}",
                  f"--web.listen-address={DEFAULT_HOST}:{port}", "--cluster.listen-address=", "--log.level=info"],
-                stdout=log_file, stderr=subprocess.STDOUT,
-            )
-            log_file.close()
+                self.dir / "alertmanager.log")
             url = f"http://{DEFAULT_HOST}:{port}"
             if self._wait_ready(url, timeout):
                 self.url = url
@@ -206,13 +205,7 @@ class AlertmanagerProcess:
     def _terminate(self) -> None:
         if self._proc is None:
             return
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
+        procs.stop(self._proc, grace=10)
         self._proc = None
 
     def stop(self) -> None:

@@ -4,29 +4,19 @@ stopped in order (SIGTERM, then SIGKILL after a grace period), and killed if the
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import procs
 from harness.readiness import NotReady, wait_ready_file
 
 log = logging.getLogger("harness.run")
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the harness process goes away (Linux)."""
-    os.setsid()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -48,11 +38,7 @@ class Component:
         return self.process.pid if self.process else None
 
     def start(self) -> None:
-        env = {**os.environ, **self.env}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as out:
-            self.process = subprocess.Popen(list(self.argv), stdout=out, stderr=subprocess.STDOUT, env=env,
-                                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self.process = procs.start(self.argv, self.log_path, env={**os.environ, **self.env}, new_session=True)
         log.debug("started %s pid %s: %s", self.name, self.process.pid, " ".join(self.argv))
 
     def wait_ready(self, timeout: float) -> dict[str, str]:
