@@ -18,6 +18,7 @@ from harness.contract import ExitCode
 from harness.diagnose import diagnose
 from reports import summary
 from reports.compare import compare
+from reports.conditions import run_conditions
 from reports.events import aggregate_alerts, aggregate_ledger
 from reports.load import aggregate_load, latency_summary
 from reports.model import Report
@@ -101,6 +102,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         "run": _run_block(folder),
         "incomplete_reasons": incomplete,
         "warnings": list(folder.warnings) + [f"run: {w}" for w in folder.manifest.get("warnings") or []],
+        "conditions": run_conditions(folder.manifest),
         "thresholds": thresholds,
         "chart_bucket_s": folder.bucket_s(),
         "slas": [v.as_dict() for v in verdicts],

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from reports import charts
+from reports.conditions import GENERATOR_BOUND_TEXT, not_evaluated_text
 from reports.model import Report
 from reports.runfolder import sim_label
 from reports.summary import OP_TEXT, bucket_label, fmt_margin, fmt_value
@@ -60,7 +61,11 @@ def _environment(html: bool) -> jinja2.Environment:
 
 def _context(report: Report) -> dict[str, Any]:
     data = report.data
-    return {**data, "baseline": data.get("baseline"), "per": "per " + bucket_label(data["chart_bucket_s"])}
+    conditions = data["conditions"]
+    return {**data, "baseline": data.get("baseline"), "per": "per " + bucket_label(data["chart_bucket_s"]),
+            "generator_bound_text": GENERATOR_BOUND_TEXT if conditions["generator_bound"] else None,
+            "alerts_not_evaluated": not_evaluated_text(conditions) if conditions["alerts_evaluated"] is False
+            else None}
 
 
 def write_markdown(report: Report) -> Path:

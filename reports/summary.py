@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reports.conditions import GENERATOR_BOUND_TEXT, not_evaluated_text
 from reports.runfolder import sim_label
 
 OP_TEXT = {"<": "<", "<=": "≤", ">=": "≥"}
@@ -59,6 +60,9 @@ def sentences(data: dict[str, Any]) -> list[str]:
         out.append(f"FAIL: {len(failed)} of {len(slas)} SLAs breached{span}, {load['sent']:,} messages sent.")
     else:
         out.append(f"INCOMPLETE: the run cannot be fully judged{span}; {load['sent']:,} messages sent.")
+    conditions = data["conditions"]
+    if conditions["generator_bound"]:
+        out.append(GENERATOR_BOUND_TEXT)
     out += [f"Breached - {sla_line(s)}." for s in failed]
     budget = load.get("error_budget_used")
     if budget is not None:
@@ -73,6 +77,8 @@ def sentences(data: dict[str, Any]) -> list[str]:
     if data["alerts"]:
         names = sorted({a["alertname"] for a in data["alerts"]})
         out.append(f"{len(data['alerts'])} alert(s) fired: {', '.join(names)}.")
+    elif conditions["alerts_evaluated"] is False:
+        out.append(not_evaluated_text(conditions))
     else:
         out.append("No alert fired.")
     reasons = data["incomplete_reasons"]

@@ -195,7 +195,11 @@ def write_run(run_dir: Path, spec: SyntheticRun | None = None) -> Path:
                     "status": spec.status, "abort_reason": spec.abort_reason,
                     "machine": {"cpus": 2, "memory_bytes": 24 * 2**30, "python": "3.11"},
                     "components": {"bot": {"pid": 4242, "command": "python -m reference_bot", "exit_code": 0}},
-                    "thresholds": spec.thresholds, "prometheus": True, **spec.manifest_extra}
+                    "thresholds": spec.thresholds, "warnings": [], "generator_bound": False,
+                    "prometheus": {"available": True, "url": "http://127.0.0.1:9090",
+                                   "targets": {"bot": "http://127.0.0.1:8081/metrics"}},
+                    "alertmanager": {"available": False, "reason": "alertmanager not found"},
+                    **spec.manifest_extra}
         (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     if want("timemap.json"):
         (run_dir / "timemap.json").write_text(json.dumps({"run_start_unix": RUN_START, "segments": segs}))

@@ -1,0 +1,70 @@
+"""How the run went (manifest generator_bound, warnings, prometheus) shown in every report format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reports import build_report
+from reports.synthetic import SyntheticRun, write_run
+
+HINT = "install Prometheus 2.42+ (Debian/Ubuntu: apt-get install prometheus) or pass --prometheus PATH"
+BOUND_WARNING = "loadgen-worker-1 CPU above 90%: results may be generator-bound; add workers or machines"
+
+
+def _run(tmp_path: Path, **manifest) -> Path:
+    return write_run(tmp_path / "run", SyntheticRun(days=1, manifest_extra=manifest))
+
+
+def test_generator_bound_run_without_prometheus_says_so_everywhere(tmp_path: Path) -> None:
+    run = _run(tmp_path, generator_bound=True, warnings=[BOUND_WARNING, "bot wrote to stderr"],
+               prometheus={"available": False, "reason": "prometheus not found", "hint": HINT})
+    report = build_report(run)
+    conditions = json.loads(report.json_path.read_text())["conditions"]
+    assert conditions["generator_bound"] is True
+    assert conditions["alerts_evaluated"] is False
+    assert conditions["prometheus"] == {"available": False, "reason": "prometheus not found", "hint": HINT,
+                                        "url": None}
+    assert conditions["warnings"] == [BOUND_WARNING, "bot wrote to stderr"]
+
+    summary = report.data["summary"]
+    assert summary[1].startswith("Generator-bound:"), summary  # right under the verdict
+    not_evaluated = [s for s in summary if s.startswith("Alerts were not evaluated")]
+    assert not_evaluated and "prometheus not found" in not_evaluated[0] and HINT in not_evaluated[0]
+    assert "No alert fired." not in summary  # without Prometheus, silence means nothing
+
+    md = report.md_path.read_text()
+    assert md.splitlines()[0].endswith("(generator-bound)")
+    assert "## How the run went" in md and HINT in md and "- bot wrote to stderr" in md
+    alerts_part = md.split("## Alerts", 1)[1].split("##", 1)[0]
+    assert "Alerts were not evaluated" in alerts_part and "No alert fired" not in alerts_part
+
+    html = report.html_path.read_text()
+    assert 'id="generator-bound"' in html and 'id="alerts-not-evaluated"' in html
+    assert "(generator-bound)</h1>" in html and "bot wrote to stderr" in html
+    assert "No alert fired during the run" not in html
+
+
+def test_ordinary_run_has_no_conditions_section(tmp_path: Path) -> None:
+    report = build_report(write_run(tmp_path / "run", SyntheticRun(days=1)))
+    conditions = report.data["conditions"]
+    assert conditions["generator_bound"] is False and conditions["alerts_evaluated"] is True
+    assert conditions["prometheus"]["available"] is True and conditions["alertmanager"]["available"] is False
+    assert "No alert fired." in report.data["summary"]
+    assert not any(s.startswith(("Generator-bound", "Alerts were not evaluated")) for s in report.data["summary"])
+    assert "How the run went" not in report.md_path.read_text()
+    assert 'id="conditions"' not in report.html_path.read_text()
+
+
+def test_older_manifests_boolean_or_missing_prometheus(tmp_path: Path) -> None:
+    report = build_report(_run(tmp_path, prometheus=False))
+    assert report.data["conditions"]["alerts_evaluated"] is False
+    assert any(s.startswith("Alerts were not evaluated") for s in report.data["summary"])
+    missing = write_run(tmp_path / "old", SyntheticRun(days=1))
+    manifest = json.loads((missing / "manifest.json").read_text())
+    del manifest["prometheus"], manifest["warnings"], manifest["generator_bound"]
+    (missing / "manifest.json").write_text(json.dumps(manifest))
+    conditions = build_report(missing).data["conditions"]
+    # the manifest does not say: the report claims nothing either way
+    assert conditions == {"generator_bound": False, "prometheus": None, "alertmanager": conditions["alertmanager"],
+                          "alerts_evaluated": None, "warnings": []}
