@@ -18,7 +18,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from harness import histograms
-from reports.runfolder import RunFolder, Segment
+from reports.runfolder import RunFolder, Segment, segment_label
 
 GC_EVERY_WINDOWS = 1000
 ZOOM_MAX_POINTS = 400  # a peak zoom keeps at most this many points (windows merged beyond that)
@@ -151,10 +151,14 @@ class Peak:
     def points(self) -> list[dict[str, Any]]:
         return self.zoom.points
 
+    @property
+    def label(self) -> str:
+        return segment_label(self.segment)
+
     def as_dict(self) -> dict[str, Any]:
         s = self.segment
         return {
-            "day": s.day, "label": s.label, "sim_start": s.sim_start, "sim_end": s.sim_end,
+            "day": s.day, "label": self.label, "sim_start": s.sim_start, "sim_end": s.sim_end,
             "wall_start": s.wall_start, "wall_end": s.wall_end,
             "latency": latency_summary(self.hist), "totals": self.totals.as_dict(),
         }

@@ -17,11 +17,12 @@ from typing import Any
 import orjson
 
 from harness.contract import THRESHOLDS
+from scenarios.simclock import DAY_NAMES
+from scenarios.timemap import Segment
 
 # Chart buckets in simulated seconds: the smallest that gives at most MAX_CHART_POINTS over the run.
 NICE_BUCKETS_S = (10, 30, 60, 300, 600, 1800, 3600)
 MAX_CHART_POINTS = 240
-DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SECONDS_PER_DAY = 86_400
 
 
@@ -39,18 +40,9 @@ def sim_label(sim: float, *, end: bool = False) -> str:
     return f"{name} {rest // 3600:02d}:{rest % 3600 // 60:02d}"
 
 
-@dataclass(frozen=True)
-class Segment:
-    wall_start: float
-    wall_end: float
-    sim_start: float
-    sim_end: float
-    day: int
-    kind: str
-
-    @property
-    def label(self) -> str:
-        return f"{sim_label(self.sim_start)}-{sim_label(self.sim_end, end=True).split(' ')[-1]}"
+def segment_label(seg: Segment) -> str:
+    """A segment's simulated span as 'Tue 09:30-10:30'."""
+    return f"{sim_label(seg.sim_start)}-{sim_label(seg.sim_end, end=True).split(' ')[-1]}"
 
 
 @dataclass
@@ -93,13 +85,7 @@ class RunFolder:
             return
         self.run_start_unix = timemap.get("run_start_unix")
         try:
-            self.segments = [
-                Segment(
-                    float(s["wall_start"]), float(s["wall_end"]), float(s["sim_start"]), float(s["sim_end"]),
-                    int(s.get("day", float(s["sim_start"]) // SECONDS_PER_DAY)), str(s.get("kind", "fast")),
-                )
-                for s in timemap.get("segments", [])
-            ]
+            self.segments = [Segment.from_dict(s) for s in timemap.get("segments", [])]
         except (KeyError, TypeError, ValueError) as exc:
             self.problems.append(f"timemap.json has a malformed segment: {exc!r}")
             self.segments = []

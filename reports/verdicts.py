@@ -49,7 +49,7 @@ def sla_verdicts(load: LoadResult, resources: ResourceResult, lost: int | None,
                  "windows.jsonl reply_hist (merged)", f"{overall['count']} replies measured")]
     for peak in load.peaks:
         summary = latency_summary(peak.hist)
-        out.append(judge(f"p99_peak_day{peak.segment.day}", f"P99 reply latency, peak {peak.segment.label}",
+        out.append(judge(f"p99_peak_day{peak.segment.day}", f"P99 reply latency, peak {peak.label}",
                          summary["p99"], p99_limit, "s", "<", "windows.jsonl reply_hist in the peak window",
                          f"{summary['count']} replies measured"))
     avail_target = thresholds["availability"]

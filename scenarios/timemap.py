@@ -25,6 +25,14 @@ class Segment:
     day: int
     kind: str  # "peak", "fast" or "steady" (smoke / spike / soak: real time)
 
+    @classmethod
+    def from_dict(cls, item: dict) -> Segment:
+        """One segment as timemap.json holds it; `day` and `kind` default (from `sim_start`, "fast") for
+        hand-made maps. Raises KeyError, TypeError or ValueError on a malformed segment."""
+        sim_start = float(item["sim_start"])
+        return cls(float(item["wall_start"]), float(item["wall_end"]), sim_start, float(item["sim_end"]),
+                   int(item.get("day", sim_start // DAY_S)), str(item.get("kind", "fast")))
+
     @property
     def speed(self) -> float:
         """Simulated seconds per wall second."""
@@ -79,7 +87,7 @@ class TimeMap:
 
     @classmethod
     def from_json(cls, data: dict) -> TimeMap:
-        return cls([Segment(**s) for s in data["segments"]])
+        return cls([Segment.from_dict(s) for s in data["segments"]])
 
 
 def week_timemap(
