@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.contract import APIS
+from harness.platform.config import QPS_MODES
 
 log = logging.getLogger("harness.platform")
 
@@ -38,6 +39,7 @@ class Faults:
     errors: dict[str, dict[str, float]] = field(default_factory=dict)  # api -> {"status", "ratio"}
     qps_limits: dict[str, float] = field(default_factory=dict)  # api -> calls/s per app; overrides settings
     token_ttl_s: float | None = None  # lifetime of new access tokens; overrides settings
+    qps_mode: str | None = None  # how QPS limits answer ("429" or "403"); overrides settings
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def hit(self, ratio: float) -> bool:
@@ -56,7 +58,7 @@ class Faults:
             "push_delay_ratio": self.push_delay_ratio, "ignore_acks_ratio": self.ignore_acks_ratio,
             "disconnect_every_s": self.disconnect_every_s, "grace_push_ratio": self.grace_push_ratio,
             "errors": {api: dict(rule) for api, rule in self.errors.items()},
-            "qps_limits": dict(self.qps_limits), "token_ttl_s": self.token_ttl_s,
+            "qps_limits": dict(self.qps_limits), "token_ttl_s": self.token_ttl_s, "qps_mode": self.qps_mode,
         }
 
     def update(self, changes: Any, where: str = "faults") -> None:
@@ -72,6 +74,8 @@ class Faults:
                 staged[key] = _number(name, value, 0.0, None)
             elif key == "token_ttl_s":
                 staged[key] = None if value is None else _number(name, value, 1.0, None)
+            elif key == "qps_mode":
+                staged[key] = _qps_mode(name, value)
             elif key == "errors":
                 staged[key] = _errors(name, value)
             elif key == "qps_limits":
@@ -79,7 +83,8 @@ class Faults:
             elif key == "schedule":
                 continue  # handled by FaultSchedule
             else:
-                known = ", ".join(sorted((*_RATIOS, *_SECONDS, "token_ttl_s", "errors", "qps_limits", "schedule")))
+                known = ", ".join(sorted((*_RATIOS, *_SECONDS, "token_ttl_s", "errors", "qps_limits", "qps_mode",
+                                          "schedule")))
                 raise FaultError(f"{name}: unknown fault; known: {known}")
         for key, value in staged.items():
             setattr(self, key, value)
@@ -114,6 +119,14 @@ def _errors(name: str, value: Any) -> dict[str, dict[str, float]]:
         if ratio > 0:
             result[api] = {"status": status, "ratio": ratio}
     return result
+
+
+def _qps_mode(name: str, value: Any) -> str | None:
+    """None goes back to the emulator's `qps_mode` setting (how a scenario's `until` reverts it)."""
+    if value is not None and value not in QPS_MODES:
+        modes = ", ".join(f'"{m}"' for m in QPS_MODES)
+        raise FaultError(f"{name}: must be one of {modes} (a string) or null for the setting, got {value!r}")
+    return value
 
 
 def _qps(name: str, value: Any) -> dict[str, float]:

@@ -47,7 +47,7 @@ class Guard:
         if forced == 429 or (qps and not self.limiter.allow(app_id, api, qps)):
             extra = {"injected": True} if forced == 429 else {}
             limit = "a rate limit (injected fault)" if forced == 429 else f"{qps:g} calls/s"
-            if self.settings.qps_mode == "403":
+            if (self.faults.qps_mode or self.settings.qps_mode) == "403":
                 raise ApiError(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
                                f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)
             raise ApiError(429, "Throttling", f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)

@@ -11,6 +11,7 @@ import pytest
 from harness.commands import platform as command
 from harness.platform import ConfigError, PlatformServer, load_toml
 from tests.platform.helpers import Bot, User, async_test, poll, server
+from tests.platform.test_openapi import CARD, call, token
 
 GOOD = """
 [settings]
@@ -166,3 +167,29 @@ async def test_shutdown_drain_waits_for_in_flight_answers(tmp_path):
         await http.post(json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
         await asyncio.wait_for(stopping, 20)
     assert srv.ledger.counts["replied"] == 1 and srv.ledger.counts["lost"] == 0
+
+
+@async_test
+async def test_qps_mode_switches_at_run_time_and_reverts_to_the_setting():
+    async with server(qps_limits=(("card_create", 1.0),)) as srv, aiohttp.ClientSession() as http:
+        _, tok = await token(http, srv.url)
+
+        async def limited_answer() -> tuple[int, str]:
+            """Call until the limit answers (the bucket holds one call); the limited status and code."""
+            for i in range(10):
+                status, body = await call(http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver",
+                                          tok["accessToken"], {**CARD, "outTrackId": f"c{i}"})
+                if status != 200:
+                    return status, body["code"]
+            raise AssertionError("the QPS limit never answered")
+
+        assert await limited_answer() == (429, "Throttling")
+        async with http.post(f"{srv.url}/admin/faults", json={"qps_mode": "403"}) as r:
+            assert r.status == 200 and (await r.json())["qps_mode"] == "403"
+        assert await limited_answer() == (403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi")
+        for bad in (403, "418"):
+            async with http.post(f"{srv.url}/admin/faults", json={"qps_mode": bad}) as r:
+                assert r.status == 400 and "faults.qps_mode: must be one of" in (await r.json())["message"]
+        async with http.post(f"{srv.url}/admin/faults", json={"qps_mode": None}) as r:  # what `until` sends
+            assert r.status == 200 and (await r.json())["qps_mode"] is None
+        assert await limited_answer() == (429, "Throttling")
