@@ -36,6 +36,7 @@ def test_defaults_fill_in_and_sla_comes_from_the_contract():
         ({"faults": [{"at": "Tue 10:00"}]}, "faults[0].set"),
         ({"faults": [{"at": "Tue 10:00", "until": "Tue 09:00", "set": {"push_drop_ratio": 0.1}}]}, "faults[0].until"),
         ({"faults": [{"at": "Tue 10:00", "set": {"push_delay_seconds": 3}}]}, "faults[0].set.push_delay_seconds"),
+        ({"faults": [{"at": "Tue 10:00", "set": {"qps_mode": 403}}]}, "faults[0].set.qps_mode"),
         ({"profiling": [{"at": "Someday"}]}, "profiling[0].at"),
         ({"abuse": {"windows": [["Wed 10:00"]]}}, "abuse.windows[0]"),
         ({"messages": {"length_chars": [5, 2]}}, "messages.length_chars"),
@@ -48,6 +49,12 @@ def test_errors_name_the_field(data, field):
     with pytest.raises(ScenarioError) as err:
         parse_scenario(data, "x")
     assert str(err.value).startswith(f"{field}:")
+
+
+def test_qps_mode_is_a_fault_switch_with_an_until():
+    sc = parse_scenario({"faults": [{"at": "Tue 10:01", "until": "Tue 10:02", "set": {"qps_mode": "403"}}]}, "x")
+    assert sc.faults[0].set == {"qps_mode": "403"} and sc.faults[0].until == "Tue 10:02"
+    assert scenario_from_dict(resolved_dict(sc)).faults == sc.faults
 
 
 def test_sla_override_keeps_other_thresholds():
