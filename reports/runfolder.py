@@ -45,6 +45,31 @@ def segment_label(seg: Segment) -> str:
     return f"{sim_label(seg.sim_start)}-{sim_label(seg.sim_end, end=True).split(' ')[-1]}"
 
 
+class JsonLines:
+    """The JSON objects of a JSON-lines file, streamed. Once iterated: `lines` (non-blank lines read),
+    `bad` (lines that are not a JSON object: a torn last line, damage) and `first_bad` (its number)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines = self.bad = self.first_bad = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with self.path.open("rb") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                self.lines += 1
+                try:
+                    item = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    item = None
+                if isinstance(item, dict):
+                    yield item
+                else:
+                    self.bad += 1
+                    self.first_bad = self.first_bad or number
+
+
 @dataclass
 class RunFolder:
     path: Path
@@ -102,23 +127,10 @@ class RunFolder:
             if required:
                 self.problems.append(f"{name} is missing")
             return
-        bad = 0
-        first_bad = 0
-        with target.open("rb") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    item = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    item = None
-                if not isinstance(item, dict):
-                    bad += 1
-                    first_bad = first_bad or number
-                    continue
-                yield item
-        if bad:
-            self.problems.append(f"{name}: {bad} unreadable line(s), first at line {first_bad}")
+        lines = JsonLines(target)
+        yield from lines
+        if lines.bad:
+            self.problems.append(f"{name}: {lines.bad} unreadable line(s), first at line {lines.first_bad}")
 
     # --- facts from the manifest -----------------------------------------------------------------
     @property

@@ -1,4 +1,5 @@
-"""One streamed pass over the bot's JSON-lines log (logs/bot.log), kept to counters and small samples.
+"""One streamed pass over the bot's JSON-lines log (logs/bot.log), kept to counters and small samples;
+the lines are read by the run folder's JSON-lines reader, so a torn or damaged line counts the same way.
 
 Events read (docs/run-folder.md): message_received, reply_sent (seq per conversation), reply_failed,
 queue_rejected, retries_exhausted, permission_denied, reconnect, handler_crashed, login_failed,
@@ -14,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
+from reports.runfolder import JsonLines
 
 OPEN_CAP = 200_000
 
@@ -119,17 +120,9 @@ def read_bot_log(path: Path, lost_msg_ids: list[str] | None = None) -> BotLog:
     log.present = True
     open_ids: dict[str, None] = {}
     last_seq: dict[str, int] = {}
-    with path.open("rb") as handle:
-        for line in handle:
-            log.lines += 1
-            try:
-                e = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                log.unreadable += 1
-                continue
-            if isinstance(e, dict):
-                _handle(log, e, open_ids, last_seq)
-            else:
-                log.unreadable += 1
+    lines = JsonLines(path)
+    for e in lines:
+        _handle(log, e, open_ids, last_seq)
+    log.lines, log.unreadable = lines.lines, lines.bad
     log.unanswered = len(open_ids) + log.open_overflow
     return log

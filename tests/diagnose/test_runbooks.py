@@ -101,3 +101,13 @@ def test_findings_are_part_of_the_report_and_the_cli(tmp_path: Path, capsys: pyt
 def test_missing_bot_log_is_said_not_guessed(tmp_path: Path) -> None:
     found = _findings(tmp_path, SyntheticRun(lost={"not_acked": 1}, bot_log=False))
     assert "the bot log is missing" in _evidence(found["loss.not_acked"])
+
+
+def test_damaged_bot_log_lines_are_counted_not_dropped(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", SyntheticRun(days=1))
+    log = run / "logs" / "bot.log"
+    good = sum(1 for line in log.read_text().splitlines() if line.strip())
+    with log.open("a") as handle:
+        handle.write('["not", "an object"]\n\n{"ts": "2026-11-25T10:00:00+00:00", "ev')  # a torn last line
+    warnings = analyse(run).data["warnings"]
+    assert f"logs/bot.log: 2 of {good + 2} lines are not JSON objects" in warnings, warnings
