@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -22,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -33,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.procs import child, cpu_seconds  # noqa: E402
 from harness.readiness import wait_ready_file  # noqa: E402
 
 APP, SECRET = "bench-app", "bench-secret"
@@ -54,27 +53,6 @@ ECHO_PAYLOAD = json.dumps({"specVersion": "1.0", "type": "CALLBACK", "headers": 
                            "data": "y" * 900})
 
 
-def cpu_seconds(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return times.user + times.system
-
-
-@contextlib.contextmanager
-def child(cmd: list[str], env: dict[str, str], log: Path, **popen: object) -> Iterator[subprocess.Popen]:
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=out, **popen)  # type: ignore[call-overload]
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
 # --- baseline -------------------------------------------------------------------------------------
 
 async def drive_echo(port: int, total: int, connections: int) -> float:
@@ -93,8 +71,8 @@ async def drive_echo(port: int, total: int, connections: int) -> float:
 
 
 def measure_echo(total: int, tmp: Path) -> dict[str, float]:
-    with child([sys.executable, "-c", ECHO_SERVER], dict(os.environ), tmp / "echo.log",
-               stdout=subprocess.PIPE, text=True) as proc:
+    with child([sys.executable, "-c", ECHO_SERVER], tmp / "echo.log", cwd=ROOT, stdout=subprocess.PIPE,
+               text=True) as proc:
         port = int(proc.stdout.readline())
         server = psutil.Process(proc.pid)
         asyncio.run(drive_echo(port, total // 10, 50))  # warm up
@@ -200,13 +178,13 @@ def measure_bot(total: int, half_duration: float, workdir: Path, reply_flags: li
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HARNESS_APP_SECRET": SECRET, "DINGTALK_CLIENT_SECRET": SECRET}
     platform_cmd = [sys.executable, "-m", "harness", "platform", "--app", APP, "--ready-file", str(tmp / "p.ready"),
                     "--reply-timeout", "120"]
-    with child(platform_cmd, env, tmp / "platform.log") as platform:
+    with child(platform_cmd, tmp / "platform.log", env=env, cwd=ROOT) as platform:
         url = wait_ready_file(tmp / "p.ready", platform, timeout=60)["http"]
         bot_cmd = [sys.executable, "-m", "reference_bot", "--platform", url, "--client-id", APP,
                    "--ready-file", str(tmp / "b.ready"), "--log-file", str(tmp / "bot.log"),
                    "--first-token-seconds", "0", "--tokens-per-second", "0", "--cpu-ms-per-token", "0",
                    "--reply-tokens", "8", *reply_flags]
-        with child(bot_cmd, env, tmp / "bot.out") as bot:
+        with child(bot_cmd, tmp / "bot.out", env=env, cwd=ROOT) as bot:
             admin = wait_ready_file(tmp / "b.ready", bot, timeout=60)["http"]
             proc = psutil.Process(bot.pid)
             emulator = psutil.Process(platform.pid)

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +27,7 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import histograms  # noqa: E402
-from harness.readiness import wait_ready_file  # noqa: E402
+from harness import histograms, procs  # noqa: E402
 
 APP, SECRET = "bench-app", "bench-secret"  # what bench_platform.py's echo bot connects with
 SCENARIO = """
@@ -48,28 +46,6 @@ membership = 0
 """
 
 
-def spawn(args: list[str], ready: Path, env: dict[str, str]) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return proc, wait_ready_file(ready, proc, timeout=60)
-
-
-def stop(*procs: subprocess.Popen) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def cpu_s(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return t.user + t.system
-
-
 def locust_phase(url: str, tmp: Path, users: int, rate: float, seconds: float) -> dict:
     """One Locust process (local runner: users, windows and merging in one process)."""
     run_dir = tmp / f"locust-{users}-{rate:g}"
@@ -79,21 +55,21 @@ def locust_phase(url: str, tmp: Path, users: int, rate: float, seconds: float) -
     cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "scenarios" / "locustfile.py"), "--headless",
            "--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "5", "--harness-scenario", str(scenario),
            "--harness-run-dir", str(run_dir), "--harness-platform-url", url]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ps = psutil.Process(proc.pid)
-    deadline = time.monotonic() + 60
-    while not (run_dir / "timemap.json").exists():  # the load starts: imports are not counted
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("locust did not start")
-        time.sleep(0.02)
-    cpu0, rss = cpu_s(ps), 0
-    last = cpu0
-    while proc.poll() is None:
-        try:
-            last, rss = cpu_s(ps), max(rss, ps.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.1)
+    with procs.child(cmd, run_dir / "locust.log", cwd=ROOT) as proc:
+        ps = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        while not (run_dir / "timemap.json").exists():  # the load starts: imports are not counted
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("locust did not start")
+            time.sleep(0.02)
+        cpu0, rss = procs.cpu_seconds(ps), 0
+        last = cpu0
+        while proc.poll() is None:
+            try:
+                last, rss = procs.cpu_seconds(ps), max(rss, ps.memory_info().rss)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.1)
     totals = json.loads((run_dir / "loadgen.json").read_text())["totals"]
     windows = [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
     p99 = histograms.percentile_seconds(histograms.merge(w["reply_hist"] for w in windows), 99)
@@ -165,17 +141,18 @@ def main(quick: bool) -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {**os.environ, "HARNESS_APP_SECRET": SECRET}
-        emulator, urls = spawn([sys.executable, "-m", "harness", "platform", "--app", APP, "--ready-file",
-                                str(tmp / "emu"), "--reply-timeout", "30"], tmp / "emu", env)
-        bot = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bench_platform.py"), "--role", "bot", "--url",
-                                urls["http"]], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        emulator, urls = procs.start_ready([sys.executable, "-m", "harness", "platform", "--app", APP, "--ready-file",
+                                            str(tmp / "emu"), "--reply-timeout", "30"], tmp / "emu",
+                                           tmp / "emu.log", env=env, cwd=ROOT)
+        bot = procs.start([sys.executable, str(ROOT / "bench" / "bench_platform.py"), "--role", "bot", "--url",
+                           urls["http"]], tmp / "bot.log", cwd=ROOT)
         try:
             time.sleep(1.0)  # the echo bot connects its stream (its readiness is the emulator's connection)
             base = asyncio.run(asyncio_client(urls["http"], users, rate, seconds))
             loc = locust_phase(urls["http"], tmp, users, rate, seconds)
             idle = locust_phase(urls["http"], tmp, idle_users, 0.0, 15.0 if quick else 30.0)
         finally:
-            stop(bot, emulator)
+            procs.stop(bot, emulator, grace=30)
     print(f"offered {rate:.0f} msg/s from {users} users for {seconds:.0f} s, same emulator and echo bot:")
     print(fmt("asyncio websockets client", base))
     print(fmt("Locust (harness users)", loc))

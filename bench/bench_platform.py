@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,8 @@ import websockets
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.readiness import wait_ready_file  # noqa: E402
+from harness import procs  # noqa: E402
+from harness.procs import cpu_seconds  # noqa: E402
 
 APP, SECRET = "bench-app", "bench-secret"
 
@@ -132,11 +132,6 @@ async def drive(sockets: list, send, replies, seconds: float, rate: float | None
     return load
 
 
-def cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
-
-
 async def run_emulator_phase(url: str, pid: int, bot_pid: int, seconds: float, rate: float | None,
                              users: int) -> dict:
     async with aiohttp.ClientSession() as http:
@@ -198,49 +193,30 @@ def summarize(load: Load, cpu: float, wall: float) -> dict:
             "p99_median_1s_ms": windows[len(windows) // 2]}
 
 
-def spawn(args: list[str], ready: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        return proc, wait_ready_file(ready, proc, timeout=60)
-    except Exception:
-        proc.kill()
-        raise
-
-
-def stop(*procs: subprocess.Popen) -> None:
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 async def main(quick: bool) -> int:
     seconds, users = (3.0, 20) if quick else (10.0, 50)
     rates = (500.0, 1000.0) if quick else (1000.0, 2000.0, 3000.0)
     with tempfile.TemporaryDirectory() as tmp:
-        echo, echo_urls = spawn([sys.executable, __file__, "--role", "echo", "--ready-file", f"{tmp}/echo"],
-                                Path(f"{tmp}/echo"))
+        echo, echo_urls = procs.start_ready([sys.executable, __file__, "--role", "echo", "--ready-file",
+                                             f"{tmp}/echo"], Path(f"{tmp}/echo"), Path(f"{tmp}/echo.log"), cwd=ROOT)
         try:
             baseline = await run_echo_phase(echo_urls["ws"], echo.pid, seconds, None, users)
             # the same open-loop driver through the echo: the latency floor this machine gives right now
             echo_fixed = await run_echo_phase(echo_urls["ws"], echo.pid, seconds, rates[-1], users)
         finally:
-            stop(echo)
+            procs.stop(echo, grace=30)
         env = {**os.environ, "HARNESS_APP_SECRET": SECRET}
-        emulator, urls = spawn([sys.executable, "-m", "harness", "platform", "--app", APP, "--ready-file",
-                                f"{tmp}/emu", "--reply-timeout", "30"], Path(f"{tmp}/emu"), env)
-        bot = subprocess.Popen([sys.executable, __file__, "--role", "bot", "--url", urls["http"]], cwd=ROOT)
+        emulator, urls = procs.start_ready([sys.executable, "-m", "harness", "platform", "--app", APP, "--ready-file",
+                                            f"{tmp}/emu", "--reply-timeout", "30"], Path(f"{tmp}/emu"),
+                                           Path(f"{tmp}/emu.log"), env=env, cwd=ROOT)
+        bot = procs.start([sys.executable, __file__, "--role", "bot", "--url", urls["http"]], cwd=ROOT)
         try:
             await wait_for_connection(urls["http"])
             saturated = await run_emulator_phase(urls["http"], emulator.pid, bot.pid, seconds, None, users)
             fixed = {rate: await run_emulator_phase(urls["http"], emulator.pid, bot.pid, seconds, rate, users)
                      for rate in rates}
         finally:
-            stop(bot, emulator)
+            procs.stop(bot, emulator, grace=30)
     report(baseline, echo_fixed, saturated, fixed)
     return 0
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import psutil
 
+from harness.readiness import wait_ready_file
+
 PR_SET_PDEATHSIG = 1
 # Looked up once in the parent: the child should do as little as possible between fork and exec.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
@@ -37,17 +39,33 @@ def _die_with(parent: int) -> None:
 def start(argv: Sequence[str], log: Path | None = None, *, env: Mapping[str, str] | None = None,
           cwd: Path | str | None = None, stdout: Any = None, new_session: bool = False,
           **popen: Any) -> subprocess.Popen:
-    """Start argv with stderr (and stdout, unless `stdout` is given) appended to `log` (discarded when None)
-    and stdin closed. It gets SIGTERM if this process dies. `new_session` puts it in its own process group,
-    so a stop can reach what it starts in turn."""
+    """Start argv with stderr (and stdout, unless `stdout` is given) appended to `log` (this process's own
+    streams when None) and stdin closed. It gets SIGTERM if this process dies. `new_session` puts it in
+    its own process group, so a stop can reach what it starts in turn."""
+    out = None
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
-    with (log.open("ab") if log is not None else contextlib.nullcontext(subprocess.DEVNULL)) as out:
+        out = log.open("ab")
+    try:
         parent = os.getpid()
         return subprocess.Popen(list(argv), stdout=out if stdout is None else stdout,
-                                stderr=subprocess.STDOUT if stdout is None else out, stdin=subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT if stdout is None and out else out, stdin=subprocess.DEVNULL,
                                 env=None if env is None else dict(env), cwd=cwd, start_new_session=new_session,
                                 preexec_fn=lambda: _die_with(parent), **popen)
+    finally:
+        if out is not None:
+            out.close()
+
+
+def start_ready(argv: Sequence[str], ready_file: Path, log: Path | None = None, timeout: float = 60.0,
+                **options: Any) -> tuple[subprocess.Popen, dict[str, str]]:
+    """start() a service that takes --ready-file, and wait for its URLs; stop it if it never gets ready."""
+    proc = start(argv, log, **options)
+    try:
+        return proc, wait_ready_file(ready_file, proc, timeout)
+    except BaseException:
+        stop(proc)
+        raise
 
 
 def stop(*procs: subprocess.Popen, grace: float = 15.0) -> None:

@@ -2,18 +2,17 @@
 through a real `harness platform` process, JSON-lines log, clean SIGTERM shutdown, no secrets logged."""
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness import procs
 from harness.readiness import wait_ready_file
 from tests.bot.helpers import ADMIN_PASSWORD, JWT_KEY, SECRET, User
 
@@ -26,22 +25,6 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "BOT_"))}
     env.update(PYTHONPATH=str(ROOT), **extra)
     return env
-
-
-@contextlib.contextmanager
-def process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
 
 
 def test_bad_config_stops_start_up_naming_the_field(tmp_path):
@@ -79,14 +62,15 @@ def test_bot_process_answers_through_a_platform_process_and_stops_cleanly(tmp_pa
     secret_file = tmp_path / "client-secret"
     secret_file.write_text(SECRET + "\n")
     platform_cmd = [*HARNESS, "platform", "--app", "app-cli", "--ready-file", str(tmp_path / "platform.ready")]
-    with process(platform_cmd, child_env(HARNESS_APP_SECRET=SECRET), tmp_path / "platform.out") as platform:
+    with procs.child(platform_cmd, tmp_path / "platform.out", env=child_env(HARNESS_APP_SECRET=SECRET),
+                     cwd=ROOT) as platform:
         platform_url = wait_ready_file(tmp_path / "platform.ready", platform, timeout=60)["http"]
         bot_cmd = [*HARNESS, "bot", "--client-id", "app-cli", "--client-secret-file", str(secret_file),
                    "--ready-file", str(tmp_path / "bot.ready"), "--log-file", str(tmp_path / "bot.log"),
                    "--first-token-seconds", "0", "--reply-tokens", "8", "--set", "reconnect.jitter=0.1"]
         env = child_env(DINGTALK_OPENAPI_ENDPOINT=platform_url, BOT_JWT_SECRET=JWT_KEY,
                         BOT_ADMIN_PASSWORD=ADMIN_PASSWORD)
-        with process(bot_cmd, env, tmp_path / "bot.out") as bot:
+        with procs.child(bot_cmd, tmp_path / "bot.out", env=env, cwd=ROOT) as bot:
             admin_url = wait_ready_file(tmp_path / "bot.ready", bot, timeout=60)["http"]
             assert admin_url.startswith("http://127.0.0.1:")
 
