@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,6 +14,7 @@ import aiohttp
 from harness.platform import AppConfig, PlatformServer, Settings
 from reference_bot.bot import ReferenceBot
 from reference_bot.config import Secrets, load_config
+from tests.aio import async_test, wait_for  # noqa: F401  (shared by this area's tests)
 
 APP, SECRET = "app-bot-test", "bot-test-secret-value"
 JWT_KEY, ADMIN_PASSWORD = "jwt-key-for-tests-0123456789abcdef", "admin-pass-for-tests"
@@ -35,14 +35,6 @@ FAST = {
 }
 
 
-def async_test(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 120))
-
-    return wrapper
-
-
 def platform_settings(**changes: Any) -> Settings:
     base = Settings(apps=(AppConfig(APP, SECRET),), ping_interval_s=0, ack_timeout_s=2.0, reply_timeout_s=20.0)
     return base.with_changes(**changes)
@@ -57,16 +49,6 @@ def bot_config(platform_url: str, **overrides: Any) -> Any:
 def secrets() -> Secrets:
     return Secrets.load(env={"DINGTALK_CLIENT_SECRET": SECRET, "BOT_JWT_SECRET": JWT_KEY,
                              "BOT_ADMIN_PASSWORD": ADMIN_PASSWORD})
-
-
-async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    """Poll a condition with a deadline (for state that has no event to wait on)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
 from harness.platform import AppConfig, PlatformServer, Settings
+from tests.aio import async_test  # noqa: F401  (shared by this area's tests)
+from tests.aio import wait_for as poll  # noqa: F401
 
 APP, SECRET = "app-test", "s3cret-test"
 DEADLINE = 20.0  # generous: the machine is shared
-
-
-def async_test(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 120))
-    return wrapper
 
 
 def settings(**changes: Any) -> Settings:
@@ -96,12 +89,3 @@ class User:
             if payload["type"] == kind:
                 return payload
             assert payload["type"] in ("accepted", "chunk"), payload
-
-
-async def poll(predicate: Callable[[], bool], timeout: float = DEADLINE) -> None:
-    """Wait until predicate() holds; fail after timeout. Polls, never a fixed sleep."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached before the deadline"
-        await asyncio.sleep(0.02)
