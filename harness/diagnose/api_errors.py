@@ -67,23 +67,30 @@ def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> 
                    "runbooks/403.md", evidence)
 
 
-def _rate_limited(ctx: Context, api: str, status: int, span: dict, evidence: list[Evidence]) -> Finding:
-    exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st == str(status))
-    failed = ctx.bot.reply_failed.get((api, str(status)))
+_QPS_FORMS = {429: "429 Throttling", 403: "403 QpsLimit"}
+
+
+def _rate_limited(ctx: Context, api: str, statuses: list[int], span: dict, evidence: list[Evidence]) -> Finding:
+    """One finding per API for both forms of the QPS limit: a run may meet 429s and QpsLimit 403s."""
+    codes = {str(s) for s in statuses}
+    exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st in codes)
+    failed = [(st, f) for st in sorted(codes, reverse=True) if (f := ctx.bot.reply_failed.get((api, st)))]
     evidence.append(Evidence(f"peak {span['peak_per_minute']:.0f} rejections per wall minute", "ledger.jsonl deltas"))
     evidence.append(Evidence(f"the bot retried and gave up {exhausted} times after the maximum attempts; "
                              f"{span['count'] - exhausted} rejections were absorbed by retries",
                              "logs/bot.log event=retries_exhausted"))
-    if failed:
-        evidence.append(Evidence(f"{failed.count} replies failed because of it{ctx.span(failed)}",
+    for st, f in failed:
+        evidence.append(Evidence(f"{f.count} replies failed because of the {_QPS_FORMS[int(st)]}{ctx.span(f)}",
                                  "logs/bot.log event=reply_failed"))
-    form = "429 Throttling" if status == 429 else "403 QpsLimit (DingTalk's form of a rate limit)"
-    injected = ctx.injected(api, status)
+    form = " and ".join(_QPS_FORMS[s] for s in sorted(set(statuses), reverse=True))
+    injected = "; ".join(i for s in sorted(set(statuses)) if (i := ctx.injected(api, s)))
     cause = (f"injected by the run's scenario ({injected}); the finding shows how the bot coped" if injected
              else "the bot exceeded the platform's per-app per-API QPS limit")
     return Finding(f"api.qps.{api}", f"{span['count']} × rate limited ({form}) on {api}",
                    "critical" if exhausted else "warning",
-                   f"The platform rate-limited {span['count']} calls to {api} with {form}.", cause,
+                   f"The platform rate-limited {span['count']} calls to {api} with {form}."
+                   + (" A 403 with a QpsLimit code is DingTalk's form of a rate limit, not a missing permission."
+                      if 403 in statuses else ""), cause,
                    "throttle calls per API (token bucket under the limit), batch streaming card updates, keep "
                    "backoff with jitter on 429 / QpsLimit 403" + (", and raise the retry budget for replies"
                                                                   if exhausted else ""),
@@ -115,5 +122,5 @@ def findings(ctx: Context) -> list[Finding]:
         elif kind == "403":
             out.append(_forbidden(ctx, api, total, evidence))
         else:
-            out.append(_rate_limited(ctx, api, int(spans[0]["status"]), total, evidence))
+            out.append(_rate_limited(ctx, api, [int(s["status"]) for s in spans], total, evidence))
     return out
