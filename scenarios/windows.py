@@ -20,18 +20,14 @@ from prometheus_client.core import HistogramMetricFamily
 from harness import histograms
 from harness.contract import LATENCY_BUCKETS, METRICS
 from harness.run.exposition import counter, gauge
-from scenarios.recorder import COUNTS, NO_REPLY_SAMPLE
+from scenarios.recorder import COUNTS, NO_REPLY_SAMPLE, Window
 from scenarios.timemap import TimeMap
 
 
 @dataclass
-class MergedWindow:
-    index: int
-    counts: Counter[str] = field(default_factory=Counter)
-    errors_by_kind: Counter[str] = field(default_factory=Counter)
-    no_reply_sample: list[dict[str, str]] = field(default_factory=list)
-    reply_hist: Any = field(default_factory=histograms.new_histogram)
-    first_chunk_hist: Any = field(default_factory=histograms.new_histogram)
+class MergedWindow(Window):
+    """One window merged over every worker that reported it."""
+
     reporters: set[str] = field(default_factory=set)
     late_reports: int = 0
 
