@@ -8,7 +8,10 @@ and plays in real time (spike shape); the conditions, in wall seconds after load
 - 0-105 s: 401 on 30 % of card streaming calls (emulator fault `errors`) -> PlatformUnauthorizedBurst;
 - 0-105 s: permission 403 on 20 % of card creates -> PlatformPermissionDenied, and PlatformForbiddenBurst
   (which Alertmanager inhibits: the platform-side alert names the cause);
-- 0-105 s: 429 above 8 card streaming calls a second (`qps_limits`) -> PlatformRateLimitedBurst;
+- 0-135 s: a QPS limit of 8 card streaming calls a second (`qps_limits`), answered
+  - 0-90 s as 429 Throttling -> PlatformRateLimitedBurst (its `for: 1m` needs about 70 s),
+  - 90-135 s as DingTalk's 403 QpsLimitForAppkeyAndApi (the `qps_mode` fault) -> PlatformQpsLimited,
+    and, should the 403s last long enough, PlatformForbiddenBurst on card_streaming (inhibited);
 - 5-25 s: half of all pushes dropped (`push_drop_ratio`) -> MessagesLost{stage="not_acked"};
 - 20-135 s: five times the load on a bot that burns 8 ms of CPU per token with 8 workers (spike shape,
   engine knobs) -> MessageBacklogHigh, MessageLatencyP99High, host CPU (see below);
@@ -68,9 +71,18 @@ windows = [["Tue 10:00", "Tue 10:01:45"]]
 at = "Tue 10:00"
 until = "Tue 10:01:45"
 [faults.set]
-qps_limits = { card_streaming = 8 }
 errors.card_streaming = { status = 401, ratio = 0.3 }
 errors.card_create = { status = 403, ratio = 0.2 }
+
+[[faults]]
+at = "Tue 10:00"
+until = "Tue 10:02:15"
+set = { qps_limits = { card_streaming = 8 } }
+
+[[faults]]
+at = "Tue 10:01:30"
+until = "Tue 10:02:15"
+set = { qps_mode = "403" }
 
 [[faults]]
 at = "Tue 10:00:05"
@@ -88,6 +100,7 @@ EXPECTED_FIRING: list[tuple[str, dict[str, str]]] = [
     ("PlatformRateLimitedBurst", {"api": "card_streaming"}),
     ("PlatformPermissionDenied", {"api": "card_create"}),
     ("PlatformForbiddenBurst", {"api": "card_create"}),
+    ("PlatformQpsLimited", {"api": "card_streaming", "code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"}),
     ("MessagesLost", {"stage": "not_acked"}),
     ("MessageBacklogHigh", {"queue": "inbound"}),
     ("MessageLatencyP99High", {}),
@@ -101,11 +114,12 @@ HOST_CPU_ALERTS = {"HostCpuHigh", "HostCpuAboveTarget"}
 # (receiver, alertname) Alertmanager must deliver; inhibited alerts are left out on purpose.
 EXPECTED_ROUTED: set[tuple[str, str]] = {
     ("security", "AdminLoginFailuresHigh"), ("ticket", "AdminLoginFailuresHigh"),
-    ("page", "PlatformUnauthorizedBurst"), ("ticket", "PlatformRateLimitedBurst"),
+    ("page", "PlatformUnauthorizedBurst"), ("ticket", "PlatformRateLimitedBurst"), ("ticket", "PlatformQpsLimited"),
     ("page", "PlatformPermissionDenied"), ("page", "MessagesLost"), ("ticket", "MessageBacklogHigh"),
     ("page", "MessageLatencyP99High"), ("page", "AvailabilityBudgetBurnFast"), ("page", "LatencyBudgetBurnFast"),
 }
-# Always inhibited in this run: PlatformPermissionDenied fires a minute earlier and outlasts it.
+# Always inhibited in this run: PlatformPermissionDenied (card_create) and PlatformQpsLimited
+# (card_streaming) fire a minute earlier than the 403 burst on the same API and outlast it.
 EXPECTED_INHIBITED = {"PlatformForbiddenBurst"}
 
 

@@ -151,7 +151,11 @@ def test_every_injected_fault_has_its_finding(faults_run: Path) -> None:
     assert "injected by the run's scenario" in forbidden and "Card.Instance.Write" in forbidden
     rate_limited = findings["api.qps.card_streaming"]  # from qps_limits: a real limit, not an injected error
     assert rate_limited["cause"].startswith("the bot exceeded the platform's per-app per-API QPS limit")
+    # Both forms of the limit, 429 and then (qps_mode fault) DingTalk's 403, make one rate-limit finding ...
     assert "HTTP 429" in text["api.qps.card_streaming"]
+    assert "HTTP 403 Forbidden.AccessDenied.QpsLimitForAppkeyAndApi" in text["api.qps.card_streaming"]
+    assert "429 Throttling and 403 QpsLimit" in rate_limited["title"]
+    assert "api.403.card_streaming" not in findings  # ... and never a permission finding
     lost = findings["loss.not_acked"]  # pushes dropped on the way by the push_drop_ratio fault
     assert "never ACKed" in lost["title"] and "pushes dropped on the way to the bot" in text["loss.not_acked"]
     assert lost["cause"].startswith("faults injected by the run's scenario")
