@@ -13,7 +13,7 @@ def test_faults_scenario_is_valid() -> None:
     scenario = parse_scenario(tomllib.loads(FAULTS_SCENARIO), "alerts-e2e")
     assert scenario.abuse.logins_per_minute > 0
     applied = {key for fault in scenario.faults for key in fault.set}
-    assert {"errors", "qps_limits", "push_drop_ratio"} <= applied
+    assert {"errors", "qps_limits", "qps_mode", "push_drop_ratio"} <= applied
 
 
 def test_expectations_name_real_alerts() -> None:
