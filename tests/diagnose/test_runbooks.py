@@ -111,3 +111,14 @@ def test_damaged_bot_log_lines_are_counted_not_dropped(tmp_path: Path) -> None:
         handle.write('["not", "an object"]\n\n{"ts": "2026-11-25T10:00:00+00:00", "ev')  # a torn last line
     warnings = analyse(run).data["warnings"]
     assert f"logs/bot.log: 2 of {good + 2} lines are not JSON objects" in warnings, warnings
+
+
+def test_both_qps_forms_on_one_api_make_one_rate_limit_finding(tmp_path: Path) -> None:
+    found = _findings(tmp_path, SyntheticRun(api_errors={
+        ("card_streaming", 429, "Throttling"): 30,
+        ("card_streaming", 403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"): 12,
+    }))
+    assert list(found) == ["api.qps.card_streaming"]  # a QpsLimit 403 is not a permission problem
+    evidence = _evidence(found["api.qps.card_streaming"])
+    assert "HTTP 429 Throttling × 30" in evidence
+    assert "HTTP 403 Forbidden.AccessDenied.QpsLimitForAppkeyAndApi × 12" in evidence
