@@ -59,6 +59,8 @@ METRICS: dict[str, Metric] = {
         _m("platform_connections", "gauge", ("app",), "Open stream connections per app."),
         _m("platform_login_failures_total", "counter", ("api",),
            "Failed credential checks (connections/open, accessToken): abnormal login attempts."),
+        _m("platform_bad_input_total", "counter", ("side", "kind"),
+           "Bad input the emulator refused, by side (bot stream, user socket) and kind (as in the ledger)."),
         # --- the load generator (Locust master exporter) ---
         _m("loadgen_messages_sent_total", "counter", ("outcome",), "User messages sent: ok, error."),
         _m("loadgen_replies_total", "counter", ("outcome",), "Replies awaited: ok, timeout, error."),
