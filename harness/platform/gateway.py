@@ -70,7 +70,7 @@ class Gateway:
         self.in_flight: dict[str, Record] = {}  # delivery messageId -> record
         self._ack_deadlines: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
-        self.bad_input: Counter[str] = Counter()
+        self.bad_input = metrics.bad_input_of("bot")
         self.fault_hits: Counter[str] = Counter()
         self._next_storm = 0.0
         self._closing: set[asyncio.Task[bool]] = set()
@@ -107,7 +107,7 @@ class Gateway:
             f"ticket expired (valid {self.settings.ticket_ttl_s:g} s)" if time.monotonic() > ticket.expires_at else ""
         )
         if problem or ticket is None:
-            self.bad_input["bad_ticket"] += 1
+            self.bad_input.count("bad_ticket")
             log.warning("stream refused from %s: %s", request.remote, problem)
             return web.json_response({"code": "InvalidTicket", "message": problem}, status=401)
         ticket.used = True
@@ -151,7 +151,7 @@ class Gateway:
 
     def _on_ws_error(self, conn: Connection, ws: web.WebSocketResponse) -> None:
         kind = ws_error_kind(ws)
-        self.bad_input[kind] += 1
+        self.bad_input.count(kind)
         log.warning("stream connection=%s app=%s: %s (%s)", conn.id, conn.app_id, kind, ws.exception())
 
     # --- client frames ------------------------------------------------------------------------------
@@ -160,10 +160,10 @@ class Gateway:
             ack = frames.parse_ack(text)
         except frames.FrameError as exc:
             kind = "unknown_frame_type" if "unknown client frame type" in str(exc) else "malformed_frame"
-            self.bad_input[kind] += 1
-            if self.bad_input[kind] <= 20 or self.bad_input[kind] % 1000 == 0:
+            seen = self.bad_input.count(kind)
+            if seen <= 20 or seen % 1000 == 0:
                 log.warning("stream connection=%s app=%s sent a bad frame (#%d): %s", conn.id, conn.app_id,
-                            self.bad_input[kind], exc)
+                            seen, exc)
             return
         if conn.pings.pop(ack.message_id, None) is not None:
             conn.pings_unanswered = 0
@@ -172,7 +172,7 @@ class Gateway:
             return
         record = self.in_flight.pop(ack.message_id, None)
         if record is None:
-            self.bad_input["unknown_ack"] += 1
+            self.bad_input.count("unknown_ack")
             log.debug("ACK for unknown messageId %s on connection %s", ack.message_id, conn.id)
             return
         if self.faults.hit(self.faults.ignore_acks_ratio):

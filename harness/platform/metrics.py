@@ -5,6 +5,8 @@ Each server owns its own registry, so several emulators can live in one process 
 
 from __future__ import annotations
 
+import collections
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -16,6 +18,21 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 def _counter(registry: CollectorRegistry, name: str) -> Counter:
     spec = METRICS[name]
     return Counter(name.removesuffix("_total"), spec.help, spec.labels, registry=registry)
+
+
+class BadInput:
+    """One side's bad input: the ledger's `bad_input` counts and the Prometheus counter move in one call."""
+
+    def __init__(self, metric: Counter, side: str) -> None:
+        self.side = side
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._metric = metric
+
+    def count(self, kind: str) -> int:
+        """Count one bad input of this kind; returns how many of it so far (for log throttling)."""
+        self.counts[kind] += 1
+        self._metric.labels(self.side, kind).inc()
+        return self.counts[kind]
 
 
 def _gauge(registry: CollectorRegistry, name: str) -> Gauge:
@@ -31,6 +48,7 @@ class PlatformMetrics:
         self.api_responses = _counter(self.registry, "platform_api_responses_total")
         self.connections = _gauge(self.registry, "platform_connections")
         self.login_failures = _counter(self.registry, "platform_login_failures_total")
+        self.bad_input = _counter(self.registry, "platform_bad_input_total")
         # Pre-create the children so a scrape shows zeros instead of missing series.
         self._stage = {s: self.messages.labels(s) for s in
                        ("sent", "pushed", "acked", "redelivered", "first_chunk", "replied", "lost")}
@@ -43,6 +61,10 @@ class PlatformMetrics:
 
     def lost_at(self, stage: str) -> None:
         self._lost[stage].inc()
+
+    def bad_input_of(self, side: str) -> BadInput:
+        """The bad-input tally of one side ("bot" stream or "user" socket)."""
+        return BadInput(self.bad_input, side)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

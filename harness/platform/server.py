@@ -120,7 +120,7 @@ class PlatformServer:
 
     def summary(self) -> dict[str, Any]:
         result = self.ledger.summary()
-        result["bad_input"] = dict(self.gateway.bad_input + self.users.bad_input)
+        result["bad_input"] = dict(self.gateway.bad_input.counts + self.users.bad_input.counts)
         result["faults_applied"] = dict(self.gateway.fault_hits)
         result["unmatched_replies"] = self.openapi.unmatched_replies
         return result

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -51,7 +50,7 @@ class Users:
         self.sessions: dict[str, set[UserSession]] = {}
         self.one_to_one: dict[tuple[str, str], str] = {}  # (app, staffId) -> 1:1 conversationId
         self.members: dict[str, set[str]] = {}  # group conversationId -> staffIds who joined or spoke
-        self.bad_input: Counter[str] = Counter()
+        self.bad_input = ledger.metrics.bad_input_of("user")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         user_id = request.query.get("userId", "")
@@ -69,7 +68,7 @@ class Users:
                 if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     self._on_frame(session, msg.data)
                 elif msg.type == WSMsgType.ERROR:
-                    self.bad_input[ws_error_kind(ws)] += 1
+                    self.bad_input.count(ws_error_kind(ws))
         finally:
             sessions = self.sessions.get(user_id, set())
             sessions.discard(session)
@@ -96,7 +95,7 @@ class Users:
             else:
                 raise UserInputError(f"unknown type {str(kind)[:40]!r}; use message, join or leave")
         except UserInputError as exc:
-            self.bad_input["bad_user_frame"] += 1
+            self.bad_input.count("bad_user_frame")
             session.notify({"type": "error", "clientMsgId": client_msg_id, "error": str(exc)})
 
     def _app(self, frame: dict[str, Any]) -> AppConfig:

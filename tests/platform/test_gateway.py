@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.platform.helpers import APP, Bot, User, async_test, poll, server
 
@@ -171,6 +172,15 @@ async def test_join_and_leave_become_event_frames_and_later_is_redelivered():
         assert srv.summary()["events"]["redelivered"] == 1
 
 
+async def bad_input_metric(http: aiohttp.ClientSession, url: str) -> dict[tuple[str, str], int]:
+    """platform_bad_input_total as scraped from the emulator's /metrics, by (side, kind)."""
+    async with http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    return {(s.labels["side"], s.labels["kind"]): int(s.value)
+            for family in text_string_to_metric_families(text) if family.name == "platform_bad_input"
+            for s in family.samples if s.name == "platform_bad_input_total"}
+
+
 @async_test
 async def test_bad_bot_frames_are_counted_and_do_not_break_the_stream():
     async with server(max_payload_bytes=4096) as srv, aiohttp.ClientSession() as http:
@@ -185,11 +195,13 @@ async def test_bad_bot_frames_are_counted_and_do_not_break_the_stream():
         await poll(lambda: srv.ledger.counts["acked"] == 1)
         bad = srv.summary()["bad_input"]
         assert bad == {"malformed_frame": 2, "unknown_frame_type": 1, "unknown_ack": 1}
+        assert await bad_input_metric(http, srv.url) == {("bot", kind): n for kind, n in bad.items()}
         await bot.ws.send_str("x" * 5000)
         closing = await asyncio.wait_for(bot.ws.receive(), 10)
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert bot.ws.close_code == 1009
         await poll(lambda: srv.summary()["bad_input"].get("oversize_frame") == 1)
+        assert (await bad_input_metric(http, srv.url))[("bot", "oversize_frame")] == 1
 
 
 @async_test
@@ -206,6 +218,7 @@ async def test_bad_user_frames_get_an_error_naming_the_problem():
             await user.ws.send_str(text)
             assert why in (await user.expect("error"))["error"]
         assert srv.summary()["bad_input"]["bad_user_frame"] == len(cases)
+        assert await bad_input_metric(http, srv.url) == {("user", "bad_user_frame"): len(cases)}
         async with http.get(f"{srv.url}/user") as r:
             assert r.status == 400 and "userId" in (await r.json())["message"]
 
