@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class MasterState:
         self.merger: WindowMerger | None = None
         self.finals: set[str] = set()
         self.flush_asked_at = 0.0
+        self.stop_requested = False
         self.by_worker: dict[str, dict[str, int]] = {}
         self.live = LiveTotals()
 
@@ -76,6 +78,18 @@ class MasterState:
                                    lambda: runner.user_count, grace_s=load.reply_timeout_s + 1 + 3 * load.window_s)
         runner.send_message("harness_config", self.config_message())
         gevent.spawn(self._merge_forever)
+
+    def request_stop(self) -> None:
+        """SIGINT from the orchestrator (run aborted, or Ctrl-C): end the shape through its normal drain.
+
+        Locust's default would raise KeyboardInterrupt in whichever greenlet runs at that instant, possibly
+        mid-merge; ending the shape instead keeps the workers' last windows and writes loadgen.json.
+        """
+        if self.stop_requested:
+            log.info("stop already requested; still collecting the workers' last windows")
+            return
+        log.info("stop requested: asking workers for their last windows, then quitting")
+        self.stop_requested = True
 
     def sim_now(self) -> float:
         return self.plan.timemap.sim_at(time.time() - self.run_start) if self.run_start else self.plan.timemap.sim_start
@@ -118,7 +132,10 @@ class MasterState:
     def finish(self) -> None:
         if self.merger is None:
             return
-        self.merger.flush(self.workers(), final=True)
+        try:
+            self.merger.flush(self.workers(), final=True)
+        except Exception:  # the summary below still records what was counted
+            log.exception("the final merge of windows failed")
         self.merger.out.close()
         summary = {"workers": self.by_worker, "totals": dict(self.merger.totals),
                    "workers_missing_final": sorted(self.workers() - self.finals)}
@@ -138,7 +155,7 @@ class ScenarioShape(LoadTestShape):
         MASTER.begin()
         # Locust ticks once a second and needs a moment to spawn: aim at the middle of the next second
         users = MASTER.plan.users_at(time.time() - MASTER.run_start + TICK_LOOKAHEAD_S)
-        if users is None:
+        if users is None or MASTER.stop_requested:
             return None if MASTER.closing_done() else (0, MASTER.plan.spawn_rate())
         return users, MASTER.plan.spawn_rate()
 
@@ -177,6 +194,7 @@ def _start_master(environment: Any) -> None:
     registry = CollectorRegistry()
     registry.register(LoadgenCollector(MASTER.live, lambda: environment.runner.user_count, MASTER.sim_now))
     server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    gevent.signal_handler(signal.SIGINT, MASTER.request_stop)
     write_ready_file(opts.harness_ready_file, metrics=f"http://127.0.0.1:{server.server_port}/metrics")
 
 

@@ -54,10 +54,10 @@ def locust_master(run_dir: Path, ready: Path, host: str, port: int, workers: int
             "--harness-scenario", str(run_dir / "scenario.toml"), "--harness-run-dir", str(run_dir),
             "--harness-platform-url", platform_url, "--harness-bot-admin-url", bot_admin_url,
             "--harness-app-key", APP_ID, "--harness-ready-file", str(ready)]
-    # SIGINT: a headless Locust master running a shape handles Ctrl-C (quits its workers, writes its stats)
-    # but not SIGTERM
+    # SIGINT: the harness locustfile turns it into the shape's drain (workers ship their last windows, the
+    # master writes loadgen.json and its stats), bounded by FINAL_FLUSH_TIMEOUT_S; SIGTERM would quit at once
     return Component("loadgen-master", argv, run_dir / "logs" / "loadgen-master.log", ready_file=ready,
-                     stop_grace_s=20, stop_signal=signal.SIGINT)
+                     stop_grace_s=30, stop_signal=signal.SIGINT)
 
 
 def remote_worker_command(host: str, port: int) -> str:
