@@ -42,13 +42,15 @@ METRICS: dict[str, Metric] = {
         _m("chatbot_queue_capacity", "gauge", ("queue",), "Capacity of the inbound buffer."),
         _m("chatbot_queue_rejected_total", "counter", ("queue",),
            "Frames refused because the buffer was full (the platform is told to redeliver)."),
-        _m("chatbot_platform_requests_total", "counter", ("api", "status"),
-           "Open-API calls made by the bot, by API and HTTP status."),
+        _m("chatbot_platform_requests_total", "counter", ("api", "status", "code"),
+           "Open-API calls made by the bot, by API, HTTP status and the error body's code."),
         _m("chatbot_platform_retries_total", "counter", ("api",), "Open-API calls retried by the retry policy."),
         _m("chatbot_stream_connected", "gauge", (), "1 while a stream connection is up."),
         _m("chatbot_stream_reconnects_total", "counter", ("reason",), "Stream reconnects, by reason."),
         _m("chatbot_login_attempts_total", "counter", ("outcome",), "Admin API logins: success, failure."),
         _m("chatbot_build_info", "gauge", ("version",), "Always 1; the bot's version as a label."),
+        _m("chatbot_event_loop_lag_seconds", "histogram", (),
+           "How late the bot's event loop woke a timer: time it was blocked by CPU work or blocking calls."),
         # --- the platform emulator ---
         _m("platform_messages_total", "counter", ("stage",),
            "Message fates in the ledger: sent, pushed, acked, redelivered, replied, lost."),
@@ -86,6 +88,8 @@ METRICS: dict[str, Metric] = {
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )
+# Event-loop lag buckets: 1 ms (scheduling noise) to 5 s (a loop blocked for seconds).
+LOOP_LAG_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # The "P99" of the latency SLA: the latency SLO asks this share of messages to be under the threshold.
 LATENCY_QUANTILE = 0.99
 

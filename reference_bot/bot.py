@@ -19,6 +19,7 @@ from reference_bot.engine import AnswerEngine, SimulatedEngine
 from reference_bot.engine_openai import OpenAIEngine
 from reference_bot.inbound import InboundBuffer
 from reference_bot.logs import event
+from reference_bot.looplag import LoopLagProbe
 from reference_bot.metrics import FRAME_TYPES, OUTCOMES, BotMetrics
 from reference_bot.replier import Replier
 from reference_bot.stream import StreamClient
@@ -40,6 +41,7 @@ class ReferenceBot:
         self.admin_url = ""
         self._runner: web.AppRunner | None = None
         self._stream_task: asyncio.Task[None] | None = None
+        self.loop_lag = LoopLagProbe(self.metrics.event_loop_lag, config.event_loop_lag.interval_seconds)
 
     async def start(self) -> None:
         cfg = self.config
@@ -57,6 +59,7 @@ class ReferenceBot:
             self.metrics, self.presence,
         )
         await self._start_admin()
+        self.loop_lag.start()
         self.inbound.start()
         if cfg.channels.enterprise_chat.enabled:
             self._stream_task = asyncio.create_task(self.stream.run())
@@ -99,6 +102,7 @@ class ReferenceBot:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.session.close()
+        await self.loop_lag.stop()
         event("bot_stopped", uptime_s=round(time.monotonic() - self.started_at, 1))
 
     def status(self) -> dict[str, Any]:

@@ -81,6 +81,11 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class EventLoopLag:
+    interval_seconds: float = _f(0.25, ge=0.01, le=60.0)
+
+
+@dataclass(frozen=True)
 class Reconnect:
     initial_delay_seconds: float = _f(1.0, ge=0.0, le=RECONNECT_BACKOFF_CAP_SECONDS)
     factor: float = _f(2.0, ge=1.0, le=10.0)
@@ -130,6 +135,7 @@ class BotConfig:
     nlp_engine: NlpEngine = field(default_factory=NlpEngine)
     platform: Platform = field(default_factory=Platform)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)
+    event_loop_lag: EventLoopLag = field(default_factory=EventLoopLag)
     reconnect: Reconnect = field(default_factory=Reconnect)
     buffer: Buffer = field(default_factory=Buffer)
     engine: Engine = field(default_factory=Engine)

@@ -7,14 +7,32 @@ failure makes `rate()` miss that failure.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
-from harness.contract import APIS, LATENCY_BUCKETS, METRICS, Metric
+from harness.contract import APIS, LATENCY_BUCKETS, LOOP_LAG_BUCKETS, METRICS, Metric
 
 INBOUND_QUEUE = "inbound"
 FRAME_TYPES = ("CALLBACK", "EVENT", "SYSTEM")
 OUTCOMES = ("replied", "failed", "rejected")
 RECONNECT_REASONS = ("disconnect", "closed", "heartbeat_timeout", "error", "open_failed")
+# DingTalk error codes are dotted identifiers (Forbidden.AccessDenied.QpsLimitForAppkeyAndApi); anything
+# else in a body's `code` (free text, a stack trace) would make a new series per value.
+ERROR_CODE = re.compile(r"[A-Za-z0-9_.]{1,64}")
+OTHER_CODE = "other"
+
+
+def error_code(status: str, body: Any = None) -> str:
+    """The `code` label of an open-API call: the error body's `code`, "" on success or without one."""
+    if status.startswith("2") or not isinstance(body, dict):
+        return ""
+    code = body.get("code")
+    if code is None or code == "":
+        return ""
+    return code if isinstance(code, str) and ERROR_CODE.fullmatch(code) else OTHER_CODE
+BUCKETS = {"chatbot_event_loop_lag_seconds": LOOP_LAG_BUCKETS}  # the other histograms are latencies
 
 
 def _make(metric: Metric, registry: CollectorRegistry) -> Counter | Gauge | Histogram:
@@ -22,7 +40,8 @@ def _make(metric: Metric, registry: CollectorRegistry) -> Counter | Gauge | Hist
         return Counter(metric.name.removesuffix("_total"), metric.help, metric.labels, registry=registry)
     if metric.kind == "gauge":
         return Gauge(metric.name, metric.help, metric.labels, registry=registry)
-    return Histogram(metric.name, metric.help, metric.labels, buckets=LATENCY_BUCKETS, registry=registry)
+    return Histogram(metric.name, metric.help, metric.labels, buckets=BUCKETS.get(metric.name, LATENCY_BUCKETS),
+                     registry=registry)
 
 
 class BotMetrics:
@@ -44,6 +63,7 @@ class BotMetrics:
         self.reconnects: Counter = made["chatbot_stream_reconnects_total"]
         self.logins: Counter = made["chatbot_login_attempts_total"]
         self.build_info: Gauge = made["chatbot_build_info"]
+        self.event_loop_lag: Histogram = made["chatbot_event_loop_lag_seconds"]
 
         self.build_info.labels(version=version).set(1)
         self.queue_capacity.labels(queue=INBOUND_QUEUE).set(queue_capacity)
@@ -60,7 +80,11 @@ class BotMetrics:
         for api in APIS:
             self.platform_retries.labels(api=api)
 
+    def count_request(self, api: str, status: str, body: Any = None) -> None:
+        """One open-API attempt; `status` is the HTTP status or "error" when no response came back."""
+        self.platform_requests.labels(api=api, status=status, code=error_code(status, body)).inc()
+
     def value(self, name: str, **labels: str) -> float:
-        """Current value of a sample (for /status and tests); 0 when absent."""
-        found = self.registry.get_sample_value(name, labels)
-        return 0.0 if found is None else found
+        """Sum of the samples called `name` whose labels include `labels` (for /status and tests); 0 when absent."""
+        return sum(s.value for family in self.registry.collect() for s in family.samples
+                   if s.name == name and labels.items() <= s.labels.items())
