@@ -90,6 +90,8 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 )
 # Event-loop lag buckets: 1 ms (scheduling noise) to 5 s (a loop blocked for seconds).
 LOOP_LAG_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Lag P99 above this (a bucket boundary) means the loop itself was blocked, not merely busy.
+LOOP_LAG_BLOCKED_SECONDS = 0.1
 # The "P99" of the latency SLA: the latency SLO asks this share of messages to be under the threshold.
 LATENCY_QUANTILE = 0.99
 

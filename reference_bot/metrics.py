@@ -31,7 +31,8 @@ def error_code(status: str, body: Any = None) -> str:
     code = body.get("code")
     if code is None or code == "":
         return ""
-    return code if isinstance(code, str) and ERROR_CODE.fullmatch(code) else OTHER_CODE
+    text = str(code) if isinstance(code, (str, int)) and not isinstance(code, bool) else ""
+    return text if ERROR_CODE.fullmatch(text) else OTHER_CODE
 BUCKETS = {"chatbot_event_loop_lag_seconds": LOOP_LAG_BUCKETS}  # the other histograms are latencies
 
 

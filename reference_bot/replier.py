@@ -46,6 +46,15 @@ def classify(status: int, body: dict[str, Any]) -> str:
     return "fail"
 
 
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A response body as a dict: JSON objects as they are, anything else wrapped so callers can .get()."""
+    try:
+        payload = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"message": raw[:200].decode("utf-8", "replace")}
+    return payload if isinstance(payload, dict) else {"result": payload}
+
+
 def required_scopes(body: dict[str, Any]) -> list[str]:
     detail = body.get("accessdenieddetail") or {}
     scopes = detail.get("requiredScopes") if isinstance(detail, dict) else None
@@ -118,15 +127,12 @@ class Replier:
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After", "")
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            self.metrics.platform_requests.labels(api=api, status="error").inc()
+            self.metrics.count_request(api, "error")  # no body: the exception name is not a platform code
             return 0, {"code": type(exc).__name__, "message": str(exc)}, 0.0
-        self.metrics.platform_requests.labels(api=api, status=str(status)).inc()
-        try:
-            payload = json.loads(raw) if raw else {}
-        except ValueError:
-            payload = {"message": raw[:200].decode("utf-8", "replace")}
+        payload = parse_body(raw)
+        self.metrics.count_request(api, str(status), payload)
         wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 0.0
-        return status, payload if isinstance(payload, dict) else {"result": payload}, wait
+        return status, payload, wait
 
     async def call(self, api: str, method: str, url: str, body: Any, *, auth: bool = True) -> dict[str, Any]:
         refreshed = False

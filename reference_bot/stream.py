@@ -26,6 +26,7 @@ from reference_bot.conversations import Presence
 from reference_bot.frames import BAD_REQUEST, ERROR, NOT_FOUND, SUBSCRIPTIONS, Frame, FrameError, ack, parse_frame
 from reference_bot.logs import event
 from reference_bot.metrics import BotMetrics
+from reference_bot.replier import parse_body
 
 WARNING = 30
 
@@ -131,16 +132,14 @@ class StreamClient:
             "localIp": "127.0.0.1",
         }
         timeout = aiohttp.ClientTimeout(total=self.config.platform.request_timeout_seconds)
-        requests = self.metrics.platform_requests
         try:
             async with self.session.post(
                 f"{self.endpoint}/v1.0/gateway/connections/open", json=body, timeout=timeout
             ) as resp:
-                requests.labels(api="gateway_open", status=str(resp.status)).inc()
-                payload = await resp.json(content_type=None)
+                payload = parse_body(await resp.read())
+                self.metrics.count_request("gateway_open", str(resp.status), payload)
                 if resp.status != 200:
-                    code = payload.get("code", "") if isinstance(payload, dict) else ""
-                    raise OpenFailed(f"connections/open answered HTTP {resp.status} {code}".strip())
+                    raise OpenFailed(f"connections/open answered HTTP {resp.status} {payload.get('code', '')}".strip())
             url, ticket = payload["endpoint"], payload["ticket"]
             heartbeat = self.config.heartbeat.interval_seconds
             ws = await asyncio.wait_for(
@@ -149,7 +148,7 @@ class StreamClient:
             )
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError, TypeError) as exc:
             if not isinstance(exc, aiohttp.WSServerHandshakeError):
-                requests.labels(api="gateway_open", status="error").inc()
+                self.metrics.count_request("gateway_open", "error")
             raise OpenFailed(f"cannot open the stream: {type(exc).__name__}: {exc}") from exc
         conn = Connection(ws)
         self.live.add(conn)

@@ -19,8 +19,8 @@ class FirstCallsFail:
         return 0.0 if self.left >= 0 else 0.999
 
 
-def requests(bot, api: str, status: int) -> float:
-    return bot.metrics.value("chatbot_platform_requests_total", api=api, status=str(status))
+def requests(bot, api: str, status: int, **code: str) -> float:
+    return bot.metrics.value("chatbot_platform_requests_total", api=api, status=str(status), **code)
 
 
 @async_test
@@ -65,7 +65,8 @@ async def test_429_burst_is_retried_within_policy():
         srv.faults.rng = FirstCallsFail(2)
         reply = (await user.until(await user.send("hello")))[-1]
         assert reply["via"] == "card"
-        assert requests(bot, "card_streaming", 429) == 2
+        assert requests(bot, "card_streaming", 429, code="Throttling") == 2
+        assert requests(bot, "card_streaming", 200) == requests(bot, "card_streaming", 200, code="") > 0
         assert bot.metrics.value("chatbot_platform_retries_total", api="card_streaming") == 2
 
 
@@ -76,7 +77,7 @@ async def test_qps_limit_403_is_retried_like_429():
         srv.faults.rng = FirstCallsFail(2)
         reply = (await user.until(await user.send("hello")))[-1]
         assert reply["via"] == "card"
-        assert requests(bot, "card_create", 403) == 2
+        assert requests(bot, "card_create", 403, code="Forbidden.AccessDenied.QpsLimitForAppkeyAndApi") == 2
         assert bot.metrics.value("chatbot_platform_retries_total", api="card_create") == 2
 
 
@@ -101,6 +102,7 @@ async def test_permission_403_is_not_retried_logged_once_and_answered_as_text(ca
             reply = (await user.until(await user.send(text)))[-1]
             assert reply["via"] == "sessionWebhook"  # the fallback: the answer as plain text
         assert requests(bot, "card_create", 403) == 2  # one call per message: no retries
+        assert requests(bot, "card_create", 403, code="Forbidden.AccessDenied.AccessTokenPermissionDenied") == 2
         assert bot.metrics.value("chatbot_platform_retries_total", api="card_create") == 0
         denied = [r.fields for r in caplog.records if r.msg == "permission_denied"]
         assert len(denied) == 1 and denied[0]["requiredScopes"] == ["Card.Instance.Write"]

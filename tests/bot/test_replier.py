@@ -1,6 +1,10 @@
 import asyncio
 
-from reference_bot.replier import AccessTokens, classify, required_scopes
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference_bot.metrics import ERROR_CODE, OTHER_CODE, BotMetrics, error_code
+from reference_bot.replier import AccessTokens, classify, parse_body, required_scopes
 
 QPS = {"code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"}
 PERMISSION = {"code": "Forbidden.AccessDenied.AccessTokenPermissionDenied",
@@ -20,6 +24,37 @@ def test_classify_tells_retryable_from_permanent_failures():
     assert classify(0, {}) == "retry"  # no response at all
     assert classify(400, {}) == classify(404, {}) == "fail"
     assert required_scopes(PERMISSION) == ["Card.Streaming.Write"]
+
+
+def test_code_label_is_the_error_bodys_code_and_bounded():
+    assert error_code("403", QPS) == "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+    assert error_code("403", PERMISSION) == "Forbidden.AccessDenied.AccessTokenPermissionDenied"
+    assert error_code("429", {"code": "Throttling"}) == "Throttling"
+    assert error_code("200", {"code": "Throttling"}) == ""  # success: whatever a result calls `code`
+    assert error_code("500", {"message": "no code"}) == error_code("500", {"code": ""}) == ""
+    assert error_code("error") == error_code("502", parse_body(b"<html>Bad gateway</html>")) == ""
+    assert error_code("400", {"code": 40035}) == "40035"
+    for junk in ("has spaces", "x" * 65, "line\nbreak", "名字", "a/b", ["list"], {"nested": 1}, True):
+        assert error_code("400", {"code": junk}) == OTHER_CODE, junk
+
+
+@given(st.one_of(st.text(), st.integers(), st.none(), st.booleans(), st.lists(st.text())))
+def test_code_label_is_always_short_and_identifier_like(code: object) -> None:
+    label = error_code("403", {"code": code})
+    assert label in ("", OTHER_CODE) or ERROR_CODE.fullmatch(label)
+
+
+def test_each_attempt_is_counted_with_its_code():
+    metrics = BotMetrics("t", 10)
+    metrics.count_request("card_create", "403", PERMISSION)
+    metrics.count_request("card_create", "403", {"code": "not a code!"})
+    metrics.count_request("card_create", "200", {})
+    metrics.count_request("card_create", "error")
+    value = metrics.value
+    assert value("chatbot_platform_requests_total", api="card_create", status="403") == 2
+    assert value("chatbot_platform_requests_total", api="card_create", status="403", code=OTHER_CODE) == 1
+    assert value("chatbot_platform_requests_total", api="card_create", code="") == 2
+    assert value("chatbot_platform_requests_total", api="card_create") == 4
 
 
 class Clock:

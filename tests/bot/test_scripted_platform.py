@@ -141,5 +141,6 @@ async def test_5xx_from_the_platform_is_retried_within_policy():
         finally:
             await bot.stop()
     assert bot.metrics.value("chatbot_platform_retries_total", api="session_webhook") == 2
-    assert bot.metrics.value("chatbot_platform_requests_total", api="session_webhook", status="503") == 1
+    assert bot.metrics.value("chatbot_platform_requests_total", api="session_webhook", status="503",
+                             code="ServiceUnavailable") == 1
     assert bot.metrics.value("chatbot_messages_processed_total", outcome="replied") == 1
