@@ -2,18 +2,24 @@
 
 Looks for the saturated resource first (the bot's CPU, the host, the load generator itself), then
 for what else adds latency in the breached windows: timeouts, rate limiting with retries, queueing in
-the inbound buffer. Adds the hot functions from the py-spy profiles and how latency moved with load
-and backlog over the run (Pearson correlation of the P99 per chart bucket with each).
+the inbound buffer. The bot's event-loop lag (samples.jsonl `loop_lag`) in the slow windows tells "the
+loop was blocked by CPU work" from "the loop waited on the platform or the engine". Adds the hot
+functions from the py-spy profiles and how latency moved with load and backlog over the run (Pearson
+correlation of the P99 per chart bucket with each).
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
+from harness.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS
 from harness.diagnose.context import Context
 from harness.diagnose.model import Evidence, Finding
+from reports.runfolder import JsonLines
 from reports.summary import bucket_label
 
 RUNBOOK = "runbooks/MessageLatencyP99High.md"
@@ -42,6 +48,47 @@ def _trend_evidence(ctx: Context) -> list[Evidence]:
     if backlog_r is not None:
         out.append(Evidence(f"P99 vs bot backlog: r = {backlog_r:+.2f}", "windows.jsonl x samples.jsonl"))
     return out
+
+
+def _slow_spans(ctx: Context, peaks: list[dict[str, Any]], limit: float) -> list[tuple[float, float]]:
+    """Simulated spans of the breach: the failed peak windows, else the chart points over the limit."""
+    if peaks:
+        return [(p["sim_start"], p["sim_end"]) for p in peaks]
+    return [(p["sim"], p["sim_end"]) for p in ctx.charts.get("series", []) if (p.get("p99") or 0) > limit]
+
+
+def _bucket_at(buckets: Counter[float], share: float) -> float:
+    """Upper bound of the bucket holding the `share` quantile of the merged observations."""
+    rank, seen = math.ceil(share * buckets.total()), 0
+    for bound in sorted(buckets):
+        seen += buckets[bound]
+        if seen >= rank:
+            return bound
+    return math.inf
+
+
+def _ms(bound: float) -> str:
+    return "over 5 s" if math.isinf(bound) else f"<= {bound * 1000:g} ms"
+
+
+def _loop_lag(ctx: Context, spans: list[tuple[float, float]]) -> tuple[Evidence, bool] | None:
+    """The bot's event-loop lag in the slow spans and whether it says the loop was blocked."""
+    samples = ctx.folder.path / "samples.jsonl"
+    if not samples.exists():
+        return None  # the report already says it is missing, and reads (and counts damage in) it
+    merged: Counter[float] = Counter()
+    for line in JsonLines(samples):
+        sim, lag = line.get("sim"), line.get("loop_lag")
+        if lag and sim is not None and any(a <= sim <= b for a, b in spans):
+            merged.update({float(le): n for le, n in lag["buckets"].items()})
+    if not merged:
+        return None
+    p99, worst = _bucket_at(merged, LATENCY_QUANTILE), _bucket_at(merged, 1.0)
+    blocked = p99 > LOOP_LAG_BLOCKED_SECONDS
+    verdict = "blocked by work on the loop" if blocked else "not blocked: the time went to awaited calls"
+    return Evidence(f"bot event-loop lag while slow: p99 {_ms(p99)}, max {_ms(worst)} over {merged.total()} probes "
+                    f"(blocked above {LOOP_LAG_BLOCKED_SECONDS * 1000:g} ms): {verdict}",
+                    "samples.jsonl loop_lag"), blocked
 
 
 def _overlaps(windows: list[dict[str, Any]], first: float | None, last: float | None) -> bool:
@@ -102,6 +149,13 @@ def findings(ctx: Context) -> list[Finding]:
                                      "ledger.jsonl api_responses"))
             causes.append(f"rate limiting on {span['api']}: retries with backoff add seconds to replies")
             actions.append("stay under the QPS limit instead of retrying through it (see the 429 finding)")
+    lag = _loop_lag(ctx, _slow_spans(ctx, windows, limit))
+    if lag is not None:
+        evidence.append(lag[0])
+        if lag[1]:
+            causes.append("the bot's event loop was blocked (see its lag): every reply, ACK and heartbeat "
+                          "waited for CPU work running on the loop")
+            actions.append("move CPU-heavy work off the event loop (a process pool) or cut it")
     backlog = res.get("backlog_max")
     if backlog is not None and backlog > ctx.thresholds["backlog_alert"]:
         at = ctx.sim(res.get("backlog_max_at_sim"))

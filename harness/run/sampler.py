@@ -13,6 +13,8 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import psutil
@@ -60,18 +62,56 @@ class ComponentProcess:
         return {"cpu_delta": delta, "rss": float(rss), "threads": float(threads), "fds": float(fds)}
 
 
-def bot_backlog(metrics_url: str, timeout: float = 1.0) -> float | None:
-    """Sum of chatbot_queue_depth from the bot's /metrics (None when unreachable or not exported)."""
+LOOP_LAG = "chatbot_event_loop_lag_seconds"
+
+
+@dataclass
+class BotScrape:
+    backlog: float | None  # sum of chatbot_queue_depth
+    lag_buckets: dict[str, float]  # chatbot_event_loop_lag_seconds, cumulative count by `le`
+    lag_sum: float
+
+
+def scrape_bot(metrics_url: str, timeout: float = 1.0) -> BotScrape | None:
+    """The bot's backlog and event-loop lag histogram from its /metrics (None when unreachable)."""
     try:
         with urllib.request.urlopen(metrics_url, timeout=timeout) as response:
             text = response.read().decode("utf-8", "replace")
     except OSError:
         return None
-    total = None
+    scrape = BotScrape(None, {}, 0.0)
     for family in text_string_to_metric_families(text):
         if family.name == "chatbot_queue_depth":
-            total = sum(s.value for s in family.samples)
-    return total
+            scrape.backlog = sum(s.value for s in family.samples)
+        elif family.name == LOOP_LAG:
+            for s in family.samples:
+                if s.name == LOOP_LAG + "_bucket":
+                    scrape.lag_buckets[s.labels["le"]] = s.value
+                elif s.name == LOOP_LAG + "_sum":
+                    scrape.lag_sum = s.value
+    return scrape
+
+
+class LagDelta:
+    """Per-sample event-loop lag: the histogram's observations since the previous scrape, per bucket."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._last_sum = 0.0
+
+    def update(self, scrape: BotScrape) -> dict[str, Any] | None:
+        now = scrape.lag_buckets
+        if not now:
+            return None  # the bot does not export the probe
+        if any(now.get(le, 0.0) < count for le, count in self._last.items()):
+            self._last, self._last_sum = {}, 0.0  # the bot restarted: its counters began again
+        bounds = sorted(now, key=float)
+        cumulative = [now[le] - self._last.get(le, 0.0) for le in bounds]
+        per_bucket = {le: int(c - prev) for le, (prev, c) in zip(bounds, pairwise([0.0, *cumulative]), strict=True)}
+        delta = {"count": int(cumulative[-1]), "sum": round(scrape.lag_sum - self._last_sum, 6),
+                 "buckets": {le: n for le, n in per_bucket.items() if n}}
+        self._last, self._last_sum = dict(now), scrape.lag_sum
+        return delta
 
 
 class Sampler:
@@ -82,6 +122,7 @@ class Sampler:
         self.components: dict[str, ComponentProcess] = {}
         self.latest: dict[str, dict[str, float]] = {}
         self.bot_metrics_url = ""
+        self.loop_lag = LagDelta()
         self.samples = 0
         self.own_cpu_s = 0.0
         self._stop = threading.Event()
@@ -130,9 +171,12 @@ class Sampler:
                                          "mem": round(1 - mem.available / mem.total, 4)},
                                 "procs": procs}
         if self.bot_metrics_url:
-            backlog = bot_backlog(self.bot_metrics_url)
-            if backlog is not None:
-                line["backlog"] = backlog
+            scrape = scrape_bot(self.bot_metrics_url)
+            if scrape is not None and scrape.backlog is not None:
+                line["backlog"] = scrape.backlog
+            lag = None if scrape is None else self.loop_lag.update(scrape)
+            if lag is not None:
+                line["loop_lag"] = lag
         self.out.write(line)
         self.samples += 1
         return line
