@@ -1,9 +1,14 @@
 """Alerts (alerts.jsonl) as intervals in simulated time, and the ledger (ledger.json / ledger.jsonl).
 
 The orchestrator polls Prometheus, so an alert may be logged as firing many times before it resolves:
-consecutive firings of one alert (same name and labels) are one interval. The final ledger is the
-emulator's ledger.json; if the run died before writing it, the last ledger.jsonl snapshot stands in
-(and the report says so). API responses by status over time come from the snapshots' deltas.
+consecutive firings of one alert (same name and labels) are one interval. Prometheus evaluates in wall
+time, so in a compressed week an alert that fires at a peak and resolves seconds later, in the
+fast-forward after it, spans hours of simulated time it never saw: its headline duration counts only
+the simulated time inside played segments, and the fast-forwarded rest is reported apart.
+
+The final ledger is the emulator's ledger.json; if the run died before writing it, the last
+ledger.jsonl snapshot stands in (and the report says so). API responses by status over time come from
+the snapshots' deltas.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reports.runfolder import RunFolder
+from scenarios.timemap import Segment
 
 
 def _alert_key(a: dict[str, Any]) -> str:
@@ -45,12 +51,33 @@ def aggregate_alerts(folder: RunFolder, run_end_sim: float | None, run_end_wall:
     for interval in done:
         interval["duration_sim_s"] = _span(interval["started_sim"], interval["ended_sim"])
         interval["duration_wall_s"] = _span(interval["started_wall"], interval["ended_wall"])
+        interval.update(played_split(folder.segments, interval["started_sim"], interval["ended_sim"]))
     done.sort(key=lambda i: (i["started_sim"] is None, i["started_sim"] or 0.0))
     return done
 
 
 def _span(start: Any, end: Any) -> float | None:
     return None if start is None or end is None else max(float(end) - float(start), 0.0)
+
+
+def fast_forwarded(seg: Segment) -> bool:
+    """An off-peak stretch of a compressed week: simulated time ran faster than real time. A factor-1
+    week's "fast" stretches are real time, so they count as played."""
+    return seg.kind == "fast" and seg.sim_end - seg.sim_start > (seg.wall_end - seg.wall_start) * (1 + 1e-9)
+
+
+def played_split(segments: list[Segment], start_sim: Any, end_sim: Any) -> dict[str, Any]:
+    """Split the simulated span [start_sim, end_sim] into the time played (peak, steady, real time) and the
+    time fast-forwarded: `duration_played_sim_s`, `fast_forwarded_sim_s`, `crossed_fast_forward`. Without a
+    time map nothing is known to be fast-forwarded: the whole span counts as played and the flag is None."""
+    span = _span(start_sim, end_sim)
+    if span is None or not segments:
+        return {"duration_played_sim_s": span, "fast_forwarded_sim_s": None, "crossed_fast_forward": None}
+    start, end = float(start_sim), float(end_sim)
+    overlaps = [min(end, s.sim_end) - max(start, s.sim_start) for s in segments if fast_forwarded(s)]
+    skipped = sum((o for o in overlaps if o > 0), 0.0)
+    return {"duration_played_sim_s": max(span - skipped, 0.0), "fast_forwarded_sim_s": skipped,
+            "crossed_fast_forward": skipped > 0}
 
 
 def _response_counts(ledger: dict[str, Any]) -> Counter[tuple[str, str, str]]:

@@ -1,0 +1,103 @@
+"""Alert durations in a compressed week count only played simulated time, never the fast-forward.
+
+Hand-made run folders: a time map with two played peaks (Wed, Thu 09:30-10:30, 60 wall seconds each)
+and the fast-forwards around them (10 wall seconds each), and alerts.jsonl lines as the orchestrator
+writes them (simulated time taken from that map).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reports import build_report
+from reports.events import aggregate_alerts
+from reports.runfolder import RunFolder
+from scenarios.simclock import DAY_S, parse_sim
+from scenarios.timemap import Segment, TimeMap, week_timemap
+
+WED_PEAK, THU_PEAK = parse_sim("Wed 09:30"), parse_sim("Thu 09:30")
+COMPRESSED = TimeMap([
+    Segment(0, 10, 0, WED_PEAK, 2, "fast"),
+    Segment(10, 70, WED_PEAK, WED_PEAK + 3600, 2, "peak"),
+    Segment(70, 80, WED_PEAK + 3600, THU_PEAK, 2, "fast"),
+    Segment(80, 140, THU_PEAK, THU_PEAK + 3600, 3, "peak"),
+    Segment(140, 150, THU_PEAK + 3600, 4 * DAY_S, 3, "fast"),
+])
+
+
+def _run(tmp_path: Path, timemap: TimeMap | None, events: list[tuple[str, str, str]]) -> Path:
+    """A run folder holding the time map and alerts.jsonl: (alert name, state, simulated time) per line."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps({"status": "completed"}))
+    if timemap is not None:
+        (run / "timemap.json").write_text(json.dumps(timemap.to_json(1_000_000.0)))
+    mapping = timemap or COMPRESSED
+    with (run / "alerts.jsonl").open("w") as out:
+        for name, state, when in events:
+            sim = parse_sim(when)
+            line = {"wall": round(mapping.wall_at(sim), 3), "sim": sim, "alertname": name, "severity": "warning",
+                    "state": state, "labels": {"alertname": name, "severity": "warning"}}
+            out.write(json.dumps(line) + "\n")
+    return run
+
+
+def _alerts(run: Path, timemap: TimeMap) -> dict[str, dict]:
+    intervals = aggregate_alerts(RunFolder.open(run), timemap.sim_end, timemap.wall_duration)
+    return {a["alertname"]: a for a in intervals}
+
+
+def test_an_alert_inside_one_peak_keeps_its_whole_duration(tmp_path: Path) -> None:
+    run = _run(tmp_path, COMPRESSED, [("Inside", "firing", "Wed 09:40"), ("Inside", "firing", "Wed 09:45"),
+                                      ("Inside", "resolved", "Wed 10:00")])
+    a = _alerts(run, COMPRESSED)["Inside"]
+    assert a["duration_sim_s"] == a["duration_played_sim_s"] == 20 * 60
+    assert a["fast_forwarded_sim_s"] == 0 and a["crossed_fast_forward"] is False
+    assert a["duration_wall_s"] == pytest.approx(20)  # 20 simulated minutes of a 60 s peak hour
+
+
+def test_an_alert_resolved_after_a_fast_forward_counts_only_played_time(tmp_path: Path) -> None:
+    run = _run(tmp_path, COMPRESSED, [("Overnight", "firing", "Wed 09:56"), ("Overnight", "resolved", "Thu 10:14"),
+                                      ("Evening", "firing", "Wed 10:20"), ("Evening", "resolved", "Wed 13:00")])
+    alerts = _alerts(run, COMPRESSED)
+    overnight = alerts["Overnight"]
+    assert overnight["ended_sim"] == parse_sim("Thu 10:14")  # the raw end stays
+    assert overnight["duration_sim_s"] == parse_sim("Thu 10:14") - parse_sim("Wed 09:56")  # ~a day, as logged
+    assert overnight["duration_played_sim_s"] == (34 + 44) * 60  # Wed 09:56-10:30 and Thu 09:30-10:14
+    assert overnight["fast_forwarded_sim_s"] == THU_PEAK - (WED_PEAK + 3600)  # Wed 10:30 to Thu 09:30, skipped
+    assert overnight["crossed_fast_forward"] is True
+    assert overnight["duration_wall_s"] == pytest.approx(34 + 10 + 44)  # peak minutes are wall seconds here
+    evening = alerts["Evening"]
+    assert evening["duration_played_sim_s"] == 10 * 60 and evening["fast_forwarded_sim_s"] == 150 * 60
+    assert evening["crossed_fast_forward"] is True
+
+
+def test_an_alert_still_firing_at_the_end_lasts_to_the_run_end(tmp_path: Path) -> None:
+    run = _run(tmp_path, COMPRESSED, [("Stuck", "firing", "Thu 10:25")])
+    a = _alerts(run, COMPRESSED)["Stuck"]
+    assert a["still_firing"] is True and a["ended_sim"] == 4 * DAY_S
+    assert a["duration_played_sim_s"] == 5 * 60
+    assert a["fast_forwarded_sim_s"] == 4 * DAY_S - (THU_PEAK + 3600) and a["crossed_fast_forward"] is True
+
+
+def test_a_real_time_run_is_unchanged(tmp_path: Path) -> None:
+    real_time = week_timemap(1, 9.5, 10.5, 60, 30, days=1)  # factor 1: the "fast" stretches are real time
+    run = _run(tmp_path, real_time, [("Long", "firing", "Mon 09:00"), ("Long", "resolved", "Mon 11:00")])
+    a = _alerts(run, real_time)["Long"]
+    assert a["duration_sim_s"] == a["duration_played_sim_s"] == a["duration_wall_s"] == 7200
+    assert a["fast_forwarded_sim_s"] == 0 and a["crossed_fast_forward"] is False
+    report = build_report(run)
+    md, html = report.md_path.read_text(), report.html_path.read_text()
+    assert "| Long |  | warning | Mon 09:00 | 2h00m | 2h00m |" in md
+    assert "Crossed a fast-forward" not in md and "fast-forward-note" not in html
+
+
+def test_without_a_time_map_nothing_is_known_to_be_fast_forwarded(tmp_path: Path) -> None:
+    run = _run(tmp_path, None, [("Blind", "firing", "Wed 09:56"), ("Blind", "resolved", "Thu 10:14")])
+    a = _alerts(run, COMPRESSED)["Blind"]
+    assert a["duration_played_sim_s"] == a["duration_sim_s"]
+    assert a["fast_forwarded_sim_s"] is None and a["crossed_fast_forward"] is None
+
