@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.contract import LATENCY_QUANTILE, THRESHOLDS
+from harness.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS, THRESHOLDS
 from harness.grafana.model import DATASOURCE, Line, Panel, Query, Row, dashboard
 from harness.rulegen import rules, slo
 from harness.rulegen.model import SEVERITY_PAGE, num
@@ -67,6 +67,7 @@ def overview() -> dict[str, Any]:
     failed = f'sum(increase(chatbot_messages_processed_total{{{J}, outcome!="replied"}}[$__range]))'
     processed = f"sum(increase(chatbot_messages_processed_total{{{J}}}[$__range]))"
     fast = [w for w in slo.BURN_WINDOWS if w.severity == SEVERITY_PAGE]
+    lag = f"sum by (le) (rate(chatbot_event_loop_lag_seconds_bucket{{{J}}}[{RI}]))"
     return dashboard("chatbot-overview", "Chatbot / Overview",
                      "SLA at a glance: traffic, latency vs the P99 target, availability and error budget, "
                      "errors, backlog, host resources and alerts.", [
@@ -120,10 +121,17 @@ def overview() -> dict[str, Any]:
         Row("Backlog and resources", [
             Panel("Backlog", [Query(f"sum by (job, queue) (chatbot_queue_depth{{{J}}})", "{{queue}}"),
                               Query(f"sum(rate(chatbot_queue_rejected_total{{{J}}}[{RI}]))", "rejected / s")],
-                  lines=[Line(t.backlog_alert)], width=8),
-            Panel("Host CPU", [Query(rules.CPU, "{{instance}}")], unit="percentunit", width=8,
+                  lines=[Line(t.backlog_alert)], width=6),
+            Panel("Bot event-loop lag", [
+                Query(f"histogram_quantile({p99}, {lag})", f"p{num(LATENCY_QUANTILE * 100)}"),
+                Query(f"histogram_quantile(1, {lag})", "max (bucket bound)"),
+            ], unit="s", width=6, lines=[Line(LOOP_LAG_BLOCKED_SECONDS, "orange")],
+                description="How late the bot's event loop woke its probe timer. High: the loop was blocked by "
+                            "CPU work or a blocking call, so every reply, ACK and heartbeat waited. Low while "
+                            "latency is high: the time went to the platform or the engine. Orange line: blocked."),
+            Panel("Host CPU", [Query(rules.CPU, "{{instance}}")], unit="percentunit", width=6,
                   lines=[Line(t.cpu_target, "orange"), Line(t.cpu_alert, "red")]),
-            Panel("Host memory", [Query(rules.MEMORY, "{{instance}}")], unit="percentunit", width=8,
+            Panel("Host memory", [Query(rules.MEMORY, "{{instance}}")], unit="percentunit", width=6,
                   lines=[Line(t.memory_target, "orange")]),
         ]),
         Row("Alerts", [
