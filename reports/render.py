@@ -20,6 +20,11 @@ from reports.runfolder import sim_label
 from reports.summary import OP_TEXT, bucket_label, fmt_margin, fmt_value
 
 TEMPLATES = Path(__file__).parent / "templates"
+FAST_FORWARD_MARK = "\u2020"
+FAST_FORWARD_NOTE = (f"{FAST_FORWARD_MARK} Crossed a fast-forward: the alert stayed active while off-peak hours were "
+                     "skipped through in seconds of wall time (Prometheus evaluates in wall time). Its simulated "
+                     "duration counts only the time played at the peak's pace, not the skipped hours; the resolved "
+                     "time is as logged, and the wall duration is what Prometheus saw.")
 
 
 def _duration(seconds: float | None) -> str:
@@ -62,7 +67,9 @@ def _environment(html: bool) -> jinja2.Environment:
 def _context(report: Report) -> dict[str, Any]:
     data = report.data
     conditions = data["conditions"]
+    crossed = any(a["crossed_fast_forward"] for a in data["alerts"])
     return {**data, "baseline": data.get("baseline"), "per": "per " + bucket_label(data["chart_bucket_s"]),
+            "ff_mark": FAST_FORWARD_MARK, "ff_note": FAST_FORWARD_NOTE if crossed else None,
             "generator_bound_text": GENERATOR_BOUND_TEXT if conditions["generator_bound"] else None,
             "alerts_not_evaluated": not_evaluated_text(conditions) if conditions["alerts_evaluated"] is False
             else None}

@@ -45,6 +45,7 @@ class SyntheticRun:
     slow_peak_days: tuple[int, ...] = ()  # latency x8 in these days' peak windows
     cpu_overload_days: tuple[int, ...] = ()  # bot CPU near one core in these days' peaks
     backlog_days: tuple[int, ...] = ()  # bot backlog above the alert line in these days' peaks
+    overrun_alert_days: tuple[int, ...] = ()  # an alert fires near these days' peak ends, resolves 5 h later
     error_ratio: float = 0.0  # share of messages that time out
     lost: dict[str, int] = field(default_factory=dict)  # lost_by_stage
     api_errors: dict[tuple[str, int, str], int] = field(default_factory=dict)  # (api, status, code) -> count
@@ -88,6 +89,12 @@ def wall_to_sim(segs: list[dict[str, Any]], wall: float) -> float:
             share = (wall - s["wall_start"]) / (s["wall_end"] - s["wall_start"])
             return s["sim_start"] + min(max(share, 0.0), 1.0) * (s["sim_end"] - s["sim_start"])
     return 0.0
+
+
+def sim_to_wall(segs: list[dict[str, Any]], sim: float) -> float:
+    s = next((s for s in segs if s["sim_start"] <= sim < s["sim_end"]), segs[-1])
+    share = (sim - s["sim_start"]) / (s["sim_end"] - s["sim_start"])
+    return s["wall_start"] + min(max(share, 0.0), 1.0) * (s["wall_end"] - s["wall_start"])
 
 
 def _in_days_peak(sim: float, days: tuple[int, ...]) -> bool:
@@ -248,6 +255,12 @@ def _alerts(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str
                     wall = s["wall_start"] + span * share
                     yield {"wall": wall, "sim": wall_to_sim(segs, wall), "alertname": name, "severity": severity,
                            "state": state, "labels": {"alertname": name, "severity": severity}}
+    for day in spec.overrun_alert_days:  # a compressed week resolves it in the fast-forward after the peak
+        base = day * SECONDS_PER_DAY
+        fired, resolved = base + (PEAK_END_H - 1 / 12) * 3600, base + (PEAK_END_H + 5) * 3600
+        for state, sim in (("firing", fired), ("resolved", resolved)):
+            yield {"wall": sim_to_wall(segs, sim), "sim": sim, "alertname": "HostCpuHigh", "severity": "warning",
+                   "state": state, "labels": {"alertname": "HostCpuHigh", "severity": "warning"}}
 
 
 def _bot_events(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

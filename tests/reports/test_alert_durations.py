@@ -15,6 +15,7 @@ import pytest
 from reports import build_report
 from reports.events import aggregate_alerts
 from reports.runfolder import RunFolder
+from reports.synthetic import SyntheticRun, write_run
 from scenarios.simclock import DAY_S, parse_sim
 from scenarios.timemap import Segment, TimeMap, week_timemap
 
@@ -101,3 +102,22 @@ def test_without_a_time_map_nothing_is_known_to_be_fast_forwarded(tmp_path: Path
     assert a["duration_played_sim_s"] == a["duration_sim_s"]
     assert a["fast_forwarded_sim_s"] is None and a["crossed_fast_forward"] is None
 
+
+def test_report_tables_show_played_time_and_explain_the_mark(tmp_path: Path) -> None:
+    # HostCpuHigh fires at Wed 10:25 and resolves at 15:30, in the fast-forward after the peak
+    report = build_report(write_run(tmp_path / "run", SyntheticRun(slow_peak_days=(1,), overrun_alert_days=(2,))))
+    cpu = next(a for a in report.data["alerts"] if a["alertname"] == "HostCpuHigh")
+    assert (cpu["started_sim"], cpu["ended_sim"]) == (parse_sim("Wed 10:25"), parse_sim("Wed 15:30"))
+    assert cpu["crossed_fast_forward"] and cpu["duration_played_sim_s"] == 5 * 60
+    assert cpu["fast_forwarded_sim_s"] == 5 * 3600
+    on_disk = json.loads(report.json_path.read_text())
+    assert {"duration_played_sim_s", "fast_forwarded_sim_s", "crossed_fast_forward"} <= set(on_disk["alerts"][0])
+    md = report.md_path.read_text()
+    [row] = [line for line in md.splitlines() if line.startswith("| HostCpuHigh |")]
+    assert "| Wed 10:25 | 5m00s \u2020 |" in row
+    [latency_row] = [line for line in md.splitlines() if line.startswith("| ChatbotP99LatencyHigh |")]
+    assert "\u2020" not in latency_row  # inside its peak: no mark
+    assert "\u2020 Crossed a fast-forward" in md
+    html = report.html_path.read_text()
+    assert "5m00s<sup class=\"ff\" title=\"plus 5h00m fast-forwarded, not counted\">\u2020</sup>" in html
+    assert 'id="fast-forward-note"' in html and "Wed 15:30" in html  # the raw resolved time stays

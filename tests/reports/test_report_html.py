@@ -11,7 +11,8 @@ from reports import build_report
 from reports.synthetic import SyntheticRun, write_run
 from tests.reports.browser import CHROMIUM, open_page
 
-FAULTY = SyntheticRun(slow_peak_days=(1,), backlog_days=(3,), cpu_overload_days=(3,), lost={"not_acked": 3},
+FAULTY = SyntheticRun(slow_peak_days=(1,), backlog_days=(3,), cpu_overload_days=(3,), overrun_alert_days=(4,),
+                      lost={"not_acked": 3},
                       api_errors={("card_streaming", 429, "Throttled"): 50},
                       manifest_extra={"env": {"BOT_CLIENT_SECRET": "hunter2-secret"},
                                       "command": "python -m reference_bot --client-secret hunter2-secret"})
@@ -32,6 +33,7 @@ def test_html_renders_in_chromium_without_errors_and_shows_the_verdicts(faulty_r
         "external": "Array.from(document.querySelectorAll('[src],[href]')).map(e => e.src || e.href)"
                     ".filter(u => !u.startsWith('data:') && !u.startsWith('file:'))",
         "text": "document.body.innerText",
+        "alert_rows": "Array.from(document.querySelectorAll('#alert-table tr')).map(r => r.innerText)",
     })
     (tmp_path / "report.png").write_bytes(page.screenshot_png)
     assert page.console_errors == [] and page.exceptions == []
@@ -45,6 +47,10 @@ def test_html_renders_in_chromium_without_errors_and_shows_the_verdicts(faulty_r
                 "Message fates (ledger)"}
     assert set(charts) == expected and all(charts.values()), charts  # every chart decoded and drawn
     assert page.values["external"] == []  # self-contained: nothing fetched from anywhere
+    # Friday's HostCpuHigh resolved in the fast-forward: 5 played minutes, marked and explained
+    [overrun] = [r for r in page.values["alert_rows"] if r.startswith("HostCpuHigh")]
+    assert "Fri 10:25" in overrun and "Fri 15:30" in overrun and "5m00s\u2020" in overrun, overrun
+    assert "\u2020 Crossed a fast-forward" in page.values["text"]
     assert "hunter2" not in page.values["text"] and "hunter2" not in faulty_report.html_path.read_text()
     assert len(page.screenshot_png) > 50_000
 
