@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS
+from harness.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS, LOOP_LAG_BUCKETS
 from harness.diagnose.context import Context
 from harness.diagnose.model import Evidence, Finding
 from reports.runfolder import JsonLines
@@ -57,7 +58,17 @@ def _slow_spans(ctx: Context, peaks: list[dict[str, Any]], limit: float) -> list
     return [(p["sim"], p["sim_end"]) for p in ctx.charts.get("series", []) if (p.get("p99") or 0) > limit]
 
 
-def _bucket_at(buckets: Counter[float], share: float) -> float:
+def loop_lag_buckets(samples: Path, spans: list[tuple[float, float]]) -> Counter[float]:
+    """samples.jsonl `loop_lag` merged over simulated spans: probe count per bucket upper bound."""
+    merged: Counter[float] = Counter()
+    for line in JsonLines(samples):
+        sim, lag = line.get("sim"), line.get("loop_lag")
+        if lag and sim is not None and any(a <= sim <= b for a, b in spans):
+            merged.update({float(le): n for le, n in lag["buckets"].items()})
+    return merged
+
+
+def bucket_at(buckets: Counter[float], share: float) -> float:
     """Upper bound of the bucket holding the `share` quantile of the merged observations."""
     rank, seen = math.ceil(share * buckets.total()), 0
     for bound in sorted(buckets):
@@ -68,7 +79,7 @@ def _bucket_at(buckets: Counter[float], share: float) -> float:
 
 
 def _ms(bound: float) -> str:
-    return "over 5 s" if math.isinf(bound) else f"<= {bound * 1000:g} ms"
+    return f"over {LOOP_LAG_BUCKETS[-1]:g} s" if math.isinf(bound) else f"<= {bound * 1000:g} ms"
 
 
 def _loop_lag(ctx: Context, spans: list[tuple[float, float]]) -> tuple[Evidence, bool] | None:
@@ -76,14 +87,10 @@ def _loop_lag(ctx: Context, spans: list[tuple[float, float]]) -> tuple[Evidence,
     samples = ctx.folder.path / "samples.jsonl"
     if not samples.exists():
         return None  # the report already says it is missing, and reads (and counts damage in) it
-    merged: Counter[float] = Counter()
-    for line in JsonLines(samples):
-        sim, lag = line.get("sim"), line.get("loop_lag")
-        if lag and sim is not None and any(a <= sim <= b for a, b in spans):
-            merged.update({float(le): n for le, n in lag["buckets"].items()})
+    merged = loop_lag_buckets(samples, spans)
     if not merged:
         return None
-    p99, worst = _bucket_at(merged, LATENCY_QUANTILE), _bucket_at(merged, 1.0)
+    p99, worst = bucket_at(merged, LATENCY_QUANTILE), bucket_at(merged, 1.0)
     blocked = p99 > LOOP_LAG_BLOCKED_SECONDS
     verdict = "blocked by work on the loop" if blocked else "not blocked: the time went to awaited calls"
     return Evidence(f"bot event-loop lag while slow: p99 {_ms(p99)}, max {_ms(worst)} over {merged.total()} probes "
