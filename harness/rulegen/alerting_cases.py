@@ -189,27 +189,47 @@ def platform_api() -> list[Case]:
     return cases + _platform_403()
 
 
+# Counter values (one per 15 s step, eval at 4m) for alerts that fire on any count in the last minute.
+ONE_IN_LAST_MINUTE = "0x12 1x3"  # +1 at 3m15s
+ONE_EXACTLY_A_MINUTE_AGO = "0x11 1x4"  # +1 at 3m00s: outside the window (t - 1m, t]
+FIRST_IN_LAST_MINUTE = "_x13 1x2"  # a series born at 3m15s with its first count (prometheus_client)
+
+
 def _platform_403() -> list[Case]:
-    platform = {"job": "platform", "instance": "platform:8000", "api": "card_create", "status": "403"}
+    bot = {**BOT, "api": "card_create"}
     permission = "Forbidden.AccessDenied.AccessTokenPermissionDenied"
     qps = "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
 
-    def series(code: str, values: str) -> dict[str, str]:
-        return {_sel("platform_api_responses_total", {**platform, "code": code}): values}
+    def series(status: str, code: str, values: str) -> dict[str, str]:
+        ok = _sel("chatbot_platform_requests_total", {**bot, "status": "200", "code": ""})
+        return {ok: counter((STEPS, 10)),
+                _sel("chatbot_platform_requests_total", {**bot, "status": status, "code": code}): values}
 
     def labels(code: str) -> dict[str, str]:
-        return {"job": "platform", "api": "card_create", "code": code}
+        return {"job": "bot", "api": "card_create", "code": code}
 
-    return [
-        Case("PlatformPermissionDenied: QPS-limit 403s do not fire", "PlatformPermissionDenied",
-             series(qps, counter((STEPS, 5))), EVAL),
-        Case("PlatformPermissionDenied: one permission 403 fires", "PlatformPermissionDenied",
-             series(permission, "0x12 1x3"), EVAL, [Expect(rule("PlatformPermissionDenied"), labels(permission), 1)]),
-        Case("PlatformQpsLimited: permission 403s do not fire", "PlatformQpsLimited",
-             series(permission, counter((STEPS, 5))), EVAL),
-        Case("PlatformQpsLimited: one QPS-limit 403 fires", "PlatformQpsLimited",
-             series(qps, "0x12 1x3"), EVAL, [Expect(rule("PlatformQpsLimited"), labels(qps), 1)]),
+    cases = []
+    for name, own, other in (("PlatformPermissionDenied", permission, qps), ("PlatformQpsLimited", qps, permission)):
+        fires = [Expect(rule(name), labels(own), 1)]
+        cases += [
+            Case(f"{name}: 403s with the other code ({other}) do not fire", name,
+                 series("403", other, counter((STEPS, 5))), EVAL),
+            Case(f"{name}: a {own} 403 exactly a minute ago does not fire", name,
+                 series("403", own, ONE_EXACTLY_A_MINUTE_AGO), EVAL),
+            Case(f"{name}: one {own} 403 in the last minute fires", name,
+                 series("403", own, ONE_IN_LAST_MINUTE), EVAL, fires),
+            Case(f"{name}: the first {own} 403 (a new series) fires", name,
+                 series("403", own, FIRST_IN_LAST_MINUTE), EVAL, fires),
+            Case(f"{name}: the code on another status (400) does not fire", name,
+                 series("400", own, counter((STEPS, 5))), EVAL),
+        ]
+    cases += [
+        Case("PlatformQpsLimited: 429 Throttling does not fire (PlatformRateLimitedBurst's job)", "PlatformQpsLimited",
+             series("429", "Throttling", counter((STEPS, 5))), EVAL),
+        Case("PlatformPermissionDenied: a code the bot could not label (other) does not fire",
+             "PlatformPermissionDenied", series("403", "other", counter((STEPS, 5))), EVAL),
     ]
+    return cases
 
 
 def stream() -> list[Case]:
@@ -231,6 +251,30 @@ def stream() -> list[Case]:
              {_sel("chatbot_build_info", {**BOT, "version": "1.0.0"}): f"1x{STEPS}"}, EVAL),
         Case("ChatbotMetricsAbsent: no bot metrics for 2m fires", "ChatbotMetricsAbsent",
              {connected: f"1x{STEPS}"}, EVAL, [Expect(rule("ChatbotMetricsAbsent"), {}, 1)]),
+        *_bad_input(),
+    ]
+
+
+def _bad_input() -> list[Case]:
+    name = "PlatformBadInput"
+    platform = {"job": "platform", "instance": "platform:8000"}
+
+    def series(values: str, side: str = "bot", kind: str = "unknown_ack") -> dict[str, str]:
+        return {_sel("platform_messages_total", {**platform, "stage": "sent"}): counter((STEPS, 10)),
+                _sel("platform_bad_input_total", {**platform, "side": side, "kind": kind}): values}
+
+    def fires(n: float, side: str = "bot", kind: str = "unknown_ack") -> list[Expect]:
+        return [Expect(rule(name), {"job": "platform", "side": side, "kind": kind}, n)]
+
+    return [
+        Case(f"{name}: no bad input (no series) does not fire", name, series("_x16"), EVAL),
+        Case(f"{name}: old bad input flat for the last minute does not fire", name, series(f"3x{STEPS}"), EVAL),
+        Case(f"{name}: bad input exactly a minute ago does not fire", name, series(ONE_EXACTLY_A_MINUTE_AGO), EVAL),
+        Case(f"{name}: one unknown ACK in the last minute fires", name, series(ONE_IN_LAST_MINUTE), EVAL, fires(1)),
+        Case(f"{name}: the first bad user frame (a new series) fires", name,
+             series(FIRST_IN_LAST_MINUTE, "user", "bad_user_frame"), EVAL, fires(1, "user", "bad_user_frame")),
+        Case(f"{name}: 7 oversize frames in the last minute fire with their count", name,
+             series("0x12 2+2x2 7", kind="oversize_frame"), EVAL, fires(7, kind="oversize_frame")),
     ]
 
 

@@ -27,6 +27,13 @@ LOADGEN_QUANTILE = "job:loadgen_reply_latency_seconds:histogram_quantile_rate1m"
 P99 = num(LATENCY_QUANTILE)
 
 
+def _count(selector: str) -> str:
+    """How much a counter grew over RATE, exactly (no extrapolation as in increase()), counting a
+    series born inside the window from zero: prometheus_client creates a labelled series at its
+    first count, and increase() would miss that first count."""
+    return f"({selector} - ({selector} offset {RATE} or {selector} * 0))"
+
+
 def _quantiles(record: str, metric: str) -> list[Record]:
     return [
         Record(record, f"histogram_quantile({q}, sum by (job, le) (rate({metric}_bucket[{RATE}])))", {"quantile": q})
@@ -80,10 +87,8 @@ def security() -> Group:
     failures = 'chatbot_login_attempts_total{outcome="failure"}'
     limit = THRESHOLDS.failed_logins_per_minute
     return Group("security", "chatbot-security", (
-        # An exact count over one minute (no extrapolation as in increase()), so 5 failures stay
-        # quiet and 6 fire; a series younger than a minute counts from zero.
-        Alert("AdminLoginFailuresHigh",
-              f"sum without (outcome) ({failures} - ({failures} offset 1m or {failures} * 0)) > {limit}",
+        # An exact count over one minute, so 5 failures stay quiet and 6 fire.
+        Alert("AdminLoginFailuresHigh", f"sum without (outcome) {_count(failures)} > {limit}",
               SEVERITY_TICKET,
               f"More than {limit} failed admin logins per minute on {{{{ $labels.instance }}}}",
               '{{ printf "%.0f" $value }} failed admin API logins in the last minute (abnormal above '
@@ -139,8 +144,10 @@ def _burst(name: str, status: str, summary: str, meaning: str) -> Alert:
 
 
 def _platform_403(name: str, code_re: str, summary: str, meaning: str, severity: str) -> Alert:
-    responses = f'platform_api_responses_total{{status="403", code=~"{code_re}"}}'
-    return Alert(name, f"sum by (job, api, code) (increase({responses}[{RATE}])) > 0", severity, summary,
+    # The bot's own counter, so the alert works in production (no emulator there). Any 403 with the
+    # code fires: the first one of a code is a new series, hence _count rather than increase().
+    refused = f'chatbot_platform_requests_total{{status="403", code=~"{code_re}"}}'
+    return Alert(name, f"sum by (job, api, code) {_count(refused)} > 0", severity, summary,
                  f"{{{{ $value | humanize }}}} {{{{ $labels.api }}}} calls refused with {{{{ $labels.code }}}} in "
                  f"the last minute: {meaning}")
 
@@ -150,10 +157,10 @@ def platform_api() -> Group:
         _burst("PlatformUnauthorizedBurst", "401", "Platform API answers 401 to {{ $labels.api }}",
                "the access token is invalid or expired, or a signature or secret is wrong."),
         _burst("PlatformForbiddenBurst", "403", "Platform API answers 403 to {{ $labels.api }}",
-               "a missing permission scope or DingTalk's QPS limit (the body's code tells which)."),
+               "a missing permission scope or DingTalk's QPS limit (the code label tells which)."),
         _burst("PlatformRateLimitedBurst", "429", "Platform API answers 429 to {{ $labels.api }}",
                "the bot calls faster than the platform's QPS limit."),
-        # The platform side names the 403's cause; the bot's own counter has only the status.
+        # The error body's code names the 403's cause (Alertmanager inhibits the burst alert for it).
         _platform_403("PlatformPermissionDenied", ".*PermissionDenied.*",
                       "Bot lacks a permission scope for {{ $labels.api }}",
                       "the app is missing a permission scope; no retry helps, grant the scope.", SEVERITY_PAGE),
@@ -178,5 +185,10 @@ def stream() -> Group:
               "No chatbot metrics scraped",
               "chatbot_build_info has been absent for 2 minutes: the bot is down or Prometheus cannot scrape it.",
               "2m"),
+        Alert("PlatformBadInput",
+              f"sum by (job, side, kind) {_count('platform_bad_input_total')} > 0", SEVERITY_TICKET,
+              "Platform refused bad input from the {{ $labels.side }} side ({{ $labels.kind }})",
+              "The platform refused {{ $value | humanize }} {{ $labels.kind }} from the {{ $labels.side }} side "
+              "in the last minute: a client speaks the protocol wrongly, so its frames or messages are dropped."),
     ))
 
