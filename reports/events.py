@@ -4,7 +4,7 @@ The orchestrator polls Prometheus, so an alert may be logged as firing many time
 consecutive firings of one alert (same name and labels) are one interval. Prometheus evaluates in wall
 time, so in a compressed week an alert that fires at a peak and resolves seconds later, in the
 fast-forward after it, spans hours of simulated time it never saw: its headline duration counts only
-the simulated time inside played segments, and the fast-forwarded rest is reported apart.
+the played simulated time up to the first fast-forward, and the rest is reported apart.
 
 The final ledger is the emulator's ledger.json; if the run died before writing it, the last
 ledger.jsonl snapshot stands in (and the report says so). API responses by status over time come from
@@ -67,17 +67,28 @@ def fast_forwarded(seg: Segment) -> bool:
 
 
 def played_split(segments: list[Segment], start_sim: Any, end_sim: Any) -> dict[str, Any]:
-    """Split the simulated span [start_sim, end_sim] into the time played (peak, steady, real time) and the
-    time fast-forwarded: `duration_played_sim_s`, `fast_forwarded_sim_s`, `crossed_fast_forward`. Without a
-    time map nothing is known to be fast-forwarded: the whole span counts as played and the flag is None."""
+    """Split an alert's simulated span [start_sim, end_sim] at the first fast-forward it ran into:
+    `duration_played_sim_s` (played time from firing up to it: the duration worth reading),
+    `fast_forwarded_sim_s` (time skipped through) and `played_after_fast_forward_sim_s` (later peaks it stayed
+    active through: a fast-forward lasts seconds of wall time, shorter than the rules' wall-time windows, so
+    those still held the earlier peak's data). Without a time map nothing is known to be fast-forwarded:
+    the whole span counts as played and the split is None."""
     span = _span(start_sim, end_sim)
     if span is None or not segments:
-        return {"duration_played_sim_s": span, "fast_forwarded_sim_s": None, "crossed_fast_forward": None}
+        return {"duration_played_sim_s": span, "fast_forwarded_sim_s": None, "played_after_fast_forward_sim_s": None,
+                "crossed_fast_forward": None}
     start, end = float(start_sim), float(end_sim)
-    overlaps = [min(end, s.sim_end) - max(start, s.sim_start) for s in segments if fast_forwarded(s)]
-    skipped = sum((o for o in overlaps if o > 0), 0.0)
-    return {"duration_played_sim_s": max(span - skipped, 0.0), "fast_forwarded_sim_s": skipped,
-            "crossed_fast_forward": skipped > 0}
+    skipped = later = 0.0
+    for seg in segments:
+        overlap = min(end, seg.sim_end) - max(start, seg.sim_start)
+        if overlap <= 0:
+            continue
+        if fast_forwarded(seg):
+            skipped += overlap
+        elif skipped:
+            later += overlap
+    return {"duration_played_sim_s": max(span - skipped - later, 0.0), "fast_forwarded_sim_s": skipped,
+            "played_after_fast_forward_sim_s": later, "crossed_fast_forward": skipped > 0}
 
 
 def _response_counts(ledger: dict[str, Any]) -> Counter[tuple[str, str, str]]:

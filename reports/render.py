@@ -21,10 +21,11 @@ from reports.summary import OP_TEXT, bucket_label, fmt_margin, fmt_value
 
 TEMPLATES = Path(__file__).parent / "templates"
 FAST_FORWARD_MARK = "\u2020"
-FAST_FORWARD_NOTE = (f"{FAST_FORWARD_MARK} Crossed a fast-forward: the alert stayed active while off-peak hours were "
-                     "skipped through in seconds of wall time (Prometheus evaluates in wall time). Its simulated "
-                     "duration counts only the time played at the peak's pace, not the skipped hours; the resolved "
-                     "time is as logged, and the wall duration is what Prometheus saw.")
+FAST_FORWARD_NOTE = (f"{FAST_FORWARD_MARK} Crossed a fast-forward: still active when off-peak hours were skipped "
+                     "through in seconds of wall time, less than the alert rules' wall-time windows. Counted: the "
+                     "played time from firing to that fast-forward. Not counted: the skipped hours, and later peaks "
+                     "it stayed active through on the earlier data. Resolved time as logged; wall duration as "
+                     "Prometheus saw it.")
 
 
 def _duration(seconds: float | None) -> str:

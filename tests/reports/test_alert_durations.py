@@ -56,24 +56,35 @@ def test_an_alert_inside_one_peak_keeps_its_whole_duration(tmp_path: Path) -> No
                                       ("Inside", "resolved", "Wed 10:00")])
     a = _alerts(run, COMPRESSED)["Inside"]
     assert a["duration_sim_s"] == a["duration_played_sim_s"] == 20 * 60
-    assert a["fast_forwarded_sim_s"] == 0 and a["crossed_fast_forward"] is False
+    assert a["fast_forwarded_sim_s"] == a["played_after_fast_forward_sim_s"] == 0
+    assert a["crossed_fast_forward"] is False
     assert a["duration_wall_s"] == pytest.approx(20)  # 20 simulated minutes of a 60 s peak hour
 
 
-def test_an_alert_resolved_after_a_fast_forward_counts_only_played_time(tmp_path: Path) -> None:
+def test_an_alert_that_crossed_a_fast_forward_counts_played_time_up_to_it(tmp_path: Path) -> None:
     run = _run(tmp_path, COMPRESSED, [("Overnight", "firing", "Wed 09:56"), ("Overnight", "resolved", "Thu 10:14"),
                                       ("Evening", "firing", "Wed 10:20"), ("Evening", "resolved", "Wed 13:00")])
     alerts = _alerts(run, COMPRESSED)
     overnight = alerts["Overnight"]
     assert overnight["ended_sim"] == parse_sim("Thu 10:14")  # the raw end stays
     assert overnight["duration_sim_s"] == parse_sim("Thu 10:14") - parse_sim("Wed 09:56")  # ~a day, as logged
-    assert overnight["duration_played_sim_s"] == (34 + 44) * 60  # Wed 09:56-10:30 and Thu 09:30-10:14
+    assert overnight["duration_played_sim_s"] == 34 * 60  # Wed 09:56-10:30
     assert overnight["fast_forwarded_sim_s"] == THU_PEAK - (WED_PEAK + 3600)  # Wed 10:30 to Thu 09:30, skipped
+    assert overnight["played_after_fast_forward_sim_s"] == 44 * 60  # Thu 09:30-10:14, on Wednesday's data
     assert overnight["crossed_fast_forward"] is True
     assert overnight["duration_wall_s"] == pytest.approx(34 + 10 + 44)  # peak minutes are wall seconds here
+    html = build_report(run).html_path.read_text()
+    assert 'title="not counted: 23h00m fast-forwarded, 44m00s in later peaks">' in html
     evening = alerts["Evening"]
     assert evening["duration_played_sim_s"] == 10 * 60 and evening["fast_forwarded_sim_s"] == 150 * 60
-    assert evening["crossed_fast_forward"] is True
+    assert evening["played_after_fast_forward_sim_s"] == 0 and evening["crossed_fast_forward"] is True
+
+
+def test_an_alert_fired_in_a_fast_forward_has_no_played_time_before_it(tmp_path: Path) -> None:
+    run = _run(tmp_path, COMPRESSED, [("Early", "firing", "Wed 08:00"), ("Early", "resolved", "Wed 10:00")])
+    a = _alerts(run, COMPRESSED)["Early"]
+    assert a["duration_played_sim_s"] == 0 and a["crossed_fast_forward"] is True
+    assert (a["fast_forwarded_sim_s"], a["played_after_fast_forward_sim_s"]) == (90 * 60, 30 * 60)
 
 
 def test_an_alert_still_firing_at_the_end_lasts_to_the_run_end(tmp_path: Path) -> None:
@@ -89,7 +100,8 @@ def test_a_real_time_run_is_unchanged(tmp_path: Path) -> None:
     run = _run(tmp_path, real_time, [("Long", "firing", "Mon 09:00"), ("Long", "resolved", "Mon 11:00")])
     a = _alerts(run, real_time)["Long"]
     assert a["duration_sim_s"] == a["duration_played_sim_s"] == a["duration_wall_s"] == 7200
-    assert a["fast_forwarded_sim_s"] == 0 and a["crossed_fast_forward"] is False
+    assert a["fast_forwarded_sim_s"] == a["played_after_fast_forward_sim_s"] == 0
+    assert a["crossed_fast_forward"] is False
     report = build_report(run)
     md, html = report.md_path.read_text(), report.html_path.read_text()
     assert "| Long |  | warning | Mon 09:00 | 2h00m | 2h00m |" in md
@@ -100,7 +112,7 @@ def test_without_a_time_map_nothing_is_known_to_be_fast_forwarded(tmp_path: Path
     run = _run(tmp_path, None, [("Blind", "firing", "Wed 09:56"), ("Blind", "resolved", "Thu 10:14")])
     a = _alerts(run, COMPRESSED)["Blind"]
     assert a["duration_played_sim_s"] == a["duration_sim_s"]
-    assert a["fast_forwarded_sim_s"] is None and a["crossed_fast_forward"] is None
+    assert a["fast_forwarded_sim_s"] is a["played_after_fast_forward_sim_s"] is a["crossed_fast_forward"] is None
 
 
 def test_report_tables_show_played_time_and_explain_the_mark(tmp_path: Path) -> None:
@@ -111,7 +123,9 @@ def test_report_tables_show_played_time_and_explain_the_mark(tmp_path: Path) -> 
     assert cpu["crossed_fast_forward"] and cpu["duration_played_sim_s"] == 5 * 60
     assert cpu["fast_forwarded_sim_s"] == 5 * 3600
     on_disk = json.loads(report.json_path.read_text())
-    assert {"duration_played_sim_s", "fast_forwarded_sim_s", "crossed_fast_forward"} <= set(on_disk["alerts"][0])
+    new_fields = {"duration_played_sim_s", "fast_forwarded_sim_s", "played_after_fast_forward_sim_s",
+                  "crossed_fast_forward"}
+    assert new_fields <= set(on_disk["alerts"][0])
     md = report.md_path.read_text()
     [row] = [line for line in md.splitlines() if line.startswith("| HostCpuHigh |")]
     assert "| Wed 10:25 | 5m00s \u2020 |" in row
@@ -119,5 +133,5 @@ def test_report_tables_show_played_time_and_explain_the_mark(tmp_path: Path) -> 
     assert "\u2020" not in latency_row  # inside its peak: no mark
     assert "\u2020 Crossed a fast-forward" in md
     html = report.html_path.read_text()
-    assert "5m00s<sup class=\"ff\" title=\"plus 5h00m fast-forwarded, not counted\">\u2020</sup>" in html
+    assert "5m00s<sup class=\"ff\" title=\"not counted: 5h00m fast-forwarded\">\u2020</sup>" in html
     assert 'id="fast-forward-note"' in html and "Wed 15:30" in html  # the raw resolved time stays
