@@ -79,7 +79,9 @@ def bucket_at(buckets: Counter[float], share: float) -> float:
 
 
 def _ms(bound: float) -> str:
-    return f"over {LOOP_LAG_BUCKETS[-1]:g} s" if math.isinf(bound) else f"<= {bound * 1000:g} ms"
+    if math.isinf(bound):
+        return f"over {LOOP_LAG_BUCKETS[-1]:g} s"
+    return f"<= {bound:g} s" if bound >= 1 else f"<= {bound * 1000:g} ms"
 
 
 def _loop_lag(ctx: Context, spans: list[tuple[float, float]]) -> tuple[Evidence, bool] | None:
