@@ -119,3 +119,8 @@ def test_prometheus_recorded_the_run_and_the_login_alert_fired(week_run: Path):
     abuse_start = timemap.wall_at(2 * DAY_S + 9.5 * 3600)  # Wed 09:30, in wall seconds
     # fired once the abuse began, within the rule's window and evaluation delays (wall time: Prometheus')
     assert abuse_start <= logins[0]["wall"] <= abuse_start + 40
+    # the report counts only played time up to the fast-forward after the peak, never the skipped days after
+    wednesday = next(s for s in timemap.segments if s.kind == "peak" and s.day == 2)
+    reported = [a for a in json.loads((week_run / "report.json").read_text())["alerts"]
+                if a["alertname"] == "AdminLoginFailuresHigh"]
+    assert reported and reported[0]["duration_played_sim_s"] <= wednesday.sim_end - wednesday.sim_start, reported
