@@ -196,8 +196,14 @@ def alert_timeline(alerts: list[dict[str, Any]], span: tuple[float, float]) -> s
     colors = {"critical": "#c0392b", "warning": "#e67e22"}
     for a in alerts:
         end = a["ended_sim"] if a["ended_sim"] is not None else span[1]
-        ax.barh(names.index(a["alertname"]), max(end - a["started_sim"], span[1] / 2000), left=a["started_sim"],
-                color=colors.get(a.get("severity") or "", "#2980b9"), height=0.6)
+        color, row = colors.get(a.get("severity") or "", "#2980b9"), names.index(a["alertname"])
+        # solid: the duration the table counts; faded: after a fast-forward it crossed (not counted)
+        counted = a.get("duration_played_sim_s")
+        counted_end = min(a["started_sim"] + counted, end) if a.get("crossed_fast_forward") else end
+        ax.barh(row, max(counted_end - a["started_sim"], span[1] / 2000), left=a["started_sim"], color=color,
+                height=0.6)
+        if counted_end < end:
+            ax.barh(row, end - counted_end, left=counted_end, color=color, alpha=0.2, height=0.6)
     ax.set_yticks(range(len(names)), names)
     _sim_axis(ax, *span)
     return to_data_uri(fig)
