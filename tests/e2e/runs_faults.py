@@ -7,7 +7,7 @@ and plays in real time (spike shape); the conditions, in wall seconds after load
 - 0-105 s: bad admin logins, 30 a minute (`[abuse]`) -> AdminLoginFailuresHigh (security + ticket);
 - 0-105 s: 401 on 30 % of card streaming calls (emulator fault `errors`) -> PlatformUnauthorizedBurst;
 - 0-105 s: permission 403 on 20 % of card creates -> PlatformPermissionDenied, and PlatformForbiddenBurst
-  (which Alertmanager inhibits: the platform-side alert names the cause);
+  (which Alertmanager inhibits: the alert on the bot's error code names the cause);
 - 0-135 s: a QPS limit of 8 card streaming calls a second (`qps_limits`), answered
   - 0-90 s as 429 Throttling -> PlatformRateLimitedBurst (its `for: 1m` needs about 70 s),
   - 90-135 s as DingTalk's 403 QpsLimitForAppkeyAndApi (the `qps_mode` fault) -> PlatformQpsLimited,

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import reports  # noqa: F401  (first: harness.diagnose imported on its own meets the reports <-> diagnose cycle)
 from harness.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS
 from harness.diagnose.slowness import bucket_at, loop_lag_buckets
 from reports.builder import analyse
