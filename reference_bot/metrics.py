@@ -33,6 +33,8 @@ def error_code(status: str, body: Any = None) -> str:
         return ""
     text = str(code) if isinstance(code, (str, int)) and not isinstance(code, bool) else ""
     return text if ERROR_CODE.fullmatch(text) else OTHER_CODE
+
+
 BUCKETS = {"chatbot_event_loop_lag_seconds": LOOP_LAG_BUCKETS}  # the other histograms are latencies
 
 
