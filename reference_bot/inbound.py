@@ -3,6 +3,9 @@
 The buffer is bounded. A message that does not fit is ACKed with a redelivery code and counted, so
 the platform keeps it and tries again: nothing is dropped silently. A msgId already taken in is
 ACKed as OK and not answered again.
+
+Workers answer in parallel, but one sender's messages in one conversation are answered one after the
+other, in arrival order: a quick `/test` must not overtake the long answer asked just before it.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class InboundBuffer:
         self.busy = 0
         self._depth = metrics.queue_depth.labels(queue=INBOUND_QUEUE)
         self._workers: list[asyncio.Task[None]] = []
+        # per (conversation, sender): a FIFO lock and how many workers hold or wait for it (to forget it)
+        self._in_order: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work()) for _ in range(self.config.workers)]
@@ -125,9 +130,24 @@ class InboundBuffer:
             self._depth.set(self.queue.qsize())
             self.busy += 1
             try:
-                await self.handle(item)
+                await self._answer_in_order(item)
             except Exception:  # one message's failure must not kill the worker
                 event("handler_crashed", 40, msgId=item.msg.msg_id, exc_info=True)
             finally:
                 self.busy -= 1
                 self.queue.task_done()
+
+    async def _answer_in_order(self, item: Inbound) -> None:
+        # Taken without awaiting after queue.get(), so workers line up in queue order (asyncio.Lock is FIFO).
+        key = (item.msg.conversation_id, item.msg.sender.id)
+        lock, users = self._in_order.get(key, (asyncio.Lock(), 0))
+        self._in_order[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await self.handle(item)
+        finally:
+            lock, users = self._in_order[key]
+            if users == 1:
+                del self._in_order[key]
+            else:
+                self._in_order[key] = (lock, users - 1)

@@ -67,3 +67,20 @@ async def test_group_join_and_leave_are_acked_and_change_membership():
         assert reply["via"] == "card"
         assert bot.metrics.value("chatbot_messages_received_total", type="EVENT") == 3
         assert srv.summary()["events"]["acked"] == 3
+
+
+@async_test
+async def test_one_senders_messages_are_answered_in_order_while_others_go_on():
+    # the question streams 40 tokens at 20 a second (about 2 s); commands answer at once
+    async with running(engine__reply_tokens=40, engine__tokens_per_second=20.0) as (srv, bot), \
+            User.connect(srv.url, "alice") as alice, User.connect(srv.url, "bob") as bob:
+        question = await alice.send("please summarise the quarterly numbers")
+        quick = await alice.send("/test")
+        other = await bob.send("/test")
+        await bob.until(other)
+        # bob was not held up by alice's long answer, and alice's /test waits behind her question
+        assert bot.metrics.value("chatbot_messages_processed_total", outcome="replied") == 1
+        await alice.until(question)
+        assert not [f for f in alice.pending if f.get("clientMsgId") == quick and f["type"] == "reply"]
+        assert (await alice.until(quick))[-1]["type"] == "reply"
+        assert bot.inbound._in_order == {}  # nothing kept per sender once answered
