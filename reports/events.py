@@ -63,7 +63,7 @@ def _span(start: Any, end: Any) -> float | None:
 def fast_forwarded(seg: Segment) -> bool:
     """An off-peak stretch of a compressed week: simulated time ran faster than real time. A factor-1
     week's "fast" stretches are real time, so they count as played."""
-    return seg.kind == "fast" and seg.sim_end - seg.sim_start > (seg.wall_end - seg.wall_start) * (1 + 1e-9)
+    return seg.kind == "fast" and seg.speed > 1 + 1e-9
 
 
 def played_split(segments: list[Segment], start_sim: Any, end_sim: Any) -> dict[str, Any]:
