@@ -1,18 +1,19 @@
 # The README's two commands. Each bootstraps .venv on its own, so a clean clone works with just
-# `make run` or `make test`.
+# `make run` or `make test`. Installs are pinned by constraints.txt (reproducible), the ranges in
+# pyproject.toml stay lower bounds for people installing the package into their own environment.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/week.toml
 
-.PHONY: run test lint bench system-deps clean
+.PHONY: run test test-fast lint bench system-deps clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@echo "bootstrap: creating $(VENV) and installing the harness with [dev] extras ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 system-deps:
@@ -21,15 +22,20 @@ system-deps:
 run: $(STAMP) system-deps
 	$(BIN)/harness run $(SCENARIO)
 
-test: $(STAMP) system-deps
-	$(BIN)/ruff check .
+# Everything, what CI runs: lint, then unit + integration + e2e.
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
+
+# The inner loop: lint, unit and integration tiers (no full harness runs).
+test-fast: $(STAMP) system-deps lint
+	$(BIN)/python -m pytest -m "not e2e"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/harness bench
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) reports runs .pytest_cache .ruff_cache .mypy_cache

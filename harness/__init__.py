@@ -1,3 +1,5 @@
 """Stress-test and observability harness for enterprise AI chat bots."""
 
-__version__ = "0.1.0"
+from harness.core.version import __version__
+
+__all__ = ["__version__"]

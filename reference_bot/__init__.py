@@ -4,5 +4,7 @@ It is the system under test that ships with the harness (docs/bot.md): stream cl
 adapter, simulated or HTTP LLM engine, replier, admin API and the chatbot_* metric contract.
 """
 
-__version__ = "0.1.0"
+from harness.core.version import __version__
+
+__all__ = ["PROTOCOL", "__version__"]
 PROTOCOL = "dingtalk-stream/1.0"

@@ -11,8 +11,8 @@ import signal
 import sys
 from typing import Any
 
-from harness.contract import ExitCode
-from harness.readiness import write_ready_file
+from harness.core.contract import ExitCode
+from harness.core.readiness import write_ready_file
 from reference_bot.config import ConfigError, Secrets, load_config
 from reference_bot.logs import event, setup_logging
 

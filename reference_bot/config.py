@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.contract import (
+from harness.core.contract import (
     DEFAULT_HOST,
     HEARTBEAT_SECONDS,
     QUEUE_CAPACITY,

@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
-from harness.contract import APIS, LATENCY_BUCKETS, LOOP_LAG_BUCKETS, METRICS, Metric
+from harness.core.contract import APIS, LATENCY_BUCKETS, LOOP_LAG_BUCKETS, METRICS, Metric
 
 INBOUND_QUEUE = "inbound"
 FRAME_TYPES = ("CALLBACK", "EVENT", "SYSTEM")

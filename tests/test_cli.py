@@ -1,9 +1,9 @@
 import subprocess
 import sys
 
-from harness.cli import main
-from harness.commands import COMMANDS
-from harness.contract import ExitCode
+from harness.cli import COMMANDS
+from harness.cli.main import main
+from harness.core.contract import ExitCode
 
 
 def test_help_lists_every_subcommand():

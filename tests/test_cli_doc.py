@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.commands import COMMANDS
+from harness.cli import COMMANDS
 
 CLI_DOC = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
 
@@ -25,7 +25,7 @@ def _long_options(parser: argparse.ArgumentParser) -> set[str]:
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_subcommand_and_option_is_documented(name):
     parser = argparse.ArgumentParser()
-    importlib.import_module(f"harness.commands.{name}").add_arguments(parser)
+    importlib.import_module(f"harness.cli.{name}").add_arguments(parser)
     assert f"## harness {name}" in CLI_DOC
     missing = sorted(o for o in _long_options(parser) if not re.search(rf"(?<![\w-]){o}(?![\w-])", CLI_DOC))
     assert not missing, f"docs/cli.md does not mention {missing} of `harness {name}`"

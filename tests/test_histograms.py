@@ -1,4 +1,4 @@
-from harness import histograms
+from harness.core import histograms
 
 
 def test_merge_of_windows_equals_one_histogram_of_all_values():

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness.contract import (
+from harness.core.contract import (
     APIS,
     DEFAULT_HOST,
     HEARTBEAT_SECONDS,
@@ -19,13 +19,13 @@ from harness.contract import (
     TICKET_TTL_SECONDS,
     TOKEN_TTL_SECONDS,
 )
+from harness.core.faults import QPS_MODES
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-QPS_MODES = ("429", "403")
 
 
 class ConfigError(ValueError):

@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from harness.core.faults import Faults
 from harness.platform import frames
 from harness.platform.config import Settings
-from harness.platform.faults import Faults
 from harness.platform.guard import Guard
 from harness.platform.ledger import Ledger, Record
 from harness.platform.metrics import PlatformMetrics

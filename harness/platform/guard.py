@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+from harness.core.faults import Faults
 from harness.platform.config import Settings
-from harness.platform.faults import Faults
 from harness.platform.responses import ApiError
 
 SCOPE_OF = {"robot_send": "qyapi_robot_sendmsg", "card_create": "Card.Instance.Write",

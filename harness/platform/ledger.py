@@ -15,7 +15,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.histograms import encode, new_histogram, percentile_seconds, record_seconds
+from harness.core.histograms import encode, new_histogram, percentile_seconds, record_seconds
 from harness.platform.metrics import PlatformMetrics
 
 RECENT_FINAL_IDS = 20_000

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one emulator instance, named from harness.contract.METRICS.
+"""Prometheus metrics of one emulator instance, named from harness.core.contract.METRICS.
 
 Each server owns its own registry, so several emulators can live in one process (tests, benchmarks).
 """
@@ -10,7 +10,7 @@ import collections
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from harness.contract import METRICS
+from harness.core.contract import METRICS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.core.faults import Faults
 from harness.platform.config import Settings
-from harness.platform.faults import Faults
 from harness.platform.guard import SCOPE_OF, Guard
 from harness.platform.ledger import Ledger, Record
 from harness.platform.metrics import PlatformMetrics

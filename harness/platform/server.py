@@ -18,14 +18,15 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.core.faults import FaultError, Faults
 from harness.platform.cards import Cards
 from harness.platform.config import Settings
-from harness.platform.faults import FaultError, Faults, FaultSchedule
 from harness.platform.gateway import Gateway
 from harness.platform.guard import Guard
 from harness.platform.ledger import Ledger
 from harness.platform.metrics import CONTENT_TYPE, PlatformMetrics
 from harness.platform.openapi import OpenApi
+from harness.platform.schedule import FaultSchedule
 from harness.platform.tokens import TokenIssuer
 from harness.platform.users import Users
 

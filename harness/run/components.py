@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
 from pathlib import Path
 
+from harness.core.scenario.schema import Scenario
 from harness.run.processes import Component
-from scenarios.schema import Scenario
 
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "scenarios" / "locustfile.py"
 APP_ID = "harness-app"
+
+
+def locustfile() -> str:
+    """Path of harness/loadgen/locustfile.py, found without importing it (it would pull in gevent)."""
+    spec = importlib.util.find_spec("harness.loadgen.locustfile")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("harness.loadgen.locustfile is missing from the installation")
+    return spec.origin
+
+
 PYTHON = sys.executable
 
 
@@ -48,7 +58,7 @@ def command_bot(run_dir: Path, env: dict[str, str], scenario: Scenario) -> Compo
 
 def locust_master(run_dir: Path, ready: Path, host: str, port: int, workers: int, platform_url: str,
                   bot_admin_url: str) -> Component:
-    argv = [PYTHON, "-m", "locust", "-f", str(LOCUSTFILE), "--master", "--master-bind-host", host,
+    argv = [PYTHON, "-m", "locust", "-f", locustfile(), "--master", "--master-bind-host", host,
             "--master-bind-port", str(port), "--expect-workers", str(workers), "--headless", "--only-summary",
             "--csv", str(run_dir / "locust" / "stats"), "--exit-code-on-error", "0", "--stop-timeout", "5",
             "--harness-scenario", str(run_dir / "scenario.toml"), "--harness-run-dir", str(run_dir),
@@ -65,7 +75,7 @@ def remote_worker_command(host: str, port: int) -> str:
 
 
 def locust_worker(run_dir: Path, index: int, host: str, port: int) -> Component:
-    argv = [PYTHON, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", host,
+    argv = [PYTHON, "-m", "locust", "-f", locustfile(), "--worker", "--master-host", host,
             "--master-port", str(port), "--only-summary"]
     return Component(f"loadgen-worker-{index}", argv, run_dir / "logs" / f"loadgen-worker-{index}.log",
                      stop_grace_s=15)

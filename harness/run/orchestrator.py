@@ -20,22 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.contract import DEFAULT_HOST, RUNS_DIR, ExitCode
+from harness.core.contract import DEFAULT_HOST, GENERATOR_CPU_SAMPLES, GENERATOR_CPU_WARN, RUNS_DIR, ExitCode
+from harness.core.runfolder.writer import JsonLines, Manifest, new_run_dir, write_json_atomic
+from harness.core.scenario.config import resolved_toml
+from harness.core.scenario.schema import SLA_FIELDS, Scenario
+from harness.core.timemap import TimeMap
+from harness.loadgen.shapes import Plan, build_plan
 from harness.run import components, prometheus
 from harness.run.pollers import FaultScheduler, LedgerPoller, http_json
 from harness.run.processes import Component
 from harness.run.profiler import ProfilingSchedule
 from harness.run.progress import LiveStatus, WindowsTail, emit, progress_line, summary_lines
-from harness.run.runfolder import JsonLines, Manifest, new_run_dir, write_json_atomic
 from harness.run.sampler import Sampler
-from scenarios.config import resolved_toml
-from scenarios.schema import SLA_FIELDS, Scenario
-from scenarios.shapes import Plan, build_plan
-from scenarios.timemap import TimeMap
 
 log = logging.getLogger("harness.run")
-GENERATOR_CPU_WARN = 0.90
-GENERATOR_CPU_SAMPLES = 3  # consecutive samples above the level before warning
 FINISH_GRACE_S = 120.0
 
 
@@ -246,7 +244,7 @@ class Run:
 
     def _start_alertmanager(self) -> str:
         """Alertmanager with the project's routing when installed; its notifications land in the run folder."""
-        from harness.alertmanager import AlertmanagerError, AlertmanagerProcess
+        from harness.observability.alertmanager import AlertmanagerError, AlertmanagerProcess
 
         am = AlertmanagerProcess(self.run_dir, binary=prometheus.find_binary(
             "alertmanager", self.scenario.monitoring.alertmanager) if self.scenario.monitoring.alertmanager else None)
@@ -364,7 +362,7 @@ class Run:
         if self.abort_reason:
             self.say(f"run aborted: {self.abort_reason}")
         try:
-            from reports import build_report
+            from harness.analysis.report.builder import build_report
 
             result = build_report(self.run_dir)
         except Exception as exc:

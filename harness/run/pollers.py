@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.run.runfolder import JsonLines
-from scenarios.schema import Fault
-from scenarios.simclock import parse_sim
-from scenarios.timemap import TimeMap
+from harness.core.runfolder.writer import JsonLines
+from harness.core.scenario.schema import Fault
+from harness.core.simclock import parse_sim
+from harness.core.timemap import TimeMap
 
 log = logging.getLogger("harness.run")
 

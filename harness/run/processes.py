@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import procs
-from harness.readiness import NotReady, wait_ready_file
+from harness.core import procs
+from harness.core.readiness import NotReady, wait_ready_file
 
 log = logging.getLogger("harness.run")
 

@@ -1,6 +1,6 @@
 """The scenario's `[[profiling]]` windows: py-spy attached to components at simulated times.
 
-Recordings go to profiles/<window>/<component>.* through harness.profiling (which also explains
+Recordings go to profiles/<window>/<component>.* through harness.profiling.pyspy (which also explains
 when attaching is not permitted); a failed recording is a warning in the manifest, never an abort.
 """
 
@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import profiling
-from scenarios.schema import ProfilingWindow
-from scenarios.simclock import parse_sim
-from scenarios.timemap import TimeMap
+from harness.core.scenario.schema import ProfilingWindow
+from harness.core.simclock import parse_sim
+from harness.core.timemap import TimeMap
+from harness.profiling import pyspy
 
 log = logging.getLogger("harness.run")
 
@@ -51,8 +51,8 @@ class ProfilingSchedule:
                 self.on_warning(f"profiling {name}: no running component {component!r}")
                 continue
             try:
-                recording = profiling.record(pid, self.profiles_dir / name, window.seconds, component=component)
-            except profiling.ProfilingError as exc:
+                recording = pyspy.record(pid, self.profiles_dir / name, window.seconds, component=component)
+            except pyspy.ProfilingError as exc:
                 self.on_warning(f"profiling {name} {component}: {exc}")
                 continue
             log.info("profiling %s for %.0f s (window %s)", component, window.seconds, name)
@@ -61,7 +61,7 @@ class ProfilingSchedule:
     def _finish(self, name: str, finish: Callable[..., Any]) -> None:
         try:
             result = finish()
-        except profiling.ProfilingError as exc:
+        except pyspy.ProfilingError as exc:
             self.on_warning(f"profiling {name}: {exc}")
             return
         self.on_done({"window": name, "component": result.component, "mode": result.mode,

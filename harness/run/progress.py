@@ -10,8 +10,8 @@ from typing import Any, TextIO
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import histograms
-from scenarios.simclock import format_sim
+from harness.core import histograms
+from harness.core.simclock import format_sim
 
 
 class WindowsTail:

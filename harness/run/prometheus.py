@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from harness.core import assets
+from harness.core.runfolder.writer import JsonLines
 from harness.run.processes import Component
-from harness.run.runfolder import JsonLines
 
 log = logging.getLogger("harness.run")
-RULES_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus" / "rules"
 INSTALL_HINT = "install Prometheus 2.42+ (Debian/Ubuntu: apt-get install prometheus) or pass --prometheus PATH"
 
 
@@ -45,7 +45,7 @@ def write_config(folder: Path, targets: dict[str, str], interval_s: float, alert
     """prometheus.yml scraping each `job -> metrics URL`, with a copy of the project's rule files."""
     rules = folder / "rules"
     rules.mkdir(parents=True, exist_ok=True)
-    for rule_file in sorted(RULES_DIR.glob("*.yml")):
+    for rule_file in assets.asset_files("*.yml", "dashboards", "prometheus", "rules"):
         shutil.copy(rule_file, rules / rule_file.name)
     interval = f"{max(interval_s, 0.5):g}s"
     config: dict[str, Any] = {

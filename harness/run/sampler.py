@@ -21,8 +21,8 @@ import psutil
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.run.exposition import counter, gauge
-from harness.run.runfolder import JsonLines
+from harness.core.exposition import counter, gauge
+from harness.core.runfolder.writer import JsonLines
 
 log = logging.getLogger("harness.run")
 PROC_FIELDS = ("cpu", "rss", "threads", "fds")

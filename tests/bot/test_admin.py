@@ -5,7 +5,8 @@ import asyncio
 import aiohttp
 import jwt
 
-from harness.contract import METRICS
+from harness.core.contract import METRICS
+from harness.core.version import __version__
 from reference_bot.auth import TokenIssuer
 from tests.bot.helpers import ADMIN_PASSWORD, JWT_KEY, async_test, running, wait_for
 
@@ -99,7 +100,7 @@ async def test_metrics_expose_the_whole_contract_and_health_follows_the_stream()
         for metric in (m for m in METRICS.values() if m.name.startswith("chatbot_")):
             sample = f"{metric.name}_bucket" if metric.kind == "histogram" else metric.name
             assert f"\n{sample}" in text, metric.name
-        assert 'le="0.5"' in text and 'chatbot_build_info{version="0.1.0"} 1.0' in text
+        assert 'le="0.5"' in text and f'chatbot_build_info{{version="{__version__}"}} 1.0' in text
         async with http.get(f"{bot.admin_url}/healthz") as resp:
             assert resp.status == 200
         async with http.get(f"{bot.admin_url}/readyz") as resp:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import procs
-from harness.readiness import wait_ready_file
+from harness.core import procs
+from harness.core.readiness import wait_ready_file
 from tests.bot.helpers import ADMIN_PASSWORD, JWT_KEY, SECRET, User
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from harness.contract import METRICS
+from harness.core.contract import METRICS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from prometheus_client import start_http_server
 
+from harness.analysis.report.builder import analyse
+from harness.bench.synthetic import SyntheticRun, write_run
+from harness.core.runfolder.reader import RunFolder
 from harness.run.sampler import LagDelta, scrape_bot
 from reference_bot.metrics import BotMetrics
-from reports.builder import analyse
-from reports.runfolder import RunFolder
-from reports.synthetic import SyntheticRun, write_run
 
 THURSDAY = 3
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.contract import ExitCode
-from reports import build_report
-from reports.builder import analyse
-from reports.synthetic import SyntheticRun, write_run
+from harness.analysis.report.builder import analyse, build_report
+from harness.bench.synthetic import SyntheticRun, write_run
+from harness.cli.main import main
+from harness.core.contract import ExitCode
 
 
 def _findings(tmp_path: Path, spec: SyntheticRun) -> dict[str, dict]:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from harness.alertmanager import read_notifications
-from harness.contract import THRESHOLDS
+from harness.core.contract import THRESHOLDS
+from harness.observability.alertmanager import read_notifications
 from tests.e2e.runs_faults import EXPECTED_FIRING, EXPECTED_INHIBITED, EXPECTED_ROUTED, HOST_CPU_ALERTS
 from tests.observability.replay import ReplayPrometheus
 

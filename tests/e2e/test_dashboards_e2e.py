@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import grafana
-from harness.grafana.checks import MACROS, promql
-from harness.grafana.model import queries
+from harness.observability import grafana
+from harness.observability.grafana.checks import MACROS, promql
+from harness.observability.grafana.model import queries
 from tests.observability.replay import ReplayPrometheus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("prometheus") is None, reason="no prometheus")]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS
-from harness.diagnose.slowness import bucket_at, loop_lag_buckets
-from reports.builder import analyse
-from scenarios.simclock import parse_sim
+from harness.analysis.diagnose.slowness import bucket_at, loop_lag_buckets
+from harness.analysis.report.builder import analyse
+from harness.core.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS
+from harness.core.simclock import parse_sim
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import profiling
-from reports.builder import analyse
+from harness.analysis.report.builder import analyse
+from harness.profiling import pyspy
 from tests.e2e.runs_week import ROOT
 from tests.reports.browser import open_page
 
@@ -79,7 +79,7 @@ def _bot_pid(runs: Path) -> int | None:
 
 
 @pytest.fixture(scope="module")
-def clean_profiled_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, profiling.ProfileResult]]:
+def clean_profiled_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, pyspy.ProfileResult]]:
     work = tmp_path_factory.mktemp("clean-run")
     (work / "scenario.toml").write_text(CLEAN_HOT)
     runs = work / "runs"
@@ -91,7 +91,7 @@ def clean_profiled_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
         run_dir = next(runs.glob("*/manifest.json")).parent
         _wait_for(lambda: (run_dir / "windows.jsonl").exists() and (run_dir / "windows.jsonl").stat().st_size,
                   "the first load window", proc)
-        result = profiling.record(pid, run_dir / "profiles" / "mon-1000", duration=6).wait(timeout=120)
+        result = pyspy.record(pid, run_dir / "profiles" / "mon-1000", duration=6).wait(timeout=120)
         out, _ = proc.communicate(timeout=240)
         assert proc.returncode in (0, 1), out[-3000:]
         yield run_dir, result
@@ -105,7 +105,7 @@ def clean_profiled_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
                 proc.wait(30)
 
 
-@pytest.mark.skipif(not profiling.attach_permitted()[0], reason=profiling.attach_permitted()[1])
+@pytest.mark.skipif(not pyspy.attach_permitted()[0], reason=pyspy.attach_permitted()[1])
 def test_clean_run_has_no_findings_and_the_engine_knob_is_the_top_hot_function(clean_profiled_run) -> None:
     run_dir, result = clean_profiled_run
     assert result.mode == "attached" and result.samples > 50
@@ -166,7 +166,7 @@ def test_every_injected_fault_has_its_finding(faults_run: Path) -> None:
     assert report["verdict"] == "FAIL" and {f["id"] for f in report["findings"]} >= set(findings) - {"loss.no_reply"}
 
 
-@pytest.mark.skipif(not profiling.attach_permitted()[0], reason=profiling.attach_permitted()[1])
+@pytest.mark.skipif(not pyspy.attach_permitted()[0], reason=pyspy.attach_permitted()[1])
 def test_week_profiling_windows_reach_the_report(week_run: Path) -> None:
     report = json.loads((week_run / "report.json").read_text())
     windows = [(p["window"], p["component"], p["mode"]) for p in report["profiles"]]

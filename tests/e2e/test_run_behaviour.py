@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import histograms
-from harness.contract import ExitCode
+from harness.core import histograms
+from harness.core.contract import ExitCode
 from tests.e2e.runs_week import HarnessProcess, run_harness
 
 pytestmark = pytest.mark.e2e

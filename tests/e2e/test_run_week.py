@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import histograms
-from scenarios.config import load_scenario
-from scenarios.shapes import build_plan
-from scenarios.simclock import DAY_S, WEEK_S
-from scenarios.timemap import TimeMap
+from harness.core import histograms
+from harness.core.scenario.config import load_scenario
+from harness.core.simclock import DAY_S, WEEK_S
+from harness.core.timemap import TimeMap
+from harness.loadgen.shapes import build_plan
 
 pytestmark = pytest.mark.e2e
 

@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import rulegen
-from harness.alertmanager import DEFAULT_CONFIG, AlertmanagerProcess, find_binary, read_notifications, run_config
+from harness.core import assets
+from harness.observability import rules as rulegen
+from harness.observability.alertmanager import (
+    AlertmanagerProcess,
+    find_binary,
+    read_notifications,
+    run_config,
+)
 
 amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed")
 
@@ -41,7 +47,8 @@ def _routes_test(config: Path, receivers: str, labels: dict[str, str]) -> subpro
 
 @amtool
 def test_config_is_valid() -> None:
-    result = subprocess.run(["amtool", "check-config", str(DEFAULT_CONFIG)], capture_output=True, text=True, timeout=30)
+    argv = ["amtool", "check-config", str(assets.alertmanager_config())]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -60,19 +67,19 @@ def _alert_label_sets() -> list[dict[str, str]]:
 @pytest.mark.parametrize("labels", _alert_label_sets(), ids=lambda labels: "-".join(labels.values()))
 def test_each_alert_routes_to_its_receivers(labels: dict[str, str]) -> None:
     expected = expected_receivers(labels)
-    result = _routes_test(DEFAULT_CONFIG, expected, labels)
+    result = _routes_test(assets.alertmanager_config(), expected, labels)
     assert result.returncode == 0, f"{labels} should go to {expected}: {result.stdout}{result.stderr}"
 
 
 @amtool
 def test_a_wrong_receiver_is_caught() -> None:
-    result = _routes_test(DEFAULT_CONFIG, "ticket", {"alertname": "HostCpuHigh", "severity": "critical"})
+    result = _routes_test(assets.alertmanager_config(), "ticket", {"alertname": "HostCpuHigh", "severity": "critical"})
     assert result.returncode != 0
 
 
 @amtool
 def test_run_config_keeps_routing_and_swaps_receivers(tmp_path: Path) -> None:
-    shipped = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    shipped = yaml.safe_load(assets.alertmanager_config().read_text())
     derived = run_config(shipped, "http://127.0.0.1:1")
     assert derived["inhibit_rules"] == shipped["inhibit_rules"]
     matchers = [[r.get("matchers") for r in c["route"]["routes"]] for c in (derived, shipped)]

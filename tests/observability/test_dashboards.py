@@ -9,10 +9,11 @@ import sys
 import pytest
 import yaml
 
-from harness import grafana
-from harness.contract import THRESHOLDS
-from harness.grafana.checks import promql, structure_problems
-from harness.grafana.model import queries
+from harness.core import assets
+from harness.core.contract import THRESHOLDS
+from harness.observability import grafana
+from harness.observability.grafana.checks import promql, structure_problems
+from harness.observability.grafana.model import queries
 from tests.observability.grafana_stub import GrafanaStub, RunningStub
 
 BOARDS = grafana.load_dashboards()
@@ -70,9 +71,9 @@ def test_queries_become_plain_promql() -> None:
 
 
 def test_provisioning_points_at_the_dashboards() -> None:
-    datasources = yaml.safe_load((grafana.GRAFANA_DIR / "provisioning/datasources/prometheus.yml").read_text())
+    datasources = yaml.safe_load((assets.grafana_dir() / "provisioning/datasources/prometheus.yml").read_text())
     assert datasources["datasources"][0]["type"] == "prometheus"
-    providers = yaml.safe_load((grafana.GRAFANA_DIR / "provisioning/dashboards/chatbot.yml").read_text())
+    providers = yaml.safe_load((assets.grafana_dir() / "provisioning/dashboards/chatbot.yml").read_text())
     assert providers["providers"][0]["type"] == "file"
     assert providers["providers"][0]["folder"]
 

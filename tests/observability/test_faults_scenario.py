@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import tomllib
 
-from harness import rulegen
-from scenarios.config import parse_scenario
+from harness.core.scenario.config import parse_scenario
+from harness.observability import rules as rulegen
 from tests.e2e.runs_faults import EXPECTED_FIRING, EXPECTED_INHIBITED, EXPECTED_ROUTED, FAULTS_SCENARIO, HOST_CPU_ALERTS
 
 

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import rulegen
-from harness.contract import LATENCY_QUANTILE, THRESHOLDS
-from harness.rulegen import cases, slo
+from harness.core import assets
+from harness.core.contract import LATENCY_QUANTILE, THRESHOLDS
+from harness.observability import rules as rulegen
+from harness.observability.rules import cases, slo
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 
-RULE_FILES = sorted(rulegen.RULES_DIR.glob("*.yml"))
-TEST_FILES = sorted(rulegen.TESTS_DIR.glob("*.test.yml"))
+RULE_FILES = sorted(assets.rules_dir().glob("*.yml"))
+TEST_FILES = sorted(assets.rule_tests_dir().glob("*.test.yml"))
 
 
 def _alert_rules() -> list[dict]:
@@ -65,7 +66,7 @@ def test_slo_burn_thresholds_come_from_the_contract() -> None:
         window = next(w for w in slo.BURN_WINDOWS if w.long == rule["labels"]["long_window"])
         assert (factor, rule["labels"]["short_window"]) == (window.factor, window.short)
     le = f'le="{THRESHOLDS.p99_latency_seconds}"'
-    assert le in (rulegen.RULES_DIR / "slo-latency.yml").read_text()
+    assert le in (assets.rules_dir() / "slo-latency.yml").read_text()
 
 
 def test_every_alert_rule_has_a_firing_and_a_quiet_case() -> None:
@@ -83,7 +84,7 @@ def test_every_alert_rule_has_a_firing_and_a_quiet_case() -> None:
 
 def test_every_alert_has_a_runbook_with_the_standard_sections() -> None:
     for name in rulegen.alert_names():
-        page = rulegen.ROOT / "runbooks" / f"{name}.md"
+        page = assets.runbooks_dir() / f"{name}.md"
         assert page.exists(), f"{name}: no runbook at {page}"
         text = page.read_text()
         assert text.startswith(f"# {name}\n"), f"{page}: must start with '# {name}'"
@@ -97,7 +98,7 @@ def test_every_alert_has_a_runbook_with_the_standard_sections() -> None:
 
 
 def _failed_groups(path: Path) -> set[str]:
-    """Run one promtool test file; the names of the groups it reports as failed."""
+    """Run one promtool test file; the names of the groups it harness.analysis.report as failed."""
     result = subprocess.run(["promtool", "test", "rules", path.name], cwd=path.parent,
                             capture_output=True, text=True, timeout=120)
     output = result.stdout + result.stderr
@@ -127,8 +128,8 @@ def test_promtool_group(test_file: Path, group: str) -> None:
 
 def test_a_wrong_expectation_is_reported_for_its_own_group(tmp_path: Path) -> None:
     """The per-group verdicts above are only as good as the output parsing: break one case on purpose."""
-    document = yaml.safe_load((rulegen.TESTS_DIR / "host.test.yml").read_text())
-    document["rule_files"] = [str((rulegen.TESTS_DIR / f).resolve()) for f in document["rule_files"]]
+    document = yaml.safe_load((assets.rule_tests_dir() / "host.test.yml").read_text())
+    document["rule_files"] = [str((assets.rule_tests_dir() / f).resolve()) for f in document["rule_files"]]
     firing = next(t for t in document["tests"] if t["alert_rule_test"][0]["exp_alerts"])
     firing["alert_rule_test"][0]["exp_alerts"] = []
     path = tmp_path / "broken.test.yml"

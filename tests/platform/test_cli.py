@@ -7,7 +7,7 @@ import urllib.request
 
 from websockets.sync.client import connect
 
-from harness.readiness import wait_ready_file
+from harness.core.readiness import wait_ready_file
 
 
 def test_platform_command_serves_and_writes_ledger_on_sigterm(tmp_path):

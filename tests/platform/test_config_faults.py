@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from harness.commands import platform as command
+from harness.cli import platform as command
 from harness.platform import ConfigError, PlatformServer, load_toml
 from tests.platform.helpers import Bot, User, async_test, poll, server
 from tests.platform.test_openapi import CARD, call, token

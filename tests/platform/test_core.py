@@ -2,7 +2,7 @@ import json
 
 import aiohttp
 
-from harness.histograms import decode
+from harness.core.histograms import decode
 from tests.platform.helpers import APP, Bot, User, async_test, poll, server
 
 

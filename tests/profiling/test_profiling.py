@@ -13,14 +13,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import profiling
-from harness.cli import main
-from harness.contract import ExitCode
-from reports import build_report
-from reports.synthetic import write_run
+from harness.analysis.report.builder import build_report
+from harness.bench.synthetic import write_run
+from harness.cli.main import main
+from harness.core.contract import ExitCode
+from harness.profiling import pyspy
 
 BUSY = Path(__file__).with_name("busy.py")
-can_attach = pytest.mark.skipif(not profiling.attach_permitted()[0], reason=profiling.attach_permitted()[1])
+can_attach = pytest.mark.skipif(not pyspy.attach_permitted()[0], reason=pyspy.attach_permitted()[1])
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def busy() -> Iterator[subprocess.Popen[bytes]]:
         proc.wait(30)
 
 
-def _assert_views(result: profiling.ProfileResult) -> None:
+def _assert_views(result: pyspy.ProfileResult) -> None:
     assert result.hot[0]["function"].startswith("burn_cpu (") and result.hot[0]["self_share"] > 0.5
     files = result.files
     assert {"raw", "svg", "speedscope", "meta"} <= set(files)
@@ -50,7 +50,7 @@ def _assert_views(result: profiling.ProfileResult) -> None:
 
 @can_attach
 def test_attach_records_window_and_finds_the_hot_function(busy, tmp_path: Path) -> None:
-    recording = profiling.record(busy.pid, tmp_path / "peak-day0", duration=2, rate=100)
+    recording = pyspy.record(busy.pid, tmp_path / "peak-day0", duration=2, rate=100)
     result = recording.wait(timeout=60)
     assert result.mode == "attached" and result.samples >= 50
     _assert_views(result)
@@ -58,7 +58,7 @@ def test_attach_records_window_and_finds_the_hot_function(busy, tmp_path: Path) 
 
 
 def test_launch_records_without_privilege_and_stop_ends_the_program(tmp_path: Path) -> None:
-    recording = profiling.launch([sys.executable, str(BUSY), "120"], tmp_path / "whole-run")
+    recording = pyspy.launch([sys.executable, str(BUSY), "120"], tmp_path / "whole-run")
     child = recording.launched_pid()
     assert child is not None
     deadline = time.monotonic() + 60
@@ -73,9 +73,9 @@ def test_launch_records_without_privilege_and_stop_ends_the_program(tmp_path: Pa
 def test_attach_to_a_missing_process_says_so(tmp_path: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    if profiling.attach_permitted()[0]:
-        with pytest.raises(profiling.ProfilingError, match=f"no process with pid {gone.pid}"):
-            profiling.record(gone.pid, tmp_path, 1)
+    if pyspy.attach_permitted()[0]:
+        with pytest.raises(pyspy.ProfilingError, match=f"no process with pid {gone.pid}"):
+            pyspy.record(gone.pid, tmp_path, 1)
 
 
 @pytest.mark.parametrize(("euid", "cap", "scope", "allowed", "words"), [
@@ -86,15 +86,15 @@ def test_attach_to_a_missing_process_says_so(tmp_path: Path) -> None:
     (0, "0", 3, False, "ptrace_scope is 3"),
 ])
 def test_attach_permission_reasons(euid: int, cap: str, scope: int, allowed: bool, words: str) -> None:
-    ok, why = profiling.attach_verdict(euid, cap, scope)
+    ok, why = pyspy.attach_verdict(euid, cap, scope)
     assert ok is allowed and words in why
 
 
 @can_attach
 def test_profiles_in_a_run_folder_reach_the_report(busy, tmp_path: Path) -> None:
     run = write_run(tmp_path / "run")
-    profiling.record(busy.pid, run / "profiles" / "peak-day0", duration=1).wait(60)
-    profiling.record(busy.pid, run / "profiles" / "peak-day1", duration=1).wait(60)
+    pyspy.record(busy.pid, run / "profiles" / "peak-day0", duration=1).wait(60)
+    pyspy.record(busy.pid, run / "profiles" / "peak-day1", duration=1).wait(60)
     report = build_report(run)
     windows = [p["window"] for p in report.data["profiles"]]
     assert windows == ["peak-day0", "peak-day1"]

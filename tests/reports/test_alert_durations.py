@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from reports import build_report
-from reports.events import aggregate_alerts
-from reports.runfolder import RunFolder
-from reports.synthetic import SyntheticRun, write_run
-from scenarios.simclock import DAY_S, parse_sim
-from scenarios.timemap import Segment, TimeMap, week_timemap
+from harness.analysis.report.builder import build_report
+from harness.analysis.report.events import aggregate_alerts
+from harness.bench.synthetic import SyntheticRun, write_run
+from harness.core.runfolder.reader import RunFolder
+from harness.core.simclock import DAY_S, parse_sim
+from harness.core.timemap import Segment, TimeMap, week_timemap
 
 WED_PEAK, THU_PEAK = parse_sim("Wed 09:30"), parse_sim("Thu 09:30")
 COMPRESSED = TimeMap([

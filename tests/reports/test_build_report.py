@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.contract import THRESHOLDS, ExitCode
-from reports import build_report
-from reports.runfolder import NotARunFolder
-from reports.synthetic import SyntheticRun, write_run
+from harness.analysis.report.builder import build_report
+from harness.bench.synthetic import SyntheticRun, write_run
+from harness.cli.main import main
+from harness.core.contract import THRESHOLDS, ExitCode
+from harness.core.runfolder.reader import NotARunFolder
 
 
 def _slas(report) -> dict[str, dict]:
@@ -120,8 +120,8 @@ def test_baseline_regression_gates_even_when_slas_pass(tmp_path: Path) -> None:
 def test_latency_summary_matches_hdrh_percentiles() -> None:
     import random
 
-    from harness import histograms
-    from reports.load import PERCENTILES, latency_summary
+    from harness.analysis.report.load import PERCENTILES, latency_summary
+    from harness.core import histograms
 
     hist = histograms.new_histogram()
     rng = random.Random(3)
@@ -135,7 +135,7 @@ def test_latency_summary_matches_hdrh_percentiles() -> None:
 
 
 def test_chart_buckets_follow_the_run_length(tmp_path: Path) -> None:
-    from reports.runfolder import RunFolder, Segment
+    from harness.core.runfolder.reader import RunFolder, Segment
 
     folder = RunFolder(tmp_path)
     assert folder.bucket_s() == 3600  # no timemap: hourly

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import build_report
-from reports.synthetic import SyntheticRun, write_run
+from harness.analysis.report.builder import build_report
+from harness.bench.synthetic import SyntheticRun, write_run
 from tests.reports.browser import CHROMIUM, open_page
 
 FAULTY = SyntheticRun(slow_peak_days=(1,), backlog_days=(3,), cpu_overload_days=(3,), overrun_alert_days=(4,),

@@ -3,8 +3,8 @@ import json
 import shutil
 from pathlib import Path
 
+from harness.core.scenario.config import parse_scenario
 from harness.run.orchestrator import GENERATOR_CPU_SAMPLES, Run, RunOptions
-from scenarios.config import parse_scenario
 
 
 def make_run(tmp_path: Path) -> Run:

@@ -8,8 +8,8 @@ from pathlib import Path
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.core.runfolder.writer import JsonLines, Manifest, new_run_dir
 from harness.run.processes import Component
-from harness.run.runfolder import JsonLines, Manifest, new_run_dir
 from harness.run.sampler import Sampler
 
 BUSY_WITH_CHILD = (

@@ -1,4 +1,4 @@
-"""harness.procs: children log to their file, are stopped SIGTERM-then-SIGKILL, and do not outlive a
+"""harness.core.procs: children log to their file, are stopped SIGTERM-then-SIGKILL, and do not outlive a
 SIGKILLed parent (an Alertmanager started by harness/alertmanager.py included)."""
 
 import os
@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness import procs
-from harness.alertmanager import find_binary
+from harness.core import procs
+from harness.observability.alertmanager import find_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0  # generous: the machine is shared
@@ -22,11 +22,11 @@ IGNORES_SIGTERM = (
     "print('up', flush=True)\n"
     "time.sleep(60)\n"
 )
-# A parent that starts a child through harness.procs (or an Alertmanager), says so in a file, then waits.
+# A parent that starts a child through harness.core.procs (or an Alertmanager), says so in a file, then waits.
 PARENT_OF_SLEEPER = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "from harness import procs\n"
+    "from harness.core import procs\n"
     "procs.start([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
     "Path(sys.argv[1]).write_text('ready')\n"
     "time.sleep(120)\n"
@@ -34,7 +34,7 @@ PARENT_OF_SLEEPER = (
 PARENT_OF_ALERTMANAGER = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "from harness.alertmanager import AlertmanagerProcess\n"
+    "from harness.observability.alertmanager import AlertmanagerProcess\n"
     "AlertmanagerProcess(Path(sys.argv[1]).parent / 'run').start(timeout=60)\n"
     "Path(sys.argv[1]).write_text('ready')\n"
     "time.sleep(120)\n"

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.run.prometheus import RULES_DIR, AlertPoller, write_config
-from harness.run.runfolder import JsonLines
+from harness.core import assets
+from harness.core.runfolder.writer import JsonLines
+from harness.run.prometheus import AlertPoller, write_config
 
 
 def test_config_scrapes_every_target_and_loads_the_project_rules(tmp_path: Path):
@@ -22,7 +23,8 @@ def test_config_scrapes_every_target_and_loads_the_project_rules(tmp_path: Path)
                     "host": "127.0.0.1:9004"}
     assert config["global"]["scrape_interval"] == "2s"
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
-    assert sorted(p.name for p in (tmp_path / "rules").glob("*.yml")) == sorted(p.name for p in RULES_DIR.glob("*.yml"))
+    shipped = sorted(p.name for p in assets.rules_dir().glob("*.yml"))
+    assert sorted(p.name for p in (tmp_path / "rules").glob("*.yml")) == shipped
     if shutil.which("promtool"):
         check = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from harness.cli import main
-from harness.contract import ExitCode
+from harness.cli.main import main
+from harness.core.contract import ExitCode
 
 
 def test_check_prints_the_plan_without_starting_anything(capsys, tmp_path: Path):

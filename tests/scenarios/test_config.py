@@ -1,8 +1,8 @@
 import pytest
 
-from harness.contract import THRESHOLDS
-from scenarios.config import (
-    SCENARIO_DIR,
+from harness.core import assets
+from harness.core.contract import THRESHOLDS
+from harness.core.scenario.config import (
     ScenarioError,
     load_scenario,
     parse_scenario,
@@ -10,7 +10,7 @@ from scenarios.config import (
     resolved_toml,
     scenario_from_dict,
 )
-from scenarios.shapes import build_plan
+from harness.loadgen.shapes import build_plan
 
 
 def test_defaults_fill_in_and_sla_comes_from_the_contract():
@@ -80,7 +80,7 @@ def test_missing_and_broken_files(tmp_path):
         load_scenario(bad)
 
 
-@pytest.mark.parametrize("path", sorted(SCENARIO_DIR.glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(assets.scenarios_dir().glob("*.toml")), ids=lambda p: p.stem)
 def test_shipped_scenarios_load(path):
     sc = load_scenario(path)
     plan = build_plan(sc)

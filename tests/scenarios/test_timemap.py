@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scenarios.profile import WEEKDAY_CURVE, WEEKEND_CURVE, WeekProfile, check_curve, curve_value
-from scenarios.simclock import DAY_S, WEEK_S, format_sim, parse_hour, parse_sim
-from scenarios.timemap import steady_timemap, week_timemap
+from harness.core.simclock import DAY_S, WEEK_S, format_sim, parse_hour, parse_sim
+from harness.core.timemap import steady_timemap, week_timemap
+from harness.core.week import WEEKDAY_CURVE, WEEKEND_CURVE, WeekProfile, check_curve, curve_value
 
 
 def default_week(factor=14400.0, peak_wall=60.0, weekend_peak_wall=30.0):

@@ -1,10 +1,10 @@
 import io
 import json
 
-from harness import histograms
-from scenarios.recorder import WindowRecorder
-from scenarios.timemap import steady_timemap
-from scenarios.windows import LiveTotals, LoadgenCollector, WindowMerger
+from harness.core import histograms
+from harness.core.timemap import steady_timemap
+from harness.loadgen.recorder import WindowRecorder
+from harness.loadgen.windows import LiveTotals, LoadgenCollector, WindowMerger
 
 
 class Clock:

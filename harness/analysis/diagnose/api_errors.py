@@ -1,0 +1,126 @@
+"""Runbook as code: 401 / 403 / 429 from the platform's open API, by API and cause (runbooks/401.md,
+403.md, 429.md).
+
+The ledger counts every response by API, status and code; the bot's log says what the bot did about
+them (token refreshes, retries exhausted, permission_denied with the scopes it lacks). DingTalk
+signals a QPS limit either as 429 or as 403 with a QpsLimit code: the code tells the two 403s apart.
+"""
+
+from __future__ import annotations
+
+from harness.analysis.diagnose.context import Context
+from harness.analysis.diagnose.model import Evidence, Finding
+
+
+def _kind(status: int, code: str) -> str | None:
+    if status == 401:
+        return "401"
+    if status == 403:
+        return "qps" if "QpsLimit" in code else "403"
+    if status == 429:
+        return "qps"
+    return None
+
+
+def _unauthorized(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> Finding:
+    logins = {k: v for k, v in (ctx.ledger.get("login_failures") or {}).items() if v}
+    examples = [ctx.bot.reply_failed_example.get((api, "401"), "")]
+    text = " ".join(examples).lower()
+    if logins:
+        cause = ("wrong client secret / app secret: the platform refused the bot's credentials ("
+                 + ", ".join(f"{k} {v}" for k, v in logins.items()) + ")")
+        action = "check the bot's DINGTALK client id / secret in its environment against the app's configuration"
+    elif "expired" in text:
+        cause = "expired access token: the bot used a token past its lifetime"
+        action = "refresh the token before expiry (the SDK refreshes 5 min early) and once on 401"
+    elif "injected" in text or ctx.injected(api, 401):
+        cause = f"401s injected by the run's scenario ({ctx.injected(api, 401) or 'fault schedule'}): token rejected"
+        action = "expected under this fault; check that the bot refreshed its token and retried once"
+    else:
+        cause = "invalid or expired access token, or a token signed with the wrong secret"
+        action = "refresh the access token on 401 (once), and check the app secret the bot signs with"
+    refreshed = ctx.bot.events.get("access_token_refreshed", 0)
+    evidence.append(Evidence(f"the bot refreshed its access token {refreshed} times", "logs/bot.log "
+                             "event=access_token_refreshed"))
+    return Finding(f"api.401.{api}", f"{span['count']} × 401 Unauthorized on {api}", "critical",
+                   f"The platform answered 401 InvalidAuthentication {span['count']} times on {api}.", cause, action,
+                   "runbooks/401.md", evidence)
+
+
+def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> Finding:
+    scopes = sorted(ctx.bot.permission_denied.get(api, set()))
+    scope_text = ", ".join(scopes) if scopes else "unknown (the bot did not log requiredScopes)"
+    injected = ctx.injected(api, 403)
+    cause = f"the app is missing the scope {scope_text}"
+    if injected:
+        evidence.append(Evidence(f"403s injected by the run's scenario ({injected})", "scenario.toml [[faults]]"))
+        cause = f"403s injected by the run's scenario ({injected}), standing for a missing scope {scope_text}"
+    evidence.append(Evidence(f"required scopes reported by the platform: {scope_text}",
+                             "logs/bot.log event=permission_denied requiredScopes"))
+    exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st == "403")
+    evidence.append(Evidence(f"{exhausted} retries exhausted on this 403 (a permission 403 must not be retried)",
+                             "logs/bot.log event=retries_exhausted"))
+    return Finding(f"api.403.{api}", f"{span['count']} × 403 permission denied on {api}", "critical",
+                   f"The platform refused {span['count']} calls to {api}: the access token lacks a permission.",
+                   cause,
+                   f"grant {scope_text} to the app in the developer console, then get a new access token",
+                   "runbooks/403.md", evidence)
+
+
+_QPS_FORMS = {429: "429 Throttling", 403: "403 QpsLimit"}
+
+
+def _rate_limited(ctx: Context, api: str, statuses: list[int], span: dict, evidence: list[Evidence]) -> Finding:
+    """One finding per API for both forms of the QPS limit: a run may meet 429s and QpsLimit 403s."""
+    codes = {str(s) for s in statuses}
+    exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st in codes)
+    failed = [(st, f) for st in sorted(codes, reverse=True) if (f := ctx.bot.reply_failed.get((api, st)))]
+    evidence.append(Evidence(f"peak {span['peak_per_minute']:.0f} rejections per wall minute", "ledger.jsonl deltas"))
+    evidence.append(Evidence(f"the bot retried and gave up {exhausted} times after the maximum attempts; "
+                             f"{span['count'] - exhausted} rejections were absorbed by retries",
+                             "logs/bot.log event=retries_exhausted"))
+    for st, f in failed:
+        evidence.append(Evidence(f"{f.count} replies failed because of the {_QPS_FORMS[int(st)]}{ctx.span(f)}",
+                                 "logs/bot.log event=reply_failed"))
+    form = " and ".join(_QPS_FORMS[s] for s in sorted(set(statuses), reverse=True))
+    injected = "; ".join(i for s in sorted(set(statuses)) if (i := ctx.injected(api, s)))
+    cause = (f"injected by the run's scenario ({injected}); the finding shows how the bot coped" if injected
+             else "the bot exceeded the platform's per-app per-API QPS limit")
+    return Finding(f"api.qps.{api}", f"{span['count']} × rate limited ({form}) on {api}",
+                   "critical" if exhausted else "warning",
+                   f"The platform rate-limited {span['count']} calls to {api} with {form}."
+                   + (" A 403 with a QpsLimit code is DingTalk's form of a rate limit, not a missing permission."
+                      if 403 in statuses else ""), cause,
+                   "throttle calls per API (token bucket under the limit), batch streaming card updates, keep "
+                   "backoff with jitter on 429 / QpsLimit 403" + (", and raise the retry budget for replies"
+                                                                  if exhausted else ""),
+                   "runbooks/429.md", evidence)
+
+
+def findings(ctx: Context) -> list[Finding]:
+    grouped: dict[tuple[str, str], list[dict]] = {}
+    for span in ctx.data.get("api_errors") or []:
+        kind = _kind(int(span["status"]), str(span["code"]))
+        if kind and span["count"]:
+            grouped.setdefault((kind, span["api"]), []).append(span)
+    if not grouped and ctx.ledger.get("api_responses"):  # no ledger.jsonl: fall back to the final totals
+        for r in ctx.ledger["api_responses"]:
+            kind = _kind(int(r["status"]), str(r.get("code") or ""))
+            if kind and r.get("count"):
+                grouped.setdefault((kind, r["api"]), []).append(
+                    {**r, "first_sim": None, "last_sim": None, "peak_per_minute": 0.0})
+    out = []
+    for (kind, api), spans in sorted(grouped.items()):
+        total = {"count": sum(s["count"] for s in spans),
+                 "peak_per_minute": max(s["peak_per_minute"] for s in spans)}
+        evidence = [Evidence(f"HTTP {s['status']} {s['code']} × {s['count']}, between {ctx.sim(s['first_sim'])} and "
+                             f"{ctx.sim(s['last_sim'])} (resolution: the ledger snapshots)",
+                             "ledger api_responses (platform_api_responses_total)")
+                    for s in spans]
+        if kind == "401":
+            out.append(_unauthorized(ctx, api, total, evidence))
+        elif kind == "403":
+            out.append(_forbidden(ctx, api, total, evidence))
+        else:
+            out.append(_rate_limited(ctx, api, [int(s["status"]) for s in spans], total, evidence))
+    return out

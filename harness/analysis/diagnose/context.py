@@ -1,0 +1,56 @@
+"""What every runbook reads: the report's analysis of the run folder, and the bot's log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from harness.analysis.diagnose.botlog import BotLog, Seen
+from harness.core.runfolder.reader import RunFolder, sim_label
+
+BOT_LOG = "logs/bot.log"
+
+
+@dataclass
+class Context:
+    data: dict[str, Any]  # report.json's content (harness.analysis.report.builder.analyse)
+    charts: dict[str, Any]  # the report's hourly series (Report.charts)
+    folder: RunFolder
+    bot: BotLog
+    lost_sample: list[dict[str, Any]]  # ledger.json's bounded sample of lost messages
+    faults: list[dict[str, Any]]  # the [[faults]] of the run's scenario.toml: errors injected on purpose
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.data["thresholds"]
+
+    @property
+    def ledger(self) -> dict[str, Any]:
+        return self.data["messages"]
+
+    def injected(self, api: str, status: int) -> str | None:
+        """When the run's own scenario injected this API error ('Thu 09:40 to Thu 10:20'), else None."""
+        for fault in self.faults:
+            spec = ((fault.get("set") or {}).get("errors") or {}).get(api)
+            if isinstance(spec, dict) and int(spec.get("status", 0)) == status:
+                return f"{fault.get('at', '?')} to {fault.get('until', 'the end')} at ratio {spec.get('ratio', '?')}"
+        return None
+
+    def sim(self, sim: float | None) -> str:
+        return "n/a" if sim is None else sim_label(sim)
+
+    def at(self, unix: float | None) -> str:
+        """A log timestamp as simulated time when the timemap allows, else UTC wall time."""
+        if unix is None:
+            return "n/a"
+        sim = self.folder.sim_at_unix(unix)
+        if sim is not None:
+            return sim_label(sim)
+        return dt.datetime.fromtimestamp(unix, dt.timezone.utc).strftime("%H:%M:%S UTC")
+
+    def span(self, seen: Seen) -> str:
+        if seen.first is None:
+            return ""
+        first, last = self.at(seen.first), self.at(seen.last)
+        return f" ({first})" if first == last else f" ({first} to {last})"

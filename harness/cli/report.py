@@ -1,0 +1,41 @@
+"""`harness report RUN_DIR [--baseline OTHER_RUN]`: write the SLA report into the run folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.core.contract import ExitCode
+
+HELP = "Build the SLA report (html, md, json, junit) from a run folder"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", type=Path, help="the run folder (reports/<stamp>-<scenario>/)")
+    parser.add_argument("--baseline", type=Path, help="an earlier run folder to compare against (deltas per SLA)")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="relative worsening per SLA allowed before the comparison flags a regression "
+                             "(default: see docs/report.md)")
+    parser.add_argument("--quiet", action="store_true", help="print only the paths written")
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.analysis.report.builder import build_report
+    from harness.core.runfolder.reader import NotARunFolder
+
+    for label, path in (("RUN_DIR", args.run_dir), ("--baseline", args.baseline)):
+        if path is not None and not path.is_dir():
+            print(f"harness report: {label} {path} is not a directory", file=sys.stderr)
+            return ExitCode.USAGE
+    try:
+        report = build_report(args.run_dir, args.baseline, tolerance=args.tolerance)
+    except NotARunFolder as exc:
+        print(f"harness report: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    if not args.quiet:
+        for line in report.data["summary"]:
+            print(line)
+    for path in report.paths.values():
+        print(f"wrote {path}")
+    return report.exit_code

@@ -1,0 +1,155 @@
+"""The one source of truth for the facts that bot, rules, dashboards, harness.analysis.report and runbooks share.
+
+Metric names are the interface between the system under test and everything that watches it
+(docs/metrics.md documents them for people); SLA thresholds are the defaults scenario files,
+alert rules and the report start from. Tests check the other assets against this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Literal
+
+MetricKind = Literal["counter", "gauge", "histogram"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: MetricKind
+    labels: tuple[str, ...]
+    help: str
+
+
+def _m(name: str, kind: MetricKind, labels: tuple[str, ...], help_text: str) -> Metric:
+    return Metric(name, kind, labels, help_text)
+
+
+# Names are given without the `_total` suffix for counters only where prometheus_client adds it;
+# `name` here is always the name as it appears in the exposition (and in PromQL).
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        # --- the bot under test (reference_bot exports all of these) ---
+        _m("chatbot_messages_received_total", "counter", ("type",), "Stream frames received, by frame type."),
+        _m("chatbot_messages_duplicate_total", "counter", (), "Robot messages dropped as duplicate msgId."),
+        _m("chatbot_messages_processed_total", "counter", ("outcome",),
+           "Messages fully handled, by outcome: replied, failed, rejected."),
+        _m("chatbot_message_processing_seconds", "histogram", (),
+           "Frame received to final reply accepted by the platform."),
+        _m("chatbot_first_reply_seconds", "histogram", (), "Frame received to first streamed chunk accepted."),
+        _m("chatbot_queue_depth", "gauge", ("queue",), "Messages waiting in the inbound buffer."),
+        _m("chatbot_queue_capacity", "gauge", ("queue",), "Capacity of the inbound buffer."),
+        _m("chatbot_queue_rejected_total", "counter", ("queue",),
+           "Frames refused because the buffer was full (the platform is told to redeliver)."),
+        _m("chatbot_platform_requests_total", "counter", ("api", "status", "code"),
+           "Open-API calls made by the bot, by API, HTTP status and the error body's code."),
+        _m("chatbot_platform_retries_total", "counter", ("api",), "Open-API calls retried by the retry policy."),
+        _m("chatbot_stream_connected", "gauge", (), "1 while a stream connection is up."),
+        _m("chatbot_stream_reconnects_total", "counter", ("reason",), "Stream reconnects, by reason."),
+        _m("chatbot_login_attempts_total", "counter", ("outcome",), "Admin API logins: success, failure."),
+        _m("chatbot_build_info", "gauge", ("version",), "Always 1; the bot's version as a label."),
+        _m("chatbot_event_loop_lag_seconds", "histogram", (),
+           "How late the bot's event loop woke a timer: time it was blocked by CPU work or blocking calls."),
+        # --- the platform emulator ---
+        _m("platform_messages_total", "counter", ("stage",),
+           "Message fates in the ledger: sent, pushed, acked, redelivered, replied, lost."),
+        _m("platform_messages_lost_total", "counter", ("stage",),
+           "Lost messages by the stage where they stopped: not_pushed, not_acked, no_reply, reply_rejected."),
+        _m("platform_api_responses_total", "counter", ("api", "status", "code"),
+           "Open-API responses given by the emulator, by API, HTTP status and error code."),
+        _m("platform_connections", "gauge", ("app",), "Open stream connections per app."),
+        _m("platform_login_failures_total", "counter", ("api",),
+           "Failed credential checks (connections/open, accessToken): abnormal login attempts."),
+        _m("platform_bad_input_total", "counter", ("side", "kind"),
+           "Bad input the emulator refused, by side (bot stream, user socket) and kind (as in the ledger)."),
+        # --- the load generator (Locust master exporter) ---
+        _m("loadgen_messages_sent_total", "counter", ("outcome",), "User messages sent: ok, error."),
+        _m("loadgen_replies_total", "counter", ("outcome",), "Replies awaited: ok, timeout, error."),
+        _m("loadgen_late_starts_total", "counter", (), "Sends that started later than their intended time."),
+        _m("loadgen_reply_latency_seconds", "histogram", (), "Intended send time to final reply."),
+        _m("loadgen_first_chunk_latency_seconds", "histogram", (), "Intended send time to first reply chunk."),
+        _m("loadgen_users", "gauge", (), "Simulated users now."),
+        _m("loadgen_sim_time_seconds", "gauge", (), "Simulated clock: seconds since Monday 00:00 of the week."),
+        # --- host (node-exporter names; from psutil unless a real node exporter runs) ---
+        _m("node_cpu_seconds_total", "counter", ("cpu", "mode"), "Host CPU time by mode."),
+        _m("node_memory_MemTotal_bytes", "gauge", (), "Host memory."),
+        _m("node_memory_MemAvailable_bytes", "gauge", (), "Host memory available."),
+        # --- per-process resources of the run's components (harness sampler) ---
+        _m("harness_process_cpu_seconds_total", "counter", ("component",), "CPU time of a run component."),
+        _m("harness_process_resident_memory_bytes", "gauge", ("component",), "RSS of a run component."),
+        _m("harness_process_threads", "gauge", ("component",), "Threads of a run component."),
+        _m("harness_process_open_fds", "gauge", ("component",), "Open file descriptors of a run component."),
+    ]
+}
+
+# Latency histogram buckets shared by bot and load generator; 0.5 s must be a boundary so that
+# "share of messages under the P99 threshold" is exact in PromQL.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)
+# Event-loop lag buckets: 1 ms (scheduling noise) to 5 s (a loop blocked for seconds).
+LOOP_LAG_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Lag P99 above this (a bucket boundary) means the loop itself was blocked, not merely busy.
+LOOP_LAG_BLOCKED_SECONDS = 0.1
+# The "P99" of the latency SLA: the latency SLO asks this share of messages to be under the threshold.
+LATENCY_QUANTILE = 0.99
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """SLA and alert thresholds from the source design. Scenario files may override the SLA ones."""
+
+    p99_latency_seconds: float = 0.5
+    availability: float = 0.9995
+    cpu_target: float = 0.70  # resource-use SLA: CPU < 70 %
+    memory_target: float = 0.80  # resource-use SLA: memory < 80 %
+    cpu_alert: float = 0.85  # system alert: CPU > 85 %
+    backlog_alert: int = 100  # business alert: backlog > 100 messages
+    failed_logins_per_minute: int = 5  # security alert: > 5 abnormal logins per minute
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+THRESHOLDS = Thresholds()
+
+# Connector and replier defaults from the source design.
+HEARTBEAT_SECONDS = 30.0
+RECONNECT_BACKOFF_CAP_SECONDS = 300.0
+QUEUE_CAPACITY = 1000
+RETRY_MAX_ATTEMPTS = 3
+RETRY_BACKOFF_FACTOR = 1.5
+TOKEN_TTL_SECONDS = 3600
+TICKET_TTL_SECONDS = 90
+PERMISSION_SCOPES = ("Card.Streaming.Write", "Card.Instance.Write", "qyapi_robot_sendmsg")
+
+# Open-API names used as the `api` label by emulator and bot alike.
+APIS = (
+    "gateway_open",
+    "access_token",
+    "session_webhook",
+    "robot_send",
+    "card_create",
+    "card_streaming",
+    "robot_webhook",
+)
+
+# Rig health: a load-generator process above this share of a core for this many consecutive samples
+# may be what limits the run, not the bot.
+GENERATOR_CPU_WARN = 0.90
+GENERATOR_CPU_SAMPLES = 3
+
+# Where things go. Every service binds to loopback with an ephemeral port unless told otherwise.
+DEFAULT_HOST = "127.0.0.1"
+RUNS_DIR = "reports"  # default parent of run folders (git-ignored in a checkout)
+
+
+class ExitCode:
+    """Exit codes of `harness run` and `harness report` (documented in docs/cli.md)."""
+
+    OK = 0  # every SLA met
+    SLA_BREACHED = 1  # the run completed, at least one SLA failed
+    USAGE = 2  # bad arguments or a bad scenario / config file (argparse uses 2 as well)
+    ABORTED = 3  # run aborted or incomplete: a component died, Ctrl-C, missing data
+    HARNESS_ERROR = 4  # the harness itself failed

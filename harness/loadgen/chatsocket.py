@@ -1,0 +1,131 @@
+"""One simulated employee's WebSocket to the emulator's user side (docs/protocol.md).
+
+Sends never wait for replies (open loop). A reader greenlet matches `chunk` / `reply` / `event` /
+`error` frames to the pending sends by clientMsgId; latency is taken from each send's *intended*
+time, so a stalled bot shows as latency, not as fewer sends (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import websocket
+
+from harness.loadgen.recorder import WindowRecorder
+
+CONNECT_TIMEOUT_S = 15.0
+
+
+@dataclass
+class Pending:
+    intended: float
+    kind: str  # "message" (counts toward the SLA) or "join" / "leave" (Locust stats only)
+    name: str  # Locust request name
+    expect: str = ""  # text the final reply must contain (the /test smoke check)
+    msg_id: str = ""
+    first_chunk: float | None = None
+
+
+class ChatSocket:
+    def __init__(self, url: str, recorder: WindowRecorder, events: Any, reply_timeout_s: float):
+        self.recorder = recorder
+        self.events = events  # Locust's environment.events: its own stats stay visible in CSV / UI
+        self.reply_timeout_s = reply_timeout_s
+        self.pending: dict[str, Pending] = {}
+        self.retiring = False
+        self.closed = False
+        self.ws = websocket.create_connection(url, timeout=CONNECT_TIMEOUT_S, enable_multithread=False)
+        self.ws.settimeout(None)
+        self.reader = gevent.spawn(self._read_forever)
+
+    def send(self, client_msg_id: str, frame: dict[str, Any], pending: Pending) -> bool:
+        """Send one frame; False (and the failure recorded) when the socket is gone."""
+        self.pending[client_msg_id] = pending
+        try:
+            self.ws.send(json.dumps(frame))
+            return True
+        except (websocket.WebSocketException, OSError) as exc:
+            self._fail(client_msg_id, "send failed", str(exc) or type(exc).__name__)
+            return False
+
+    def _read_forever(self) -> None:
+        try:
+            while True:
+                text = self.ws.recv()
+                if not text:
+                    break
+                self._on_frame(json.loads(text))
+        except (websocket.WebSocketException, OSError, ValueError):
+            pass
+        finally:
+            self.closed = True
+            for cid in list(self.pending):
+                self._fail(cid, "connection lost", "the user WebSocket closed before the reply")
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        pending = self.pending.get(frame.get("clientMsgId", ""))
+        if pending is None:
+            return  # a reply after its timeout was already counted as "no reply"
+        kind = frame.get("type")
+        now = time.time()
+        if kind == "accepted":
+            pending.msg_id = frame.get("msgId", "")
+        elif kind == "chunk":
+            if pending.first_chunk is None:
+                pending.first_chunk = now
+        elif kind in ("reply", "event"):
+            cid = frame["clientMsgId"]
+            del self.pending[cid]
+            content = str(frame.get("content", frame.get("status", "")))
+            if pending.expect and pending.expect.lower() not in content.lower():
+                self._report(pending, now, f"smoke check failed: reply lacks {pending.expect!r}")
+                if pending.kind == "message":
+                    self.recorder.failure(pending.intended, "smoke check failed")
+                return
+            self._report(pending, now, None, len(content))
+            if pending.kind == "message":
+                first = pending.first_chunk if pending.first_chunk is not None else now
+                self.recorder.reply(pending.intended, now - pending.intended, first - pending.intended)
+        elif kind == "error":
+            self._fail(frame["clientMsgId"], "rejected", str(frame.get("error", "")))
+
+    def _fail(self, client_msg_id: str, kind: str, detail: str, timeout: bool = False) -> None:
+        pending = self.pending.pop(client_msg_id, None)
+        if pending is None:
+            return
+        self._report(pending, time.time(), f"{kind}: {detail}" if detail else kind)
+        if pending.kind == "message":
+            self.recorder.failure(pending.intended, kind, timeout=timeout, client_msg_id=client_msg_id,
+                                  msg_id=pending.msg_id)
+
+    def _report(self, pending: Pending, now: float, error: str | None, length: int = 0) -> None:
+        self.events.request.fire(request_type="WS", name=pending.name, response_time=(now - pending.intended) * 1000,
+                                 response_length=length, exception=error, context={})
+
+    def sweep(self, now: float) -> None:
+        """Fail sends whose reply is overdue. Pending is in send order, so stop at the first one not due."""
+        deadline = now - self.reply_timeout_s
+        while self.pending:
+            cid, pending = next(iter(self.pending.items()))
+            if pending.intended > deadline:
+                break
+            self._fail(cid, "no reply", f"none within {self.reply_timeout_s:g} s", timeout=True)
+
+    def ping(self) -> None:
+        """A WebSocket ping, as a connected client's heartbeat (the emulator answers with a pong)."""
+        with contextlib.suppress(websocket.WebSocketException, OSError):
+            self.ws.ping()
+
+    def settled(self) -> bool:
+        return (self.retiring and not self.pending) or self.closed
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(websocket.WebSocketException, OSError):
+            self.ws.close(timeout=1)
+        self.reader.kill(block=False)

@@ -1,0 +1,173 @@
+"""Master side: merge every worker's window payloads, append windows.jsonl, export loadgen_* metrics.
+
+A window is written once every worker known to the master has reported it, or `grace_s` after it
+ended (a slow or vanished worker must not stall the file). A report that arrives for a window
+already written is folded into the next open window and counted in `late_reports`, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from prometheus_client.core import HistogramMetricFamily
+
+from harness.core import histograms
+from harness.core.contract import LATENCY_BUCKETS, METRICS
+from harness.core.exposition import counter, gauge
+from harness.core.timemap import TimeMap
+from harness.loadgen.recorder import COUNTS, NO_REPLY_SAMPLE, Window
+
+
+@dataclass
+class MergedWindow(Window):
+    """One window merged over every worker that reported it."""
+
+    reporters: set[str] = field(default_factory=set)
+    late_reports: int = 0
+
+
+class WindowMerger:
+    def __init__(self, out: TextIO, timemap: TimeMap, run_start: float, window_s: float,
+                 users_now: Callable[[], int], grace_s: float | None = None, clock=time.time):
+        self.out = out
+        self.timemap = timemap
+        self.run_start = run_start
+        self.window_s = window_s
+        self.users_now = users_now
+        self.grace_s = grace_s if grace_s is not None else 2 * window_s
+        self.clock = clock
+        self.open: dict[int, MergedWindow] = {}
+        self.next_to_write = 0
+        self.users_by_index: dict[int, int] = {}
+        # cumulative over the written windows (loadgen.json)
+        self.totals: Counter[str] = Counter()
+        self.last_line: dict[str, Any] | None = None
+
+    def index_now(self) -> int:
+        return max(0, int((self.clock() - self.run_start) // self.window_s))
+
+    def sample_users(self) -> None:
+        self.users_by_index[self.index_now()] = self.users_now()
+
+    def add(self, worker: str, payloads: Iterable[dict[str, Any]]) -> None:
+        for p in payloads:
+            late = p["index"] < self.next_to_write
+            index = max(p["index"], self.next_to_write)
+            window = self.open.get(index) or self.open.setdefault(index, MergedWindow(index))
+            window.late_reports += late
+            if not late:
+                window.reporters.add(worker)
+            window.counts.update(p["counts"])
+            window.errors_by_kind.update(p["errors_by_kind"])
+            room = NO_REPLY_SAMPLE - len(window.no_reply_sample)
+            window.no_reply_sample.extend(p["no_reply_sample"][:max(0, room)])
+            window.reply_hist.add(histograms.decode(p["reply_hist"]))
+            window.first_chunk_hist.add(histograms.decode(p["first_chunk_hist"]))
+
+    def flush(self, workers: set[str], final: bool = False) -> int:
+        """Write every window that is complete (or overdue, or all of them when final). Returns lines written."""
+        written = 0
+        now_index_end = self.clock() - self.run_start
+        last = max(self.open, default=-1) if final else self.index_now() - 1
+        while self.next_to_write <= last:
+            index = self.next_to_write
+            window = self.open.get(index) or MergedWindow(index)
+            overdue = now_index_end >= (index + 1) * self.window_s + self.grace_s
+            if not (final or overdue or (workers and workers <= window.reporters)):
+                break
+            self._write(window, len(workers))
+            self.open.pop(index, None)
+            self.next_to_write += 1
+            written += 1
+        return written
+
+    def _write(self, w: MergedWindow, expected_workers: int) -> None:
+        wall_start, wall_end = w.index * self.window_s, (w.index + 1) * self.window_s
+        users = self.users_by_index.pop(w.index, None)
+        if users is None:
+            users = self.last_line["users"] if self.last_line else 0
+        line = {
+            "wall_start": wall_start, "wall_end": wall_end,
+            "sim_start": self.timemap.sim_at(wall_start), "sim_end": self.timemap.sim_at(wall_end),
+            "users": users, **{k: w.counts[k] for k in COUNTS},
+            "errors_by_kind": dict(w.errors_by_kind), "no_reply_sample": w.no_reply_sample,
+            "workers": len(w.reporters), "expected_workers": expected_workers, "late_reports": w.late_reports,
+            "reply_hist": histograms.encode(w.reply_hist), "first_chunk_hist": histograms.encode(w.first_chunk_hist),
+        }
+        self.out.write(json.dumps(line) + "\n")
+        self.out.flush()
+        self.totals.update({k: w.counts[k] for k in COUNTS})
+        self.last_line = line
+
+
+def _buckets(hist) -> tuple[list[tuple[str, float]], float]:
+    """Cumulative Prometheus buckets (seconds) and the sum from an HdrHistogram in microseconds."""
+    edges_us = [b * 1_000_000 for b in LATENCY_BUCKETS]
+    counts = [0] * len(edges_us)
+    total_sum = 0.0
+    for item in hist.get_recorded_iterator():
+        low = hist.get_lowest_equivalent_value(item.value_iterated_to)
+        n = item.count_at_value_iterated_to
+        total_sum += (low + hist.get_highest_equivalent_value(low)) / 2 * n / 1_000_000
+        for i, edge in enumerate(edges_us):
+            if low <= edge:
+                counts[i] += n
+    out = [(str(b), float(c)) for b, c in zip(LATENCY_BUCKETS, counts, strict=True)]
+    out.append(("+Inf", float(hist.get_total_count())))
+    return out, total_sum
+
+
+class LiveTotals:
+    """Cumulative counts and histograms by completion time, from the workers' frequent live harness.analysis.report.
+
+    The windows are exact but settle a reply timeout late; Prometheus and the progress line want now.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.reply = histograms.new_histogram()
+        self.first_chunk = histograms.new_histogram()
+
+    def add(self, payload: dict[str, Any]) -> None:
+        self.counts.update(payload["counts"])
+        self.reply.add(histograms.decode(payload["reply_hist"]))
+        self.first_chunk.add(histograms.decode(payload["first_chunk_hist"]))
+
+
+class LoadgenCollector:
+    """loadgen_* metrics (names from harness.core.contract) for Prometheus, from the live totals."""
+
+    def __init__(self, live: LiveTotals, users_now: Callable[[], int], sim_now: Callable[[], float]):
+        self.live = live
+        self.users_now = users_now
+        self.sim_now = sim_now
+
+    def collect(self):
+        t = self.live.counts
+        sent = counter("loadgen_messages_sent_total")
+        sent.add_metric(["ok"], t["sent"])
+        sent.add_metric(["error"], t["offered"] - t["sent"])
+        yield sent
+        replies = counter("loadgen_replies_total")
+        for outcome, key in (("ok", "replies_ok"), ("timeout", "timeouts"), ("error", "errors")):
+            replies.add_metric([outcome], t[key])
+        yield replies
+        late = counter("loadgen_late_starts_total")
+        late.add_metric([], t["late_starts"])
+        yield late
+        for name, hist in (("loadgen_reply_latency_seconds", self.live.reply),
+                           ("loadgen_first_chunk_latency_seconds", self.live.first_chunk)):
+            buckets, total = _buckets(hist)
+            yield HistogramMetricFamily(name, METRICS[name].help, buckets=buckets, sum_value=total)
+        yield gauge("loadgen_users", self.users_now())
+        yield gauge("loadgen_sim_time_seconds", self.sim_now())
+
+
+def open_windows_file(run_dir: Path) -> TextIO:
+    return (run_dir / "windows.jsonl").open("a", encoding="utf-8", buffering=1)
