@@ -59,8 +59,11 @@ class AdminApi:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
-        if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
-                or not isinstance(body.get("password"), str):
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("username"), str)
+            or not isinstance(body.get("password"), str)
+        ):
             self.metrics.logins.labels(outcome="failure").inc()
             return _error(400, 'expected a JSON body {"username": "...", "password": "..."}')
         username = body["username"][:100]
@@ -70,7 +73,8 @@ class AdminApi:
             event("login_locked", WARNING, username=username, remote=request.remote, retry_after_s=round(locked, 1))
             return web.json_response(
                 {"error": "too many failed logins; try later", "retry_after_s": round(locked, 1)},
-                status=429, headers={"Retry-After": str(int(locked) + 1)},
+                status=429,
+                headers={"Retry-After": str(int(locked) + 1)},
             )
         if not self._password:
             self._failure(username, request.remote, "login disabled")
@@ -88,8 +92,9 @@ class AdminApi:
     async def get_status(self, request: web.Request) -> web.Response:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return web.json_response({"error": "missing bearer token"}, status=401,
-                                     headers={"WWW-Authenticate": "Bearer"})
+            return web.json_response(
+                {"error": "missing bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         try:
             self.issuer.verify(token.strip())
         except AuthError as exc:

@@ -36,16 +36,28 @@ class Answerer:
             via = await self._answer(item)
         except Exception as exc:  # any failure is this message's outcome, never the worker's end
             self.metrics.processed.labels(outcome="failed").inc()
-            event("reply_failed", 40, exc_info=not isinstance(exc, ApiError), msgId=msg.msg_id,
-                  conversationId=msg.conversation_id, api=getattr(exc, "api", "engine"),
-                  status=getattr(exc, "status", None), error=str(exc))
+            event(
+                "reply_failed",
+                40,
+                exc_info=not isinstance(exc, ApiError),
+                msgId=msg.msg_id,
+                conversationId=msg.conversation_id,
+                api=getattr(exc, "api", "engine"),
+                status=getattr(exc, "status", None),
+                error=str(exc),
+            )
             return
         elapsed = time.perf_counter() - item.received_at
         self.metrics.processing_seconds.observe(elapsed)
         self.metrics.processed.labels(outcome="replied").inc()
-        event("reply_sent", msgId=msg.msg_id, conversationId=msg.conversation_id,
-              seq=self.conversations.next_reply_seq(msg.conversation_id), via=via,
-              latency_ms=round(elapsed * 1000, 2))
+        event(
+            "reply_sent",
+            msgId=msg.msg_id,
+            conversationId=msg.conversation_id,
+            seq=self.conversations.next_reply_seq(msg.conversation_id),
+            via=via,
+            latency_ms=round(elapsed * 1000, 2),
+        )
 
     def _first_reply(self, item: Inbound) -> None:
         self.metrics.first_reply_seconds.observe(time.perf_counter() - item.received_at)

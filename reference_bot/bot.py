@@ -49,14 +49,24 @@ class ReferenceBot:
         self.session = aiohttp.ClientSession(connector=connector)
         self.engine = self._make_engine()
         self.replier = Replier(
-            self.session, cfg.platform.endpoint, cfg.platform.client_id, self.secrets.client_secret,
-            cfg.channels.enterprise_chat.retry_policy, self.metrics, cfg.platform.request_timeout_seconds,
+            self.session,
+            cfg.platform.endpoint,
+            cfg.platform.client_id,
+            self.secrets.client_secret,
+            cfg.channels.enterprise_chat.retry_policy,
+            self.metrics,
+            cfg.platform.request_timeout_seconds,
         )
         self.answerer = Answerer(self.replier, self.engine, self.conversations, self.metrics)
         self.inbound = InboundBuffer(cfg.buffer, self.metrics, self.conversations, self.answerer.handle)
         self.stream = StreamClient(
-            self.session, cfg, cfg.platform.client_id, self.secrets.client_secret, self.inbound.on_frame,
-            self.metrics, self.presence,
+            self.session,
+            cfg,
+            cfg.platform.client_id,
+            self.secrets.client_secret,
+            self.inbound.on_frame,
+            self.metrics,
+            self.presence,
         )
         await self._start_admin()
         self.loop_lag.start()
@@ -65,8 +75,15 @@ class ReferenceBot:
             self._stream_task = asyncio.create_task(self.stream.run())
         else:
             event("channel_disabled", channel="enterprise_chat")
-        event("bot_started", version=__version__, protocol=PROTOCOL, engine=self.engine.name,
-              platform=cfg.platform.endpoint, admin=self.admin_url, jwt_key_generated=self.secrets.jwt_key_generated)
+        event(
+            "bot_started",
+            version=__version__,
+            protocol=PROTOCOL,
+            engine=self.engine.name,
+            platform=cfg.platform.endpoint,
+            admin=self.admin_url,
+            jwt_key_generated=self.secrets.jwt_key_generated,
+        )
 
     def _make_engine(self) -> AnswerEngine:
         if self.config.engine.kind == "openai":
@@ -118,8 +135,12 @@ class ReferenceBot:
                 "reconnect_attempt": self.stream.policy.attempt,
                 "recent_reconnects": list(self.stream.history),
             },
-            "queue": {"depth": self.inbound.queue.qsize(), "capacity": self.config.buffer.capacity,
-                      "running": self.inbound.busy, "workers": self.config.buffer.workers},
+            "queue": {
+                "depth": self.inbound.queue.qsize(),
+                "capacity": self.config.buffer.capacity,
+                "running": self.inbound.busy,
+                "workers": self.config.buffer.workers,
+            },
             "engine": {"name": self.engine.name, **_engine_knobs(self.config)},
             "conversations": self.conversations.summary(),
             "counters": {
@@ -133,5 +154,10 @@ class ReferenceBot:
 
 def _engine_knobs(config: BotConfig) -> dict[str, Any]:
     e = config.engine
-    return {"kind": e.kind, "first_token_seconds": e.first_token_seconds, "tokens_per_second": e.tokens_per_second,
-            "reply_tokens": e.reply_tokens, "cpu_ms_per_token": e.cpu_ms_per_token}
+    return {
+        "kind": e.kind,
+        "first_token_seconds": e.first_token_seconds,
+        "tokens_per_second": e.tokens_per_second,
+        "reply_tokens": e.reply_tokens,
+        "cpu_ms_per_token": e.cpu_ms_per_token,
+    }

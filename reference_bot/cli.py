@@ -44,10 +44,16 @@ def _dotted_value(text: str) -> tuple[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--platform", default=os.environ.get("DINGTALK_OPENAPI_ENDPOINT"),
-                        help="platform (emulator) base URL; default env DINGTALK_OPENAPI_ENDPOINT, then config")
-    parser.add_argument("--client-id", default=os.environ.get("DINGTALK_CLIENT_ID"),
-                        help="app client id (AppKey); default env DINGTALK_CLIENT_ID, then config")
+    parser.add_argument(
+        "--platform",
+        default=os.environ.get("DINGTALK_OPENAPI_ENDPOINT"),
+        help="platform (emulator) base URL; default env DINGTALK_OPENAPI_ENDPOINT, then config",
+    )
+    parser.add_argument(
+        "--client-id",
+        default=os.environ.get("DINGTALK_CLIENT_ID"),
+        help="app client id (AppKey); default env DINGTALK_CLIENT_ID, then config",
+    )
     parser.add_argument("--client-secret-file", help="file holding the client secret (else env DINGTALK_CLIENT_SECRET)")
     parser.add_argument("--config", help="config.json (see reference_bot/config.example.json); default: built-in")
     parser.add_argument("--admin-host", help="admin API bind address (default 127.0.0.1)")
@@ -58,8 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drain-seconds", type=float, default=5.0, help="time to finish queued answers on shutdown")
     for flag, (field, kind, text) in KNOBS.items():
         parser.add_argument(flag, type=kind, help=f"{text} ({field})")
-    parser.add_argument("--set", dest="settings", action="append", type=_dotted_value, default=[],
-                        metavar="FIELD=VALUE", help="set any config field, e.g. --set reconnect.jitter=0 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        type=_dotted_value,
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set any config field, e.g. --set reconnect.jitter=0 (repeatable)",
+    )
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:

@@ -87,8 +87,13 @@ class InboundBuffer:
         else:
             kind, conversation_id, users = change
             self.conversations.apply(kind, conversation_id, users)
-            event("membership_changed", change=kind, conversationId=conversation_id, users=users,
-                  members=len(self.conversations.members.get(conversation_id, ())))
+            event(
+                "membership_changed",
+                change=kind,
+                conversationId=conversation_id,
+                users=users,
+                members=len(self.conversations.members.get(conversation_id, ())),
+            )
         return event_ack(frame.message_id)
 
     def _reject(self, frame: Frame, reason: str, msg_id: str = "") -> str:
@@ -104,7 +109,8 @@ class InboundBuffer:
             return self._reject(frame, str(exc))
         if len(msg.text) > self.config.max_text_chars:
             return self._reject(
-                frame, f"text.content: expected at most {self.config.max_text_chars} characters, got {len(msg.text)}",
+                frame,
+                f"text.content: expected at most {self.config.max_text_chars} characters, got {len(msg.text)}",
                 msg.msg_id,
             )
         if msg.msg_id in self.recent:
@@ -115,13 +121,23 @@ class InboundBuffer:
             self.queue.put_nowait(Inbound(msg, received_at))
         except asyncio.QueueFull:
             self.metrics.queue_rejected.labels(queue=INBOUND_QUEUE).inc()
-            event("queue_rejected", WARNING, msgId=msg.msg_id, conversationId=msg.conversation_id,
-                  capacity=self.config.capacity)
+            event(
+                "queue_rejected",
+                WARNING,
+                msgId=msg.msg_id,
+                conversationId=msg.conversation_id,
+                capacity=self.config.capacity,
+            )
             return ack(frame.message_id, REDELIVER, "inbound buffer full, deliver again later")
         self.recent.add(msg.msg_id)
         self._depth.set(self.queue.qsize())
-        event("message_received", msgId=msg.msg_id, conversationId=msg.conversation_id, msgtype=msg.msgtype,
-              kind=msg.conversation_kind)
+        event(
+            "message_received",
+            msgId=msg.msg_id,
+            conversationId=msg.conversation_id,
+            msgtype=msg.msgtype,
+            kind=msg.conversation_kind,
+        )
         return ack(frame.message_id)
 
     async def _work(self) -> None:

@@ -43,8 +43,9 @@ def _make(metric: Metric, registry: CollectorRegistry) -> Counter | Gauge | Hist
         return Counter(metric.name.removesuffix("_total"), metric.help, metric.labels, registry=registry)
     if metric.kind == "gauge":
         return Gauge(metric.name, metric.help, metric.labels, registry=registry)
-    return Histogram(metric.name, metric.help, metric.labels, buckets=BUCKETS.get(metric.name, LATENCY_BUCKETS),
-                     registry=registry)
+    return Histogram(
+        metric.name, metric.help, metric.labels, buckets=BUCKETS.get(metric.name, LATENCY_BUCKETS), registry=registry
+    )
 
 
 class BotMetrics:
@@ -89,5 +90,9 @@ class BotMetrics:
 
     def value(self, name: str, **labels: str) -> float:
         """Sum of the samples called `name` whose labels include `labels` (for /status and tests); 0 when absent."""
-        return sum(s.value for family in self.registry.collect() for s in family.samples
-                   if s.name == name and labels.items() <= s.labels.items())
+        return sum(
+            s.value
+            for family in self.registry.collect()
+            for s in family.samples
+            if s.name == name and labels.items() <= s.labels.items()
+        )

@@ -164,8 +164,14 @@ class Replier:
             if verdict == "permission":
                 if api not in self._permission_logged:
                     self._permission_logged.add(api)
-                    event("permission_denied", 40, api=api, status=status, code=code,
-                          requiredScopes=required_scopes(payload))
+                    event(
+                        "permission_denied",
+                        40,
+                        api=api,
+                        status=status,
+                        code=code,
+                        requiredScopes=required_scopes(payload),
+                    )
             elif verdict == "retry":
                 event("retries_exhausted", 40, api=api, status=status, code=code, attempts=attempt)
             raise ApiError(api, status, code, str(payload.get("message", "")))
@@ -189,8 +195,9 @@ class Replier:
         else:
             url = f"{self.endpoint}/v1.0/robot/oToMessages/batchSend"
             body = {"userIds": [msg.sender.staff_id]}
-        body.update(robotCode=msg.robot_code or self.client_id, msgKey="sampleText", msgParam=param,
-                    outTrackId=msg.msg_id)
+        body.update(
+            robotCode=msg.robot_code or self.client_id, msgKey="sampleText", msgParam=param, outTrackId=msg.msg_id
+        )
         await self.call("robot_send", "POST", url, body)
         return "robotSend"
 

@@ -67,8 +67,12 @@ class StreamClient:
         self.presence = presence
         rc = config.reconnect
         self.policy = ReconnectPolicy(
-            initial=rc.initial_delay_seconds, factor=rc.factor, cap=rc.max_delay_seconds, jitter=rc.jitter,
-            stable_after=rc.stable_after_seconds, rand=rand,
+            initial=rc.initial_delay_seconds,
+            factor=rc.factor,
+            cap=rc.max_delay_seconds,
+            jitter=rc.jitter,
+            stable_after=rc.stable_after_seconds,
+            rand=rand,
         )
         self.live: set[Connection] = set()
         self.history: deque[dict[str, Any]] = deque(maxlen=50)  # recent reconnects, shown by /status

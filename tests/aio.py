@@ -13,6 +13,7 @@ POLL_DEADLINE_S = 30.0  # generous: the machine is shared
 
 def async_test(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     """A coroutine test function run in its own event loop, failed if it takes over TEST_DEADLINE_S."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         asyncio.run(asyncio.wait_for(fn(*args, **kwargs), TEST_DEADLINE_S))
@@ -20,8 +21,9 @@ def async_test(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
     return wrapper
 
 
-async def wait_for(predicate: Callable[[], bool], what: str = "the condition",
-                   timeout: float = POLL_DEADLINE_S) -> None:
+async def wait_for(
+    predicate: Callable[[], bool], what: str = "the condition", timeout: float = POLL_DEADLINE_S
+) -> None:
     """Poll a condition with a deadline (for state that has no event to wait on)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

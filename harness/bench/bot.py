@@ -46,11 +46,13 @@ async def main():
 asyncio.run(main())
 """
 # About the size of a robot-message CALLBACK frame, so both sides move similar bytes.
-ECHO_PAYLOAD = json.dumps({"specVersion": "1.0", "type": "CALLBACK", "headers": {"messageId": "x" * 32},
-                           "data": "y" * 900})
+ECHO_PAYLOAD = json.dumps(
+    {"specVersion": "1.0", "type": "CALLBACK", "headers": {"messageId": "x" * 32}, "data": "y" * 900}
+)
 
 
 # --- baseline -------------------------------------------------------------------------------------
+
 
 async def drive_echo(port: int, total: int, connections: int) -> float:
     left = itertools.count()
@@ -68,8 +70,7 @@ async def drive_echo(port: int, total: int, connections: int) -> float:
 
 
 def measure_echo(total: int, tmp: Path) -> dict[str, float]:
-    with child([sys.executable, "-c", ECHO_SERVER], tmp / "echo.log", stdout=subprocess.PIPE,
-               text=True) as proc:
+    with child([sys.executable, "-c", ECHO_SERVER], tmp / "echo.log", stdout=subprocess.PIPE, text=True) as proc:
         port = int(proc.stdout.readline())
         server = psutil.Process(proc.pid)
         asyncio.run(drive_echo(port, total // 10, 50))  # warm up
@@ -80,6 +81,7 @@ def measure_echo(total: int, tmp: Path) -> dict[str, float]:
 
 
 # --- the bot ----------------------------------------------------------------------------------------
+
 
 class Users:
     """Simulated employees on the emulator's user side; each reply is matched to its send."""
@@ -138,8 +140,17 @@ class Users:
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, n: int, intended: float) -> None:
         client_msg_id = f"b{next(self._ids)}"
         self.sent_at[client_msg_id] = intended
-        await ws.send_str(json.dumps({"type": "message", "clientMsgId": client_msg_id, "conversationId": f"c{n}",
-                                      "conversationType": "1", "text": "how do I reset my password?"}))
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "message",
+                    "clientMsgId": client_msg_id,
+                    "conversationId": f"c{n}",
+                    "conversationType": "1",
+                    "text": "how do I reset my password?",
+                }
+            )
+        )
 
     def _on_reply(self, text: str) -> bool:
         frame = json.loads(text)
@@ -173,14 +184,42 @@ CARD = ["--plain-text-max-tokens", "0", "--chunk-tokens", "8"]  # card create, o
 def measure_bot(total: int, half_duration: float, workdir: Path, reply_flags: list[str]) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(dir=workdir))  # fresh ready files for each pair of processes
     env = {**os.environ, "HARNESS_APP_SECRET": SECRET, "DINGTALK_CLIENT_SECRET": SECRET}
-    platform_cmd = [sys.executable, "-m", "harness", "platform", "--app", APP, "--ready-file", str(tmp / "p.ready"),
-                    "--reply-timeout", "120"]
+    platform_cmd = [
+        sys.executable,
+        "-m",
+        "harness",
+        "platform",
+        "--app",
+        APP,
+        "--ready-file",
+        str(tmp / "p.ready"),
+        "--reply-timeout",
+        "120",
+    ]
     with child(platform_cmd, tmp / "platform.log", env=env) as platform:
         url = wait_ready_file(tmp / "p.ready", platform, timeout=60)["http"]
-        bot_cmd = [sys.executable, "-m", "reference_bot", "--platform", url, "--client-id", APP,
-                   "--ready-file", str(tmp / "b.ready"), "--log-file", str(tmp / "bot.log"),
-                   "--first-token-seconds", "0", "--tokens-per-second", "0", "--cpu-ms-per-token", "0",
-                   "--reply-tokens", "8", *reply_flags]
+        bot_cmd = [
+            sys.executable,
+            "-m",
+            "reference_bot",
+            "--platform",
+            url,
+            "--client-id",
+            APP,
+            "--ready-file",
+            str(tmp / "b.ready"),
+            "--log-file",
+            str(tmp / "bot.log"),
+            "--first-token-seconds",
+            "0",
+            "--tokens-per-second",
+            "0",
+            "--cpu-ms-per-token",
+            "0",
+            "--reply-tokens",
+            "8",
+            *reply_flags,
+        ]
         with child(bot_cmd, tmp / "bot.out", env=env) as bot:
             admin = wait_ready_file(tmp / "b.ready", bot, timeout=60)["http"]
             proc = psutil.Process(bot.pid)
@@ -195,8 +234,14 @@ def measure_bot(total: int, half_duration: float, workdir: Path, reply_flags: li
             cpu = cpu_seconds(proc) - before
             emulator_cpu = cpu_seconds(emulator) - emulator_before
             saturated = users.replied / wall
-            result = {"messages": users.replied, "wall_s": wall, "cpu_s": cpu, "per_cpu_s": users.replied / cpu,
-                      "per_wall_s": saturated, "emulator_per_cpu_s": users.replied / emulator_cpu}
+            result = {
+                "messages": users.replied,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "per_cpu_s": users.replied / cpu,
+                "per_wall_s": saturated,
+                "emulator_per_cpu_s": users.replied / emulator_cpu,
+            }
             if half_duration <= 0:
                 return result
             half_rate = min(GOAL_PER_CORE / 2, saturated / 2)  # what this machine can offer, at most the goal
@@ -207,8 +252,11 @@ def measure_bot(total: int, half_duration: float, workdir: Path, reply_flags: li
             half_cpu = cpu_seconds(proc) - cpu_before
             hist_after = asyncio.run(bot_histogram(admin))
     return {
-        **result, "half_rate": half_rate, "half_replied": paced.replied,
-        "half_offered": int(half_rate * half_duration), "half_cpu_share": half_cpu / half_duration,
+        **result,
+        "half_rate": half_rate,
+        "half_replied": paced.replied,
+        "half_offered": int(half_rate * half_duration),
+        "half_cpu_share": half_cpu / half_duration,
         "bot_share_under_50ms": share_within(hist_before, hist_after, 0.05),
         "bot_share_under_25ms": share_within(hist_before, hist_after, 0.025),
         "user_p50_ms": paced.latency.get_value_at_percentile(50) / 1000,
@@ -225,20 +273,32 @@ def main() -> int:
         echo = measure_echo(max(total, 10000), Path(tmp))  # enough CPU time for psutil's 10 ms ticks
         bot = measure_bot(total, half_duration, Path(tmp), PLAIN_TEXT)
         card = measure_bot(total, 0, Path(tmp), CARD)
-    print(f"echo baseline: {echo['per_cpu_s']:,.0f} round trips per CPU-second of the echo server "
-          f"({echo['per_wall_s']:,.0f}/s wall)")
-    print(f"reference bot: {bot['per_cpu_s']:,.0f} messages per CPU-second of the bot process "
-          f"({bot['per_wall_s']:,.0f}/s wall with emulator and users on the same 2 cores; the emulator handled "
-          f"{bot['emulator_per_cpu_s']:,.0f} per CPU-second of its own)")
+    print(
+        f"echo baseline: {echo['per_cpu_s']:,.0f} round trips per CPU-second of the echo server "
+        f"({echo['per_wall_s']:,.0f}/s wall)"
+    )
+    print(
+        f"reference bot: {bot['per_cpu_s']:,.0f} messages per CPU-second of the bot process "
+        f"({bot['per_wall_s']:,.0f}/s wall with emulator and users on the same 2 cores; the emulator handled "
+        f"{bot['emulator_per_cpu_s']:,.0f} per CPU-second of its own)"
+    )
     print(f"ratio bot / echo (per CPU-second): {bot['per_cpu_s'] / echo['per_cpu_s']:.2f}")
-    print(f"reference bot, AI-card replies (3 open-API calls each): {card['per_cpu_s']:,.0f} messages per CPU-second "
-          f"(ratio to echo {card['per_cpu_s'] / echo['per_cpu_s']:.2f})")
-    print(f"half load: {bot['half_rate']:,.0f} msg/s offered for {half_duration:g} s, {bot['half_replied']} of "
-          f"{bot['half_offered']} answered, bot CPU {bot['half_cpu_share']:.0%} of one core")
-    print(f"half load, bot processing (frame in -> reply accepted): {bot['bot_share_under_50ms']:.2%} under 50 ms, "
-          f"{bot['bot_share_under_25ms']:.2%} under 25 ms (p99 < 50 ms when the first is >= 99 %)")
-    print(f"half load, user side (send -> reply via emulator): p50 {bot['user_p50_ms']:.1f} ms, "
-          f"p99 {bot['user_p99_ms']:.1f} ms")
+    print(
+        f"reference bot, AI-card replies (3 open-API calls each): {card['per_cpu_s']:,.0f} messages per CPU-second "
+        f"(ratio to echo {card['per_cpu_s'] / echo['per_cpu_s']:.2f})"
+    )
+    print(
+        f"half load: {bot['half_rate']:,.0f} msg/s offered for {half_duration:g} s, {bot['half_replied']} of "
+        f"{bot['half_offered']} answered, bot CPU {bot['half_cpu_share']:.0%} of one core"
+    )
+    print(
+        f"half load, bot processing (frame in -> reply accepted): {bot['bot_share_under_50ms']:.2%} under 50 ms, "
+        f"{bot['bot_share_under_25ms']:.2%} under 25 ms (p99 < 50 ms when the first is >= 99 %)"
+    )
+    print(
+        f"half load, user side (send -> reply via emulator): p50 {bot['user_p50_ms']:.1f} ms, "
+        f"p99 {bot['user_p99_ms']:.1f} ms"
+    )
     print(json.dumps({"echo": echo, "bot": bot, "card": card}))
     return 0
 

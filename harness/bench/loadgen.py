@@ -50,9 +50,25 @@ def locust_phase(url: str, tmp: Path, users: int, rate: float, seconds: float) -
     run_dir.mkdir()
     scenario = run_dir / "bench.toml"
     scenario.write_text(SCENARIO.format(users=users, seconds=seconds, per_user_min=rate / users * 60))
-    cmd = [sys.executable, "-m", "locust", "-f", locustfile(), "--headless",
-           "--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "5", "--harness-scenario", str(scenario),
-           "--harness-run-dir", str(run_dir), "--harness-platform-url", url]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        locustfile(),
+        "--headless",
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",
+        "--stop-timeout",
+        "5",
+        "--harness-scenario",
+        str(scenario),
+        "--harness-run-dir",
+        str(run_dir),
+        "--harness-platform-url",
+        url,
+    ]
     with procs.child(cmd, run_dir / "locust.log") as proc:
         ps = psutil.Process(proc.pid)
         deadline = time.monotonic() + 60
@@ -72,9 +88,15 @@ def locust_phase(url: str, tmp: Path, users: int, rate: float, seconds: float) -
     windows = [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
     p99 = histograms.percentile_seconds(histograms.merge(w["reply_hist"] for w in windows), 99)
     cpu = last - cpu0
-    return {"replies": totals.get("replies_ok", 0), "sent": totals.get("sent", 0), "cpu_s": cpu,
-            "per_cpu_s": totals.get("replies_ok", 0) / cpu if cpu else float("nan"),
-            "msg_per_s": totals.get("sent", 0) / seconds, "p99_ms": (p99 or 0) * 1000, "rss_mb": rss / 2**20}
+    return {
+        "replies": totals.get("replies_ok", 0),
+        "sent": totals.get("sent", 0),
+        "cpu_s": cpu,
+        "per_cpu_s": totals.get("replies_ok", 0) / cpu if cpu else float("nan"),
+        "msg_per_s": totals.get("sent", 0) / seconds,
+        "p99_ms": (p99 or 0) * 1000,
+        "rss_mb": rss / 2**20,
+    }
 
 
 async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> dict:
@@ -106,8 +128,17 @@ async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> d
             n += 1
             cid = f"a{i}-{n}"
             pending[cid] = next_at
-            await ws.send(json.dumps({"type": "message", "clientMsgId": cid, "conversationId": f"dm-a{i}",
-                                      "conversationType": "1", "text": "hello"}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "message",
+                        "clientMsgId": cid,
+                        "conversationId": f"dm-a{i}",
+                        "conversationType": "1",
+                        "text": "hello",
+                    }
+                )
+            )
 
     sockets = [await websockets.connect(f"{ws_url}a{i}", max_queue=None) for i in range(users)]
     readers = [asyncio.create_task(reader(ws)) for ws in sockets]
@@ -122,14 +153,21 @@ async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> d
     for ws in sockets:
         await ws.close()
     p99 = histograms.percentile_seconds(hist, 99)
-    return {"replies": replies, "cpu_s": cpu, "per_cpu_s": replies / cpu if cpu else float("nan"),
-            "msg_per_s": replies / seconds, "p99_ms": (p99 or 0) * 1000}
+    return {
+        "replies": replies,
+        "cpu_s": cpu,
+        "per_cpu_s": replies / cpu if cpu else float("nan"),
+        "msg_per_s": replies / seconds,
+        "p99_ms": (p99 or 0) * 1000,
+    }
 
 
 def fmt(name: str, r: dict) -> str:
     extra = f"  rss {r['rss_mb']:.0f} MB" if "rss_mb" in r else ""
-    return (f"  {name:<26} {r['replies']:>7} replies  {r['cpu_s']:6.2f} CPU-s  {r['per_cpu_s']:8.0f} round trips/CPU-s"
-            f"  {r['msg_per_s']:7.0f} msg/s  p99 {r['p99_ms']:6.0f} ms{extra}")
+    return (
+        f"  {name:<26} {r['replies']:>7} replies  {r['cpu_s']:6.2f} CPU-s  {r['per_cpu_s']:8.0f} round trips/CPU-s"
+        f"  {r['msg_per_s']:7.0f} msg/s  p99 {r['p99_ms']:6.0f} ms{extra}"
+    )
 
 
 def main(quick: bool) -> int:
@@ -139,11 +177,26 @@ def main(quick: bool) -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {**os.environ, "HARNESS_APP_SECRET": SECRET}
-        emulator, urls = procs.start_ready([sys.executable, "-m", "harness", "platform", "--app", APP, "--ready-file",
-                                            str(tmp / "emu"), "--reply-timeout", "30"], tmp / "emu",
-                                           tmp / "emu.log", env=env)
-        bot = procs.start([sys.executable, "-m", "harness.bench.platform", "--role", "bot", "--url",
-                           urls["http"]], tmp / "bot.log")
+        emulator, urls = procs.start_ready(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "platform",
+                "--app",
+                APP,
+                "--ready-file",
+                str(tmp / "emu"),
+                "--reply-timeout",
+                "30",
+            ],
+            tmp / "emu",
+            tmp / "emu.log",
+            env=env,
+        )
+        bot = procs.start(
+            [sys.executable, "-m", "harness.bench.platform", "--role", "bot", "--url", urls["http"]], tmp / "bot.log"
+        )
         try:
             time.sleep(1.0)  # the echo bot connects its stream (its readiness is the emulator's connection)
             base = asyncio.run(asyncio_client(urls["http"], users, rate, seconds))
@@ -157,12 +210,16 @@ def main(quick: bool) -> int:
     ratio = loc["per_cpu_s"] / base["per_cpu_s"]
     print(f"  ratio Locust / asyncio: {ratio:.2f} round trips per CPU-second")
     ok_rate = loc["per_cpu_s"] >= 3000
-    print(f"  Locust capacity on one core: ~{loc['per_cpu_s']:.0f} msg/s with latency tracking "
-          f"(goal >= 3000: {'met' if ok_rate else 'NOT met'})")
+    print(
+        f"  Locust capacity on one core: ~{loc['per_cpu_s']:.0f} msg/s with latency tracking "
+        f"(goal >= 3000: {'met' if ok_rate else 'NOT met'})"
+    )
     ok_idle = idle["rss_mb"] < 1024
-    print(f"idle users: {idle_users} connected, with heartbeats, in one Locust process: RSS {idle['rss_mb']:.0f} MB "
-          f"({idle['rss_mb'] * 1024 / idle_users:.0f} kB per user; goal for 5000 users < 1 GB: "
-          f"{'met' if ok_idle else 'NOT met'})")
+    print(
+        f"idle users: {idle_users} connected, with heartbeats, in one Locust process: RSS {idle['rss_mb']:.0f} MB "
+        f"({idle['rss_mb'] * 1024 / idle_users:.0f} kB per user; goal for 5000 users < 1 GB: "
+        f"{'met' if ok_idle else 'NOT met'})"
+    )
     return 0
 
 

@@ -39,8 +39,11 @@ async def reply_worker(host: str, port: int, jobs: asyncio.Queue[tuple[str, byte
     reader, writer = await asyncio.open_connection(host, port)
     while True:
         path, body = await jobs.get()
-        writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         head = await reader.readuntil(b"\r\n\r\n")
         length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
         await reader.readexactly(length)
@@ -48,8 +51,11 @@ async def reply_worker(host: str, port: int, jobs: asyncio.Queue[tuple[str, byte
 
 async def echo_bot(url: str, workers: int = 256) -> None:
     async with aiohttp.ClientSession() as http:
-        body = {"clientId": APP, "clientSecret": SECRET,
-                "subscriptions": [{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}]}
+        body = {
+            "clientId": APP,
+            "clientSecret": SECRET,
+            "subscriptions": [{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}],
+        }
         async with http.post(f"{url}/v1.0/gateway/connections/open", json=body) as resp:
             opened = await resp.json()
         host, port = url.removeprefix("http://").split(":")
@@ -58,13 +64,21 @@ async def echo_bot(url: str, workers: int = 256) -> None:
         async with http.ws_connect(f"{opened['endpoint']}?ticket={opened['ticket']}") as ws:
             async for msg in ws:
                 frame = json.loads(msg.data)
-                await ws.send_str(json.dumps({"code": 200, "headers": {"messageId": frame["headers"]["messageId"]},
-                                              "message": "OK", "data": "{}"}))
+                await ws.send_str(
+                    json.dumps(
+                        {
+                            "code": 200,
+                            "headers": {"messageId": frame["headers"]["messageId"]},
+                            "message": "OK",
+                            "data": "{}",
+                        }
+                    )
+                )
                 if frame["type"] == "CALLBACK":
                     data = json.loads(frame["data"])
                     hook = data["sessionWebhook"]
                     reply = {"msgtype": "text", "text": {"content": data["text"]["content"]}}
-                    jobs.put_nowait((hook[hook.index("/robot/"):], json.dumps(reply).encode()))
+                    jobs.put_nowait((hook[hook.index("/robot/") :], json.dumps(reply).encode()))
                 await asyncio.sleep(0)  # a full socket buffer must not starve the reply workers
         for task in pool:
             task.cancel()
@@ -129,14 +143,14 @@ async def drive(sockets: list, send, replies, seconds: float, rate: float | None
     return load
 
 
-async def run_emulator_phase(url: str, pid: int, bot_pid: int, seconds: float, rate: float | None,
-                             users: int) -> dict:
+async def run_emulator_phase(url: str, pid: int, bot_pid: int, seconds: float, rate: float | None, users: int) -> dict:
     async with aiohttp.ClientSession() as http:
         sockets = [await http.ws_connect(f"{url}/user?userId=u{i}&accepted=0") for i in range(users)]
 
         async def send(ws, key: str) -> None:
-            await ws.send_str(json.dumps({"type": "message", "clientMsgId": key, "conversationId": f"c-{key}",
-                                          "text": "benchmark"}))
+            await ws.send_str(
+                json.dumps({"type": "message", "clientMsgId": key, "conversationId": f"c-{key}", "text": "benchmark"})
+            )
 
         async def replies(ws, load: Load) -> None:
             async for msg in ws:
@@ -148,9 +162,11 @@ async def run_emulator_phase(url: str, pid: int, bot_pid: int, seconds: float, r
         bot0, own0 = cpu_seconds(bot_pid), cpu_seconds(os.getpid())
         load = await drive(sockets, send, replies, seconds, rate, window=4)
         cpu, wall = cpu_seconds(pid) - cpu0, time.perf_counter() - wall0
-        others = {"bot_cores": (cpu_seconds(bot_pid) - bot0) / wall,
-                  "users_cores": (cpu_seconds(os.getpid()) - own0) / wall,
-                  "rss_mb": psutil.Process(pid).memory_info().rss / 2**20}
+        others = {
+            "bot_cores": (cpu_seconds(bot_pid) - bot0) / wall,
+            "users_cores": (cpu_seconds(os.getpid()) - own0) / wall,
+            "rss_mb": psutil.Process(pid).memory_info().rss / 2**20,
+        }
         for ws in sockets:
             await ws.close()
     return {**summarize(load, cpu, wall), **others}
@@ -184,10 +200,17 @@ def summarize(load: Load, cpu: float, wall: float) -> dict:
     # The machine is shared: one burst of someone else's load spoils a whole-run p99, so also give the
     # median of the per-second p99s, which says what the emulator does when it gets its CPU.
     windows = sorted(p99(v) for v in load.by_second.values() if len(v) >= 100) or [float("nan")]
-    return {"messages": load.done, "lost": len(load.sent), "cpu_s": cpu, "wall_s": wall,
-            "per_cpu_s": load.done / cpu if cpu else float("nan"), "per_wall_s": load.done / wall,
-            "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": p99(load.latencies),
-            "p99_median_1s_ms": windows[len(windows) // 2]}
+    return {
+        "messages": load.done,
+        "lost": len(load.sent),
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "per_cpu_s": load.done / cpu if cpu else float("nan"),
+        "per_wall_s": load.done / wall,
+        "p50_ms": lat[len(lat) // 2] * 1000,
+        "p99_ms": p99(load.latencies),
+        "p99_median_1s_ms": windows[len(windows) // 2],
+    }
 
 
 async def main(quick: bool) -> int:
@@ -203,15 +226,31 @@ async def main(quick: bool) -> int:
         finally:
             procs.stop(echo, grace=30)
         env = {**os.environ, "HARNESS_APP_SECRET": SECRET}
-        emulator, urls = procs.start_ready([sys.executable, "-m", "harness", "platform", "--app", APP, "--ready-file",
-                                            f"{tmp}/emu", "--reply-timeout", "30"], Path(f"{tmp}/emu"),
-                                           Path(f"{tmp}/emu.log"), env=env)
+        emulator, urls = procs.start_ready(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "platform",
+                "--app",
+                APP,
+                "--ready-file",
+                f"{tmp}/emu",
+                "--reply-timeout",
+                "30",
+            ],
+            Path(f"{tmp}/emu"),
+            Path(f"{tmp}/emu.log"),
+            env=env,
+        )
         bot = procs.start([sys.executable, "-m", "harness.bench.platform", "--role", "bot", "--url", urls["http"]])
         try:
             await wait_for_connection(urls["http"])
             saturated = await run_emulator_phase(urls["http"], emulator.pid, bot.pid, seconds, None, users)
-            fixed = {rate: await run_emulator_phase(urls["http"], emulator.pid, bot.pid, seconds, rate, users)
-                     for rate in rates}
+            fixed = {
+                rate: await run_emulator_phase(urls["http"], emulator.pid, bot.pid, seconds, rate, users)
+                for rate in rates
+            }
         finally:
             procs.stop(bot, emulator, grace=30)
     report(baseline, echo_fixed, saturated, fixed)
@@ -230,30 +269,45 @@ async def wait_for_connection(url: str) -> None:
 
 def report(baseline: dict, echo_fixed: dict, saturated: dict, fixed: dict[float, dict]) -> None:
     def row(name: str, r: dict) -> str:
-        return (f"{name:<34} {r['messages']:>8} {r['per_cpu_s']:>10.0f} {r['per_wall_s']:>10.0f} "
-                f"{r['cpu_s'] / r['wall_s']:>6.2f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['lost']:>5}")
+        return (
+            f"{name:<34} {r['messages']:>8} {r['per_cpu_s']:>10.0f} {r['per_wall_s']:>10.0f} "
+            f"{r['cpu_s'] / r['wall_s']:>6.2f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['lost']:>5}"
+        )
 
-    print(f"{'phase':<34} {'msgs':>8} {'msg/cpu-s':>10} {'msg/s':>10} {'cores':>6} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'lost':>5}")
+    print(
+        f"{'phase':<34} {'msgs':>8} {'msg/cpu-s':>10} {'msg/s':>10} {'cores':>6} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'lost':>5}"
+    )
     print(row("baseline: websockets echo (max)", baseline))
     print(row(f"baseline: echo at {max(fixed):.0f} msg/s offered", echo_fixed))
     print(row("emulator: user->bot->reply (max)", saturated))
     for rate, r in fixed.items():
         print(row(f"emulator at {rate:.0f} msg/s offered", r))
     phases = [saturated, *fixed.values()]
-    print("emulator RSS after each phase (MB): " + ", ".join(f"{r['rss_mb']:.0f}" for r in phases)
-          + f" (after {sum(r['messages'] for r in phases)} messages)")
-    print(f"load side (bench bot + users) at max: {saturated['bot_cores'] + saturated['users_cores']:.2f} cores; "
-          f"host load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(
+        "emulator RSS after each phase (MB): "
+        + ", ".join(f"{r['rss_mb']:.0f}" for r in phases)
+        + f" (after {sum(r['messages'] for r in phases)} messages)"
+    )
+    print(
+        f"load side (bench bot + users) at max: {saturated['bot_cores'] + saturated['users_cores']:.2f} cores; "
+        f"host load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
     capacity = saturated["per_cpu_s"]
     print(f"ratio emulator/echo per CPU-second: {capacity / baseline['per_cpu_s']:.3f}")
-    print(f"emulator capacity on one core: {capacity:.0f} user messages/s (goal >= 3000); "
-          f"3000 msg/s needs {3000 / capacity:.2f} of a core")
-    print(f"p99 echo round trip at {max(fixed):.0f} msg/s (this machine's floor now): whole run "
-          f"{echo_fixed['p99_ms']:.1f} ms, median of 1-s windows {echo_fixed['p99_median_1s_ms']:.1f} ms")
+    print(
+        f"emulator capacity on one core: {capacity:.0f} user messages/s (goal >= 3000); "
+        f"3000 msg/s needs {3000 / capacity:.2f} of a core"
+    )
+    print(
+        f"p99 echo round trip at {max(fixed):.0f} msg/s (this machine's floor now): whole run "
+        f"{echo_fixed['p99_ms']:.1f} ms, median of 1-s windows {echo_fixed['p99_median_1s_ms']:.1f} ms"
+    )
     for rate, r in fixed.items():
-        print(f"p99 user->reply at {rate:.0f} msg/s: whole run {r['p99_ms']:.1f} ms, median of 1-s windows "
-              f"{r['p99_median_1s_ms']:.1f} ms (goal < 20 ms; includes bot and users)")
+        print(
+            f"p99 user->reply at {rate:.0f} msg/s: whole run {r['p99_ms']:.1f} ms, median of 1-s windows "
+            f"{r['p99_median_1s_ms']:.1f} ms (goal < 20 ms; includes bot and users)"
+        )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,13 @@ def child(mode: str, run_dir: Path) -> None:
 
 
 def measure(mode: str, run_dir: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-m", "harness.bench.report", "--child", mode, str(run_dir)], check=True,
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.bench.report", "--child", mode, str(run_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -67,26 +72,40 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         results = {}
         for label, n_days in (("short", 1), ("long", days)):
-            run = write_run(Path(tmp) / label, SyntheticRun(days=n_days, real_time=True,
-                                                             sample_every_wall_s=sample_every, ledger_every_wall_s=10))
+            run = write_run(
+                Path(tmp) / label,
+                SyntheticRun(days=n_days, real_time=True, sample_every_wall_s=sample_every, ledger_every_wall_s=10),
+            )
             size_mb = sum(f.stat().st_size for f in run.iterdir()) / 2**20
             windows = sum(1 for _ in (run / "windows.jsonl").open("rb"))
-            results[label] = {"parse": measure("parse", run), "build": measure("build", run),
-                              "stdlib": measure("parse-stdlib", run) if label == "long" else None,
-                              "size_mb": size_mb, "windows": windows}
+            results[label] = {
+                "parse": measure("parse", run),
+                "build": measure("build", run),
+                "stdlib": measure("parse-stdlib", run) if label == "long" else None,
+                "size_mb": size_mb,
+                "windows": windows,
+            }
     long, short = results["long"], results["short"]
-    print(f"run folder: {days} simulated days in real time, {long['windows']:,} windows, "
-          f"{long['parse']['lines']:,} JSON lines, {long['size_mb']:.0f} MB")
+    print(
+        f"run folder: {days} simulated days in real time, {long['windows']:,} windows, "
+        f"{long['parse']['lines']:,} JSON lines, {long['size_mb']:.0f} MB"
+    )
     parse, build = long["parse"], long["build"]
     print(f"baseline  orjson.loads of every line: {parse['seconds']:6.1f} s, peak RSS {parse['rss_mb']:5.0f} MB")
     print(f"          json.loads (standard library) of every line: {long['stdlib']['seconds']:6.1f} s")
-    print(f"report    build (json, md, junit, html): {build['seconds']:6.1f} s (reading and analysis "
-          f"{build['analyse_s']:.1f} s, charts and files {build['seconds'] - build['analyse_s']:.1f} s), "
-          f"peak RSS {build['rss_mb']:5.0f} MB, verdict {build['verdict']}")
-    print(f"ratio     build time / orjson baseline: {build['seconds'] / parse['seconds']:.2f}x, "
-          f"/ standard-library baseline: {build['seconds'] / long['stdlib']['seconds']:.2f}x")
-    print(f"memory    peak RSS {days}-day build / 1-day build: {build['rss_mb'] / short['build']['rss_mb']:.2f}x "
-          f"({short['build']['rss_mb']:.0f} MB for 1 day)")
+    print(
+        f"report    build (json, md, junit, html): {build['seconds']:6.1f} s (reading and analysis "
+        f"{build['analyse_s']:.1f} s, charts and files {build['seconds'] - build['analyse_s']:.1f} s), "
+        f"peak RSS {build['rss_mb']:5.0f} MB, verdict {build['verdict']}"
+    )
+    print(
+        f"ratio     build time / orjson baseline: {build['seconds'] / parse['seconds']:.2f}x, "
+        f"/ standard-library baseline: {build['seconds'] / long['stdlib']['seconds']:.2f}x"
+    )
+    print(
+        f"memory    peak RSS {days}-day build / 1-day build: {build['rss_mb'] / short['build']['rss_mb']:.2f}x "
+        f"({short['build']['rss_mb']:.0f} MB for 1 day)"
+    )
     return 0
 
 

@@ -23,8 +23,11 @@ from harness.core.version import __version__
 
 PEAK_START_H, PEAK_END_H = 9.5, 10.5
 RUN_START = 1_764_000_000.0
-SCOPE_OF = {"card_streaming": "Card.Streaming.Write", "card_create": "Card.Instance.Write",
-            "robot_send": "qyapi_robot_sendmsg"}
+SCOPE_OF = {
+    "card_streaming": "Card.Streaming.Write",
+    "card_create": "Card.Instance.Write",
+    "robot_send": "qyapi_robot_sendmsg",
+}
 
 
 @dataclass
@@ -74,12 +77,23 @@ def segments(spec: SyntheticRun) -> list[dict[str, Any]]:
     out, wall = [], 0.0
     for day in range(spec.days):
         base = day * SECONDS_PER_DAY
-        for start_h, end_h, kind in ((0, PEAK_START_H, "fast"), (PEAK_START_H, PEAK_END_H, "peak"),
-                                     (PEAK_END_H, 24, "fast")):
+        for start_h, end_h, kind in (
+            (0, PEAK_START_H, "fast"),
+            (PEAK_START_H, PEAK_END_H, "peak"),
+            (PEAK_END_H, 24, "fast"),
+        ):
             sim_start, sim_end = base + start_h * 3600, base + end_h * 3600
             span = sim_end - sim_start if spec.real_time else (spec.peak_wall_s if kind == "peak" else spec.fast_wall_s)
-            out.append({"wall_start": wall, "wall_end": wall + span, "sim_start": sim_start, "sim_end": sim_end,
-                        "day": day, "kind": kind})
+            out.append(
+                {
+                    "wall_start": wall,
+                    "wall_end": wall + span,
+                    "sim_start": sim_start,
+                    "sim_end": sim_end,
+                    "day": day,
+                    "kind": kind,
+                }
+            )
             wall += span
     return out
 
@@ -127,8 +141,9 @@ class HistogramPool:
         return max(1, round(self.spec.peak_rate * self.spec.window_wall_s))
 
 
-def _windows(spec: SyntheticRun, segs: list[dict[str, Any]], rng: random.Random, end_wall: float
-             ) -> Iterator[dict[str, Any]]:
+def _windows(
+    spec: SyntheticRun, segs: list[dict[str, Any]], rng: random.Random, end_wall: float
+) -> Iterator[dict[str, Any]]:
     pool, wall = HistogramPool(spec, rng), 0.0
     while wall < end_wall - 1e-9:
         wall_end = min(wall + spec.window_wall_s, end_wall)
@@ -138,16 +153,28 @@ def _windows(spec: SyntheticRun, segs: list[dict[str, Any]], rng: random.Random,
         timeouts = sum(1 for _ in range(offered) if rng.random() < spec.error_ratio) if spec.error_ratio else 0
         reply_hist, replies = pool.get(offered - timeouts, _in_days_peak(sim, spec.slow_peak_days))
         chunk_hist, _ = pool.get(offered - timeouts, False)
-        yield {"wall_start": wall, "wall_end": wall_end, "sim_start": sim, "sim_end": sim_end,
-               "users": round(spec.peak_users * f), "offered": replies + timeouts, "sent": replies + timeouts,
-               "replies_ok": replies, "timeouts": timeouts, "errors": 0, "late_starts": 0,
-               "errors_by_kind": {"no reply": timeouts} if timeouts else {},
-               "reply_hist": reply_hist, "first_chunk_hist": chunk_hist}
+        yield {
+            "wall_start": wall,
+            "wall_end": wall_end,
+            "sim_start": sim,
+            "sim_end": sim_end,
+            "users": round(spec.peak_users * f),
+            "offered": replies + timeouts,
+            "sent": replies + timeouts,
+            "replies_ok": replies,
+            "timeouts": timeouts,
+            "errors": 0,
+            "late_starts": 0,
+            "errors_by_kind": {"no reply": timeouts} if timeouts else {},
+            "reply_hist": reply_hist,
+            "first_chunk_hist": chunk_hist,
+        }
         wall = wall_end
 
 
-def _samples(spec: SyntheticRun, segs: list[dict[str, Any]], rng: random.Random, end_wall: float
-             ) -> Iterator[dict[str, Any]]:
+def _samples(
+    spec: SyntheticRun, segs: list[dict[str, Any]], rng: random.Random, end_wall: float
+) -> Iterator[dict[str, Any]]:
     steps = int(end_wall / spec.sample_every_wall_s)
     for i in range(steps + 1):
         wall = i * spec.sample_every_wall_s
@@ -155,28 +182,57 @@ def _samples(spec: SyntheticRun, segs: list[dict[str, Any]], rng: random.Random,
         f = load_factor(sim)
         bot_cpu = 0.97 if _in_days_peak(sim, spec.cpu_overload_days) else 0.05 + 0.45 * f
         backlog = 180 if _in_days_peak(sim, spec.backlog_days) else round(8 * f)
-        yield {"t": 1_764_000_000 + wall, "wall": wall, "sim": sim,
-               "host": {"cpu": round(0.1 + 0.4 * f + rng.random() * 0.02, 4), "mem": round(0.42 + 0.05 * f, 4)},
-               "procs": {"bot": {"cpu": round(bot_cpu, 4), "rss": 80e6 + 20e6 * f, "threads": 4, "fds": 40},
-                         "platform": {"cpu": round(0.1 + 0.3 * f, 4), "rss": 60e6, "threads": 2, "fds": 30}},
-               "backlog": backlog}
+        yield {
+            "t": 1_764_000_000 + wall,
+            "wall": wall,
+            "sim": sim,
+            "host": {"cpu": round(0.1 + 0.4 * f + rng.random() * 0.02, 4), "mem": round(0.42 + 0.05 * f, 4)},
+            "procs": {
+                "bot": {"cpu": round(bot_cpu, 4), "rss": 80e6 + 20e6 * f, "threads": 4, "fds": 40},
+                "platform": {"cpu": round(0.1 + 0.3 * f, 4), "rss": 60e6, "threads": 2, "fds": 30},
+            },
+            "backlog": backlog,
+        }
 
 
 def _ledger(spec: SyntheticRun, sent: int, replied: int, share: float) -> dict[str, Any]:
     lost = {stage: round(n * share) for stage, n in spec.lost.items()}
     api = [{"api": "card_streaming", "status": 200, "code": "", "count": round(replied * 3 * share)}]
     api += [{"api": a, "status": st, "code": c, "count": round(n * share)} for (a, st, c), n in spec.api_errors.items()]
-    return {"generated_at": 1_764_000_000.0, "reply_timeout_s": 60,
-            "messages": {"sent": sent, "pushed": sent - lost.get("not_pushed", 0), "acked": sent, "redelivered": 0,
-                         "first_chunk": replied, "replied": replied, "lost": sum(lost.values()), "pending": 0,
-                         "duplicate_replies": 0},
-            "lost_by_stage": {k: lost.get(k, 0) for k in ("not_pushed", "not_acked", "no_reply", "reply_rejected")},
-            "api_responses": api, "login_failures": {"gateway_open": 0, "access_token": 0},
-            "connections": {"opened": 1, "closed": 0, "current": 1}, "faults_applied": dict(spec.faults_applied),
-            "lost_sample": [{"msgId": f"lost-{stage}-{k}", "clientMsgId": f"c-{stage}-{k}", "conversationId": "dm-1",
-                             "stage": stage, "sent_at": RUN_START + 100.0 + k, "pushed_at": None,
-                             "connectionId": "conn-1", "reason": f"synthetic {stage}"}
-                            for stage, n in spec.lost.items() for k in range(min(n, 20))]}
+    return {
+        "generated_at": 1_764_000_000.0,
+        "reply_timeout_s": 60,
+        "messages": {
+            "sent": sent,
+            "pushed": sent - lost.get("not_pushed", 0),
+            "acked": sent,
+            "redelivered": 0,
+            "first_chunk": replied,
+            "replied": replied,
+            "lost": sum(lost.values()),
+            "pending": 0,
+            "duplicate_replies": 0,
+        },
+        "lost_by_stage": {k: lost.get(k, 0) for k in ("not_pushed", "not_acked", "no_reply", "reply_rejected")},
+        "api_responses": api,
+        "login_failures": {"gateway_open": 0, "access_token": 0},
+        "connections": {"opened": 1, "closed": 0, "current": 1},
+        "faults_applied": dict(spec.faults_applied),
+        "lost_sample": [
+            {
+                "msgId": f"lost-{stage}-{k}",
+                "clientMsgId": f"c-{stage}-{k}",
+                "conversationId": "dm-1",
+                "stage": stage,
+                "sent_at": RUN_START + 100.0 + k,
+                "pushed_at": None,
+                "connectionId": "conn-1",
+                "reason": f"synthetic {stage}",
+            }
+            for stage, n in spec.lost.items()
+            for k in range(min(n, 20))
+        ],
+    }
 
 
 def _jsonl(handle: IO[str], item: dict[str, Any]) -> None:
@@ -198,17 +254,27 @@ def write_run(run_dir: Path, spec: SyntheticRun | None = None) -> Path:
         return name not in spec.omit
 
     if want("manifest.json"):
-        manifest = {"scenario": "synthetic-week", "scenario_file": "scenarios/week.toml",
-                    "harness_version": __version__,
-                    "started_at": "2026-11-23T00:00:00+00:00", "ended_at": "2026-11-23T00:30:00+00:00",
-                    "status": spec.status, "abort_reason": spec.abort_reason,
-                    "machine": {"cpus": 2, "memory_bytes": 24 * 2**30, "python": "3.11"},
-                    "components": {"bot": {"pid": 4242, "command": "python -m reference_bot", "exit_code": 0}},
-                    "thresholds": spec.thresholds, "warnings": [], "generator_bound": False,
-                    "prometheus": {"available": True, "url": "http://127.0.0.1:9090",
-                                   "targets": {"bot": "http://127.0.0.1:8081/metrics"}},
-                    "alertmanager": {"available": False, "reason": "alertmanager not found"},
-                    **spec.manifest_extra}
+        manifest = {
+            "scenario": "synthetic-week",
+            "scenario_file": "scenarios/week.toml",
+            "harness_version": __version__,
+            "started_at": "2026-11-23T00:00:00+00:00",
+            "ended_at": "2026-11-23T00:30:00+00:00",
+            "status": spec.status,
+            "abort_reason": spec.abort_reason,
+            "machine": {"cpus": 2, "memory_bytes": 24 * 2**30, "python": "3.11"},
+            "components": {"bot": {"pid": 4242, "command": "python -m reference_bot", "exit_code": 0}},
+            "thresholds": spec.thresholds,
+            "warnings": [],
+            "generator_bound": False,
+            "prometheus": {
+                "available": True,
+                "url": "http://127.0.0.1:9090",
+                "targets": {"bot": "http://127.0.0.1:8081/metrics"},
+            },
+            "alertmanager": {"available": False, "reason": "alertmanager not found"},
+            **spec.manifest_extra,
+        }
         (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     if want("timemap.json"):
         (run_dir / "timemap.json").write_text(json.dumps({"run_start_unix": RUN_START, "segments": segs}))
@@ -246,23 +312,37 @@ def write_run(run_dir: Path, spec: SyntheticRun | None = None) -> Path:
 
 
 def _alerts(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    faults = (("ChatbotP99LatencyHigh", "critical", spec.slow_peak_days),
-              ("ChatbotCpuHigh", "warning", spec.cpu_overload_days),
-              ("ChatbotBacklogHigh", "critical", spec.backlog_days))
+    faults = (
+        ("ChatbotP99LatencyHigh", "critical", spec.slow_peak_days),
+        ("ChatbotCpuHigh", "warning", spec.cpu_overload_days),
+        ("ChatbotBacklogHigh", "critical", spec.backlog_days),
+    )
     for name, severity, days in faults:
         for s in segs:
             if s["kind"] == "peak" and s["day"] in days:
                 span = s["wall_end"] - s["wall_start"]
                 for state, share in (("firing", 0.2), ("resolved", 0.8)):
                     wall = s["wall_start"] + span * share
-                    yield {"wall": wall, "sim": wall_to_sim(segs, wall), "alertname": name, "severity": severity,
-                           "state": state, "labels": {"alertname": name, "severity": severity}}
+                    yield {
+                        "wall": wall,
+                        "sim": wall_to_sim(segs, wall),
+                        "alertname": name,
+                        "severity": severity,
+                        "state": state,
+                        "labels": {"alertname": name, "severity": severity},
+                    }
     for day in spec.overrun_alert_days:  # a compressed week resolves it in the fast-forward after the peak
         base = day * SECONDS_PER_DAY
         fired, resolved = base + (PEAK_END_H - 1 / 12) * 3600, base + (PEAK_END_H + 5) * 3600
         for state, sim in (("firing", fired), ("resolved", resolved)):
-            yield {"wall": sim_to_wall(segs, sim), "sim": sim, "alertname": "HostCpuHigh", "severity": "warning",
-                   "state": state, "labels": {"alertname": "HostCpuHigh", "severity": "warning"}}
+            yield {
+                "wall": sim_to_wall(segs, sim),
+                "sim": sim,
+                "alertname": "HostCpuHigh",
+                "severity": "warning",
+                "state": state,
+                "labels": {"alertname": "HostCpuHigh", "severity": "warning"},
+            }
 
 
 def _bot_events(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -288,16 +368,30 @@ def _bot_events(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict
             else:
                 yield ev(wall, "message_received", msgId=msg_id, conversationId="dm-1")
                 if stage == "reply_rejected":
-                    yield ev(wall + 1, "retries_exhausted", api="card_streaming", status=429, code="Throttling",
-                             attempts=3)
-                yield ev(wall + 2, "reply_failed", msgId=msg_id, conversationId="dm-1", api="card_streaming",
-                         status=429 if stage == "reply_rejected" else None, error="engine timed out")
+                    yield ev(
+                        wall + 1, "retries_exhausted", api="card_streaming", status=429, code="Throttling", attempts=3
+                    )
+                yield ev(
+                    wall + 2,
+                    "reply_failed",
+                    msgId=msg_id,
+                    conversationId="dm-1",
+                    api="card_streaming",
+                    status=429 if stage == "reply_rejected" else None,
+                    error="engine timed out",
+                )
     for (api, status, code), n in spec.api_errors.items():
         if status == 403 and "QpsLimit" not in code:
             yield ev(50.0, "permission_denied", api=api, status=403, code=code, requiredScopes=[SCOPE_OF.get(api, "?")])
         elif status == 401:
-            yield ev(50.0, "reply_failed", msgId="m401", api=api, status=401,
-                     error=f"{api} failed: HTTP 401 InvalidAuthentication access token expired")
+            yield ev(
+                50.0,
+                "reply_failed",
+                msgId="m401",
+                api=api,
+                status=401,
+                error=f"{api} failed: HTTP 401 InvalidAuthentication access token expired",
+            )
         else:
             for k in range(max(1, n // 20)):
                 yield ev(60.0 + k, "retries_exhausted", api=api, status=status, code=code, attempts=3)

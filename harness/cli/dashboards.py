@@ -1,8 +1,8 @@
 """`harness dashboards`: generate, check and push the observability assets.
 
-    harness dashboards generate [--runbook-base URL]   rules, rule tests, dashboards from the contract
-    harness dashboards check                           stale files, promtool, amtool, dashboard JSON
-    harness dashboards push --url URL [--token T] [--folder NAME]
+harness dashboards generate [--runbook-base URL]   rules, rule tests, dashboards from the contract
+harness dashboards check                           stale files, promtool, amtool, dashboard JSON
+harness dashboards push --url URL [--token T] [--folder NAME]
 """
 
 from __future__ import annotations
@@ -24,12 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen = sub.add_parser("generate", help="rewrite rules, rule tests and dashboards from harness/contract.py")
     check = sub.add_parser("check", help="fail on stale generated files, promtool / amtool errors, bad dashboards")
     for p in (gen, check):
-        p.add_argument("--runbook-base", default=None,
-                       help="prefix of runbook_url (default: runbooks/ in this repository)")
+        p.add_argument(
+            "--runbook-base", default=None, help="prefix of runbook_url (default: runbooks/ in this repository)"
+        )
     push = sub.add_parser("push", help="push the dashboards to Grafana (into a folder, overwriting)")
     push.add_argument("--url", required=True, help="Grafana base URL, e.g. http://grafana:3000")
-    push.add_argument("--token", default=os.environ.get("GRAFANA_TOKEN", ""),
-                      help="service account token (default: env GRAFANA_TOKEN)")
+    push.add_argument(
+        "--token",
+        default=os.environ.get("GRAFANA_TOKEN", ""),
+        help="service account token (default: env GRAFANA_TOKEN)",
+    )
     push.add_argument("--folder", default=None, help="folder title (default: 'Chatbot harness')")
     push.add_argument("--dir", type=Path, default=None, help="dashboard JSON folder (default: the shipped ones)")
 
@@ -53,8 +57,11 @@ def generate(args: argparse.Namespace) -> int:
     from harness.core import assets
 
     if assets.source_root() is None:
-        print("harness dashboards generate rewrites the committed assets: run it from a checkout of the "
-              "project (an installed harness ships them ready-made)", file=sys.stderr)
+        print(
+            "harness dashboards generate rewrites the committed assets: run it from a checkout of the "
+            "project (an installed harness ships them ready-made)",
+            file=sys.stderr,
+        )
         return ExitCode.USAGE
     for path, text in _generated(args.runbook_base).items():
         if not path.exists() or path.read_text() != text:
@@ -81,8 +88,10 @@ def check(args: argparse.Namespace) -> int:
     stale = [p for p, text in _generated(args.runbook_base).items() if not p.exists() or p.read_text() != text]
     problems += [f"stale: {_shown(p)} (run `harness dashboards generate`)" for p in stale]
     rule_files = [str(p) for p in assets.asset_files("*.yml", "dashboards", "prometheus", "rules")]
-    checks = [["promtool", "check", "rules", "--lint=all", "--lint-fatal", *rule_files],
-              ["amtool", "check-config", str(assets.alertmanager_config())]]
+    checks = [
+        ["promtool", "check", "rules", "--lint=all", "--lint-fatal", *rule_files],
+        ["amtool", "check-config", str(assets.alertmanager_config())],
+    ]
     tests_dir = assets.rule_tests_dir()
     rule_tests = assets.asset_files("*.test.yml", "dashboards", "prometheus", "tests")
     checks += [["promtool", "test", "rules", p.name] for p in rule_tests]

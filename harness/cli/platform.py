@@ -23,32 +23,54 @@ log = logging.getLogger("harness.platform")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = f"App secrets come from the environment ({SECRET_ENV}) or the TOML file, never from flags. " \
-                    "Docs: docs/platform.md"
+    parser.epilog = (
+        f"App secrets come from the environment ({SECRET_ENV}) or the TOML file, never from flags. "
+        "Docs: docs/platform.md"
+    )
     parser.add_argument("--host", help=f"address to bind (default {DEFAULT_HOST}, or the TOML's settings.host)")
     parser.add_argument("--port", type=int, help="port to bind (default 0: an ephemeral port)")
     parser.add_argument("--config", metavar="TOML", help="apps, robots, settings, qps_limits and faults")
-    parser.add_argument("--app", action="append", default=[], metavar="ID",
-                        help=f"an app id (clientId / appKey) with all scopes; its secret is ${SECRET_ENV}. Repeatable")
+    parser.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        metavar="ID",
+        help=f"an app id (clientId / appKey) with all scopes; its secret is ${SECRET_ENV}. Repeatable",
+    )
     parser.add_argument("--ready-file", metavar="PATH", help="write {pid, urls: {http}} here once serving")
     parser.add_argument("--ledger-file", metavar="PATH", help="write the final ledger JSON here on shutdown")
-    parser.add_argument("--drain", type=float, default=0.0, metavar="S",
-                        help="on shutdown, wait up to S seconds for in-flight messages before counting them lost")
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="on shutdown, wait up to S seconds for in-flight messages before counting them lost",
+    )
     timing = parser.add_argument_group("protocol settings (override the TOML file)")
     timing.add_argument("--reply-timeout", type=float, metavar="S", help="no final reply within S -> lost")
     timing.add_argument("--ack-timeout", type=float, metavar="S", help="no ACK within S -> redeliver")
     timing.add_argument("--redeliver-max", type=int, metavar="N", help="redeliveries per message")
     timing.add_argument("--max-payload", type=int, metavar="BYTES", help="largest accepted frame / HTTP body")
     timing.add_argument("--qps-mode", choices=QPS_MODES, help="rate limit answer: 429 or DingTalk's 403 QPS code")
-    timing.add_argument("--qps", action="append", default=[], metavar="API=N",
-                        help=f"QPS limit per app for one api ({', '.join(APIS)}). Repeatable")
+    timing.add_argument(
+        "--qps",
+        action="append",
+        default=[],
+        metavar="API=N",
+        help=f"QPS limit per app for one api ({', '.join(APIS)}). Repeatable",
+    )
     faults = parser.add_argument_group("faults (also switchable at run time: POST /admin/faults)")
     faults.add_argument("--drop-pushes", type=float, metavar="RATIO", help="share of pushes not sent")
     faults.add_argument("--delay-pushes", type=float, metavar="S", help="hold every push back S seconds")
     faults.add_argument("--ignore-acks", type=float, metavar="RATIO", help="share of ACKs ignored")
     faults.add_argument("--disconnect-every", type=float, metavar="S", help="disconnect storm: all connections every S")
-    faults.add_argument("--force-error", action="append", default=[], metavar="API:STATUS:RATIO",
-                        help="answer STATUS (401, 403, 429) to RATIO of calls of API. Repeatable")
+    faults.add_argument(
+        "--force-error",
+        action="append",
+        default=[],
+        metavar="API:STATUS:RATIO",
+        help="answer STATUS (401, 403, 429) to RATIO of calls of API. Repeatable",
+    )
     faults.add_argument("--token-ttl", type=float, metavar="S", help="lifetime of new access tokens")
 
 
@@ -61,9 +83,13 @@ def build(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
         if not secret:
             raise ConfigError(f"--app needs the app secret in the environment variable {SECRET_ENV}")
         changes["apps"] = settings.apps + tuple(AppConfig(app_id, secret) for app_id in args.app)
-    for flag, name in (("reply_timeout", "reply_timeout_s"), ("ack_timeout", "ack_timeout_s"),
-                       ("redeliver_max", "redeliver_max"), ("max_payload", "max_payload_bytes"),
-                       ("qps_mode", "qps_mode")):
+    for flag, name in (
+        ("reply_timeout", "reply_timeout_s"),
+        ("ack_timeout", "ack_timeout_s"),
+        ("redeliver_max", "redeliver_max"),
+        ("max_payload", "max_payload_bytes"),
+        ("qps_mode", "qps_mode"),
+    ):
         if getattr(args, flag) is not None:
             changes[name] = getattr(args, flag)
     if args.qps:
@@ -72,9 +98,13 @@ def build(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
     if not settings.apps:
         raise ConfigError(f"no app configured: pass --app ID with {SECRET_ENV} set, or [[apps]] in --config")
     faults = dict(faults)
-    for flag, name in (("drop_pushes", "push_drop_ratio"), ("delay_pushes", "push_delay_s"),
-                       ("ignore_acks", "ignore_acks_ratio"), ("disconnect_every", "disconnect_every_s"),
-                       ("token_ttl", "token_ttl_s")):
+    for flag, name in (
+        ("drop_pushes", "push_drop_ratio"),
+        ("delay_pushes", "push_delay_s"),
+        ("ignore_acks", "ignore_acks_ratio"),
+        ("disconnect_every", "disconnect_every_s"),
+        ("token_ttl", "token_ttl_s"),
+    ):
         if getattr(args, flag) is not None:
             faults[name] = getattr(args, flag)
     if args.force_error:
@@ -95,8 +125,7 @@ def _error_flag(value: str) -> tuple[str, dict[str, float]]:
     try:
         api, status, ratio = parts[0], int(parts[1]), float(parts[2]) if len(parts) > 2 else 1.0
     except (IndexError, ValueError):
-        raise ConfigError(f"--force-error {value}: expected API:STATUS[:RATIO], e.g. card_streaming:429:0.1") \
-            from None
+        raise ConfigError(f"--force-error {value}: expected API:STATUS[:RATIO], e.g. card_streaming:429:0.1") from None
     return api, {"status": status, "ratio": ratio}
 
 

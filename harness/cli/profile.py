@@ -1,9 +1,9 @@
 """`harness profile`: record py-spy flame graphs, show hot functions, diff two profiles.
 
-    harness profile record --pid PID --duration 30 --out DIR        attach to a running process
-    harness profile record --out DIR -- python -m reference_bot ...  launch a program under py-spy
-    harness profile top DIR/bot.txt                                  hot-function table
-    harness profile diff BEFORE.txt AFTER.txt                        what got hotter
+harness profile record --pid PID --duration 30 --out DIR        attach to a running process
+harness profile record --out DIR -- python -m reference_bot ...  launch a program under py-spy
+harness profile top DIR/bot.txt                                  hot-function table
+harness profile diff BEFORE.txt AFTER.txt                        what got hotter
 """
 
 from __future__ import annotations
@@ -53,21 +53,33 @@ def run(args: argparse.Namespace) -> int:
             rows = diff(Stacks.load(args.before), Stacks.load(args.after), args.limit)
             print(f"{'self':>15} {'inclusive':>15}  function (hottest growth first)")
             for r in rows:
-                print(f"{r['self_before']:6.1%}->{r['self_after']:6.1%} {r['inclusive_before']:6.1%}->"
-                      f"{r['inclusive_after']:6.1%}  {r['function']}")
+                print(
+                    f"{r['self_before']:6.1%}->{r['self_after']:6.1%} {r['inclusive_before']:6.1%}->"
+                    f"{r['inclusive_after']:6.1%}  {r['function']}"
+                )
         else:
             command = args.command[1:] if args.command[:1] == ["--"] else args.command
             if bool(command) == (args.pid is not None):
                 print("harness profile record: give either --pid PID or -- COMMAND", file=sys.stderr)
                 return ExitCode.USAGE
             if command:
-                recording = pyspy.launch(command, args.out, args.rate, component=args.component,
-                                             subprocesses=args.subprocesses)
+                recording = pyspy.launch(
+                    command, args.out, args.rate, component=args.component, subprocesses=args.subprocesses
+                )
             else:
-                recording = pyspy.record(args.pid, args.out, args.duration, args.rate,
-                                             component=args.component, subprocesses=args.subprocesses)
-            print(f"py-spy {recording.mode} ({'pid ' + str(args.pid) if args.pid else ' '.join(command)}); "
-                  "Ctrl-C to stop early", file=sys.stderr)
+                recording = pyspy.record(
+                    args.pid,
+                    args.out,
+                    args.duration,
+                    args.rate,
+                    component=args.component,
+                    subprocesses=args.subprocesses,
+                )
+            print(
+                f"py-spy {recording.mode} ({'pid ' + str(args.pid) if args.pid else ' '.join(command)}); "
+                "Ctrl-C to stop early",
+                file=sys.stderr,
+            )
             try:
                 result = recording.wait()
             except KeyboardInterrupt:

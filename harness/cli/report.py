@@ -14,9 +14,13 @@ HELP = "Build the SLA report (html, md, json, junit) from a run folder"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="the run folder (reports/<stamp>-<scenario>/)")
     parser.add_argument("--baseline", type=Path, help="an earlier run folder to compare against (deltas per SLA)")
-    parser.add_argument("--tolerance", type=float, default=None,
-                        help="relative worsening per SLA allowed before the comparison flags a regression "
-                             "(default: see docs/report.md)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="relative worsening per SLA allowed before the comparison flags a regression "
+        "(default: see docs/report.md)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the paths written")
 
 

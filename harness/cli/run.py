@@ -12,22 +12,45 @@ HELP = "Play a scenario (default: the 7-day peak-hour week) against a bot and wr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenario", nargs="?", default="week",
-                        help="scenario TOML file, or the name of one in scenarios/ (default: week)")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="local Locust workers (default: the scenario's, else one per core minus one for the bot)")
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        default="week",
+        help="scenario TOML file, or the name of one in scenarios/ (default: week)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="local Locust workers (default: the scenario's, else one per core minus one for the bot)",
+    )
     parser.add_argument("--runs-dir", default=RUNS_DIR, help=f"where run folders go (default: {RUNS_DIR}/)")
     parser.add_argument("--prometheus", default="", help="Prometheus binary (default: the scenario's, else PATH)")
     parser.add_argument("--no-prometheus", action="store_true", help="run without Prometheus (alerts not evaluated)")
-    parser.add_argument("--listen", default="127.0.0.1", metavar="ADDR",
-                        help="address the emulator, bot admin API and Locust master bind to (default 127.0.0.1); "
-                             "an address of this machine that --remote-workers can reach")
-    parser.add_argument("--remote-workers", type=int, default=0, metavar="N",
-                        help="also wait for N Locust workers started on other machines (docs/scaling.md)")
-    parser.add_argument("--master-port", type=int, default=0, metavar="PORT",
-                        help="Locust master port (default: ephemeral, or 5557 with --remote-workers)")
-    parser.add_argument("--progress-every", type=float, default=5.0, metavar="S",
-                        help="seconds between progress lines (default 5)")
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address the emulator, bot admin API and Locust master bind to (default 127.0.0.1); "
+        "an address of this machine that --remote-workers can reach",
+    )
+    parser.add_argument(
+        "--remote-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also wait for N Locust workers started on other machines (docs/scaling.md)",
+    )
+    parser.add_argument(
+        "--master-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="Locust master port (default: ephemeral, or 5557 with --remote-workers)",
+    )
+    parser.add_argument(
+        "--progress-every", type=float, default=5.0, metavar="S", help="seconds between progress lines (default 5)"
+    )
     parser.add_argument("--check", action="store_true", help="validate the scenario, print its plan and exit")
     parser.epilog = "Scenario files: docs/scenarios.md. Run folder: docs/run-folder.md. Exit codes: docs/cli.md."
 
@@ -48,11 +71,19 @@ def run(args: argparse.Namespace) -> int:
         return int(ExitCode.USAGE)
     if args.check:
         peaks = [s for s in plan.timemap.segments if s.kind == "peak"]
-        print(f"{scenario.name}: valid; {plan.duration_s:.0f} s wall ({plan.play_s:.0f} s played + "
-              f"{scenario.load.drain_s:.0f} s drain), {len(peaks)} peak windows")
+        print(
+            f"{scenario.name}: valid; {plan.duration_s:.0f} s wall ({plan.play_s:.0f} s played + "
+            f"{scenario.load.drain_s:.0f} s drain), {len(peaks)} peak windows"
+        )
         return int(ExitCode.OK)
-    options = RunOptions(runs_dir=Path(args.runs_dir), workers=args.workers, prometheus=args.prometheus,
-                         no_prometheus=args.no_prometheus, progress_every_s=args.progress_every, listen=args.listen,
-                         remote_workers=args.remote_workers,
-                         master_port=args.master_port or (5557 if args.remote_workers else 0))
+    options = RunOptions(
+        runs_dir=Path(args.runs_dir),
+        workers=args.workers,
+        prometheus=args.prometheus,
+        no_prometheus=args.no_prometheus,
+        progress_every_s=args.progress_every,
+        listen=args.listen,
+        remote_workers=args.remote_workers,
+        master_port=args.master_port or (5557 if args.remote_workers else 0),
+    )
     return Run(scenario, options).execute()

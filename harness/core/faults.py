@@ -50,11 +50,16 @@ class Faults:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "push_drop_ratio": self.push_drop_ratio, "push_delay_s": self.push_delay_s,
-            "push_delay_ratio": self.push_delay_ratio, "ignore_acks_ratio": self.ignore_acks_ratio,
-            "disconnect_every_s": self.disconnect_every_s, "grace_push_ratio": self.grace_push_ratio,
+            "push_drop_ratio": self.push_drop_ratio,
+            "push_delay_s": self.push_delay_s,
+            "push_delay_ratio": self.push_delay_ratio,
+            "ignore_acks_ratio": self.ignore_acks_ratio,
+            "disconnect_every_s": self.disconnect_every_s,
+            "grace_push_ratio": self.grace_push_ratio,
             "errors": {api: dict(rule) for api, rule in self.errors.items()},
-            "qps_limits": dict(self.qps_limits), "token_ttl_s": self.token_ttl_s, "qps_mode": self.qps_mode,
+            "qps_limits": dict(self.qps_limits),
+            "token_ttl_s": self.token_ttl_s,
+            "qps_mode": self.qps_mode,
         }
 
     def update(self, changes: Any, where: str = "faults") -> None:
@@ -79,8 +84,9 @@ class Faults:
             elif key == "schedule":
                 continue  # handled by FaultSchedule
             else:
-                known = ", ".join(sorted((*_RATIOS, *_SECONDS, "token_ttl_s", "errors", "qps_limits", "qps_mode",
-                                          "schedule")))
+                known = ", ".join(
+                    sorted((*_RATIOS, *_SECONDS, "token_ttl_s", "errors", "qps_limits", "qps_mode", "schedule"))
+                )
                 raise FaultError(f"{name}: unknown fault; known: {known}")
         for key, value in staged.items():
             setattr(self, key, value)

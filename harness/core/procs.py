@@ -36,9 +36,16 @@ def _die_with(parent: int) -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-def start(argv: Sequence[str], log: Path | None = None, *, env: Mapping[str, str] | None = None,
-          cwd: Path | str | None = None, stdout: Any = None, new_session: bool = False,
-          **popen: Any) -> subprocess.Popen:
+def start(
+    argv: Sequence[str],
+    log: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+    stdout: Any = None,
+    new_session: bool = False,
+    **popen: Any,
+) -> subprocess.Popen:
     """Start argv with stderr (and stdout, unless `stdout` is given) appended to `log` (this process's own
     streams when None) and stdin closed. It gets SIGTERM if this process dies. `new_session` puts it in
     its own process group, so a stop can reach what it starts in turn."""
@@ -48,17 +55,25 @@ def start(argv: Sequence[str], log: Path | None = None, *, env: Mapping[str, str
         out = log.open("ab")
     try:
         parent = os.getpid()
-        return subprocess.Popen(list(argv), stdout=out if stdout is None else stdout,
-                                stderr=subprocess.STDOUT if stdout is None and out else out, stdin=subprocess.DEVNULL,
-                                env=None if env is None else dict(env), cwd=cwd, start_new_session=new_session,
-                                preexec_fn=lambda: _die_with(parent), **popen)
+        return subprocess.Popen(
+            list(argv),
+            stdout=out if stdout is None else stdout,
+            stderr=subprocess.STDOUT if stdout is None and out else out,
+            stdin=subprocess.DEVNULL,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            start_new_session=new_session,
+            preexec_fn=lambda: _die_with(parent),
+            **popen,
+        )
     finally:
         if out is not None:
             out.close()
 
 
-def start_ready(argv: Sequence[str], ready_file: Path, log: Path | None = None, timeout: float = 60.0,
-                **options: Any) -> tuple[subprocess.Popen, dict[str, str]]:
+def start_ready(
+    argv: Sequence[str], ready_file: Path, log: Path | None = None, timeout: float = 60.0, **options: Any
+) -> tuple[subprocess.Popen, dict[str, str]]:
     """start() a service that takes --ready-file, and wait for its URLs; stop it if it never gets ready."""
     proc = start(argv, log, **options)
     try:
@@ -83,8 +98,9 @@ def stop(*procs: subprocess.Popen, grace: float = 15.0) -> None:
 
 
 @contextlib.contextmanager
-def child(argv: Sequence[str], log: Path | None = None, *, grace: float = 15.0,
-          **options: Any) -> Iterator[subprocess.Popen]:
+def child(
+    argv: Sequence[str], log: Path | None = None, *, grace: float = 15.0, **options: Any
+) -> Iterator[subprocess.Popen]:
     """start() for the body of a with-block, stop() when it is left, however it is left."""
     proc = start(argv, log, **options)
     try:

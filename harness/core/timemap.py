@@ -30,8 +30,14 @@ class Segment:
         """One segment as timemap.json holds it; `day` and `kind` default (from `sim_start`, "fast") for
         hand-made maps. Raises KeyError, TypeError or ValueError on a malformed segment."""
         sim_start = float(item["sim_start"])
-        return cls(float(item["wall_start"]), float(item["wall_end"]), sim_start, float(item["sim_end"]),
-                   int(item.get("day", sim_start // DAY_S)), str(item.get("kind", "fast")))
+        return cls(
+            float(item["wall_start"]),
+            float(item["wall_end"]),
+            sim_start,
+            float(item["sim_end"]),
+            int(item.get("day", sim_start // DAY_S)),
+            str(item.get("kind", "fast")),
+        )
 
     @property
     def speed(self) -> float:
@@ -129,5 +135,4 @@ def steady_timemap(sim_start: float, duration_s: float) -> TimeMap:
     """Real time from sim_start for duration_s (smoke, spike and soak runs)."""
     if duration_s <= 0:
         raise ValueError("duration must be positive")
-    return TimeMap([Segment(0.0, duration_s, sim_start, sim_start + duration_s, int(sim_start // DAY_S) % 7,
-                            "steady")])
+    return TimeMap([Segment(0.0, duration_s, sim_start, sim_start + duration_s, int(sim_start // DAY_S) % 7, "steady")])

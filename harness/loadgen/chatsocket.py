@@ -100,12 +100,19 @@ class ChatSocket:
             return
         self._report(pending, time.time(), f"{kind}: {detail}" if detail else kind)
         if pending.kind == "message":
-            self.recorder.failure(pending.intended, kind, timeout=timeout, client_msg_id=client_msg_id,
-                                  msg_id=pending.msg_id)
+            self.recorder.failure(
+                pending.intended, kind, timeout=timeout, client_msg_id=client_msg_id, msg_id=pending.msg_id
+            )
 
     def _report(self, pending: Pending, now: float, error: str | None, length: int = 0) -> None:
-        self.events.request.fire(request_type="WS", name=pending.name, response_time=(now - pending.intended) * 1000,
-                                 response_length=length, exception=error, context={})
+        self.events.request.fire(
+            request_type="WS",
+            name=pending.name,
+            response_time=(now - pending.intended) * 1000,
+            response_length=length,
+            exception=error,
+            context={},
+        )
 
     def sweep(self, now: float) -> None:
         """Fail sends whose reply is overdue. Pending is in send order, so stop at the first one not due."""

@@ -68,9 +68,15 @@ class MasterState:
 
     def config_message(self) -> dict[str, Any]:
         opts = self.environment.parsed_options
-        return {"scenario": resolved_dict(self.scenario), "run_start": self.run_start,
-                "targets": {"platform_url": opts.harness_platform_url, "bot_admin_url": opts.harness_bot_admin_url,
-                            "app_key": opts.harness_app_key}}
+        return {
+            "scenario": resolved_dict(self.scenario),
+            "run_start": self.run_start,
+            "targets": {
+                "platform_url": opts.harness_platform_url,
+                "bot_admin_url": opts.harness_bot_admin_url,
+                "app_key": opts.harness_app_key,
+            },
+        }
 
     def begin(self) -> None:
         """Start the clock (first shape tick or test_start, whichever comes first)."""
@@ -81,8 +87,14 @@ class MasterState:
         runner = self.environment.runner
         load = self.scenario.load
         # workers hold a window until its replies are due; the master waits that long plus two windows
-        self.merger = WindowMerger(open_windows_file(self.run_dir), self.plan.timemap, self.run_start, load.window_s,
-                                   lambda: runner.user_count, grace_s=load.reply_timeout_s + 1 + 3 * load.window_s)
+        self.merger = WindowMerger(
+            open_windows_file(self.run_dir),
+            self.plan.timemap,
+            self.run_start,
+            load.window_s,
+            lambda: runner.user_count,
+            grace_s=load.reply_timeout_s + 1 + 3 * load.window_s,
+        )
         runner.send_message("harness_config", self.config_message())
         gevent.spawn(self._merge_forever)
 
@@ -144,8 +156,11 @@ class MasterState:
         except Exception:  # the summary below still records what was counted
             log.exception("the final merge of windows failed")
         self.merger.out.close()
-        summary = {"workers": self.by_worker, "totals": dict(self.merger.totals),
-                   "workers_missing_final": sorted(self.workers() - self.finals)}
+        summary = {
+            "workers": self.by_worker,
+            "totals": dict(self.merger.totals),
+            "workers_missing_final": sorted(self.workers() - self.finals),
+        }
         (self.run_dir / "loadgen.json").write_text(json.dumps(summary, indent=1))
         self.merger = None
 

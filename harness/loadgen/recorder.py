@@ -81,8 +81,9 @@ class WindowRecorder:
             histograms.record_seconds(window.reply_hist, latency_s)
             histograms.record_seconds(window.first_chunk_hist, first_chunk_s)
 
-    def failure(self, intended: float, kind: str, timeout: bool = False, client_msg_id: str = "",
-                msg_id: str = "") -> None:
+    def failure(
+        self, intended: float, kind: str, timeout: bool = False, client_msg_id: str = "", msg_id: str = ""
+    ) -> None:
         """A message that will never get its reply: counted once, by kind ("no reply", "send failed", ...)."""
         self.count("timeouts" if timeout else "errors", intended)
         window = self._window(intended)

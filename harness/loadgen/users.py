@@ -74,12 +74,21 @@ class ChatUser(OpenLoopUser):
         assert scenario is not None and RUNTIME.recorder is not None
         started = time.time()
         try:
-            self.sock = ChatSocket(user_ws_url(RUNTIME.targets.platform_url, self.user_id), RUNTIME.recorder,
-                                   self.environment.events, scenario.load.reply_timeout_s)
+            self.sock = ChatSocket(
+                user_ws_url(RUNTIME.targets.platform_url, self.user_id),
+                RUNTIME.recorder,
+                self.environment.events,
+                scenario.load.reply_timeout_s,
+            )
         except Exception as exc:  # visible in Locust's failures, then Locust drops this user
-            self.environment.events.request.fire(request_type="WS", name="connect", response_length=0,
-                                                 response_time=(time.time() - started) * 1000,
-                                                 exception=f"connect failed: {type(exc).__name__}", context={})
+            self.environment.events.request.fire(
+                request_type="WS",
+                name="connect",
+                response_length=0,
+                response_time=(time.time() - started) * 1000,
+                exception=f"connect failed: {type(exc).__name__}",
+                context={},
+            )
             raise
         RUNTIME.sockets.add(self.sock)
         self.seq = itertools.count(1)
@@ -101,11 +110,18 @@ class ChatUser(OpenLoopUser):
         length = self.rng.randint(*messages.length_chars)
         return ((base + " ") * (length // (len(base) + 1) + 1))[:length].strip() or base
 
-    def send_message(self, intended: float, late: bool, conversation: str, ctype: str, text: str,
-                     name: str, expect: str = "") -> None:
+    def send_message(
+        self, intended: float, late: bool, conversation: str, ctype: str, text: str, name: str, expect: str = ""
+    ) -> None:
         cid = f"{self.user_id}-{next(self.seq)}"
-        frame = {"type": "message", "clientMsgId": cid, "conversationId": conversation, "conversationType": ctype,
-                 "text": text, "atBot": True}
+        frame = {
+            "type": "message",
+            "clientMsgId": cid,
+            "conversationId": conversation,
+            "conversationType": ctype,
+            "text": text,
+            "atBot": True,
+        }
         assert RUNTIME.recorder is not None
         if self.sock.send(cid, frame, Pending(intended, "message", name, expect)):
             RUNTIME.recorder.sent(intended, late)
@@ -167,8 +183,9 @@ class SmokeUser(ChatUser):
 
     def act(self, intended: float, late: bool) -> None:
         messages = RUNTIME.scenario.messages  # type: ignore[union-attr]
-        self.send_message(intended, late, f"dm-{self.user_id}", "1", messages.smoke_text, "smoke /test",
-                          expect=messages.smoke_expect)
+        self.send_message(
+            intended, late, f"dm-{self.user_id}", "1", messages.smoke_text, "smoke /test", expect=messages.smoke_expect
+        )
 
 
 class AbusiveClient(HttpUser):
@@ -182,8 +199,11 @@ class AbusiveClient(HttpUser):
         assert RUNTIME.scenario is not None
         self.abuse = RUNTIME.scenario.abuse
         self.windows = [(parse_sim(a), parse_sim(b)) for a, b in self.abuse.windows]
-        self.url = (RUNTIME.targets.bot_admin_url.rstrip("/") + self.abuse.login_path if self.abuse.target == "bot"
-                    else RUNTIME.targets.platform_url.rstrip("/") + "/v1.0/oauth2/accessToken")
+        self.url = (
+            RUNTIME.targets.bot_admin_url.rstrip("/") + self.abuse.login_path
+            if self.abuse.target == "bot"
+            else RUNTIME.targets.platform_url.rstrip("/") + "/v1.0/oauth2/accessToken"
+        )
 
     def wait_time(self) -> float:
         return self.rng.expovariate(self.abuse.logins_per_minute / 60) if self.abuse.logins_per_minute else 60.0
@@ -196,8 +216,11 @@ class AbusiveClient(HttpUser):
     def bad_login(self) -> None:
         if not self._active() or not self.abuse.logins_per_minute:
             return
-        body = ({"username": "admin", "password": f"guess-{self.rng.randrange(10**6)}"} if self.abuse.target == "bot"
-                else {"appKey": RUNTIME.targets.app_key, "appSecret": "wrong-secret"})
+        body = (
+            {"username": "admin", "password": f"guess-{self.rng.randrange(10**6)}"}
+            if self.abuse.target == "bot"
+            else {"appKey": RUNTIME.targets.app_key, "appSecret": "wrong-secret"}
+        )
         with self.client.post(self.url, json=body, name="bad login", catch_response=True) as response:
             if response.status_code in (400, 401, 403, 429):
                 response.success()  # refused, as it should be

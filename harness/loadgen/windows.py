@@ -33,8 +33,16 @@ class MergedWindow(Window):
 
 
 class WindowMerger:
-    def __init__(self, out: TextIO, timemap: TimeMap, run_start: float, window_s: float,
-                 users_now: Callable[[], int], grace_s: float | None = None, clock=time.time):
+    def __init__(
+        self,
+        out: TextIO,
+        timemap: TimeMap,
+        run_start: float,
+        window_s: float,
+        users_now: Callable[[], int],
+        grace_s: float | None = None,
+        clock=time.time,
+    ):
         self.out = out
         self.timemap = timemap
         self.run_start = run_start
@@ -66,7 +74,7 @@ class WindowMerger:
             window.counts.update(p["counts"])
             window.errors_by_kind.update(p["errors_by_kind"])
             room = NO_REPLY_SAMPLE - len(window.no_reply_sample)
-            window.no_reply_sample.extend(p["no_reply_sample"][:max(0, room)])
+            window.no_reply_sample.extend(p["no_reply_sample"][: max(0, room)])
             window.reply_hist.add(histograms.decode(p["reply_hist"]))
             window.first_chunk_hist.add(histograms.decode(p["first_chunk_hist"]))
 
@@ -93,12 +101,19 @@ class WindowMerger:
         if users is None:
             users = self.last_line["users"] if self.last_line else 0
         line = {
-            "wall_start": wall_start, "wall_end": wall_end,
-            "sim_start": self.timemap.sim_at(wall_start), "sim_end": self.timemap.sim_at(wall_end),
-            "users": users, **{k: w.counts[k] for k in COUNTS},
-            "errors_by_kind": dict(w.errors_by_kind), "no_reply_sample": w.no_reply_sample,
-            "workers": len(w.reporters), "expected_workers": expected_workers, "late_reports": w.late_reports,
-            "reply_hist": histograms.encode(w.reply_hist), "first_chunk_hist": histograms.encode(w.first_chunk_hist),
+            "wall_start": wall_start,
+            "wall_end": wall_end,
+            "sim_start": self.timemap.sim_at(wall_start),
+            "sim_end": self.timemap.sim_at(wall_end),
+            "users": users,
+            **{k: w.counts[k] for k in COUNTS},
+            "errors_by_kind": dict(w.errors_by_kind),
+            "no_reply_sample": w.no_reply_sample,
+            "workers": len(w.reporters),
+            "expected_workers": expected_workers,
+            "late_reports": w.late_reports,
+            "reply_hist": histograms.encode(w.reply_hist),
+            "first_chunk_hist": histograms.encode(w.first_chunk_hist),
         }
         self.out.write(json.dumps(line) + "\n")
         self.out.flush()
@@ -161,8 +176,10 @@ class LoadgenCollector:
         late = counter("loadgen_late_starts_total")
         late.add_metric([], t["late_starts"])
         yield late
-        for name, hist in (("loadgen_reply_latency_seconds", self.live.reply),
-                           ("loadgen_first_chunk_latency_seconds", self.live.first_chunk)):
+        for name, hist in (
+            ("loadgen_reply_latency_seconds", self.live.reply),
+            ("loadgen_first_chunk_latency_seconds", self.live.first_chunk),
+        ):
             buckets, total = _buckets(hist)
             yield HistogramMetricFamily(name, METRICS[name].help, buckets=buckets, sum_value=total)
         yield gauge("loadgen_users", self.users_now())

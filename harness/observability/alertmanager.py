@@ -157,8 +157,10 @@ class AlertmanagerProcess:
 
     def start(self, timeout: float = 30.0) -> str:
         if self.binary is None:
-            raise AlertmanagerError(f"no Alertmanager binary on PATH (looked for {', '.join(BINARIES)}); "
-                                    "install it with `apt-get install prometheus-alertmanager`")
+            raise AlertmanagerError(
+                f"no Alertmanager binary on PATH (looked for {', '.join(BINARIES)}); "
+                "install it with `apt-get install prometheus-alertmanager`"
+            )
         config = yaml.safe_load(self.config_file.read_text())
         self.dir.mkdir(parents=True, exist_ok=True)
         self.notifications_path.touch()
@@ -179,9 +181,16 @@ class AlertmanagerProcess:
             port = _free_port()
             # procs.start ties it to this process: a SIGKILLed harness does not leave it running
             self._proc = procs.start(
-                [str(self.binary), f"--config.file={config_path}", f"--storage.path={self.dir / 'data'}",
-                 f"--web.listen-address={DEFAULT_HOST}:{port}", "--cluster.listen-address=", "--log.level=info"],
-                self.dir / "alertmanager.log")
+                [
+                    str(self.binary),
+                    f"--config.file={config_path}",
+                    f"--storage.path={self.dir / 'data'}",
+                    f"--web.listen-address={DEFAULT_HOST}:{port}",
+                    "--cluster.listen-address=",
+                    "--log.level=info",
+                ],
+                self.dir / "alertmanager.log",
+            )
             url = f"http://{DEFAULT_HOST}:{port}"
             if self._wait_ready(url, timeout):
                 self.url = url

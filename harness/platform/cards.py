@@ -52,8 +52,11 @@ class Cards:
 
     def _known(self, out_track_id: str) -> Record | None:
         if out_track_id not in self.cards:
-            raise ApiError(404, "InvalidParameter.OutTrackId",
-                           f"no card instance {out_track_id!r}: create it first (createAndDeliver or instances)")
+            raise ApiError(
+                404,
+                "InvalidParameter.OutTrackId",
+                f"no card instance {out_track_id!r}: create it first (createAndDeliver or instances)",
+            )
         return self.cards[out_track_id]
 
     def _bind(self, out_track_id: str, record: Record | None) -> None:
@@ -69,8 +72,10 @@ class Cards:
         app_id, body, out_track_id = await self._request(request, "card_create")
         space = required_str(body, "openSpaceId")
         self._bind(out_track_id, self.api.by_out_track(body) or self._by_space(app_id, space))
-        return {"success": True, "result": {"outTrackId": out_track_id,
-                                            "deliverResults": [{"spaceId": space, "success": True}]}}
+        return {
+            "success": True,
+            "result": {"outTrackId": out_track_id, "deliverResults": [{"spaceId": space, "success": True}]},
+        }
 
     async def _create(self, request: web.Request) -> dict[str, Any]:
         _, body, out_track_id = await self._request(request, "card_create")
@@ -112,8 +117,9 @@ class Cards:
         if body.get("isFinalize") is True:
             self._finish(out_track_id, record, body.get("isError") is True)
         elif record is not None and not record.final:
-            self.api.answer(record, {"type": "chunk", "seq": record.chunks + 1, "content": record.card_text},
-                            final=False)
+            self.api.answer(
+                record, {"type": "chunk", "seq": record.chunks + 1, "content": record.card_text}, final=False
+            )
         return {"success": True, "result": True}
 
     def _finish(self, out_track_id: str, record: Record | None, failed: bool) -> None:
@@ -123,8 +129,11 @@ class Cards:
         if record.final:
             self.api.ledger.answer_for_final(record.msg_id)
             return
-        self.api.answer(record, {"type": "reply", "via": "card", "msgtype": "card", "content": record.card_text,
-                                 "isError": failed}, final=True)
+        self.api.answer(
+            record,
+            {"type": "reply", "via": "card", "msgtype": "card", "content": record.card_text, "isError": failed},
+            final=True,
+        )
 
     def _by_space(self, app_id: str, space: str) -> Record | None:
         """openSpaceId is dtv1.card//IM_GROUP.<conversationId> or dtv1.card//IM_ROBOT.<staffId>."""
@@ -134,6 +143,8 @@ class Cards:
         if kind == "IM_ROBOT":
             cid = self.api.users.one_to_one.get((app_id, target))
             return self.api.ledger.oldest_unanswered(cid, app_id) if cid else None
-        raise ApiError(400, "InvalidParameter.OpenSpaceId",
-                       f"openSpaceId {space!r} must be dtv1.card//IM_GROUP.<conversationId> or "
-                       "dtv1.card//IM_ROBOT.<staffId>")
+        raise ApiError(
+            400,
+            "InvalidParameter.OpenSpaceId",
+            f"openSpaceId {space!r} must be dtv1.card//IM_GROUP.<conversationId> or dtv1.card//IM_ROBOT.<staffId>",
+        )

@@ -27,7 +27,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-
 class ConfigError(ValueError):
     """A setting is missing or has a bad value; the message names the field."""
 

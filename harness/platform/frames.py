@@ -34,8 +34,15 @@ def now_ms() -> str:
     return str(int(time.time() * 1000))
 
 
-def server_frame(kind: str, topic: str, data: dict[str, Any], app_id: str, connection_id: str,
-                 message_id: str, extra_headers: dict[str, str] | None = None) -> str:
+def server_frame(
+    kind: str,
+    topic: str,
+    data: dict[str, Any],
+    app_id: str,
+    connection_id: str,
+    message_id: str,
+    extra_headers: dict[str, str] | None = None,
+) -> str:
     headers = {
         "appId": app_id,
         "connectionId": connection_id,

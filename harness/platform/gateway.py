@@ -56,8 +56,9 @@ class Connection:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, ledger: Ledger, metrics: PlatformMetrics, faults: Faults,
-                 guard: Guard) -> None:
+    def __init__(
+        self, settings: Settings, ledger: Ledger, metrics: PlatformMetrics, faults: Faults, guard: Guard
+    ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.metrics = metrics
@@ -85,8 +86,9 @@ class Gateway:
             app = self.settings.app(client_id)
             if app is None or app.secret != secret:
                 self.metrics.login_failures.labels(api).inc()
-                log.warning("connections/open refused: bad credentials for clientId %r from %s", client_id,
-                            request.remote)
+                log.warning(
+                    "connections/open refused: bad credentials for clientId %r from %s", client_id, request.remote
+                )
                 raise ApiError(401, "InvalidAuthentication", "clientId / clientSecret do not match a configured app")
             subscriptions = _subscriptions(body.get("subscriptions"))
             self.guard.check(app.app_id, api)
@@ -101,21 +103,33 @@ class Gateway:
         ticket_id = request.query.get("ticket", "")
         ticket = self.tickets.get(ticket_id)
         problem = (
-            "no ticket in the query string" if not ticket_id else
-            "unknown ticket" if ticket is None else
-            "ticket already used (tickets are single-use; call connections/open again)" if ticket.used else
-            f"ticket expired (valid {self.settings.ticket_ttl_s:g} s)" if time.monotonic() > ticket.expires_at else ""
+            "no ticket in the query string"
+            if not ticket_id
+            else "unknown ticket"
+            if ticket is None
+            else "ticket already used (tickets are single-use; call connections/open again)"
+            if ticket.used
+            else f"ticket expired (valid {self.settings.ticket_ttl_s:g} s)"
+            if time.monotonic() > ticket.expires_at
+            else ""
         )
         if problem or ticket is None:
             self.bad_input.count("bad_ticket")
             log.warning("stream refused from %s: %s", request.remote, problem)
             return web.json_response({"code": "InvalidTicket", "message": problem}, status=401)
         ticket.used = True
-        ws = web.WebSocketResponse(max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True,
-                                   timeout=CLOSE_TIMEOUT_S)
+        ws = web.WebSocketResponse(
+            max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True, timeout=CLOSE_TIMEOUT_S
+        )
         await ws.prepare(request)
-        conn = Connection(frames.new_id(), ticket.app_id, ticket.subscriptions, Outbox(ws), str(request.remote),
-                          next_ping=time.monotonic() + self.settings.ping_interval_s)
+        conn = Connection(
+            frames.new_id(),
+            ticket.app_id,
+            ticket.subscriptions,
+            Outbox(ws),
+            str(request.remote),
+            next_ping=time.monotonic() + self.settings.ping_interval_s,
+        )
         self._register(conn)
         try:
             async for msg in ws:
@@ -132,8 +146,9 @@ class Gateway:
         self.ledger.connections["opened"] += 1
         self._gauge(conn.app_id)
         subs = ",".join(sorted(f"{k}:{t}" for k, t in conn.subscriptions))
-        log.info("stream connected app=%s connection=%s peer=%s subscriptions=%s", conn.app_id, conn.id,
-                 conn.peer, subs)
+        log.info(
+            "stream connected app=%s connection=%s peer=%s subscriptions=%s", conn.app_id, conn.id, conn.peer, subs
+        )
         self._flush_waiting(conn.app_id)
 
     async def _unregister(self, conn: Connection, ws: web.WebSocketResponse) -> None:
@@ -141,8 +156,13 @@ class Gateway:
         self.ledger.connections["closed"] += 1
         self._gauge(conn.app_id)
         await conn.outbox.aclose()
-        log.info("stream closed app=%s connection=%s code=%s unanswered_pings=%d", conn.app_id, conn.id,
-                 ws.close_code, conn.pings_unanswered)
+        log.info(
+            "stream closed app=%s connection=%s code=%s unanswered_pings=%d",
+            conn.app_id,
+            conn.id,
+            ws.close_code,
+            conn.pings_unanswered,
+        )
 
     def _gauge(self, app_id: str) -> None:
         current = sum(1 for c in self.connections.values() if c.app_id == app_id)
@@ -162,8 +182,7 @@ class Gateway:
             kind = "unknown_frame_type" if "unknown client frame type" in str(exc) else "malformed_frame"
             seen = self.bad_input.count(kind)
             if seen <= 20 or seen % 1000 == 0:
-                log.warning("stream connection=%s app=%s sent a bad frame (#%d): %s", conn.id, conn.app_id,
-                            seen, exc)
+                log.warning("stream connection=%s app=%s sent a bad frame (#%d): %s", conn.id, conn.app_id, seen, exc)
             return
         if conn.pings.pop(ack.message_id, None) is not None:
             conn.pings_unanswered = 0
@@ -185,8 +204,9 @@ class Gateway:
         if ack.code == 200 and ack.status != "LATER":
             self.ledger.acked(record)
             if record.kind == "event" and record.recipient is not None:
-                record.recipient.notify({"type": "event", "clientMsgId": record.client_msg_id,
-                                         "status": ack.status or "SUCCESS"})
+                record.recipient.notify(
+                    {"type": "event", "clientMsgId": record.client_msg_id, "status": ack.status or "SUCCESS"}
+                )
             return
         record.nack = f"code {ack.code} {ack.status or ack.message}".strip()[:200]
         if ack.code == 500 or ack.status == "LATER":
@@ -194,8 +214,9 @@ class Gateway:
         elif record.kind == "event":  # 400 / 404: the bot refused the event; that is its final answer
             self.ledger.event_refused(record)
             if record.recipient is not None:
-                record.recipient.notify({"type": "event", "clientMsgId": record.client_msg_id,
-                                         "status": f"REFUSED {ack.code}"})
+                record.recipient.notify(
+                    {"type": "event", "clientMsgId": record.client_msg_id, "status": f"REFUSED {ack.code}"}
+                )
 
     # --- pushes -------------------------------------------------------------------------------------
     def submit(self, record: Record) -> None:
@@ -205,8 +226,11 @@ class Gateway:
 
     def _targets(self, record: Record, routable: bool = True) -> list[Connection]:
         kind = "EVENT" if record.kind == "event" else "CALLBACK"
-        return [c for c in self.connections.values()
-                if c.app_id == record.app_id and c.routable is routable and c.accepts(kind, record.topic)]
+        return [
+            c
+            for c in self.connections.values()
+            if c.app_id == record.app_id and c.routable is routable and c.accepts(kind, record.topic)
+        ]
 
     def _push(self, record: Record) -> bool:
         targets = self._targets(record)
@@ -221,8 +245,7 @@ class Gateway:
         delivery = frames.new_id()
         self.ledger.pushed(record, conn.id)
         self.in_flight[delivery] = record
-        heapq.heappush(self._ack_deadlines,
-                       (time.monotonic() + self.settings.ack_timeout_s, next(self._seq), delivery))
+        heapq.heappush(self._ack_deadlines, (time.monotonic() + self.settings.ack_timeout_s, next(self._seq), delivery))
         if self.faults.hit(self.faults.push_drop_ratio):
             self.fault_hits["push_dropped"] += 1
             return True
@@ -236,8 +259,13 @@ class Gateway:
 
     def _frame(self, record: Record, conn: Connection, delivery: str) -> str:
         if record.kind == "event":
-            extra = {"eventId": record.msg_id, "eventType": record.data["eventType"], "eventCorpId": "corp-emulator",
-                     "eventBornTime": str(int(record.sent_at * 1000)), "eventUnifiedAppId": record.app_id}
+            extra = {
+                "eventId": record.msg_id,
+                "eventType": record.data["eventType"],
+                "eventCorpId": "corp-emulator",
+                "eventBornTime": str(int(record.sent_at * 1000)),
+                "eventUnifiedAppId": record.app_id,
+            }
             return frames.server_frame("EVENT", record.topic, record.data, conn.app_id, conn.id, delivery, extra)
         return frames.server_frame("CALLBACK", record.topic, record.data, conn.app_id, conn.id, delivery)
 
@@ -270,8 +298,13 @@ class Gateway:
             conn.disconnect_id = frames.new_id()
             conn.outbox.send(frames.disconnect_frame(conn.app_id, conn.id, conn.disconnect_id, reason))
             loop.call_later(self.settings.disconnect_grace_s, self._close, conn, "disconnect grace period over")
-            log.info("stream disconnect sent app=%s connection=%s reason=%s grace=%gs", conn.app_id, conn.id,
-                     reason, self.settings.disconnect_grace_s)
+            log.info(
+                "stream disconnect sent app=%s connection=%s reason=%s grace=%gs",
+                conn.app_id,
+                conn.id,
+                reason,
+                self.settings.disconnect_grace_s,
+            )
         return len(chosen)
 
     def _close(self, conn: Connection, reason: str) -> None:
@@ -281,8 +314,12 @@ class Gateway:
             task.add_done_callback(self._closing.discard)
 
     async def close_all(self) -> None:
-        await asyncio.gather(*(conn.outbox.ws.close(code=1001, message=b"emulator shutting down")
-                               for conn in list(self.connections.values())))
+        await asyncio.gather(
+            *(
+                conn.outbox.ws.close(code=1001, message=b"emulator shutting down")
+                for conn in list(self.connections.values())
+            )
+        )
 
     # --- timers -------------------------------------------------------------------------------------
     async def run_timers(self) -> None:
@@ -318,8 +355,12 @@ class Gateway:
                 limit = self.settings.ping_miss_limit
                 if limit and conn.pings_unanswered >= limit:  # a dead peer: stop routing to it
                     conn.routable = False
-                    log.warning("stream connection=%s app=%s: %d pings unanswered, closing", conn.id, conn.app_id,
-                                conn.pings_unanswered)
+                    log.warning(
+                        "stream connection=%s app=%s: %d pings unanswered, closing",
+                        conn.id,
+                        conn.app_id,
+                        conn.pings_unanswered,
+                    )
                     self._close(conn, f"{conn.pings_unanswered} pings unanswered")
                     continue
                 ping_id = frames.new_id()
@@ -334,8 +375,9 @@ class Gateway:
 
     def status(self) -> dict[str, Any]:
         return {
-            "connections": [{"id": c.id, "app": c.app_id, "routable": c.routable, "peer": c.peer}
-                            for c in self.connections.values()],
+            "connections": [
+                {"id": c.id, "app": c.app_id, "routable": c.routable, "peer": c.peer} for c in self.connections.values()
+            ],
             "waiting": {app: len(q) for app, q in self.waiting.items()},
             "in_flight": len(self.in_flight),
         }
@@ -351,7 +393,10 @@ def _subscriptions(raw: Any) -> frozenset[tuple[str, str]]:
         kind = sub.get("type") if isinstance(sub, dict) else None
         topic = sub.get("topic") if isinstance(sub, dict) else None
         if kind not in ("EVENT", "CALLBACK", "SYSTEM") or not isinstance(topic, str) or not topic:
-            raise ApiError(400, "InvalidParameter.Subscriptions",
-                           f"subscriptions[{i}] must be {{type: EVENT|CALLBACK|SYSTEM, topic: non-empty string}}")
+            raise ApiError(
+                400,
+                "InvalidParameter.Subscriptions",
+                f"subscriptions[{i}] must be {{type: EVENT|CALLBACK|SYSTEM, topic: non-empty string}}",
+            )
         result.add((kind, topic))
     return frozenset(result)

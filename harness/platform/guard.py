@@ -8,8 +8,11 @@ from harness.core.faults import Faults
 from harness.platform.config import Settings
 from harness.platform.responses import ApiError
 
-SCOPE_OF = {"robot_send": "qyapi_robot_sendmsg", "card_create": "Card.Instance.Write",
-            "card_streaming": "Card.Streaming.Write"}
+SCOPE_OF = {
+    "robot_send": "qyapi_robot_sendmsg",
+    "card_create": "Card.Instance.Write",
+    "card_streaming": "Card.Streaming.Write",
+}
 
 
 class RateLimiter:
@@ -40,14 +43,22 @@ class Guard:
             raise ApiError(401, "InvalidAuthentication", "access token rejected (injected fault)", injected=True)
         if forced == 403:
             scope = SCOPE_OF.get(api, "qyapi_robot_sendmsg")
-            raise ApiError(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied",
-                           f"app {app_id} lacks the permission scope {scope} (injected fault)",
-                           accessdenieddetail={"requiredScopes": [scope]}, injected=True)
+            raise ApiError(
+                403,
+                "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                f"app {app_id} lacks the permission scope {scope} (injected fault)",
+                accessdenieddetail={"requiredScopes": [scope]},
+                injected=True,
+            )
         qps = self.faults.qps_limits.get(api) or dict(self.settings.qps_limits).get(api)
         if forced == 429 or (qps and not self.limiter.allow(app_id, api, qps)):
             extra = {"injected": True} if forced == 429 else {}
             limit = "a rate limit (injected fault)" if forced == 429 else f"{qps:g} calls/s"
             if (self.faults.qps_mode or self.settings.qps_mode) == "403":
-                raise ApiError(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-                               f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)
+                raise ApiError(
+                    403,
+                    "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+                    f"app {app_id} exceeded {limit} on {api}; slow down and retry",
+                    **extra,
+                )
             raise ApiError(429, "Throttling", f"app {app_id} exceeded {limit} on {api}; slow down and retry", **extra)

@@ -58,8 +58,19 @@ class Ledger:
         self.reply_timeout_s = reply_timeout_s
         self.records: dict[str, Record] = {}
         self.counts = dict.fromkeys(
-            ("sent", "pushed", "acked", "redelivered", "first_chunk", "replied", "lost",
-             "duplicate_replies", "late_replies"), 0)
+            (
+                "sent",
+                "pushed",
+                "acked",
+                "redelivered",
+                "first_chunk",
+                "replied",
+                "lost",
+                "duplicate_replies",
+                "late_replies",
+            ),
+            0,
+        )
         self.event_counts = dict.fromkeys(("sent", "pushed", "acked", "redelivered", "refused", "lost"), 0)
         self.lost_by_stage = dict.fromkeys(("not_pushed", "not_acked", "no_reply", "reply_rejected"), 0)
         self.lost_sample: deque[dict[str, Any]] = deque(maxlen=lost_sample_size)
@@ -169,12 +180,19 @@ class Ledger:
             self._count("lost")
             self.lost_by_stage[stage] += 1
             self.metrics.lost_at(stage)
-            self.lost_sample.append({
-                "msgId": record.msg_id, "clientMsgId": record.client_msg_id,
-                "conversationId": record.conversation_id, "stage": stage, "sent_at": record.sent_at,
-                "pushed_at": record.pushed_at, "connectionId": record.connection_id,
-                "deliveries": record.deliveries, "reason": reason or self._loss_reason(record, stage),
-            })
+            self.lost_sample.append(
+                {
+                    "msgId": record.msg_id,
+                    "clientMsgId": record.client_msg_id,
+                    "conversationId": record.conversation_id,
+                    "stage": stage,
+                    "sent_at": record.sent_at,
+                    "pushed_at": record.pushed_at,
+                    "connectionId": record.connection_id,
+                    "deliveries": record.deliveries,
+                    "reason": reason or self._loss_reason(record, stage),
+                }
+            )
         self._finish(record, "lost")
 
     def lose_all_pending(self, reason: str) -> None:
@@ -192,11 +210,15 @@ class Ledger:
         pending = self.pending
         api = [
             {"api": s.labels["api"], "status": int(s.labels["status"]), "code": s.labels["code"], "count": int(s.value)}
-            for metric in self.metrics.api_responses.collect() for s in metric.samples if s.name.endswith("_total")
+            for metric in self.metrics.api_responses.collect()
+            for s in metric.samples
+            if s.name.endswith("_total")
         ]
         failures = {
             s.labels["api"]: int(s.value)
-            for metric in self.metrics.login_failures.collect() for s in metric.samples if s.name.endswith("_total")
+            for metric in self.metrics.login_failures.collect()
+            for s in metric.samples
+            if s.name.endswith("_total")
         }
         return {
             "generated_at": time.time(),
@@ -208,9 +230,15 @@ class Ledger:
             "login_failures": failures,
             "connections": dict(self.connections),
             "lost_sample": list(self.lost_sample),
-            "latency": {name: {"count": hist.get_total_count(), "p50_s": percentile_seconds(hist, 50),
-                               "p99_s": percentile_seconds(hist, 99), "hist": encode(hist)}
-                        for name, hist in self.latency.items()},
+            "latency": {
+                name: {
+                    "count": hist.get_total_count(),
+                    "p50_s": percentile_seconds(hist, 50),
+                    "p99_s": percentile_seconds(hist, 99),
+                    "hist": encode(hist),
+                }
+                for name, hist in self.latency.items()
+            },
         }
 
     # --- internals --------------------------------------------------------------------------------
@@ -249,6 +277,6 @@ class Ledger:
             "reply_rejected": f"{timeout}; last reply attempt rejected: {record.reply_error}",
             "not_pushed": f"{timeout}; no stream connection subscribed to {record.topic} for app {record.app_id}",
             "not_acked": f"{timeout}; pushed {record.deliveries} time(s), never ACKed with 200"
-                         + (f" (last ACK: {record.nack})" if record.nack else ""),
+            + (f" (last ACK: {record.nack})" if record.nack else ""),
             "no_reply": f"{timeout}; ACKed but the bot never answered",
         }[stage]

@@ -50,8 +50,10 @@ class PlatformMetrics:
         self.login_failures = _counter(self.registry, "platform_login_failures_total")
         self.bad_input = _counter(self.registry, "platform_bad_input_total")
         # Pre-create the children so a scrape shows zeros instead of missing series.
-        self._stage = {s: self.messages.labels(s) for s in
-                       ("sent", "pushed", "acked", "redelivered", "first_chunk", "replied", "lost")}
+        self._stage = {
+            s: self.messages.labels(s)
+            for s in ("sent", "pushed", "acked", "redelivered", "first_chunk", "replied", "lost")
+        }
         self._lost = {s: self.lost.labels(s) for s in ("not_pushed", "not_acked", "no_reply", "reply_rejected")}
         for api in ("gateway_open", "access_token"):
             self.login_failures.labels(api)

@@ -31,8 +31,16 @@ Resolver = Callable[[web.Request, dict[str, Any]], "Record | None"]  # which mes
 
 
 class OpenApi:
-    def __init__(self, settings: Settings, ledger: Ledger, metrics: PlatformMetrics, faults: Faults,
-                 guard: Guard, tokens: TokenIssuer, users: Users) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        metrics: PlatformMetrics,
+        faults: Faults,
+        guard: Guard,
+        tokens: TokenIssuer,
+        users: Users,
+    ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.metrics = metrics
@@ -41,8 +49,10 @@ class OpenApi:
         self.users = users
         self.guard = guard
         self.unmatched_replies = 0
-        self.resolvers: dict[str, Resolver] = {"session_webhook": self._session_record,
-                                               "robot_send": self._robot_send_record}
+        self.resolvers: dict[str, Resolver] = {
+            "session_webhook": self._session_record,
+            "robot_send": self._robot_send_record,
+        }
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -63,6 +73,7 @@ class OpenApi:
             except Exception as exc:  # an emulator bug must not look like a bot problem; say so and go on
                 log.exception("internal error in %s", api)
                 return error(self.metrics, api, ApiError(500, "InternalError", f"emulator error: {exc!r}"[:300]))
+
         return endpoint
 
     async def _blame(self, request: web.Request, api: str, exc: ApiError) -> None:
@@ -101,9 +112,12 @@ class OpenApi:
             raise ApiError(401, "InvalidAuthentication", f"access token names app {app_id!r}, which is not configured")
         scope = SCOPE_OF.get(api)
         if scope and scope not in app.scopes:
-            raise ApiError(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied",
-                           f"app {app_id} lacks the permission scope {scope}",
-                           accessdenieddetail={"requiredScopes": [scope]})
+            raise ApiError(
+                403,
+                "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                f"app {app_id} lacks the permission scope {scope}",
+                accessdenieddetail={"requiredScopes": [scope]},
+            )
         self.guard.check(app_id, api)
         return app_id
 
@@ -145,8 +159,11 @@ class OpenApi:
         body = await json_body(request, self.settings.max_payload_bytes)
         self.guard.check(session.app_id, "session_webhook")
         msgtype, content = _message_content(body)
-        self.answer(self.pending(session.msg_id),
-                     {"type": "reply", "via": "sessionWebhook", "msgtype": msgtype, "content": content}, final=True)
+        self.answer(
+            self.pending(session.msg_id),
+            {"type": "reply", "via": "sessionWebhook", "msgtype": msgtype, "content": content},
+            final=True,
+        )
         return {"errcode": 0, "errmsg": "ok"}
 
     async def _robot_send(self, request: web.Request) -> dict[str, Any]:
@@ -166,13 +183,19 @@ class OpenApi:
             return {"processQueryKey": f"pqk-{time.time_ns()}"}
         users = body.get("userIds")
         if not isinstance(users, list) or not users or not all(isinstance(u, str) for u in users):
-            raise ApiError(400, "MissingParameter", "userIds must be a non-empty list of staff ids "
-                                                    "(or send openConversationId for a group)")
+            raise ApiError(
+                400,
+                "MissingParameter",
+                "userIds must be a non-empty list of staff ids (or send openConversationId for a group)",
+            )
         tracked = self.by_out_track(body)
         for user in users:
             cid = self.users.one_to_one.get((app_id, user))
-            record = tracked if tracked and tracked.sender == user else (
-                self.ledger.oldest_unanswered(cid, app_id) if cid else None)
+            record = (
+                tracked
+                if tracked and tracked.sender == user
+                else (self.ledger.oldest_unanswered(cid, app_id) if cid else None)
+            )
             if record is None:
                 self.unmatched_replies += 1
                 self.users.notify_users([user], {**payload, "type": "notice"})
@@ -184,20 +207,28 @@ class OpenApi:
         robot = next((r for r in self.settings.robots if r.access_token == query.get("access_token")), None)
         if robot is None:
             raise ApiError(200, "300001", "token is not exist", errcode=300001, errmsg="token is not exist")
-        _check_signature(robot.secret, query.get("timestamp", ""), query.get("sign", ""),
-                         self.settings.signature_window_s)
+        _check_signature(
+            robot.secret, query.get("timestamp", ""), query.get("sign", ""), self.settings.signature_window_s
+        )
         body = await json_body(request, self.settings.max_payload_bytes)
         msgtype, content = _message_content(body)
         members = sorted(self.users.members.get(robot.conversation_id, ()))
-        self.users.notify_users(members, {"type": "notice", "via": "robotWebhook", "msgtype": msgtype,
-                                          "conversationId": robot.conversation_id, "content": content})
+        self.users.notify_users(
+            members,
+            {
+                "type": "notice",
+                "via": "robotWebhook",
+                "msgtype": msgtype,
+                "conversationId": robot.conversation_id,
+                "content": content,
+            },
+        )
         return {"errcode": 0, "errmsg": "ok"}
 
     # --- which message does a reply answer? ---------------------------------------------------------
     def by_out_track(self, body: dict[str, Any]) -> Record | None:
         out_track_id = body.get("outTrackId")
-        return self.pending(out_track_id) if isinstance(out_track_id, str) and out_track_id.startswith("msg") \
-            else None
+        return self.pending(out_track_id) if isinstance(out_track_id, str) and out_track_id.startswith("msg") else None
 
 
 def _message_content(body: dict[str, Any]) -> tuple[str, str]:

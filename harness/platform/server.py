@@ -34,8 +34,13 @@ log = logging.getLogger("harness.platform")
 
 
 class PlatformServer:
-    def __init__(self, settings: Settings, faults: dict[str, Any] | None = None,
-                 ledger_file: str | Path | None = None, drain_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        faults: dict[str, Any] | None = None,
+        ledger_file: str | Path | None = None,
+        drain_s: float = 0.0,
+    ) -> None:
         """`faults`: a [faults] table (may hold a `schedule` list); `drain_s`: how long stop() waits for
         in-flight messages before counting them lost."""
         self.settings = settings
@@ -62,20 +67,22 @@ class PlatformServer:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_payload_bytes + 1024)
-        app.add_routes([
-            web.post("/v1.0/gateway/connections/open", self.gateway.open_connection),
-            web.get("/connect", self.gateway.stream),
-            web.get("/user", self.users.handle),
-            *self.openapi.routes(),
-            *self.cards.routes(),
-            web.get("/healthz", self._healthz),
-            web.get("/metrics", self._metrics),
-            web.get("/admin/ledger", self._ledger),
-            web.get("/admin/status", self._status),
-            web.get("/admin/faults", self._get_faults),
-            web.post("/admin/faults", self._post_faults),
-            web.post("/admin/actions/disconnect", self._disconnect),
-        ])
+        app.add_routes(
+            [
+                web.post("/v1.0/gateway/connections/open", self.gateway.open_connection),
+                web.get("/connect", self.gateway.stream),
+                web.get("/user", self.users.handle),
+                *self.openapi.routes(),
+                *self.cards.routes(),
+                web.get("/healthz", self._healthz),
+                web.get("/metrics", self._metrics),
+                web.get("/admin/ledger", self._ledger),
+                web.get("/admin/status", self._status),
+                web.get("/admin/faults", self._get_faults),
+                web.post("/admin/faults", self._post_faults),
+                web.post("/admin/actions/disconnect", self._disconnect),
+            ]
+        )
         return app
 
     async def start(self) -> str:
@@ -90,8 +97,11 @@ class PlatformServer:
         self.users.base_url = self.url
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self.gateway.run_timers()), loop.create_task(self.schedule.run())]
-        log.info("platform emulator serving on %s (apps: %s)", self.url,
-                 ", ".join(a.app_id for a in self.settings.apps) or "none")
+        log.info(
+            "platform emulator serving on %s (apps: %s)",
+            self.url,
+            ", ".join(a.app_id for a in self.settings.apps) or "none",
+        )
         return self.url
 
     async def stop(self) -> None:
@@ -160,10 +170,14 @@ class PlatformServer:
         except ValueError:
             body = None
         app = body.get("app") if isinstance(body, dict) else None
-        if not isinstance(body, dict) or (app is None and body.get("all") is not True) or \
-                (app is not None and self.settings.app(str(app)) is None):
-            return web.json_response({"code": "InvalidParameter",
-                                      "message": 'body must be {"app": "<configured app id>"} or {"all": true}'},
-                                     status=400)
+        if (
+            not isinstance(body, dict)
+            or (app is None and body.get("all") is not True)
+            or (app is not None and self.settings.app(str(app)) is None)
+        ):
+            return web.json_response(
+                {"code": "InvalidParameter", "message": 'body must be {"app": "<configured app id>"} or {"all": true}'},
+                status=400,
+            )
         reason = str(body.get("reason", "admin requested disconnect"))
         return web.json_response({"disconnected": self.gateway.disconnect(app, reason)})

@@ -36,8 +36,9 @@ class TokenIssuer:
 
     def access_token(self, app_id: str, ttl_s: float) -> str:
         now = int(time.time())
-        return jwt.encode({"sub": app_id, "iat": now, "exp": now + int(ttl_s), "typ": "access"},
-                          self._key, algorithm=ALGORITHM)
+        return jwt.encode(
+            {"sub": app_id, "iat": now, "exp": now + int(ttl_s), "typ": "access"}, self._key, algorithm=ALGORITHM
+        )
 
     def app_of(self, token: str | None) -> str:
         """The app an access token was issued to, or a 401 ApiError saying what is wrong with it."""
@@ -46,8 +47,9 @@ class TokenIssuer:
         try:
             claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
         except jwt.ExpiredSignatureError:
-            raise ApiError(401, "InvalidAuthentication", "access token expired; get a new one from "
-                                                         "/v1.0/oauth2/accessToken") from None
+            raise ApiError(
+                401, "InvalidAuthentication", "access token expired; get a new one from /v1.0/oauth2/accessToken"
+            ) from None
         except jwt.InvalidTokenError as exc:
             raise ApiError(401, "InvalidAuthentication", f"access token invalid: {exc}") from None
         if claims.get("typ") != "access":
@@ -55,8 +57,9 @@ class TokenIssuer:
         return str(claims["sub"])
 
     def session_token(self, msg_id: str, app_id: str, conversation_id: str, ttl_s: float) -> str:
-        payload = base64.urlsafe_b64encode(json.dumps([msg_id, app_id, conversation_id, int(time.time() + ttl_s)])
-                                           .encode()).decode()
+        payload = base64.urlsafe_b64encode(
+            json.dumps([msg_id, app_id, conversation_id, int(time.time() + ttl_s)]).encode()
+        ).decode()
         return f"{payload}.{self._mac(payload)}"
 
     def session_of(self, token: str | None) -> Session:

@@ -55,13 +55,16 @@ class Users:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         user_id = request.query.get("userId", "")
         if not user_id:
-            return web.json_response({"code": "MissingParameter", "message": "userId query parameter is required"},
-                                     status=400)
-        ws = web.WebSocketResponse(max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True,
-                                   timeout=CLOSE_TIMEOUT_S)
+            return web.json_response(
+                {"code": "MissingParameter", "message": "userId query parameter is required"}, status=400
+            )
+        ws = web.WebSocketResponse(
+            max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True, timeout=CLOSE_TIMEOUT_S
+        )
         await ws.prepare(request)
-        session = UserSession(user_id, request.query.get("nick", user_id), Outbox(ws),
-                              request.query.get("accepted", "1") != "0")
+        session = UserSession(
+            user_id, request.query.get("nick", user_id), Outbox(ws), request.query.get("accepted", "1") != "0"
+        )
         self.sessions.setdefault(user_id, set()).add(session)
         try:
             async for msg in ws:
@@ -114,7 +117,7 @@ class Users:
         cid = _str(frame, "conversationId")
         ctype = frame.get("conversationType", "1")
         if ctype not in ("1", "2"):
-            raise UserInputError("conversationType must be \"1\" (one-to-one) or \"2\" (group)")
+            raise UserInputError('conversationType must be "1" (one-to-one) or "2" (group)')
         text = frame.get("text")
         if not isinstance(text, str):
             raise UserInputError("text must be a string")
@@ -128,18 +131,30 @@ class Users:
             self.members.setdefault(cid, set()).add(session.user_id)
         token = self.tokens.session_token(msg_id, app.app_id, cid, self.settings.session_webhook_ttl_s)
         data = {
-            "conversationId": cid, "conversationType": ctype, "msgId": msg_id, "msgtype": "text",
-            "text": {"content": text}, "senderId": session.user_id, "senderStaffId": session.user_id,
-            "senderNick": session.nick, "senderCorpId": CORP_ID, "isAdmin": False,
-            "isInAtList": ctype == "2", "atUsers": [{"dingtalkId": f"bot-{app.code}"}] if ctype == "2" else [],
-            "chatbotUserId": f"bot-{app.code}", "chatbotCorpId": CORP_ID, "robotCode": app.code, "createAt": now_ms,
+            "conversationId": cid,
+            "conversationType": ctype,
+            "msgId": msg_id,
+            "msgtype": "text",
+            "text": {"content": text},
+            "senderId": session.user_id,
+            "senderStaffId": session.user_id,
+            "senderNick": session.nick,
+            "senderCorpId": CORP_ID,
+            "isAdmin": False,
+            "isInAtList": ctype == "2",
+            "atUsers": [{"dingtalkId": f"bot-{app.code}"}] if ctype == "2" else [],
+            "chatbotUserId": f"bot-{app.code}",
+            "chatbotCorpId": CORP_ID,
+            "robotCode": app.code,
+            "createAt": now_ms,
             "sessionWebhook": f"{self.base_url}/robot/sendBySession?session={token}",
             "sessionWebhookExpiredTime": now_ms + int(self.settings.session_webhook_ttl_s * 1000),
         }
         if ctype == "2":
             data["conversationTitle"] = str(frame.get("conversationTitle", cid))
-        record = Record(msg_id, "message", app.app_id, cid, client_msg_id, session.user_id, session, data,
-                        frames.BOT_MESSAGE_TOPIC)
+        record = Record(
+            msg_id, "message", app.app_id, cid, client_msg_id, session.user_id, session, data, frames.BOT_MESSAGE_TOPIC
+        )
         self.ledger.open(record)
         if session.wants_accepted:
             session.notify({"type": "accepted", "clientMsgId": client_msg_id, "msgId": msg_id})
@@ -151,11 +166,16 @@ class Users:
         group = self.members.setdefault(cid, set())
         (group.add if kind == "join" else group.discard)(session.user_id)
         event_id = "evt" + frames.new_id()
-        data = {"eventType": EVENT_TYPES[kind], "openConversationId": cid, "chatId": cid,
-                "userId": [session.user_id], "operator": session.user_id, "robotCode": app.code,
-                "timeStamp": int(time.time() * 1000)}
-        record = Record(event_id, "event", app.app_id, cid, client_msg_id, session.user_id, session, data,
-                        EVENT_TOPIC)
+        data = {
+            "eventType": EVENT_TYPES[kind],
+            "openConversationId": cid,
+            "chatId": cid,
+            "userId": [session.user_id],
+            "operator": session.user_id,
+            "robotCode": app.code,
+            "timeStamp": int(time.time() * 1000),
+        }
+        record = Record(event_id, "event", app.app_id, cid, client_msg_id, session.user_id, session, data, EVENT_TOPIC)
         self.ledger.open(record)
         self.gateway.submit(record)
 

@@ -29,9 +29,11 @@ import psutil
 from harness.profiling.stacks import Stacks, hot_functions, write_views
 
 CAP_SYS_PTRACE = 19
-CONTAINER_HINT = ("run the harness as root, or grant CAP_SYS_PTRACE (docker: --cap-add SYS_PTRACE; "
-                  "kubernetes: securityContext.capabilities.add [SYS_PTRACE]), or launch the bot under py-spy "
-                  "(`harness profile --out DIR -- python -m reference_bot ...`)")
+CONTAINER_HINT = (
+    "run the harness as root, or grant CAP_SYS_PTRACE (docker: --cap-add SYS_PTRACE; "
+    "kubernetes: securityContext.capabilities.add [SYS_PTRACE]), or launch the bot under py-spy "
+    "(`harness profile --out DIR -- python -m reference_bot ...`)"
+)
 
 
 class ProfilingError(RuntimeError):
@@ -57,8 +59,9 @@ def attach_verdict(euid: int, cap_eff_hex: str, ptrace_scope: int | None) -> tup
         return True, "CAP_SYS_PTRACE is granted"
     if ptrace_scope == 0:
         return True, "ptrace_scope is 0: processes of the same user may be read"
-    return False, (f"not root, no CAP_SYS_PTRACE, ptrace_scope={ptrace_scope}: attaching is not permitted; "
-                   + CONTAINER_HINT)
+    return False, (
+        f"not root, no CAP_SYS_PTRACE, ptrace_scope={ptrace_scope}: attaching is not permitted; " + CONTAINER_HINT
+    )
 
 
 def attach_permitted() -> tuple[bool, str]:
@@ -137,15 +140,24 @@ class Recording:
         err = (self.out_dir / f"{self.component}.py-spy.log").read_text(errors="replace")
         if not self.raw_path.exists() or not self.raw_path.stat().st_size:
             hint = f" ({CONTAINER_HINT})" if "ermission" in err or "ptrace" in err.lower() else ""
-            raise ProfilingError(f"py-spy wrote no samples for {self.component} (exit code "
-                                 f"{self.process.returncode}): {err.strip()[-400:]}{hint}")
+            raise ProfilingError(
+                f"py-spy wrote no samples for {self.component} (exit code "
+                f"{self.process.returncode}): {err.strip()[-400:]}{hint}"
+            )
         title = f"{self.component} ({self.mode}) {self.out_dir.name}"
         files = write_views(self.raw_path, title)
         stacks = Stacks.load(self.raw_path)
-        meta = {"component": self.component, "mode": self.mode, "target_pid": self.target_pid,
-                "rate": self.rate, "samples": stacks.total, "started_unix": self.started,
-                "duration_s": round(time.time() - self.started, 3), "py_spy_exit_code": self.process.returncode,
-                "command": self.process.args if isinstance(self.process.args, list) else str(self.process.args)}
+        meta = {
+            "component": self.component,
+            "mode": self.mode,
+            "target_pid": self.target_pid,
+            "rate": self.rate,
+            "samples": stacks.total,
+            "started_unix": self.started,
+            "duration_s": round(time.time() - self.started, 3),
+            "py_spy_exit_code": self.process.returncode,
+            "command": self.process.args if isinstance(self.process.args, list) else str(self.process.args),
+        }
         files["meta"] = self.out_dir / f"{self.component}.meta.json"
         files["meta"].write_text(json.dumps(meta, indent=1, default=str))
         return ProfileResult(self.component, self.mode, files, stacks.total, hot_functions(stacks), meta)
@@ -162,8 +174,7 @@ def _end_process(pid: int, timeout: float) -> None:
         pass
 
 
-def _start(args: list[str], out_dir: Path, component: str, mode: str, target_pid: int | None,
-           rate: int) -> Recording:
+def _start(args: list[str], out_dir: Path, component: str, mode: str, target_pid: int | None, rate: int) -> Recording:
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = out_dir / f"{component}.txt"
     cmd = [py_spy(), "record", "--format", "raw", "--output", str(raw), "--rate", str(rate), *args]
@@ -172,8 +183,9 @@ def _start(args: list[str], out_dir: Path, component: str, mode: str, target_pid
     return Recording(process, out_dir, component, mode, target_pid, rate)
 
 
-def record(pid: int, out_dir: Path, duration: float, rate: int = 100, *, component: str = "bot",
-           subprocesses: bool = False) -> Recording:
+def record(
+    pid: int, out_dir: Path, duration: float, rate: int = 100, *, component: str = "bot", subprocesses: bool = False
+) -> Recording:
     """Attach to a running process for `duration` seconds; files go to out_dir/<component>.*"""
     allowed, why = attach_permitted()
     if not allowed:
@@ -183,15 +195,22 @@ def record(pid: int, out_dir: Path, duration: float, rate: int = 100, *, compone
     except ProcessLookupError:
         raise ProfilingError(f"no process with pid {pid} to profile") from None
     args = ["--pid", str(pid), "--duration", str(max(1, round(duration))), "--nonblocking"]
-    return _start(args + (["--subprocesses"] if subprocesses else []), Path(out_dir), component, "attached", pid,
-                  rate)
+    return _start(args + (["--subprocesses"] if subprocesses else []), Path(out_dir), component, "attached", pid, rate)
 
 
-def launch(command: list[str], out_dir: Path, rate: int = 100, *, component: str = "bot",
-           duration: float | None = None, subprocesses: bool = False) -> Recording:
+def launch(
+    command: list[str],
+    out_dir: Path,
+    rate: int = 100,
+    *,
+    component: str = "bot",
+    duration: float | None = None,
+    subprocesses: bool = False,
+) -> Recording:
     """Start `command` under py-spy (no privilege needed); records until it exits, `duration` or stop()."""
     if not command:
         raise ProfilingError("launch needs a command to run under py-spy")
     args = (["--duration", str(max(1, round(duration)))] if duration else []) + (
-        ["--subprocesses"] if subprocesses else [])
+        ["--subprocesses"] if subprocesses else []
+    )
     return _start([*args, "--", *command], Path(out_dir), component, "launched", None, rate)

@@ -69,8 +69,16 @@ def hot_functions(stacks: Stacks, limit: int = 25) -> list[dict[str, Any]]:
         for name in set(functions):
             inclusive[name] += count
     total = stacks.total or 1
-    rows = [{"function": name, "self_samples": own[name], "inclusive_samples": n,
-             "self_share": own[name] / total, "inclusive_share": n / total} for name, n in inclusive.items()]
+    rows = [
+        {
+            "function": name,
+            "self_samples": own[name],
+            "inclusive_samples": n,
+            "self_share": own[name] / total,
+            "inclusive_share": n / total,
+        }
+        for name, n in inclusive.items()
+    ]
     rows.sort(key=lambda r: (-r["self_samples"], -r["inclusive_samples"], r["function"]))
     return rows[:limit]
 
@@ -82,10 +90,15 @@ def diff(before: Stacks, after: Stacks, limit: int = 25) -> list[dict[str, Any]]
     rows = []
     for name in set(a) | set(b):
         old, new = a.get(name, {}), b.get(name, {})
-        rows.append({"function": name,
-                     "self_before": old.get("self_share", 0.0), "self_after": new.get("self_share", 0.0),
-                     "inclusive_before": old.get("inclusive_share", 0.0),
-                     "inclusive_after": new.get("inclusive_share", 0.0)})
+        rows.append(
+            {
+                "function": name,
+                "self_before": old.get("self_share", 0.0),
+                "self_after": new.get("self_share", 0.0),
+                "inclusive_before": old.get("inclusive_share", 0.0),
+                "inclusive_after": new.get("inclusive_share", 0.0),
+            }
+        )
     for r in rows:
         r["self_delta"] = r["self_after"] - r["self_before"]
         r["inclusive_delta"] = r["inclusive_after"] - r["inclusive_before"]
@@ -113,11 +126,24 @@ def to_speedscope(stacks: Stacks, name: str) -> dict[str, Any]:
             row.append(index[frame])
         samples.append(row)
         weights.append(count)
-    return {"$schema": "https://www.speedscope.app/file-format-schema.json", "name": name,
-            "exporter": "chatbot-harness (from py-spy raw stacks)", "activeProfileIndex": 0,
-            "shared": {"frames": frames},
-            "profiles": [{"type": "sampled", "name": name, "unit": "none", "startValue": 0,
-                          "endValue": stacks.total, "samples": samples, "weights": weights}]}
+    return {
+        "$schema": "https://www.speedscope.app/file-format-schema.json",
+        "name": name,
+        "exporter": "chatbot-harness (from py-spy raw stacks)",
+        "activeProfileIndex": 0,
+        "shared": {"frames": frames},
+        "profiles": [
+            {
+                "type": "sampled",
+                "name": name,
+                "unit": "none",
+                "startValue": 0,
+                "endValue": stacks.total,
+                "samples": samples,
+                "weights": weights,
+            }
+        ],
+    }
 
 
 @dataclass
@@ -157,19 +183,24 @@ def flamegraph_svg(stacks: Stacks, title: str, width: int = 1200, row: int = 17)
                 hue = zlib.crc32(function_of(name).encode()) % 55
                 label = name if w > 7 * len(name) else (name[: int(w / 7) - 2] + ".." if w > 35 else "")
                 text = f'<text x="{x + 3:.1f}" y="{y + row - 5}">{html.escape(label)}</text>' if label else ""
-                rects.append(f"<g><title>{html.escape(name)}: {child.count} samples ({child.count / total:.1%})"
-                             f'</title><rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 1}" '
-                             f'fill="hsl({hue},85%,{55 + hue % 10}%)" rx="2"/>{text}</g>')
+                rects.append(
+                    f"<g><title>{html.escape(name)}: {child.count} samples ({child.count / total:.1%})"
+                    f'</title><rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 1}" '
+                    f'fill="hsl({hue},85%,{55 + hue % 10}%)" rx="2"/>{text}</g>'
+                )
                 walk(child, x, depth + 1)
             x += w
 
     walk(root, 10.0, 0)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">'
-            f'<rect width="100%" height="100%" fill="#fdfdf5"/>'
-            f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="14">{html.escape(title)}</text>'
-            f'<text x="10" y="{height - 5}">{root.count} samples; hover a frame for its share</text>'
-            + "\n".join(rects) + "</svg>\n")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">'
+        f'<rect width="100%" height="100%" fill="#fdfdf5"/>'
+        f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="14">{html.escape(title)}</text>'
+        f'<text x="10" y="{height - 5}">{root.count} samples; hover a frame for its share</text>'
+        + "\n".join(rects)
+        + "</svg>\n"
+    )
 
 
 def write_views(raw: Path, title: str) -> dict[str, Path]:

@@ -31,22 +31,63 @@ def default_workers(bot_cores: int = 1) -> int:
 
 
 def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, host: str) -> Component:
-    argv = [PYTHON, "-m", "harness", "platform", "--host", host, "--app", APP_ID, "--ready-file", str(ready),
-            "--ledger-file", str(run_dir / "ledger.json"), "--reply-timeout", f"{scenario.load.reply_timeout_s:g}",
-            "--drain", f"{scenario.load.reply_timeout_s:g}"]
-    return Component("platform", argv, run_dir / "logs" / "platform.log", env={"HARNESS_APP_SECRET": app_secret},
-                     ready_file=ready, stop_grace_s=scenario.load.reply_timeout_s + 10)
+    argv = [
+        PYTHON,
+        "-m",
+        "harness",
+        "platform",
+        "--host",
+        host,
+        "--app",
+        APP_ID,
+        "--ready-file",
+        str(ready),
+        "--ledger-file",
+        str(run_dir / "ledger.json"),
+        "--reply-timeout",
+        f"{scenario.load.reply_timeout_s:g}",
+        "--drain",
+        f"{scenario.load.reply_timeout_s:g}",
+    ]
+    return Component(
+        "platform",
+        argv,
+        run_dir / "logs" / "platform.log",
+        env={"HARNESS_APP_SECRET": app_secret},
+        ready_file=ready,
+        stop_grace_s=scenario.load.reply_timeout_s + 10,
+    )
 
 
 def bot_env(platform_url: str, app_secret: str, admin_password: str, scenario: Scenario) -> dict[str, str]:
-    return {**scenario.target.env, "DINGTALK_OPENAPI_ENDPOINT": platform_url, "DINGTALK_CLIENT_ID": APP_ID,
-            "DINGTALK_CLIENT_SECRET": app_secret, "BOT_ADMIN_PASSWORD": admin_password}
+    return {
+        **scenario.target.env,
+        "DINGTALK_OPENAPI_ENDPOINT": platform_url,
+        "DINGTALK_CLIENT_ID": APP_ID,
+        "DINGTALK_CLIENT_SECRET": app_secret,
+        "BOT_ADMIN_PASSWORD": admin_password,
+    }
 
 
-def reference_bot(run_dir: Path, ready: Path, platform_url: str, env: dict[str, str], scenario: Scenario,
-                  host: str) -> Component:
-    argv = [PYTHON, "-m", "harness", "bot", "--platform", platform_url, "--client-id", APP_ID, "--admin-host", host,
-            "--ready-file", str(ready), "--log-file", str(run_dir / "logs" / "bot.log")]
+def reference_bot(
+    run_dir: Path, ready: Path, platform_url: str, env: dict[str, str], scenario: Scenario, host: str
+) -> Component:
+    argv = [
+        PYTHON,
+        "-m",
+        "harness",
+        "bot",
+        "--platform",
+        platform_url,
+        "--client-id",
+        APP_ID,
+        "--admin-host",
+        host,
+        "--ready-file",
+        str(ready),
+        "--log-file",
+        str(run_dir / "logs" / "bot.log"),
+    ]
     for key, value in scenario.target.engine.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
     return Component("bot", argv, run_dir / "logs" / "bot.out.log", env=env, ready_file=ready, stop_grace_s=20)
@@ -56,18 +97,53 @@ def command_bot(run_dir: Path, env: dict[str, str], scenario: Scenario) -> Compo
     return Component("bot", scenario.target.command, run_dir / "logs" / "bot.log", env=env, stop_grace_s=20)
 
 
-def locust_master(run_dir: Path, ready: Path, host: str, port: int, workers: int, platform_url: str,
-                  bot_admin_url: str) -> Component:
-    argv = [PYTHON, "-m", "locust", "-f", locustfile(), "--master", "--master-bind-host", host,
-            "--master-bind-port", str(port), "--expect-workers", str(workers), "--headless", "--only-summary",
-            "--csv", str(run_dir / "locust" / "stats"), "--exit-code-on-error", "0", "--stop-timeout", "5",
-            "--harness-scenario", str(run_dir / "scenario.toml"), "--harness-run-dir", str(run_dir),
-            "--harness-platform-url", platform_url, "--harness-bot-admin-url", bot_admin_url,
-            "--harness-app-key", APP_ID, "--harness-ready-file", str(ready)]
+def locust_master(
+    run_dir: Path, ready: Path, host: str, port: int, workers: int, platform_url: str, bot_admin_url: str
+) -> Component:
+    argv = [
+        PYTHON,
+        "-m",
+        "locust",
+        "-f",
+        locustfile(),
+        "--master",
+        "--master-bind-host",
+        host,
+        "--master-bind-port",
+        str(port),
+        "--expect-workers",
+        str(workers),
+        "--headless",
+        "--only-summary",
+        "--csv",
+        str(run_dir / "locust" / "stats"),
+        "--exit-code-on-error",
+        "0",
+        "--stop-timeout",
+        "5",
+        "--harness-scenario",
+        str(run_dir / "scenario.toml"),
+        "--harness-run-dir",
+        str(run_dir),
+        "--harness-platform-url",
+        platform_url,
+        "--harness-bot-admin-url",
+        bot_admin_url,
+        "--harness-app-key",
+        APP_ID,
+        "--harness-ready-file",
+        str(ready),
+    ]
     # SIGINT: the harness locustfile turns it into the shape's drain (workers ship their last windows, the
     # master writes loadgen.json and its stats), bounded by FINAL_FLUSH_TIMEOUT_S; SIGTERM would quit at once
-    return Component("loadgen-master", argv, run_dir / "logs" / "loadgen-master.log", ready_file=ready,
-                     stop_grace_s=30, stop_signal=signal.SIGINT)
+    return Component(
+        "loadgen-master",
+        argv,
+        run_dir / "logs" / "loadgen-master.log",
+        ready_file=ready,
+        stop_grace_s=30,
+        stop_signal=signal.SIGINT,
+    )
 
 
 def remote_worker_command(host: str, port: int) -> str:
@@ -75,7 +151,17 @@ def remote_worker_command(host: str, port: int) -> str:
 
 
 def locust_worker(run_dir: Path, index: int, host: str, port: int) -> Component:
-    argv = [PYTHON, "-m", "locust", "-f", locustfile(), "--worker", "--master-host", host,
-            "--master-port", str(port), "--only-summary"]
-    return Component(f"loadgen-worker-{index}", argv, run_dir / "logs" / f"loadgen-worker-{index}.log",
-                     stop_grace_s=15)
+    argv = [
+        PYTHON,
+        "-m",
+        "locust",
+        "-f",
+        locustfile(),
+        "--worker",
+        "--master-host",
+        host,
+        "--master-port",
+        str(port),
+        "--only-summary",
+    ]
+    return Component(f"loadgen-worker-{index}", argv, run_dir / "logs" / f"loadgen-worker-{index}.log", stop_grace_s=15)

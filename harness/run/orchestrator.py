@@ -80,18 +80,29 @@ class Run:
         self.faults: FaultScheduler | None = None
         self.alertmanager: Any = None
         self.profiler = ProfilingSchedule(
-            scenario.profiling, self.run_dir / "profiles", self._pid_of,
-            lambda done: self.manifest.data["profiles"].append(done), self._warn)
+            scenario.profiling,
+            self.run_dir / "profiles",
+            self._pid_of,
+            lambda done: self.manifest.data["profiles"].append(done),
+            self._warn,
+        )
         self.tail = WindowsTail(self.run_dir / "windows.jsonl")
         self.live: LiveStatus | None = None
         self.jsonl: list[JsonLines] = []
         (self.run_dir / "scenario.toml").write_text(resolved_toml(scenario))
         self.manifest = Manifest(
-            self.run_dir / "manifest.json", scenario=scenario.name, scenario_file=scenario.source,
-            description=scenario.description, target=scenario.target.kind,
+            self.run_dir / "manifest.json",
+            scenario=scenario.name,
+            scenario_file=scenario.source,
+            description=scenario.description,
+            target=scenario.target.kind,
             thresholds={k: getattr(scenario.sla, k) for k in SLA_FIELDS},
-            reply_timeout_s=scenario.load.reply_timeout_s, window_s=scenario.load.window_s,
-            planned_wall_s=self.plan.duration_s, workers=self.workers, faults_applied=[], profiles=[],
+            reply_timeout_s=scenario.load.reply_timeout_s,
+            window_s=scenario.load.window_s,
+            planned_wall_s=self.plan.duration_s,
+            workers=self.workers,
+            faults_applied=[],
+            profiles=[],
             timemap=self.timemap.to_json(None),  # the planned map; replaced by timemap.json's at load start
         )
         self.sampler = Sampler(self._lines("samples.jsonl"), options.sample_every_s, self.clock)
@@ -123,9 +134,11 @@ class Run:
     # --- the run ---------------------------------------------------------------------------------------
     def execute(self) -> int:
         self.say(f"run folder: {self.run_dir}")
-        self.say(f"scenario {self.scenario.name}: {self.plan.duration_s:.0f} s wall "
-                 f"({len([s for s in self.timemap.segments if s.kind == 'peak'])} peak windows), "
-                 f"{self.workers} Locust worker(s)")
+        self.say(
+            f"scenario {self.scenario.name}: {self.plan.duration_s:.0f} s wall "
+            f"({len([s for s in self.timemap.segments if s.kind == 'peak'])} peak windows), "
+            f"{self.workers} Locust worker(s)"
+        )
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self._start()
@@ -168,15 +181,26 @@ class Run:
             self.platform_url = target.platform_url.rstrip("/")
             self._wait_bot_connected(target.ready_timeout_s)
         else:
-            urls = self._launch(components.platform(self.run_dir, self.ready_dir / "platform.json", self.scenario,
-                                                    self.app_secret, self.options.listen), 60)
+            urls = self._launch(
+                components.platform(
+                    self.run_dir, self.ready_dir / "platform.json", self.scenario, self.app_secret, self.options.listen
+                ),
+                60,
+            )
             self.platform_url = urls["http"]
             env = components.bot_env(self.platform_url, self.app_secret, self.admin_password, self.scenario)
             if target.kind == "reference":
-                urls = self._launch(components.reference_bot(self.run_dir, self.ready_dir / "bot.json",
-                                                             self.platform_url, env, self.scenario,
-                                                             self.options.listen),
-                                    target.ready_timeout_s)
+                urls = self._launch(
+                    components.reference_bot(
+                        self.run_dir,
+                        self.ready_dir / "bot.json",
+                        self.platform_url,
+                        env,
+                        self.scenario,
+                        self.options.listen,
+                    ),
+                    target.ready_timeout_s,
+                )
                 self.bot_admin_url = urls["http"]
                 self.bot_metrics_url = urls["http"] + "/metrics"
             else:
@@ -184,22 +208,40 @@ class Run:
             self._wait_bot_connected(target.ready_timeout_s)
         self.sampler.bot_metrics_url = self.bot_metrics_url
         self.ledger = LedgerPoller(self.platform_url, self._lines("ledger.jsonl"), self.clock)
-        self.faults = FaultScheduler(self.platform_url, self.scenario.faults,
-                                     lambda applied: self.manifest.data["faults_applied"].append(applied))
+        self.faults = FaultScheduler(
+            self.platform_url,
+            self.scenario.faults,
+            lambda applied: self.manifest.data["faults_applied"].append(applied),
+        )
         host, remote = self.options.listen, self.options.remote_workers
         port = self.options.master_port or prometheus.free_port()
-        master_comp = components.locust_master(self.run_dir, self.ready_dir / "loadgen.json", host, port,
-                                               self.workers + remote, self.platform_url, self.bot_admin_url)
+        master_comp = components.locust_master(
+            self.run_dir,
+            self.ready_dir / "loadgen.json",
+            host,
+            port,
+            self.workers + remote,
+            self.platform_url,
+            self.bot_admin_url,
+        )
         master = self._launch(master_comp, 60)
         self.live = LiveStatus(master["metrics"])
-        self._start_prometheus({"bot": self.bot_metrics_url, "platform": self.platform_url + "/metrics",
-                                "loadgen": master["metrics"], "host": sampler_url})
+        self._start_prometheus(
+            {
+                "bot": self.bot_metrics_url,
+                "platform": self.platform_url + "/metrics",
+                "loadgen": master["metrics"],
+                "host": sampler_url,
+            }
+        )
         self.provisional_start = time.time()
         for i in range(1, self.workers + 1):
             self._launch(components.locust_worker(self.run_dir, i, host, port))
         if remote:
-            self.say(f"waiting for {remote} remote worker(s); on each worker machine run:\n  "
-                     f"{components.remote_worker_command(host, port)}")
+            self.say(
+                f"waiting for {remote} remote worker(s); on each worker machine run:\n  "
+                f"{components.remote_worker_command(host, port)}"
+            )
         self._wait_load_started(600 if remote else 60)
 
     def _wait_bot_connected(self, timeout: float) -> None:
@@ -217,8 +259,11 @@ class Run:
 
     def _start_prometheus(self, targets: dict[str, str]) -> None:
         mon = self.scenario.monitoring
-        binary = None if self.options.no_prometheus else prometheus.find_binary(
-            "prometheus", self.options.prometheus or mon.prometheus)
+        binary = (
+            None
+            if self.options.no_prometheus
+            else prometheus.find_binary("prometheus", self.options.prometheus or mon.prometheus)
+        )
         if binary is None:
             reason = "disabled with --no-prometheus" if self.options.no_prometheus else "prometheus not found"
             if mon.require_prometheus:
@@ -238,16 +283,27 @@ class Run:
         except RuntimeError as exc:
             raise Abort(str(exc)) from None
         self.manifest.component("prometheus", urls={"http": url})
-        self.manifest.update(prometheus={"available": True, "url": url, "binary": binary, "targets": targets,
-                                         "scrape_interval_s": mon.scrape_interval_s})
+        self.manifest.update(
+            prometheus={
+                "available": True,
+                "url": url,
+                "binary": binary,
+                "targets": targets,
+                "scrape_interval_s": mon.scrape_interval_s,
+            }
+        )
         self.alerts = prometheus.AlertPoller(url, self._lines("alerts.jsonl"), self.clock)
 
     def _start_alertmanager(self) -> str:
         """Alertmanager with the project's routing when installed; its notifications land in the run folder."""
         from harness.observability.alertmanager import AlertmanagerError, AlertmanagerProcess
 
-        am = AlertmanagerProcess(self.run_dir, binary=prometheus.find_binary(
-            "alertmanager", self.scenario.monitoring.alertmanager) if self.scenario.monitoring.alertmanager else None)
+        am = AlertmanagerProcess(
+            self.run_dir,
+            binary=prometheus.find_binary("alertmanager", self.scenario.monitoring.alertmanager)
+            if self.scenario.monitoring.alertmanager
+            else None,
+        )
         if am.binary is None:
             self.manifest.update(alertmanager={"available": False, "reason": "alertmanager not found"})
             return ""
@@ -282,8 +338,10 @@ class Run:
             if comp.name.startswith("loadgen-") and comp.exit_code() == 0 and wall >= self.plan.play_s:
                 comp.expected_exit = True  # Locust finishing the shape
             if comp.died():
-                raise Abort(f"component {comp.name} exited with code {comp.exit_code()} mid-run "
-                            f"(log: {comp.log_path.relative_to(self.run_dir)})")
+                raise Abort(
+                    f"component {comp.name} exited with code {comp.exit_code()} mid-run "
+                    f"(log: {comp.log_path.relative_to(self.run_dir)})"
+                )
 
     def _play(self) -> None:
         master = next(c for c in self.components if c.name == "loadgen-master")
@@ -306,8 +364,17 @@ class Run:
                 self.tail.read_new()
                 self.live.poll()
                 kind = self.timemap.segment_at(wall).kind if wall < self.timemap.wall_duration else "drain"
-                self.say(progress_line(wall, self.plan.duration_s, sim, kind, self.live, self.tail,
-                                       self.alerts.names_firing() if self.alerts else []))
+                self.say(
+                    progress_line(
+                        wall,
+                        self.plan.duration_s,
+                        sim,
+                        kind,
+                        self.live,
+                        self.tail,
+                        self.alerts.names_firing() if self.alerts else [],
+                    )
+                )
                 next_progress = now + self.options.progress_every_s
             if wall > self.plan.duration_s + FINISH_GRACE_S:
                 raise Abort(f"the load generator did not finish {FINISH_GRACE_S:.0f} s after the planned end")
@@ -319,8 +386,10 @@ class Run:
                 continue
             self._high_cpu[name] = self._high_cpu.get(name, 0) + 1 if values["cpu"] > GENERATOR_CPU_WARN else 0
             if self._high_cpu[name] == GENERATOR_CPU_SAMPLES:
-                text = (f"{name} CPU above {GENERATOR_CPU_WARN:.0%}: results may be generator-bound; "
-                        "add workers or machines (docs/scaling.md)")
+                text = (
+                    f"{name} CPU above {GENERATOR_CPU_WARN:.0%}: results may be generator-bound; "
+                    "add workers or machines (docs/scaling.md)"
+                )
                 self._warn(text)
                 self.manifest.update(generator_bound=True)
 
@@ -352,8 +421,12 @@ class Run:
         for f in self.ready_dir.glob("*"):
             f.unlink()
         self.ready_dir.rmdir()
-        self.manifest.update(status="aborted" if self.abort_reason else "completed", abort_reason=self.abort_reason,
-                             ended_at=time.time(), sampler=self.sampler.overhead())
+        self.manifest.update(
+            status="aborted" if self.abort_reason else "completed",
+            abort_reason=self.abort_reason,
+            ended_at=time.time(),
+            sampler=self.sampler.overhead(),
+        )
 
     def _report(self) -> int:
         self.tail.read_new()

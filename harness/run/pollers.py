@@ -19,8 +19,9 @@ log = logging.getLogger("harness.run")
 
 def http_json(url: str, body: Any = None, timeout: float = 3.0) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method="GET" if body is None else "POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.load(response)
 
@@ -61,8 +62,9 @@ class FaultScheduler:
         for i, fault in enumerate(faults):
             steps.append(FaultStep(parse_sim(fault.at), fault.set, f"faults[{i}] at {fault.at}"))
             if fault.until:
-                steps.append(FaultStep(parse_sim(fault.until), {}, f"faults[{i}] until {fault.until}",
-                                       tuple(fault.set)))
+                steps.append(
+                    FaultStep(parse_sim(fault.until), {}, f"faults[{i}] until {fault.until}", tuple(fault.set))
+                )
         self.steps = sorted(steps, key=lambda s: s.sim)
         self.saved: dict[str, Any] = {}
 

@@ -25,8 +25,14 @@ def window_name(at: str) -> str:
 
 
 class ProfilingSchedule:
-    def __init__(self, windows: list[ProfilingWindow], profiles_dir: Path, pids: Callable[[str], int | None],
-                 on_done: Callable[[dict[str, Any]], None], on_warning: Callable[[str], None]):
+    def __init__(
+        self,
+        windows: list[ProfilingWindow],
+        profiles_dir: Path,
+        pids: Callable[[str], int | None],
+        on_done: Callable[[dict[str, Any]], None],
+        on_warning: Callable[[str], None],
+    ):
         self.pending = sorted(windows, key=lambda w: parse_sim(w.at))
         self.profiles_dir = profiles_dir
         self.pids = pids
@@ -64,8 +70,7 @@ class ProfilingSchedule:
         except pyspy.ProfilingError as exc:
             self.on_warning(f"profiling {name}: {exc}")
             return
-        self.on_done({"window": name, "component": result.component, "mode": result.mode,
-                      "samples": result.samples})
+        self.on_done({"window": name, "component": result.component, "mode": result.mode, "samples": result.samples})
 
     def stop(self) -> None:
         """End recordings still running (the run is ending): keep what they sampled."""

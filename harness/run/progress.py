@@ -83,16 +83,19 @@ class LiveStatus:
         self._last = (now, self.sent)
 
 
-def progress_line(wall: float, total_wall: float, sim: float, kind: str, live: LiveStatus, tail: WindowsTail,
-                  alerts: list[str]) -> str:
+def progress_line(
+    wall: float, total_wall: float, sim: float, kind: str, live: LiveStatus, tail: WindowsTail, alerts: list[str]
+) -> str:
     p99 = tail.p99()
     p99_text = f"{p99 * 1000:.0f} ms" if p99 is not None else "-"
     done = live.replied + live.failed
     failed = live.failed / done if done else 0.0
     alert_text = ", ".join(alerts) if alerts else "none"
-    return (f"[{wall:5.0f}/{total_wall:.0f} s] {format_sim(sim)} {kind:<6} users {live.users:>5}  "
-            f"{live.rate:7.1f} msg/s  p99 {p99_text:>8} (settled)  failed {failed:6.2%}  "
-            f"sent {live.sent:.0f}  late {live.late:.0f}  alerts: {alert_text}")
+    return (
+        f"[{wall:5.0f}/{total_wall:.0f} s] {format_sim(sim)} {kind:<6} users {live.users:>5}  "
+        f"{live.rate:7.1f} msg/s  p99 {p99_text:>8} (settled)  failed {failed:6.2%}  "
+        f"sent {live.sent:.0f}  late {live.late:.0f}  alerts: {alert_text}"
+    )
 
 
 def summary_lines(tail: WindowsTail) -> list[str]:
@@ -101,7 +104,8 @@ def summary_lines(tail: WindowsTail) -> list[str]:
     return [
         f"messages sent {t.get('sent', 0)}, replies {t.get('replies_ok', 0)}, no reply {t.get('timeouts', 0)}, "
         f"errors {t.get('errors', 0)}, late starts {t.get('late_starts', 0)}",
-        f"reply latency p99 {p99 * 1000:.0f} ms (from intended send time)" if p99 is not None
+        f"reply latency p99 {p99 * 1000:.0f} ms (from intended send time)"
+        if p99 is not None
         else "reply latency: no replies",
     ]
 

@@ -55,8 +55,9 @@ def write_config(folder: Path, targets: dict[str, str], interval_s: float, alert
     }
     for job, url in targets.items():
         address, path = host_port(url)
-        config["scrape_configs"].append({"job_name": job, "metrics_path": path,
-                                         "static_configs": [{"targets": [address]}]})
+        config["scrape_configs"].append(
+            {"job_name": job, "metrics_path": path, "static_configs": [{"targets": [address]}]}
+        )
     if alertmanager_url:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [urlsplit(alertmanager_url).netloc]}]}]}
     path = folder / "prometheus.yml"
@@ -65,8 +66,14 @@ def write_config(folder: Path, targets: dict[str, str], interval_s: float, alert
 
 
 def component(binary: str, folder: Path, config: Path, port: int, log_path: Path) -> Component:
-    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d", "--log.level=warn"]
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--storage.tsdb.retention.time=30d",
+        "--log.level=warn",
+    ]
     return Component("prometheus", argv, log_path, stop_grace_s=15)
 
 
@@ -118,9 +125,18 @@ class AlertPoller:
 
     def _write(self, alert: dict[str, Any], state: str, wall: float | None, sim: float | None) -> None:
         labels = alert.get("labels", {})
-        self.out.write({"wall": wall, "sim": sim, "alertname": labels.get("alertname", ""),
-                        "severity": labels.get("severity", ""), "state": state, "labels": labels,
-                        "active_at": alert.get("activeAt"), "t": time.time()})
+        self.out.write(
+            {
+                "wall": wall,
+                "sim": sim,
+                "alertname": labels.get("alertname", ""),
+                "severity": labels.get("severity", ""),
+                "state": state,
+                "labels": labels,
+                "active_at": alert.get("activeAt"),
+                "t": time.time(),
+            }
+        )
 
     def names_firing(self) -> list[str]:
         return sorted({a["labels"].get("alertname", "") for a in self.firing.values()})

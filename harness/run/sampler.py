@@ -108,8 +108,11 @@ class LagDelta:
         bounds = sorted(now, key=float)
         cumulative = [now[le] - self._last.get(le, 0.0) for le in bounds]
         per_bucket = {le: int(c - prev) for le, (prev, c) in zip(bounds, pairwise([0.0, *cumulative]), strict=True)}
-        delta = {"count": int(cumulative[-1]), "sum": round(scrape.lag_sum - self._last_sum, 6),
-                 "buckets": {le: n for le, n in per_bucket.items() if n}}
+        delta = {
+            "count": int(cumulative[-1]),
+            "sum": round(scrape.lag_sum - self._last_sum, 6),
+            "buckets": {le: n for le, n in per_bucket.items() if n},
+        }
         self._last, self._last_sum = dict(now), scrape.lag_sum
         return delta
 
@@ -166,10 +169,13 @@ class Sampler:
             procs[name] = {"cpu": round(values.pop("cpu_delta") / elapsed, 4), **values}
         self.latest = procs
         wall, sim = self.clock()
-        line: dict[str, Any] = {"t": time.time(), "wall": wall, "sim": sim,
-                                "host": {"cpu": round(psutil.cpu_percent(None) / 100, 4),
-                                         "mem": round(1 - mem.available / mem.total, 4)},
-                                "procs": procs}
+        line: dict[str, Any] = {
+            "t": time.time(),
+            "wall": wall,
+            "sim": sim,
+            "host": {"cpu": round(psutil.cpu_percent(None) / 100, 4), "mem": round(1 - mem.available / mem.total, 4)},
+            "procs": procs,
+        }
         if self.bot_metrics_url:
             scrape = scrape_bot(self.bot_metrics_url)
             if scrape is not None and scrape.backlog is not None:
@@ -183,8 +189,12 @@ class Sampler:
 
     def overhead(self) -> dict[str, float]:
         per_sample = self.own_cpu_s / self.samples if self.samples else 0.0
-        return {"interval_s": self.interval_s, "samples": self.samples, "cpu_s_per_sample": round(per_sample, 6),
-                "core_fraction": round(per_sample / self.interval_s, 6)}
+        return {
+            "interval_s": self.interval_s,
+            "samples": self.samples,
+            "cpu_s_per_sample": round(per_sample, 6),
+            "core_fraction": round(per_sample / self.interval_s, 6),
+        }
 
     def serve(self) -> str:
         """Start the exporter on an ephemeral loopback port; returns its /metrics URL."""
@@ -215,8 +225,11 @@ class _SamplerCollector:
         yield gauge("node_memory_MemTotal_bytes", mem.total)
         yield gauge("node_memory_MemAvailable_bytes", mem.available)
         cpu_total = counter("harness_process_cpu_seconds_total")
-        gauges = {"rss": gauge("harness_process_resident_memory_bytes"), "threads": gauge("harness_process_threads"),
-                  "fds": gauge("harness_process_open_fds")}
+        gauges = {
+            "rss": gauge("harness_process_resident_memory_bytes"),
+            "threads": gauge("harness_process_threads"),
+            "fds": gauge("harness_process_open_fds"),
+        }
         for name, comp in list(self.sampler.components.items()):
             cpu_total.add_metric([name], comp.cpu_total)
             latest = self.sampler.latest.get(name) or {}

@@ -47,8 +47,9 @@ def bot_config(platform_url: str, **overrides: Any) -> Any:
 
 
 def secrets() -> Secrets:
-    return Secrets.load(env={"DINGTALK_CLIENT_SECRET": SECRET, "BOT_JWT_SECRET": JWT_KEY,
-                             "BOT_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    return Secrets.load(
+        env={"DINGTALK_CLIENT_SECRET": SECRET, "BOT_JWT_SECRET": JWT_KEY, "BOT_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    )
 
 
 @contextlib.asynccontextmanager
@@ -85,8 +86,14 @@ class User:
 
     async def send(self, text: str, conversation: str = "cid-1", kind: str = "1") -> str:
         client_msg_id = f"{self.user_id}-{next(self._ids)}"
-        frame = {"type": "message", "clientMsgId": client_msg_id, "conversationId": conversation,
-                 "conversationType": kind, "text": text, "atBot": True}
+        frame = {
+            "type": "message",
+            "clientMsgId": client_msg_id,
+            "conversationId": conversation,
+            "conversationType": kind,
+            "text": text,
+            "atBot": True,
+        }
         await self.ws.send_str(json.dumps(frame))
         return client_msg_id
 

@@ -70,11 +70,21 @@ class StubPlatform:
         return await asyncio.wait_for(self.acks.get(), DEADLINE)
 
     def robot_message(self, message_id: str, data: Any, topic: str = "/v1.0/im/bot/messages/get") -> dict[str, Any]:
-        return {"specVersion": "1.0", "type": "CALLBACK",
-                "headers": {"messageId": message_id, "topic": topic, "contentType": "application/json"},
-                "data": data if isinstance(data, str) else json.dumps(data)}
+        return {
+            "specVersion": "1.0",
+            "type": "CALLBACK",
+            "headers": {"messageId": message_id, "topic": topic, "contentType": "application/json"},
+            "data": data if isinstance(data, str) else json.dumps(data),
+        }
 
     def text_data(self, msg_id: str, text: str) -> dict[str, Any]:
-        return {"msgId": msg_id, "conversationId": "cid-s", "conversationType": "1", "msgtype": "text",
-                "text": {"content": text}, "senderStaffId": "s1", "sessionWebhook": f"{self.url}/hook",
-                "sessionWebhookExpiredTime": 4_102_444_800_000}
+        return {
+            "msgId": msg_id,
+            "conversationId": "cid-s",
+            "conversationType": "1",
+            "msgtype": "text",
+            "text": {"content": text},
+            "senderStaffId": "s1",
+            "sessionWebhook": f"{self.url}/hook",
+            "sessionWebhookExpiredTime": 4_102_444_800_000,
+        }

@@ -4,9 +4,19 @@ from reference_bot.adapter import AdapterError, from_robot_message
 from reference_bot.conversations import Conversations, membership_change
 
 BASE = {
-    "conversationId": "cid-9", "conversationType": "2", "msgId": "msg1", "senderStaffId": "s1", "senderNick": "Ann",
-    "senderId": "d1", "isInAtList": True, "atUsers": [{"dingtalkId": "bot-1"}], "conversationTitle": "Ops",
-    "sessionWebhook": "http://x/hook", "sessionWebhookExpiredTime": 123, "robotCode": "rc", "createAt": 5,
+    "conversationId": "cid-9",
+    "conversationType": "2",
+    "msgId": "msg1",
+    "senderStaffId": "s1",
+    "senderNick": "Ann",
+    "senderId": "d1",
+    "isInAtList": True,
+    "atUsers": [{"dingtalkId": "bot-1"}],
+    "conversationTitle": "Ops",
+    "sessionWebhook": "http://x/hook",
+    "sessionWebhookExpiredTime": 123,
+    "robotCode": "rc",
+    "createAt": 5,
 }
 
 
@@ -18,8 +28,9 @@ def test_text_message_in_a_group():
 
 
 def test_rich_text_picture_markdown_and_other_types():
-    rich = from_robot_message({**BASE, "msgtype": "richText",
-                               "content": {"richText": [{"text": "a "}, {"downloadCode": "p"}, {"text": "b"}]}})
+    rich = from_robot_message(
+        {**BASE, "msgtype": "richText", "content": {"richText": [{"text": "a "}, {"downloadCode": "p"}, {"text": "b"}]}}
+    )
     assert (rich.msgtype, rich.text) == ("rich_text", "a b")
     pic = from_robot_message({**BASE, "msgtype": "picture", "content": {"downloadCode": "dc"}})
     assert (pic.msgtype, pic.text, pic.content) == ("picture", "", {"downloadCode": "dc"})

@@ -35,8 +35,9 @@ async def test_login_issues_a_one_hour_token_that_opens_status():
         assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
         claims = jwt.decode(body["access_token"], JWT_KEY, algorithms=["HS256"], audience=AUDIENCE)
         assert claims["exp"] - claims["iat"] == 3600
-        async with http.get(f"{bot.admin_url}/status",
-                            headers={"Authorization": f"Bearer {body['access_token']}"}) as r:
+        async with http.get(
+            f"{bot.admin_url}/status", headers={"Authorization": f"Bearer {body['access_token']}"}
+        ) as r:
             assert r.status == 200
             status = await r.json()
         assert status["connection"]["connected"] is True and status["presence"]["state"] == "online"
@@ -47,8 +48,10 @@ async def test_login_issues_a_one_hour_token_that_opens_status():
 
 @async_test
 async def test_failed_logins_are_counted_and_lock_the_user_out():
-    async with running(admin__lockout_failures=3, admin__lockout_seconds=0.5) as (_srv, bot), \
-            aiohttp.ClientSession() as http:
+    async with (
+        running(admin__lockout_failures=3, admin__lockout_seconds=0.5) as (_srv, bot),
+        aiohttp.ClientSession() as http,
+    ):
         for _ in range(3):
             assert (await login(http, bot.admin_url, "wrong")).status == 401
         locked = await login(http, bot.admin_url, ADMIN_PASSWORD)

@@ -26,16 +26,24 @@ def test_example_file_loads_and_equals_defaults():
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"channels": {"enterprise_chat": {"stream_mode": "polling"}}},
-         'channels.enterprise_chat.stream_mode: expected "websocket", got "polling"'),
-        ({"channels": {"enterprise_chat": {"auth_type": "MD5"}}},
-         'channels.enterprise_chat.auth_type: expected "HMAC-SHA256", got "MD5"'),
-        ({"channels": {"enterprise_chat": {"retry_policy": {"max_attempts": 0}}}},
-         "channels.enterprise_chat.retry_policy.max_attempts: expected a number between 1 and 10, got 0"),
+        (
+            {"channels": {"enterprise_chat": {"stream_mode": "polling"}}},
+            'channels.enterprise_chat.stream_mode: expected "websocket", got "polling"',
+        ),
+        (
+            {"channels": {"enterprise_chat": {"auth_type": "MD5"}}},
+            'channels.enterprise_chat.auth_type: expected "HMAC-SHA256", got "MD5"',
+        ),
+        (
+            {"channels": {"enterprise_chat": {"retry_policy": {"max_attempts": 0}}}},
+            "channels.enterprise_chat.retry_policy.max_attempts: expected a number between 1 and 10, got 0",
+        ),
         ({"nlp_engine": {"temperature": "hot"}}, 'nlp_engine.temperature: expected a number, got "hot"'),
         ({"nlp_engine": {"max_tokens": 1.5}}, "nlp_engine.max_tokens: expected an integer, got 1.5"),
-        ({"channels": {"enterprise_chat": {"enabled": "yes"}}},
-         'channels.enterprise_chat.enabled: expected true or false, got "yes"'),
+        (
+            {"channels": {"enterprise_chat": {"enabled": "yes"}}},
+            'channels.enterprise_chat.enabled: expected true or false, got "yes"',
+        ),
         ({"buffer": {"capacity": 0}}, "buffer.capacity: expected a number between 1 and 1000000, got 0"),
         ({"engine": {"kind": "gpt"}}, 'engine.kind: expected "simulated" or "openai", got "gpt"'),
         ({"heartbeat": {"interval": 30}}, "heartbeat.interval: unknown field; expected one of interval_seconds"),

@@ -25,8 +25,7 @@ async def test_test_command_answers_with_the_version(caplog):
 
 @async_test
 async def test_a_question_gets_a_streamed_card_answer():
-    async with running(engine__reply_tokens=12, engine__chunk_tokens=4) as (srv, bot), \
-            User.connect(srv.url) as user:
+    async with running(engine__reply_tokens=12, engine__chunk_tokens=4) as (srv, bot), User.connect(srv.url) as user:
         frames = await user.until(await user.send("what is the status of my order?"))
         chunks = [f for f in frames if f["type"] == "chunk"]
         reply = frames[-1]
@@ -46,8 +45,10 @@ async def test_a_question_gets_a_streamed_card_answer():
 
 @async_test
 async def test_short_answers_go_as_plain_text_through_the_session_webhook():
-    async with running(engine__reply_tokens=3, engine__plain_text_max_tokens=5) as (srv, _bot), \
-            User.connect(srv.url) as user:
+    async with (
+        running(engine__reply_tokens=3, engine__plain_text_max_tokens=5) as (srv, _bot),
+        User.connect(srv.url) as user,
+    ):
         frames = await user.until(await user.send("hi"))
         assert [f["type"] for f in frames] == ["accepted", "reply"]
         assert frames[-1]["via"] == "sessionWebhook" and len(frames[-1]["content"].split()) == 3
@@ -55,8 +56,7 @@ async def test_short_answers_go_as_plain_text_through_the_session_webhook():
 
 @async_test
 async def test_group_join_and_leave_are_acked_and_change_membership():
-    async with running() as (srv, bot), User.connect(srv.url, "alice") as alice, \
-            User.connect(srv.url, "bob") as bob:
+    async with running() as (srv, bot), User.connect(srv.url, "alice") as alice, User.connect(srv.url, "bob") as bob:
         for user in (alice, bob):
             acked = (await user.until(await user.action("join", "grp-1"), kind="event"))[-1]
             assert acked["status"] == "SUCCESS"
@@ -72,8 +72,11 @@ async def test_group_join_and_leave_are_acked_and_change_membership():
 @async_test
 async def test_one_senders_messages_are_answered_in_order_while_others_go_on():
     # the question streams 40 tokens at 20 a second (about 2 s); commands answer at once
-    async with running(engine__reply_tokens=40, engine__tokens_per_second=20.0) as (srv, bot), \
-            User.connect(srv.url, "alice") as alice, User.connect(srv.url, "bob") as bob:
+    async with (
+        running(engine__reply_tokens=40, engine__tokens_per_second=20.0) as (srv, bot),
+        User.connect(srv.url, "alice") as alice,
+        User.connect(srv.url, "bob") as bob,
+    ):
         question = await alice.send("please summarise the quarterly numbers")
         quick = await alice.send("/test")
         other = await bob.send("/test")

@@ -37,8 +37,10 @@ async def test_access_token_expiring_mid_run_is_refreshed_before_it_fails():
 
 @async_test
 async def test_401_refreshes_the_token_once_then_succeeds():
-    async with running(faults={"errors": {"card_create": {"status": 401, "ratio": 0.5}}}) as (srv, bot), \
-            User.connect(srv.url) as user:
+    async with (
+        running(faults={"errors": {"card_create": {"status": 401, "ratio": 0.5}}}) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
         srv.faults.rng = FirstCallsFail(1)
         reply = (await user.until(await user.send("hello")))[-1]
         assert reply["via"] == "card"
@@ -50,8 +52,10 @@ async def test_401_refreshes_the_token_once_then_succeeds():
 @async_test
 async def test_401_twice_fails_the_message_without_a_loop(caplog):
     caplog.set_level(logging.INFO, logger="reference_bot")
-    async with running(faults={"errors": {"card_create": {"status": 401, "ratio": 1.0}}}) as (srv, bot), \
-            User.connect(srv.url) as user:
+    async with (
+        running(faults={"errors": {"card_create": {"status": 401, "ratio": 1.0}}}) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
         await user.send("hello")
         await wait_for(lambda: bot.metrics.value("chatbot_messages_processed_total", outcome="failed") == 1, "failure")
         assert requests(bot, "card_create", 401) == 2
@@ -60,8 +64,10 @@ async def test_401_twice_fails_the_message_without_a_loop(caplog):
 
 @async_test
 async def test_429_burst_is_retried_within_policy():
-    async with running(faults={"errors": {"card_streaming": {"status": 429, "ratio": 0.5}}}) as (srv, bot), \
-            User.connect(srv.url) as user:
+    async with (
+        running(faults={"errors": {"card_streaming": {"status": 429, "ratio": 0.5}}}) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
         srv.faults.rng = FirstCallsFail(2)
         reply = (await user.until(await user.send("hello")))[-1]
         assert reply["via"] == "card"
@@ -72,8 +78,13 @@ async def test_429_burst_is_retried_within_policy():
 
 @async_test
 async def test_qps_limit_403_is_retried_like_429():
-    async with running(faults={"errors": {"card_create": {"status": 429, "ratio": 0.5}}},
-                       platform={"qps_mode": "403"}) as (srv, bot), User.connect(srv.url) as user:
+    async with (
+        running(faults={"errors": {"card_create": {"status": 429, "ratio": 0.5}}}, platform={"qps_mode": "403"}) as (
+            srv,
+            bot,
+        ),
+        User.connect(srv.url) as user,
+    ):
         srv.faults.rng = FirstCallsFail(2)
         reply = (await user.until(await user.send("hello")))[-1]
         assert reply["via"] == "card"
@@ -84,8 +95,10 @@ async def test_qps_limit_403_is_retried_like_429():
 @async_test
 async def test_retries_stop_at_three_attempts_and_are_logged(caplog):
     caplog.set_level(logging.INFO, logger="reference_bot")
-    async with running(faults={"errors": {"card_streaming": {"status": 429, "ratio": 1.0}}}) as (srv, bot), \
-            User.connect(srv.url) as user:
+    async with (
+        running(faults={"errors": {"card_streaming": {"status": 429, "ratio": 1.0}}}) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
         await user.send("hello")
         await wait_for(lambda: bot.metrics.value("chatbot_messages_processed_total", outcome="failed") == 1, "failure")
         assert requests(bot, "card_streaming", 429) == 3
@@ -96,8 +109,10 @@ async def test_retries_stop_at_three_attempts_and_are_logged(caplog):
 @async_test
 async def test_permission_403_is_not_retried_logged_once_and_answered_as_text(caplog):
     caplog.set_level(logging.INFO, logger="reference_bot")
-    async with running(faults={"errors": {"card_create": {"status": 403, "ratio": 1.0}}}) as (srv, bot), \
-            User.connect(srv.url) as user:
+    async with (
+        running(faults={"errors": {"card_create": {"status": 403, "ratio": 1.0}}}) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
         for text in ("first", "second"):
             reply = (await user.until(await user.send(text)))[-1]
             assert reply["via"] == "sessionWebhook"  # the fallback: the answer as plain text
@@ -111,9 +126,15 @@ async def test_permission_403_is_not_retried_logged_once_and_answered_as_text(ca
 @async_test
 async def test_buffer_overflow_is_redelivered_not_lost(caplog):
     caplog.set_level(logging.INFO, logger="reference_bot")
-    async with running(buffer__capacity=2, buffer__workers=1, engine__first_token_seconds=0.1,
-                       platform={"redeliver_delay_s": 0.2, "redeliver_max": 50}) as (srv, bot), \
-            User.connect(srv.url) as user:
+    async with (
+        running(
+            buffer__capacity=2,
+            buffer__workers=1,
+            engine__first_token_seconds=0.1,
+            platform={"redeliver_delay_s": 0.2, "redeliver_max": 50},
+        ) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
         ids = [await user.send(f"burst {i}") for i in range(8)]
         for cid in ids:
             frames = await user.until(cid)
@@ -129,9 +150,14 @@ async def test_buffer_overflow_is_redelivered_not_lost(caplog):
 @async_test
 async def test_redelivered_duplicates_are_answered_once():
     # The answer takes 1 s; meanwhile the emulator, ignoring ACKs, redelivers after 0.2 s and 0.4 s.
-    async with running(faults={"ignore_acks_ratio": 1.0}, engine__first_token_seconds=1.0,
-                       platform={"ack_timeout_s": 0.2, "redeliver_max": 2}) as (srv, bot), \
-            User.connect(srv.url) as user:
+    async with (
+        running(
+            faults={"ignore_acks_ratio": 1.0},
+            engine__first_token_seconds=1.0,
+            platform={"ack_timeout_s": 0.2, "redeliver_max": 2},
+        ) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
         frames = await user.until(await user.send("say it once"))
         assert [f["type"] for f in frames].count("reply") == 1
         await wait_for(lambda: bot.metrics.value("chatbot_messages_duplicate_total") == 2, "two redeliveries")

@@ -37,8 +37,10 @@ async def test_dropped_connection_is_reconnected_and_nothing_is_lost():
 @async_test
 async def test_disconnect_opens_the_new_connection_before_the_old_one_closes():
     async with running(platform={"disconnect_grace_s": 1.5}) as (srv, bot), User.connect(srv.url) as user:
-        async with aiohttp.ClientSession() as http, \
-                http.post(f"{srv.url}/admin/actions/disconnect", json={"all": True}) as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{srv.url}/admin/actions/disconnect", json={"all": True}) as resp,
+        ):
             assert resp.status == 200
         await wait_for(lambda: len(bot.stream.live) == 2, "old and new connection open together")
         ids = await send_all(user, [f"during the move {i}" for i in range(10)])
@@ -54,8 +56,10 @@ async def test_disconnect_opens_the_new_connection_before_the_old_one_closes():
 
 @async_test
 async def test_disconnect_storm_loses_nothing():
-    async with running(faults={"disconnect_every_s": 0.4}, platform={"disconnect_grace_s": 0.3}) as (srv, bot), \
-            User.connect(srv.url) as user:
+    async with (
+        running(faults={"disconnect_every_s": 0.4}, platform={"disconnect_grace_s": 0.3}) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
         ids = []
         for i in range(400):  # keep talking until the storm has moved the bot at least twice
             ids.append(await user.send(f"storm {i}"))

@@ -33,13 +33,23 @@ async def test_openai_compatible_engine_streams_into_the_card(monkeypatch):
     await site.start()
     host, port = runner.addresses[0][:2]
     try:
-        async with running(engine__kind="openai", engine__openai_base_url=f"http://{host}:{port}/v1",
-                           engine__openai_api_key_env="TEST_ENGINE_KEY", engine__chunk_tokens=2,
-                           nlp_engine__model_path="tiny-model", nlp_engine__max_tokens=64) as (srv, bot), \
-                User.connect(srv.url) as user:
+        async with (
+            running(
+                engine__kind="openai",
+                engine__openai_base_url=f"http://{host}:{port}/v1",
+                engine__openai_api_key_env="TEST_ENGINE_KEY",
+                engine__chunk_tokens=2,
+                nlp_engine__model_path="tiny-model",
+                nlp_engine__max_tokens=64,
+            ) as (srv, bot),
+            User.connect(srv.url) as user,
+        ):
             frames = await user.until(await user.send("how do I reset my password?"))
             assert [f["content"] for f in frames if f["type"] == "chunk"] == [
-                "Reset it ", "Reset it from the ", "Reset it from the self-service portal."]
+                "Reset it ",
+                "Reset it from the ",
+                "Reset it from the self-service portal.",
+            ]
             assert frames[-1]["via"] == "card" and frames[-1]["content"] == "".join(WORDS)
             assert bot.engine.name == "openai:tiny-model"
     finally:

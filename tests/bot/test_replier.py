@@ -7,8 +7,10 @@ from reference_bot.metrics import ERROR_CODE, OTHER_CODE, BotMetrics, error_code
 from reference_bot.replier import AccessTokens, classify, parse_body, required_scopes
 
 QPS = {"code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"}
-PERMISSION = {"code": "Forbidden.AccessDenied.AccessTokenPermissionDenied",
-              "accessdenieddetail": {"requiredScopes": ["Card.Streaming.Write"]}}
+PERMISSION = {
+    "code": "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+    "accessdenieddetail": {"requiredScopes": ["Card.Streaming.Write"]},
+}
 
 
 def test_classify_tells_retryable_from_permanent_failures():

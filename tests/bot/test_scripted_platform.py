@@ -40,8 +40,9 @@ async def test_bad_frames_get_the_right_ack_code_and_a_log_line(caplog):
             assert ack["code"] == 400 and "at most 100 characters, got 101" in ack["message"]
             await stub.send({"type": "SYSTEM", "headers": {"messageId": "f6", "topic": "reboot"}, "data": "{}"})
             assert (await stub.next_ack())["code"] == 404
-            await stub.send({"type": "EVENT", "headers": {"messageId": "f7", "eventType": "chat_add_member"},
-                             "data": "{nope"})
+            await stub.send(
+                {"type": "EVENT", "headers": {"messageId": "f7", "eventType": "chat_add_member"}, "data": "{nope"}
+            )
             assert (await stub.next_ack())["code"] == 400
             # ... and the bot keeps serving
             await stub.send(stub.robot_message("f8", stub.text_data("m-ok", "/test")))
@@ -68,8 +69,14 @@ async def test_system_ping_is_answered_with_its_opaque_value():
         bot = ReferenceBot(bot_config(stub.url), secrets())
         await bot.start()
         try:
-            await stub.send({"specVersion": "1.0", "type": "SYSTEM", "headers": {"messageId": "p1", "topic": "ping"},
-                             "data": json.dumps({"opaque": "op-42"})})
+            await stub.send(
+                {
+                    "specVersion": "1.0",
+                    "type": "SYSTEM",
+                    "headers": {"messageId": "p1", "topic": "ping"},
+                    "data": json.dumps({"opaque": "op-42"}),
+                }
+            )
             ack = await stub.next_ack()
             assert (ack["code"], ack["headers"]["messageId"]) == (200, "p1")
             assert json.loads(ack["data"]) == {"opaque": "op-42"}
@@ -83,8 +90,11 @@ async def test_a_silent_peer_is_dropped_by_the_heartbeat_and_reconnected():
         bot = ReferenceBot(bot_config(stub.url, heartbeat__interval_seconds=0.2), secrets())
         await bot.start()
         try:
-            await wait_for(lambda: bot.metrics.value("chatbot_stream_reconnects_total", reason="heartbeat_timeout") > 0,
-                           "a heartbeat timeout", DEADLINE)
+            await wait_for(
+                lambda: bot.metrics.value("chatbot_stream_reconnects_total", reason="heartbeat_timeout") > 0,
+                "a heartbeat timeout",
+                DEADLINE,
+            )
             await wait_for(lambda: len(stub.sockets) >= 2, "a new connection")
         finally:
             await bot.stop()
@@ -141,6 +151,10 @@ async def test_5xx_from_the_platform_is_retried_within_policy():
         finally:
             await bot.stop()
     assert bot.metrics.value("chatbot_platform_retries_total", api="session_webhook") == 2
-    assert bot.metrics.value("chatbot_platform_requests_total", api="session_webhook", status="503",
-                             code="ServiceUnavailable") == 1
+    assert (
+        bot.metrics.value(
+            "chatbot_platform_requests_total", api="session_webhook", status="503", code="ServiceUnavailable"
+        )
+        == 1
+    )
     assert bot.metrics.value("chatbot_messages_processed_total", outcome="replied") == 1

@@ -42,27 +42,41 @@ def test_loss_by_stage_is_cross_checked_with_the_bot_log(tmp_path: Path) -> None
 
 def test_injected_push_drops_are_named_as_the_cause(tmp_path: Path) -> None:
     finding = _findings(tmp_path, SyntheticRun(lost={"not_acked": 4}, faults_applied={"push_dropped": 9}))[
-        "loss.not_acked"]
+        "loss.not_acked"
+    ]
     assert finding["cause"].startswith("faults injected by the run's scenario")
     assert "applied an injected fault 9 times: pushes dropped on the way to the bot" in _evidence(finding)
 
 
-@pytest.mark.parametrize(("error", "finding_id", "words"), [
-    (("card_streaming", 429, "Throttling"), "api.qps.card_streaming", "gave up 2 times"),
-    (("card_streaming", 403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"), "api.qps.card_streaming",
-     "403 QpsLimit"),
-    (("card_create", 403, "Forbidden.AccessDenied.AccessTokenPermissionDenied"), "api.403.card_create",
-     "Card.Instance.Write"),
-    (("robot_send", 401, "InvalidAuthentication"), "api.401.robot_send", "expired access token"),
-])
+@pytest.mark.parametrize(
+    ("error", "finding_id", "words"),
+    [
+        (("card_streaming", 429, "Throttling"), "api.qps.card_streaming", "gave up 2 times"),
+        (
+            ("card_streaming", 403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"),
+            "api.qps.card_streaming",
+            "403 QpsLimit",
+        ),
+        (
+            ("card_create", 403, "Forbidden.AccessDenied.AccessTokenPermissionDenied"),
+            "api.403.card_create",
+            "Card.Instance.Write",
+        ),
+        (("robot_send", 401, "InvalidAuthentication"), "api.401.robot_send", "expired access token"),
+    ],
+)
 def test_api_errors_by_api_and_cause(tmp_path: Path, error: tuple, finding_id: str, words: str) -> None:
     found = _findings(tmp_path, SyntheticRun(api_errors={error: 40}))
     assert list(found) == [finding_id]
     finding = found[finding_id]
     assert words in json.dumps(finding)
     assert f"HTTP {error[1]} {error[2]} × 40" in _evidence(finding)
-    assert finding["runbook"] == {"api.qps": "runbooks/429.md", "api.403": "runbooks/403.md",
-                                  "api.401": "runbooks/401.md"}[finding_id.rsplit(".", 1)[0]]
+    assert (
+        finding["runbook"]
+        == {"api.qps": "runbooks/429.md", "api.403": "runbooks/403.md", "api.401": "runbooks/401.md"}[
+            finding_id.rsplit(".", 1)[0]
+        ]
+    )
 
 
 def test_slowness_names_the_saturated_resource_and_the_trend(tmp_path: Path) -> None:
@@ -113,10 +127,15 @@ def test_damaged_bot_log_lines_are_counted_not_dropped(tmp_path: Path) -> None:
 
 
 def test_both_qps_forms_on_one_api_make_one_rate_limit_finding(tmp_path: Path) -> None:
-    found = _findings(tmp_path, SyntheticRun(api_errors={
-        ("card_streaming", 429, "Throttling"): 30,
-        ("card_streaming", 403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"): 12,
-    }))
+    found = _findings(
+        tmp_path,
+        SyntheticRun(
+            api_errors={
+                ("card_streaming", 429, "Throttling"): 30,
+                ("card_streaming", 403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"): 12,
+            }
+        ),
+    )
     assert list(found) == ["api.qps.card_streaming"]  # a QpsLimit 403 is not a permission problem
     evidence = _evidence(found["api.qps.card_streaming"])
     assert "HTTP 429 Throttling × 30" in evidence

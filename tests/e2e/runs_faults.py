@@ -113,10 +113,17 @@ EXPECTED_FIRING: list[tuple[str, dict[str, str]]] = [
 HOST_CPU_ALERTS = {"HostCpuHigh", "HostCpuAboveTarget"}
 # (receiver, alertname) Alertmanager must deliver; inhibited alerts are left out on purpose.
 EXPECTED_ROUTED: set[tuple[str, str]] = {
-    ("security", "AdminLoginFailuresHigh"), ("ticket", "AdminLoginFailuresHigh"),
-    ("page", "PlatformUnauthorizedBurst"), ("ticket", "PlatformRateLimitedBurst"), ("ticket", "PlatformQpsLimited"),
-    ("page", "PlatformPermissionDenied"), ("page", "MessagesLost"), ("ticket", "MessageBacklogHigh"),
-    ("page", "MessageLatencyP99High"), ("page", "AvailabilityBudgetBurnFast"), ("page", "LatencyBudgetBurnFast"),
+    ("security", "AdminLoginFailuresHigh"),
+    ("ticket", "AdminLoginFailuresHigh"),
+    ("page", "PlatformUnauthorizedBurst"),
+    ("ticket", "PlatformRateLimitedBurst"),
+    ("ticket", "PlatformQpsLimited"),
+    ("page", "PlatformPermissionDenied"),
+    ("page", "MessagesLost"),
+    ("ticket", "MessageBacklogHigh"),
+    ("page", "MessageLatencyP99High"),
+    ("page", "AvailabilityBudgetBurnFast"),
+    ("page", "LatencyBudgetBurnFast"),
 }
 # Always inhibited in this run: PlatformPermissionDenied (card_create) and PlatformQpsLimited
 # (card_streaming) fire a minute earlier than the 403 burst on the same API and outlast it.

@@ -87,10 +87,27 @@ class HarnessProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         scenario = workdir / "scenario.toml"
         scenario.write_text(scenario_text)
-        cmd = [sys.executable, "-m", "harness", "run", str(scenario), "--runs-dir", str(workdir / "runs"),
-               "--progress-every", "5", *args]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            str(scenario),
+            "--runs-dir",
+            str(workdir / "runs"),
+            "--progress-every",
+            "5",
+            *args,
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         assert self.proc.stdout is not None
         first = self.proc.stdout.readline()  # the harness announces its run folder before anything else
         match = re.match(r"^run folder: (.+)$", first.strip())

@@ -29,8 +29,7 @@ def fired(faults_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     manifest = json.loads((faults_run / "manifest.json").read_text())
     assert manifest.get("prometheus", {}).get("available"), "the run must have had Prometheus"
     with ReplayPrometheus(faults_run, tmp_path_factory.mktemp("replay-faults")) as prom:
-        series = prom.query_range('ALERTS{alertstate="firing"}', manifest["started_at"],
-                                  manifest["ended_at"] + 30, 2)
+        series = prom.query_range('ALERTS{alertstate="firing"}', manifest["started_at"], manifest["ended_at"] + 30, 2)
     yield [s["metric"] for s in series]
 
 
@@ -74,10 +73,12 @@ def _samples(run: Path, pick: Any) -> list[tuple[float, float]]:
     return sorted((row["t"], pick(row)) for row in rows if pick(row) is not None)
 
 
-@pytest.mark.parametrize(("alertname", "threshold"), [("HostCpuAboveTarget", THRESHOLDS.cpu_target),
-                                                      ("HostCpuHigh", THRESHOLDS.cpu_alert)])
-def test_host_cpu_alerts_match_the_host_samples(faults_run: Path, fired: list[dict[str, str]],
-                                                alertname: str, threshold: float) -> None:
+@pytest.mark.parametrize(
+    ("alertname", "threshold"), [("HostCpuAboveTarget", THRESHOLDS.cpu_target), ("HostCpuHigh", THRESHOLDS.cpu_alert)]
+)
+def test_host_cpu_alerts_match_the_host_samples(
+    faults_run: Path, fired: list[dict[str, str]], alertname: str, threshold: float
+) -> None:
     means = _rolling(_samples(faults_run, lambda r: r["host"]["cpu"]), WINDOW_S)
     sustained, peak = _sustained(means, WINDOW_S), max(m for _, m in means)
     did_fire = alertname in _names(fired)

@@ -27,8 +27,10 @@ def test_the_cpu_burning_spike_blocks_the_loop_and_the_diagnosis_says_so(faults_
     assert p99 > LOOP_LAG_BLOCKED_SECONDS, f"spike lag p99 {p99} s: {dict(lag)}"
     slow = {f["id"]: f for f in analyse(faults_run).data["findings"]}["slowness.p99"]
     assert "the bot's event loop was blocked" in slow["cause"], slow["cause"]
-    assert any("event-loop lag while slow" in e["text"] and "blocked by work on the loop" in e["text"]
-               for e in slow["evidence"]), slow["evidence"]
+    assert any(
+        "event-loop lag while slow" in e["text"] and "blocked by work on the loop" in e["text"]
+        for e in slow["evidence"]
+    ), slow["evidence"]
 
 
 def test_the_clean_week_keeps_the_loop_free(week_run: Path) -> None:

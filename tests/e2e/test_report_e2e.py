@@ -83,14 +83,22 @@ def clean_profiled_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     work = tmp_path_factory.mktemp("clean-run")
     (work / "scenario.toml").write_text(CLEAN_HOT)
     runs = work / "runs"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(work / "scenario.toml"), "--runs-dir",
-                             str(runs)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(work / "scenario.toml"), "--runs-dir", str(runs)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         pid = _wait_for(lambda: _bot_pid(runs), "the bot's pid in manifest.json", proc)
         run_dir = next(runs.glob("*/manifest.json")).parent
-        _wait_for(lambda: (run_dir / "windows.jsonl").exists() and (run_dir / "windows.jsonl").stat().st_size,
-                  "the first load window", proc)
+        _wait_for(
+            lambda: (run_dir / "windows.jsonl").exists() and (run_dir / "windows.jsonl").stat().st_size,
+            "the first load window",
+            proc,
+        )
         result = pyspy.record(pid, run_dir / "profiles" / "mon-1000", duration=6).wait(timeout=120)
         out, _ = proc.communicate(timeout=240)
         assert proc.returncode in (0, 1), out[-3000:]
@@ -120,11 +128,14 @@ def test_clean_run_has_no_findings_and_the_engine_knob_is_the_top_hot_function(c
 
 
 def test_week_report_renders_in_chromium(week_run: Path) -> None:
-    page = open_page(week_run / "report.html", {
-        "verdict": "document.getElementById('verdict').textContent",
-        "slas": "document.querySelectorAll('tr.sla').length",
-        "broken_images": "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length",
-    })
+    page = open_page(
+        week_run / "report.html",
+        {
+            "verdict": "document.getElementById('verdict').textContent",
+            "slas": "document.querySelectorAll('tr.sla').length",
+            "broken_images": "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length",
+        },
+    )
     assert page.console_errors == [] and page.exceptions == []
     report = json.loads((week_run / "report.json").read_text())
     assert page.values["verdict"].startswith(report["verdict"])

@@ -48,12 +48,15 @@ def windows(run_dir: Path) -> list[dict]:
 def test_push_stall_shows_in_latency_from_intended_send_time(tmp_path: Path):
     """The emulator holds every push 3 s for 6 s of the run: the open-loop generator keeps sending at
     the asked rate, and every message sent in the stall shows >= 3 s; none is hidden."""
-    stalled = STEADY.format(name="stall", users=15, duration=22) + """
+    stalled = (
+        STEADY.format(name="stall", users=15, duration=22)
+        + """
 [[faults]]
 at = "Mon 10:00:08"
 until = "Mon 10:00:14"
 set = { push_delay_s = 3.0 }
 """
+    )
     result = run_harness(stalled, tmp_path, "--no-prometheus", timeout=180)
     assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED), result.output[-3000:]
     ws = windows(result.run_dir)
@@ -77,8 +80,9 @@ def worker_totals(log: Path) -> dict[str, int]:
 
 
 def test_two_workers_merge_to_the_sum_of_their_counts(tmp_path: Path):
-    result = run_harness(STEADY.format(name="dist", users=20, duration=14), tmp_path, "--workers", "2",
-                         "--no-prometheus", timeout=180)
+    result = run_harness(
+        STEADY.format(name="dist", users=20, duration=14), tmp_path, "--workers", "2", "--no-prometheus", timeout=180
+    )
     assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED), result.output[-3000:]
     ws = windows(result.run_dir)
     per_worker = [worker_totals(result.run_dir / "logs" / f"loadgen-worker-{i}.log") for i in (1, 2)]
@@ -169,10 +173,12 @@ window_s = 2
     # The bot answered through the emulator. Repeated runs, also several at once on a loaded host, answered
     # every message; one earlier unexplained shortfall left no record, so a shortfall now says where.
     ledger = json.loads((result.run_dir / "ledger.json").read_text())
-    assert answered >= 0.9 * sent, (f"{answered} of {sent} answered; emulator lost_by_stage "
-                                    f"{ledger['lost_by_stage']}, connections {ledger['connections']}, loadgen "
-                                    f"errors {[w['errors_by_kind'] for w in ws if w['errors_by_kind']]}, no-reply "
-                                    f"sample {[s for w in ws for s in w.get('no_reply_sample', [])][:5]}")
+    assert answered >= 0.9 * sent, (
+        f"{answered} of {sent} answered; emulator lost_by_stage "
+        f"{ledger['lost_by_stage']}, connections {ledger['connections']}, loadgen "
+        f"errors {[w['errors_by_kind'] for w in ws if w['errors_by_kind']]}, no-reply "
+        f"sample {[s for w in ws for s in w.get('no_reply_sample', [])][:5]}"
+    )
     manifest_text = (result.run_dir / "manifest.json").read_text()
     assert json.loads(manifest_text)["components"]["bot"]["command"][1:3] == ["-m", "harness"]
     assert "DINGTALK_CLIENT_SECRET" not in manifest_text

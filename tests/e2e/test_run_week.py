@@ -29,10 +29,23 @@ def pearson(xs: list[float], ys: list[float]) -> float:
 
 
 def test_run_folder_is_complete(week_run: Path):
-    for name in ("manifest.json", "scenario.toml", "timemap.json", "windows.jsonl", "samples.jsonl",
-                 "ledger.json", "ledger.jsonl", "loadgen.json", "report.json", "report.html",
-                 "logs/bot.log", "logs/platform.log", "logs/loadgen-master.log", "logs/loadgen-worker-1.log",
-                 "locust/stats_stats.csv"):
+    for name in (
+        "manifest.json",
+        "scenario.toml",
+        "timemap.json",
+        "windows.jsonl",
+        "samples.jsonl",
+        "ledger.json",
+        "ledger.jsonl",
+        "loadgen.json",
+        "report.json",
+        "report.html",
+        "logs/bot.log",
+        "logs/platform.log",
+        "logs/loadgen-master.log",
+        "logs/loadgen-worker-1.log",
+        "locust/stats_stats.csv",
+    ):
         assert (week_run / name).is_file(), f"{name} missing"
     manifest = json.loads((week_run / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["abort_reason"] is None
@@ -66,7 +79,7 @@ def mean_offered(plan, start: float, end: float, steps: int = 20) -> float:
 def test_throughput_follows_the_shape(week_run: Path):
     plan = build_plan(load_scenario(week_run / "scenario.toml"))
     windows = [w for w in lines(week_run / "windows.jsonl") if w["wall_end"] <= plan.play_s]
-    groups = [windows[i:i + 3] for i in range(0, len(windows) - 2, 3)]  # 6 s: Poisson noise and ramp lag average out
+    groups = [windows[i : i + 3] for i in range(0, len(windows) - 2, 3)]  # 6 s: Poisson noise and ramp lag average out
     expected = [mean_offered(plan, g[0]["wall_start"], g[-1]["wall_end"]) for g in groups]
     sent = [sum(w["sent"] for w in g) / (g[-1]["wall_end"] - g[0]["wall_start"]) for g in groups]
     assert pearson(expected, sent) > 0.8
@@ -121,6 +134,9 @@ def test_prometheus_recorded_the_run_and_the_login_alert_fired(week_run: Path):
     assert abuse_start <= logins[0]["wall"] <= abuse_start + 40
     # the report counts only played time up to the fast-forward after the peak, never the skipped days after
     wednesday = next(s for s in timemap.segments if s.kind == "peak" and s.day == 2)
-    reported = [a for a in json.loads((week_run / "report.json").read_text())["alerts"]
-                if a["alertname"] == "AdminLoginFailuresHigh"]
+    reported = [
+        a
+        for a in json.loads((week_run / "report.json").read_text())["alerts"]
+        if a["alertname"] == "AdminLoginFailuresHigh"
+    ]
     assert reported and reported[0]["duration_played_sim_s"] <= wednesday.sim_end - wednesday.sim_start, reported

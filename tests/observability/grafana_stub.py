@@ -39,8 +39,11 @@ class GrafanaStub:
             return web.json_response({"message": "title required"}, status=400)
         if any(f["title"] == body["title"] for f in self.folders):
             return web.json_response({"message": "a folder with the same name already exists"}, status=409)
-        folder = {"id": len(self.folders) + 1, "uid": body.get("uid") or f"f{len(self.folders) + 1}",
-                  "title": body["title"]}
+        folder = {
+            "id": len(self.folders) + 1,
+            "uid": body.get("uid") or f"f{len(self.folders) + 1}",
+            "title": body["title"],
+        }
         self.folders.append(folder)
         return web.json_response(folder)
 
@@ -57,12 +60,21 @@ class GrafanaStub:
             return web.json_response({"message": "folder not found"}, status=400)
         uid = board.get("uid")
         if uid in self.dashboards and not body.get("overwrite"):
-            return web.json_response({"message": "The dashboard has been changed by someone else",
-                                      "status": "version-mismatch"}, status=412)
+            return web.json_response(
+                {"message": "The dashboard has been changed by someone else", "status": "version-mismatch"}, status=412
+            )
         version = self.dashboards.get(uid, {}).get("version", 0) + 1
         self.dashboards[uid] = {**body, "version": version}
-        return web.json_response({"id": len(self.dashboards), "uid": uid, "url": f"/d/{uid}/x",
-                                  "status": "success", "version": version, "slug": "x"})
+        return web.json_response(
+            {
+                "id": len(self.dashboards),
+                "uid": uid,
+                "url": f"/d/{uid}/x",
+                "status": "success",
+                "version": version,
+                "slug": "x",
+            }
+        )
 
 
 class RunningStub:

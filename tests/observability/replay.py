@@ -38,9 +38,18 @@ class ReplayPrometheus:
             port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         log = (self.workdir / "prometheus.log").open("wb")
-        self._proc = subprocess.Popen([self.binary, f"--config.file={config}", f"--storage.tsdb.path={data}",
-                                       f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
-                                       "--storage.tsdb.retention.time=3650d"], stdout=log, stderr=subprocess.STDOUT)
+        self._proc = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+                "--storage.tsdb.retention.time=3650d",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -77,8 +86,9 @@ class ReplayPrometheus:
         return body["data"]["result"]
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-        return self._get("/api/v1/query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}",
-                                                 "step": f"{step:g}"})
+        return self._get(
+            "/api/v1/query_range", {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        )
 
     def query(self, expr: str, at: float) -> list[dict[str, Any]]:
         return self._get("/api/v1/query", {"query": expr, "time": f"{at:.3f}"})

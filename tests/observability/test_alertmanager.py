@@ -39,9 +39,18 @@ def expected_receivers(labels: dict[str, str]) -> str:
 
 def _routes_test(config: Path, receivers: str, labels: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["amtool", "config", "routes", "test", f"--config.file={config}", f"--verify.receivers={receivers}",
-         *(f"{k}={v}" for k, v in labels.items())],
-        capture_output=True, text=True, timeout=30,
+        [
+            "amtool",
+            "config",
+            "routes",
+            "test",
+            f"--config.file={config}",
+            f"--verify.receivers={receivers}",
+            *(f"{k}={v}" for k, v in labels.items()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -95,8 +104,12 @@ def test_run_config_keeps_routing_and_swaps_receivers(tmp_path: Path) -> None:
 def _post_alerts(url: str, alerts: list[dict[str, dict[str, str]]]) -> None:
     now = datetime.now(timezone.utc)
     body = [{**a, "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=10)).isoformat()} for a in alerts]
-    request = urllib.request.Request(f"{url}/api/v2/alerts", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{url}/api/v2/alerts",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         assert resp.status == 200
 
@@ -116,18 +129,31 @@ def test_real_alertmanager_routes_inhibits_and_records(tmp_path: Path) -> None:
     host = {"job": "host", "instance": "host:9100"}
     with AlertmanagerProcess(tmp_path) as am:
         assert am.url is not None
-        _post_alerts(am.url, [
-            {"labels": {"alertname": "HostCpuHigh", "severity": "critical", **host}},
-            {"labels": {"alertname": "HostCpuAboveTarget", "severity": "warning", **host}},
-            {"labels": {"alertname": "AdminLoginFailuresHigh", "severity": "warning", "category": "security",
-                        "job": "bot", "instance": "bot:9000"}},
-        ])
+        _post_alerts(
+            am.url,
+            [
+                {"labels": {"alertname": "HostCpuHigh", "severity": "critical", **host}},
+                {"labels": {"alertname": "HostCpuAboveTarget", "severity": "warning", **host}},
+                {
+                    "labels": {
+                        "alertname": "AdminLoginFailuresHigh",
+                        "severity": "warning",
+                        "category": "security",
+                        "job": "bot",
+                        "instance": "bot:9000",
+                    }
+                },
+            ],
+        )
 
         def routed() -> set[tuple[str, str]]:
             return {(n["receiver"], a["labels"]["alertname"]) for n in am.notifications() for a in n["alerts"]}
 
-        expected = {("page", "HostCpuHigh"), ("security", "AdminLoginFailuresHigh"),
-                    ("ticket", "AdminLoginFailuresHigh")}
+        expected = {
+            ("page", "HostCpuHigh"),
+            ("security", "AdminLoginFailuresHigh"),
+            ("ticket", "AdminLoginFailuresHigh"),
+        }
         assert _poll(lambda: expected <= routed()), routed()
 
         with urllib.request.urlopen(f"{am.url}/api/v2/alerts?filter=alertname%3D%22HostCpuAboveTarget%22") as resp:

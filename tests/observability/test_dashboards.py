@@ -22,8 +22,12 @@ BOARDS = grafana.load_dashboards()
 def test_committed_dashboards_are_what_the_generator_writes() -> None:
     for path, text in grafana.dashboard_files().items():
         assert path.exists() and path.read_text() == text, f"{path} stale: run `harness dashboards generate`"
-    assert {b["uid"] for b in BOARDS} == {"chatbot-overview", "chatbot-message-flow", "chatbot-stream",
-                                          "chatbot-loadgen"}
+    assert {b["uid"] for b in BOARDS} == {
+        "chatbot-overview",
+        "chatbot-message-flow",
+        "chatbot-stream",
+        "chatbot-loadgen",
+    }
 
 
 def test_structure() -> None:
@@ -79,8 +83,13 @@ def test_provisioning_points_at_the_dashboards() -> None:
 
 
 def _push(url: str, *extra: str, token: str = "s3cret-token") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness", "dashboards", "push", "--url", url, *extra],
-                          capture_output=True, text=True, timeout=60, env={"GRAFANA_TOKEN": token, "PATH": ""})
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "dashboards", "push", "--url", url, *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"GRAFANA_TOKEN": token, "PATH": ""},
+    )
 
 
 def test_push_creates_the_folder_and_overwrites_dashboards() -> None:

@@ -33,8 +33,12 @@ def test_committed_files_are_what_the_generator_writes() -> None:
 
 
 def test_rules_are_lint_clean() -> None:
-    result = subprocess.run(["promtool", "check", "rules", "--lint=all", "--lint-fatal", *map(str, RULE_FILES)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["promtool", "check", "rules", "--lint=all", "--lint-fatal", *map(str, RULE_FILES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -44,14 +48,17 @@ def _threshold(name: str, **labels: str) -> float:
     return float(re.findall(r">\s*\(?([0-9.]+)", found[0]["expr"])[-1])
 
 
-@pytest.mark.parametrize(("alert", "expected"), [
-    ("HostCpuHigh", THRESHOLDS.cpu_alert),
-    ("HostCpuAboveTarget", THRESHOLDS.cpu_target),
-    ("HostMemoryAboveTarget", THRESHOLDS.memory_target),
-    ("AdminLoginFailuresHigh", THRESHOLDS.failed_logins_per_minute),
-    ("MessageBacklogHigh", THRESHOLDS.backlog_alert),
-    ("MessageLatencyP99High", THRESHOLDS.p99_latency_seconds),
-])
+@pytest.mark.parametrize(
+    ("alert", "expected"),
+    [
+        ("HostCpuHigh", THRESHOLDS.cpu_alert),
+        ("HostCpuAboveTarget", THRESHOLDS.cpu_target),
+        ("HostMemoryAboveTarget", THRESHOLDS.memory_target),
+        ("AdminLoginFailuresHigh", THRESHOLDS.failed_logins_per_minute),
+        ("MessageBacklogHigh", THRESHOLDS.backlog_alert),
+        ("MessageLatencyP99High", THRESHOLDS.p99_latency_seconds),
+    ],
+)
 def test_thresholds_in_rule_files_come_from_the_contract(alert: str, expected: float) -> None:
     assert _threshold(alert) == pytest.approx(expected)
 
@@ -99,8 +106,9 @@ def test_every_alert_has_a_runbook_with_the_standard_sections() -> None:
 
 def _failed_groups(path: Path) -> set[str]:
     """Run one promtool test file; the names of the groups it harness.analysis.report as failed."""
-    result = subprocess.run(["promtool", "test", "rules", path.name], cwd=path.parent,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["promtool", "test", "rules", path.name], cwd=path.parent, capture_output=True, text=True, timeout=120
+    )
     output = result.stdout + result.stderr
     failed = set(re.findall(r"^\s+name: (.*),$", output, flags=re.MULTILINE))
     if result.returncode != 0 and not failed:
@@ -123,7 +131,7 @@ def test_promtool_group(test_file: Path, group: str) -> None:
     assert "," not in group, "group names are parsed from promtool's output and must not contain commas"
     if group in _failed_groups_cached(test_file):
         output = _outputs[test_file]
-        pytest.fail(f"promtool: {output[output.index(f'name: {group},'):][:3000]}")
+        pytest.fail(f"promtool: {output[output.index(f'name: {group},') :][:3000]}")
 
 
 def test_a_wrong_expectation_is_reported_for_its_own_group(tmp_path: Path) -> None:

@@ -33,8 +33,14 @@ class Bot:
         self.ws = ws
 
     @classmethod
-    async def connect(cls, http: aiohttp.ClientSession, url: str, app: str = APP, secret: str = SECRET,
-                      subscriptions: list[dict[str, str]] | None = None) -> Bot:
+    async def connect(
+        cls,
+        http: aiohttp.ClientSession,
+        url: str,
+        app: str = APP,
+        secret: str = SECRET,
+        subscriptions: list[dict[str, str]] | None = None,
+    ) -> Bot:
         body: dict[str, Any] = {"clientId": app, "clientSecret": secret, "ua": "test", "localIp": "127.0.0.1"}
         if subscriptions is not None:
             body["subscriptions"] = subscriptions
@@ -54,9 +60,16 @@ class Bot:
                 return frame
 
     async def ack(self, frame: dict[str, Any], code: int = 200, data: dict[str, Any] | None = None) -> None:
-        await self.ws.send_str(json.dumps({"code": code, "headers": {"messageId": frame["headers"]["messageId"],
-                                                                     "contentType": "application/json"},
-                                           "message": "OK", "data": json.dumps(data or {})}))
+        await self.ws.send_str(
+            json.dumps(
+                {
+                    "code": code,
+                    "headers": {"messageId": frame["headers"]["messageId"], "contentType": "application/json"},
+                    "message": "OK",
+                    "data": json.dumps(data or {}),
+                }
+            )
+        )
 
     async def token(self, url: str, app: str = APP, secret: str = SECRET) -> str:
         async with self.http.post(f"{url}/v1.0/oauth2/accessToken", json={"appKey": app, "appSecret": secret}) as r:
@@ -77,8 +90,11 @@ class User:
     async def send(self, text: str = "hello", conversation: str = "cid-1", **extra: Any) -> str:
         self._n += 1
         client_msg_id = f"{self.user_id}-{self._n}"
-        await self.ws.send_str(json.dumps({"type": "message", "clientMsgId": client_msg_id,
-                                           "conversationId": conversation, "text": text, **extra}))
+        await self.ws.send_str(
+            json.dumps(
+                {"type": "message", "clientMsgId": client_msg_id, "conversationId": conversation, "text": text, **extra}
+            )
+        )
         return client_msg_id
 
     async def expect(self, kind: str, timeout: float = DEADLINE) -> dict[str, Any]:

@@ -14,8 +14,23 @@ def test_platform_command_serves_and_writes_ledger_on_sigterm(tmp_path):
     ready, ledger = tmp_path / "ready.json", tmp_path / "ledger.json"
     env = {**os.environ, "HARNESS_APP_SECRET": "cli-secret-value"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "platform", "--app", "cli-app", "--ready-file", str(ready),
-         "--ledger-file", str(ledger)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "platform",
+            "--app",
+            "cli-app",
+            "--ready-file",
+            str(ready),
+            "--ledger-file",
+            str(ledger),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = wait_ready_file(ready, proc, timeout=60)["http"]
         with urllib.request.urlopen(f"{url}/healthz", timeout=30) as resp:
@@ -37,7 +52,8 @@ def test_platform_command_serves_and_writes_ledger_on_sigterm(tmp_path):
 
 def test_platform_command_without_app_is_a_usage_error():
     env = {k: v for k, v in os.environ.items() if k != "HARNESS_APP_SECRET"}
-    result = subprocess.run([sys.executable, "-m", "harness", "platform", "--app", "x"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "platform", "--app", "x"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "HARNESS_APP_SECRET" in result.stderr

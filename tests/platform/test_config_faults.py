@@ -43,16 +43,19 @@ def test_toml_file_loads_settings_apps_limits_and_faults(tmp_path):
     assert faults["push_drop_ratio"] == 0.1
 
 
-@pytest.mark.parametrize("text, field", [
-    ("[settings]\nreply_timeout = 3", "settings.reply_timeout"),
-    ("[settings]\nack_timeout_s = \"soon\"", "settings.ack_timeout_s"),
-    ("[settings]\nqps_mode = \"418\"", "qps_mode"),
-    ("[[apps]]\napp_id = \"a\"", "apps[0].secret"),
-    ("[[apps]]\napp_id = \"a\"\nsecret = \"s\"\nscope = []", "apps[0].scope"),
-    ("[qps_limits]\nteleport = 3", "qps_limits.teleport"),
-    ("[bogus]\nx = 1", "bogus"),
-    ("not toml at all [", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("[settings]\nreply_timeout = 3", "settings.reply_timeout"),
+        ('[settings]\nack_timeout_s = "soon"', "settings.ack_timeout_s"),
+        ('[settings]\nqps_mode = "418"', "qps_mode"),
+        ('[[apps]]\napp_id = "a"', "apps[0].secret"),
+        ('[[apps]]\napp_id = "a"\nsecret = "s"\nscope = []', "apps[0].scope"),
+        ("[qps_limits]\nteleport = 3", "qps_limits.teleport"),
+        ("[bogus]\nx = 1", "bogus"),
+        ("not toml at all [", "not valid TOML"),
+    ],
+)
 def test_toml_errors_name_the_field(tmp_path, text, field):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -66,8 +69,22 @@ def test_cli_flags_override_the_file_and_faults_are_checked(tmp_path, monkeypatc
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
     monkeypatch.setenv(command.SECRET_ENV, "from-env")
-    args = parser.parse_args(["--config", str(path), "--app", "a2", "--reply-timeout", "5", "--qps", "robot_send=3",
-                              "--force-error", "card_streaming:401:0.5", "--drop-pushes", "0.2"])
+    args = parser.parse_args(
+        [
+            "--config",
+            str(path),
+            "--app",
+            "a2",
+            "--reply-timeout",
+            "5",
+            "--qps",
+            "robot_send=3",
+            "--force-error",
+            "card_streaming:401:0.5",
+            "--drop-pushes",
+            "0.2",
+        ]
+    )
     settings, faults = command.build(args)
     assert [a.app_id for a in settings.apps] == ["a1", "a2"] and settings.app("a2").secret == "from-env"
     assert settings.reply_timeout_s == 5 and dict(settings.qps_limits)["robot_send"] == 3
@@ -93,8 +110,10 @@ async def test_dropped_pushes_are_redelivered_and_delayed_pushes_arrive_late():
 
 @async_test
 async def test_ignored_acks_cause_redelivery():
-    async with server({"ignore_acks_ratio": 1.0}, ack_timeout_s=0.2, redeliver_max=1) as srv, \
-            aiohttp.ClientSession() as http:
+    async with (
+        server({"ignore_acks_ratio": 1.0}, ack_timeout_s=0.2, redeliver_max=1) as srv,
+        aiohttp.ClientSession() as http,
+    ):
         bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
         await user.send()
         await bot.ack(await bot.frame("CALLBACK"))
@@ -177,8 +196,13 @@ async def test_qps_mode_switches_at_run_time_and_reverts_to_the_setting():
         async def limited_answer() -> tuple[int, str]:
             """Call until the limit answers (the bucket holds one call); the limited status and code."""
             for i in range(10):
-                status, body = await call(http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver",
-                                          tok["accessToken"], {**CARD, "outTrackId": f"c{i}"})
+                status, body = await call(
+                    http,
+                    "POST",
+                    f"{srv.url}/v1.0/card/instances/createAndDeliver",
+                    tok["accessToken"],
+                    {**CARD, "outTrackId": f"c{i}"},
+                )
                 if status != 200:
                     return status, body["code"]
             raise AssertionError("the QPS limit never answered")

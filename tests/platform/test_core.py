@@ -26,8 +26,14 @@ async def test_message_round_trip_via_session_webhook():
         async with http.post(data["sessionWebhook"], json={"msgtype": "text", "text": {"content": "yo"}}) as r:
             assert r.status == 200 and (await r.json())["errcode"] == 0
         reply = await user.expect("reply")
-        assert reply == {"type": "reply", "clientMsgId": cmid, "msgId": data["msgId"], "via": "sessionWebhook",
-                         "msgtype": "text", "content": "yo"}
+        assert reply == {
+            "type": "reply",
+            "clientMsgId": cmid,
+            "msgId": data["msgId"],
+            "via": "sessionWebhook",
+            "msgtype": "text",
+            "content": "yo",
+        }
         await poll(lambda: srv.ledger.counts["acked"] == 1)
         messages = srv.summary()["messages"]
         assert messages["sent"] == messages["pushed"] == messages["replied"] == 1
@@ -42,19 +48,37 @@ async def _card_reply(http, srv, bot, user, space_of):
     data = json.loads(frame["data"])
     await bot.ack(frame)
     headers = {"x-acs-dingtalk-access-token": await bot.token(srv.url)}
-    create = {"cardTemplateId": "tpl", "outTrackId": "card-1", "openSpaceId": space_of(data),
-              "cardData": {"cardParamMap": {}}}
+    create = {
+        "cardTemplateId": "tpl",
+        "outTrackId": "card-1",
+        "openSpaceId": space_of(data),
+        "cardData": {"cardParamMap": {}},
+    }
     async with http.post(f"{srv.url}/v1.0/card/instances/createAndDeliver", json=create, headers=headers) as r:
         assert r.status == 200, await r.text()
     for i, piece in enumerate(["Hel", "lo"]):
-        body = {"outTrackId": "card-1", "guid": str(i), "key": "content", "content": piece, "isFull": False,
-                "isFinalize": False, "isError": False}
+        body = {
+            "outTrackId": "card-1",
+            "guid": str(i),
+            "key": "content",
+            "content": piece,
+            "isFull": False,
+            "isFinalize": False,
+            "isError": False,
+        }
         async with http.put(f"{srv.url}/v1.0/card/streaming", json=body, headers=headers) as r:
             assert r.status == 200, await r.text()
     chunks = [await user.expect("chunk"), await user.expect("chunk")]
     assert [c["content"] for c in chunks] == ["Hel", "Hello"] and [c["seq"] for c in chunks] == [1, 2]
-    body = {"outTrackId": "card-1", "guid": "z", "key": "content", "content": "Hello!", "isFull": True,
-            "isFinalize": True, "isError": False}
+    body = {
+        "outTrackId": "card-1",
+        "guid": "z",
+        "key": "content",
+        "content": "Hello!",
+        "isFull": True,
+        "isFinalize": True,
+        "isError": False,
+    }
     async with http.put(f"{srv.url}/v1.0/card/streaming", json=body, headers=headers) as r:
         assert r.status == 200, await r.text()
     final = await user.expect("reply")
@@ -94,8 +118,16 @@ async def test_ping_is_acked_and_admin_endpoints_answer():
         assert 'platform_messages_total{stage="sent"} 0.0' in text
         async with http.get(f"{srv.url}/admin/ledger") as r:
             ledger = await r.json()
-        assert set(ledger) >= {"generated_at", "reply_timeout_s", "messages", "lost_by_stage", "api_responses",
-                               "login_failures", "connections", "lost_sample"}
+        assert set(ledger) >= {
+            "generated_at",
+            "reply_timeout_s",
+            "messages",
+            "lost_by_stage",
+            "api_responses",
+            "login_failures",
+            "connections",
+            "lost_sample",
+        }
         assert ledger["bad_input"].get("unknown_ack", 0) == 0
 
 
@@ -136,8 +168,12 @@ async def test_ledger_histograms_say_where_the_time_went():
         await http.post(json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
         await poll(lambda: srv.ledger.counts["replied"] == 1)
         latency = srv.summary()["latency"]
-        assert {name: part["count"] for name, part in latency.items()} == {"push": 1, "ack": 1, "first_chunk": 1,
-                                                                          "reply": 1}
+        assert {name: part["count"] for name, part in latency.items()} == {
+            "push": 1,
+            "ack": 1,
+            "first_chunk": 1,
+            "reply": 1,
+        }
         assert decode(latency["reply"]["hist"]).get_total_count() == 1
         assert 0 < latency["reply"]["p99_s"] < 20
 
@@ -146,6 +182,5 @@ async def test_ledger_histograms_say_where_the_time_went():
 async def test_public_url_is_what_clients_are_given():
     async with server(public_url="http://platform.example:8443") as srv, aiohttp.ClientSession() as http:
         body = {"clientId": APP, "clientSecret": "s3cret-test"}
-        async with http.post(f"http://127.0.0.1:{srv.port}/v1.0/gateway/connections/open",
-                             json=body) as r:
+        async with http.post(f"http://127.0.0.1:{srv.port}/v1.0/gateway/connections/open", json=body) as r:
             assert (await r.json())["endpoint"] == "ws://platform.example:8443/connect"

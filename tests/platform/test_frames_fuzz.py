@@ -28,19 +28,32 @@ def test_parser_only_ever_raises_frame_error(raw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(frames.ACK_CODES), st.text(min_size=1, max_size=40),
-       st.dictionaries(st.text(max_size=10), json_values, max_size=5), st.booleans())
+@given(
+    st.sampled_from(frames.ACK_CODES),
+    st.text(min_size=1, max_size=40),
+    st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+    st.booleans(),
+)
 def test_well_formed_acks_round_trip(code, message_id, data, data_as_string):
-    raw = json.dumps({"code": code, "headers": {"messageId": message_id, "contentType": "application/json"},
-                      "message": "OK", "data": json.dumps(data) if data_as_string else data})
+    raw = json.dumps(
+        {
+            "code": code,
+            "headers": {"messageId": message_id, "contentType": "application/json"},
+            "message": "OK",
+            "data": json.dumps(data) if data_as_string else data,
+        }
+    )
     ack = frames.parse_ack(raw)
     assert (ack.code, ack.message_id, ack.data) == (code, message_id, data)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(["CALLBACK", "EVENT", "SYSTEM"]), st.text(max_size=30),
-       st.dictionaries(st.text(max_size=10), json_values, max_size=5),
-       st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=10), max_size=3))
+@given(
+    st.sampled_from(["CALLBACK", "EVENT", "SYSTEM"]),
+    st.text(max_size=30),
+    st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+    st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=10), max_size=3),
+)
 def test_server_frames_have_string_headers_and_string_data(kind, topic, data, extra):
     frame = json.loads(frames.server_frame(kind, topic, data, "app", "conn", "mid", extra))
     assert frame["specVersion"] == "1.0" and frame["type"] == kind
@@ -60,15 +73,21 @@ class _Session:
 
 
 user_frames = st.one_of(
-    st.text(max_size=100), st.binary(max_size=100), json_values.map(json.dumps),
-    st.fixed_dictionaries({}, optional={
-        "type": st.one_of(st.sampled_from(["message", "join", "leave", "dance"]), json_values),
-        "clientMsgId": st.one_of(st.text(max_size=8), st.integers()),
-        "conversationId": st.one_of(st.text(max_size=8), st.none()),
-        "conversationType": st.sampled_from(["1", "2", 1, "3"]),
-        "text": st.one_of(st.text(max_size=20), json_values),
-        "atBot": json_values, "app": st.one_of(st.sampled_from(["app-test", "other"]), json_values),
-    }).map(json.dumps),
+    st.text(max_size=100),
+    st.binary(max_size=100),
+    json_values.map(json.dumps),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.one_of(st.sampled_from(["message", "join", "leave", "dance"]), json_values),
+            "clientMsgId": st.one_of(st.text(max_size=8), st.integers()),
+            "conversationId": st.one_of(st.text(max_size=8), st.none()),
+            "conversationType": st.sampled_from(["1", "2", 1, "3"]),
+            "text": st.one_of(st.text(max_size=20), json_values),
+            "atBot": json_values,
+            "app": st.one_of(st.sampled_from(["app-test", "other"]), json_values),
+        },
+    ).map(json.dumps),
 )
 
 

@@ -26,8 +26,9 @@ async def test_bad_credentials_are_401_and_count_as_failed_logins():
 async def test_ticket_is_single_use_and_expires():
     async with server(ticket_ttl_s=0.3) as srv, aiohttp.ClientSession() as http:
         body = {"clientId": APP, "clientSecret": "s3cret-test"}
-        opened = [await (await http.post(f"{srv.url}/v1.0/gateway/connections/open", json=body)).json()
-                  for _ in range(2)]
+        opened = [
+            await (await http.post(f"{srv.url}/v1.0/gateway/connections/open", json=body)).json() for _ in range(2)
+        ]
         first = await http.ws_connect(f"{opened[0]['endpoint']}?ticket={opened[0]['ticket']}")
         for ticket, why in ((opened[0]["ticket"], "already used"), ("nope", "unknown ticket"), ("", "no ticket")):
             async with http.get(f"{srv.url}/connect?ticket={ticket}") as r:
@@ -96,8 +97,7 @@ async def test_ack_codes_500_redelivers_404_does_not_and_loss_says_why():
 
 @async_test
 async def test_redeliveries_are_bounded_then_lost_not_acked():
-    async with server(ack_timeout_s=0.1, redeliver_max=2, reply_timeout_s=1.5) as srv, \
-            aiohttp.ClientSession() as http:
+    async with server(ack_timeout_s=0.1, redeliver_max=2, reply_timeout_s=1.5) as srv, aiohttp.ClientSession() as http:
         bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
         await user.send()
         for _ in range(3):
@@ -176,9 +176,13 @@ async def bad_input_metric(http: aiohttp.ClientSession, url: str) -> dict[tuple[
     """platform_bad_input_total as scraped from the emulator's /metrics, by (side, kind)."""
     async with http.get(f"{url}/metrics") as r:
         text = await r.text()
-    return {(s.labels["side"], s.labels["kind"]): int(s.value)
-            for family in text_string_to_metric_families(text) if family.name == "platform_bad_input"
-            for s in family.samples if s.name == "platform_bad_input_total"}
+    return {
+        (s.labels["side"], s.labels["kind"]): int(s.value)
+        for family in text_string_to_metric_families(text)
+        if family.name == "platform_bad_input"
+        for s in family.samples
+        if s.name == "platform_bad_input_total"
+    }
 
 
 @async_test
@@ -208,12 +212,18 @@ async def test_bad_bot_frames_are_counted_and_do_not_break_the_stream():
 async def test_bad_user_frames_get_an_error_naming_the_problem():
     async with server(max_payload_bytes=4096) as srv, aiohttp.ClientSession() as http:
         user = await User.connect(http, srv.url)
-        cases = [("nope", "not valid JSON"), (json.dumps({"clientMsgId": "a"}), "conversationId"),
-                 (json.dumps({"type": "dance", "clientMsgId": "b"}), "unknown type"),
-                 (json.dumps({"clientMsgId": "c", "conversationId": "g", "conversationType": "2", "text": "t",
-                              "atBot": False}), "without @bot"),
-                 (json.dumps({"clientMsgId": "d", "conversationId": "c", "text": "t", "app": "other"}),
-                  "not configured")]
+        cases = [
+            ("nope", "not valid JSON"),
+            (json.dumps({"clientMsgId": "a"}), "conversationId"),
+            (json.dumps({"type": "dance", "clientMsgId": "b"}), "unknown type"),
+            (
+                json.dumps(
+                    {"clientMsgId": "c", "conversationId": "g", "conversationType": "2", "text": "t", "atBot": False}
+                ),
+                "without @bot",
+            ),
+            (json.dumps({"clientMsgId": "d", "conversationId": "c", "text": "t", "app": "other"}), "not configured"),
+        ]
         for text, why in cases:
             await user.ws.send_str(text)
             assert why in (await user.expect("error"))["error"]
@@ -230,8 +240,9 @@ async def test_pushes_only_go_to_connections_subscribed_to_them():
         await user.ws.send_str(json.dumps({"type": "join", "clientMsgId": "j", "conversationId": "g"}))
         await user.send()
         await poll(lambda: srv.ledger.counts["sent"] == 1 and srv.ledger.event_counts["sent"] == 1)
-        callbacks_only = await Bot.connect(http, srv.url, subscriptions=[
-            {"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}])
+        callbacks_only = await Bot.connect(
+            http, srv.url, subscriptions=[{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}]
+        )
         assert (await callbacks_only.frame())["type"] == "CALLBACK"
         assert srv.gateway.status()["waiting"] == {"app-test": 1}  # the EVENT waits for an EVENT subscriber
         events = await Bot.connect(http, srv.url, subscriptions=[{"type": "EVENT", "topic": "*"}])
@@ -240,8 +251,10 @@ async def test_pushes_only_go_to_connections_subscribed_to_them():
 
 @async_test
 async def test_connections_open_obeys_injected_errors():
-    async with server({"errors": {"gateway_open": {"status": 429, "ratio": 1}}}) as srv, \
-            aiohttp.ClientSession() as http:
+    async with (
+        server({"errors": {"gateway_open": {"status": 429, "ratio": 1}}}) as srv,
+        aiohttp.ClientSession() as http,
+    ):
         body = {"clientId": APP, "clientSecret": "s3cret-test"}
         async with http.post(f"{srv.url}/v1.0/gateway/connections/open", json=body) as r:
             assert r.status == 429 and (await r.json())["injected"] is True

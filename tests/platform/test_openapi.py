@@ -57,13 +57,18 @@ async def test_missing_scope_is_403_with_required_scopes():
     cfg = settings(apps=(AppConfig(APP, SECRET, scopes=("qyapi_robot_sendmsg",)),))
     async with PlatformServer(cfg) as srv, aiohttp.ClientSession() as http:
         _, tok = await token(http, srv.url)
-        status, body = await call(http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver",
-                                  tok["accessToken"], CARD)
+        status, body = await call(
+            http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver", tok["accessToken"], CARD
+        )
         assert status == 403 and body["code"] == "Forbidden.AccessDenied.AccessTokenPermissionDenied"
         assert body["accessdenieddetail"]["requiredScopes"] == ["Card.Instance.Write"]
-        status, _ = await call(http, "POST", f"{srv.url}/v1.0/robot/groupMessages/send", tok["accessToken"],
-                               {"robotCode": APP, "openConversationId": "g", "msgKey": "sampleText",
-                                "msgParam": "{}"})
+        status, _ = await call(
+            http,
+            "POST",
+            f"{srv.url}/v1.0/robot/groupMessages/send",
+            tok["accessToken"],
+            {"robotCode": APP, "openConversationId": "g", "msgKey": "sampleText", "msgParam": "{}"},
+        )
         assert status == 200
 
 
@@ -72,8 +77,13 @@ async def _hit_limit(mode):
         _, tok = await token(http, srv.url)
         statuses = []
         for i in range(4):
-            status, body = await call(http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver",
-                                      tok["accessToken"], {**CARD, "outTrackId": f"c{i}"})
+            status, body = await call(
+                http,
+                "POST",
+                f"{srv.url}/v1.0/card/instances/createAndDeliver",
+                tok["accessToken"],
+                {**CARD, "outTrackId": f"c{i}"},
+            )
             statuses.append(status)
         return statuses, body
 
@@ -94,17 +104,26 @@ async def test_qps_limit_as_dingtalk_403():
 @async_test
 async def test_faults_force_errors_change_token_ttl_and_refuse_bad_values():
     async with server() as srv, aiohttp.ClientSession() as http:
-        async with http.post(f"{srv.url}/admin/faults", json={"errors": {"robot_send": {"status": 429, "ratio": 1}},
-                                                              "token_ttl_s": 5}) as r:
+        async with http.post(
+            f"{srv.url}/admin/faults", json={"errors": {"robot_send": {"status": 429, "ratio": 1}}, "token_ttl_s": 5}
+        ) as r:
             assert r.status == 200 and (await r.json())["token_ttl_s"] == 5
         _, tok = await token(http, srv.url)
         assert tok["expireIn"] == 5
-        status, body = await call(http, "POST", f"{srv.url}/v1.0/robot/groupMessages/send", tok["accessToken"],
-                                  {"robotCode": APP, "openConversationId": "g", "msgKey": "k"})
+        status, body = await call(
+            http,
+            "POST",
+            f"{srv.url}/v1.0/robot/groupMessages/send",
+            tok["accessToken"],
+            {"robotCode": APP, "openConversationId": "g", "msgKey": "k"},
+        )
         assert status == 429 and body["injected"] is True
-        for bad, field in (({"push_drop_ratio": 2}, "push_drop_ratio"), ({"nope": 1}, "nope"),
-                           ({"errors": {"robot_send": {"status": 500}}}, "status"),
-                           ({"errors": {"bogus": {"status": 401}}}, "bogus")):
+        for bad, field in (
+            ({"push_drop_ratio": 2}, "push_drop_ratio"),
+            ({"nope": 1}, "nope"),
+            ({"errors": {"robot_send": {"status": 500}}}, "status"),
+            ({"errors": {"bogus": {"status": 401}}}, "bogus"),
+        ):
             async with http.post(f"{srv.url}/admin/faults", json=bad) as r:
                 assert r.status == 400 and field in (await r.json())["message"]
         async with http.get(f"{srv.url}/admin/faults") as r:
@@ -121,8 +140,11 @@ async def test_custom_robot_webhook_signature():
         stale = str(int(time.time() * 1000) - 2 * 3600 * 1000)
         text = {"msgtype": "text", "text": {"content": "deploy done"}}
         base = f"{srv.url}/robot/send?access_token=hook-token"
-        cases = [(now, sign("SECabc", now), 0, "ok"), (now, sign("wrong", now), 310000, "sign not match"),
-                 (stale, sign("SECabc", stale), 310000, "invalid timestamp")]
+        cases = [
+            (now, sign("SECabc", now), 0, "ok"),
+            (now, sign("wrong", now), 310000, "sign not match"),
+            (stale, sign("SECabc", stale), 310000, "invalid timestamp"),
+        ]
         for ts, signature, errcode, errmsg in cases:
             async with http.post(f"{base}&timestamp={ts}&sign={signature}", json=text) as r:
                 body = await r.json()
@@ -164,14 +186,28 @@ async def test_robot_send_answers_the_pending_message_of_the_conversation():
         frame = await bot.frame("CALLBACK")
         await bot.ack(frame)
         tok = await bot.token(srv.url)
-        status, _ = await call(http, "POST", f"{srv.url}/v1.0/robot/groupMessages/send", tok,
-                               {"robotCode": APP, "openConversationId": "g7", "msgKey": "sampleText",
-                                "msgParam": json.dumps({"content": "answer"})})
+        status, _ = await call(
+            http,
+            "POST",
+            f"{srv.url}/v1.0/robot/groupMessages/send",
+            tok,
+            {
+                "robotCode": APP,
+                "openConversationId": "g7",
+                "msgKey": "sampleText",
+                "msgParam": json.dumps({"content": "answer"}),
+            },
+        )
         assert status == 200
         reply = await user.expect("reply")
         assert reply["via"] == "robotSend" and reply["msgId"] == json.loads(frame["data"])["msgId"]
-        status, _ = await call(http, "POST", f"{srv.url}/v1.0/robot/oToMessages/batchSend", tok,
-                               {"robotCode": APP, "userIds": ["u1"], "msgKey": "sampleText", "msgParam": "{}"})
+        status, _ = await call(
+            http,
+            "POST",
+            f"{srv.url}/v1.0/robot/oToMessages/batchSend",
+            tok,
+            {"robotCode": APP, "userIds": ["u1"], "msgKey": "sampleText", "msgParam": "{}"},
+        )
         assert status == 200 and (await user.expect("notice"))["via"] == "robotSend"
 
 
@@ -186,8 +222,13 @@ async def test_refused_answers_make_a_lost_message_reply_rejected():
         tok = await bot.token(srv.url)
         card = {**CARD, "outTrackId": "card-x", "openSpaceId": "dtv1.card//IM_GROUP.g2"}
         assert (await call(http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver", tok, card))[0] == 200
-        status, _ = await call(http, "PUT", f"{srv.url}/v1.0/card/streaming", tok,
-                               {"outTrackId": "card-x", "content": "a", "isFull": True, "isFinalize": True})
+        status, _ = await call(
+            http,
+            "PUT",
+            f"{srv.url}/v1.0/card/streaming",
+            tok,
+            {"outTrackId": "card-x", "content": "a", "isFull": True, "isFinalize": True},
+        )
         assert status == 429
         await poll(lambda: srv.ledger.counts["lost"] == 1)
         lost = srv.summary()["lost_sample"][0]

@@ -18,10 +18,16 @@ SDK_BOT = Path(__file__).with_name("sdk_bot.py")
 @async_test
 async def test_official_sdk_chatbot_answers_a_user(mode):
     async with server() as srv, aiohttp.ClientSession() as http:
-        env = {**os.environ, "DINGTALK_OPENAPI_ENDPOINT": srv.url, "SDK_BOT_CLIENT_ID": APP,
-               "SDK_BOT_CLIENT_SECRET": SECRET, "SDK_BOT_MODE": mode}
-        bot = subprocess.Popen([sys.executable, str(SDK_BOT)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "DINGTALK_OPENAPI_ENDPOINT": srv.url,
+            "SDK_BOT_CLIENT_ID": APP,
+            "SDK_BOT_CLIENT_SECRET": SECRET,
+            "SDK_BOT_MODE": mode,
+        }
+        bot = subprocess.Popen(
+            [sys.executable, str(SDK_BOT)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             await poll(lambda: srv.ledger.connections["current"] == 1, timeout=60)
             user = await User.connect(http, srv.url)
@@ -38,8 +44,9 @@ async def test_official_sdk_chatbot_answers_a_user(mode):
             if mode == "text":  # the SDK follows a SYSTEM disconnect by reconnecting
                 async with http.post(f"{srv.url}/admin/actions/disconnect", json={"all": True}) as r:
                     assert (await r.json())["disconnected"] == 1
-                await poll(lambda: srv.ledger.connections["opened"] == 2 and srv.ledger.connections["current"] == 1,
-                           timeout=60)
+                await poll(
+                    lambda: srv.ledger.connections["opened"] == 2 and srv.ledger.connections["current"] == 1, timeout=60
+                )
                 await user.send("again")
                 assert (await user.expect("reply", timeout=60))["content"] == "echo: again"
                 assert "unknown_ack" not in srv.summary()["bad_input"]

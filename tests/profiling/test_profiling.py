@@ -78,13 +78,16 @@ def test_attach_to_a_missing_process_says_so(tmp_path: Path) -> None:
             pyspy.record(gone.pid, tmp_path, 1)
 
 
-@pytest.mark.parametrize(("euid", "cap", "scope", "allowed", "words"), [
-    (0, "0", 1, True, "root"),
-    (1000, "0000000000080000", 1, True, "CAP_SYS_PTRACE"),
-    (1000, "0", 0, True, "ptrace_scope is 0"),
-    (1000, "0", 1, False, "--cap-add SYS_PTRACE"),
-    (0, "0", 3, False, "ptrace_scope is 3"),
-])
+@pytest.mark.parametrize(
+    ("euid", "cap", "scope", "allowed", "words"),
+    [
+        (0, "0", 1, True, "root"),
+        (1000, "0000000000080000", 1, True, "CAP_SYS_PTRACE"),
+        (1000, "0", 0, True, "ptrace_scope is 0"),
+        (1000, "0", 1, False, "--cap-add SYS_PTRACE"),
+        (0, "0", 3, False, "ptrace_scope is 3"),
+    ],
+)
 def test_attach_permission_reasons(euid: int, cap: str, scope: int, allowed: bool, words: str) -> None:
     ok, why = pyspy.attach_verdict(euid, cap, scope)
     assert ok is allowed and words in why

@@ -67,8 +67,13 @@ def test_sampler_measures_a_busy_component_and_exports_node_names(tmp_path: Path
     busy = line["procs"]["busy"]
     assert busy["cpu"] > 0.3 and busy["rss"] > 1e6 and busy["threads"] >= 2  # parent and child summed
     assert 0 < line["host"]["cpu"] <= 1 and 0 < line["host"]["mem"] < 1 and line["sim"] == 36000.0
-    assert {"node_cpu_seconds", "node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes",
-            "harness_process_cpu_seconds", "harness_process_resident_memory_bytes"} <= set(families)
+    assert {
+        "node_cpu_seconds",
+        "node_memory_MemTotal_bytes",
+        "node_memory_MemAvailable_bytes",
+        "harness_process_cpu_seconds",
+        "harness_process_resident_memory_bytes",
+    } <= set(families)
     cpu = [s for s in families["harness_process_cpu_seconds"].samples if s.labels.get("component") == "busy"]
     assert cpu and cpu[0].value > 0.3
     assert json.loads((tmp_path / "samples.jsonl").read_text().splitlines()[-1])["procs"]["busy"]["cpu"] > 0.3

@@ -17,10 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0  # generous: the machine is shared
 
 IGNORES_SIGTERM = (
-    "import signal, sys, time\n"
-    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-    "print('up', flush=True)\n"
-    "time.sleep(60)\n"
+    "import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(60)\n"
 )
 # A parent that starts a child through harness.core.procs (or an Alertmanager), says so in a file, then waits.
 PARENT_OF_SLEEPER = (

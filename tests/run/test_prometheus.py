@@ -14,13 +14,21 @@ from harness.run.prometheus import AlertPoller, write_config
 
 
 def test_config_scrapes_every_target_and_loads_the_project_rules(tmp_path: Path):
-    targets = {"bot": "http://127.0.0.1:9001/metrics", "platform": "http://127.0.0.1:9002/metrics",
-               "loadgen": "http://127.0.0.1:9003/metrics", "host": "http://127.0.0.1:9004/metrics"}
+    targets = {
+        "bot": "http://127.0.0.1:9001/metrics",
+        "platform": "http://127.0.0.1:9002/metrics",
+        "loadgen": "http://127.0.0.1:9003/metrics",
+        "host": "http://127.0.0.1:9004/metrics",
+    }
     path = write_config(tmp_path, targets, 2.0, alertmanager_url="http://127.0.0.1:9093")
     config = yaml.safe_load(path.read_text())
     jobs = {c["job_name"]: c["static_configs"][0]["targets"][0] for c in config["scrape_configs"]}
-    assert jobs == {"bot": "127.0.0.1:9001", "platform": "127.0.0.1:9002", "loadgen": "127.0.0.1:9003",
-                    "host": "127.0.0.1:9004"}
+    assert jobs == {
+        "bot": "127.0.0.1:9001",
+        "platform": "127.0.0.1:9002",
+        "loadgen": "127.0.0.1:9003",
+        "host": "127.0.0.1:9004",
+    }
     assert config["global"]["scrape_interval"] == "2s"
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
     shipped = sorted(p.name for p in assets.rules_dir().glob("*.yml"))
@@ -68,8 +76,11 @@ def alerts_server():
 
 
 def alert(name: str, state: str = "firing", **labels: str) -> dict:
-    return {"labels": {"alertname": name, "severity": "warning", **labels}, "state": state,
-            "activeAt": "2026-01-01T00:00:00Z"}
+    return {
+        "labels": {"alertname": name, "severity": "warning", **labels},
+        "state": state,
+        "activeAt": "2026-01-01T00:00:00Z",
+    }
 
 
 def test_alert_poller_writes_transitions_only(tmp_path: Path, alerts_server: AlertsServer):
@@ -86,7 +97,10 @@ def test_alert_poller_writes_transitions_only(tmp_path: Path, alerts_server: Ale
     out.close()
     lines = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert [(x["alertname"], x["state"]) for x in lines] == [
-        ("HostCpuHigh", "firing"), ("QueueFull", "firing"), ("HostCpuHigh", "resolved")]
+        ("HostCpuHigh", "firing"),
+        ("QueueFull", "firing"),
+        ("HostCpuHigh", "resolved"),
+    ]
     assert lines[0]["wall"] == 12.0 and lines[0]["sim"] == 36000.0 and lines[1]["labels"]["queue"] == "inbound"
 
 

@@ -63,8 +63,9 @@ def test_sla_override_keeps_other_thresholds():
 
 
 def test_resolved_round_trip_and_secret_masking():
-    sc = parse_scenario({"target": {"kind": "command", "command": ["mybot"], "env": {"MY_API_KEY": "s3cret",
-                                                                                      "REGION": "eu"}}}, "x")
+    sc = parse_scenario(
+        {"target": {"kind": "command", "command": ["mybot"], "env": {"MY_API_KEY": "s3cret", "REGION": "eu"}}}, "x"
+    )
     text = resolved_toml(sc)
     assert "s3cret" not in text and "REGION" in text
     again = scenario_from_dict(resolved_dict(sc))
@@ -100,8 +101,19 @@ def test_shipped_week_plays_in_five_to_seven_minutes_with_true_peaks():
 
 
 def test_plan_users_follow_shape_then_drain_then_stop():
-    sc = parse_scenario({"shape": {"kind": "spike", "users": 5, "spike_users": 50, "spike_at_s": 10,
-                                   "spike_duration_s": 5, "duration_s": 30}}, "x")
+    sc = parse_scenario(
+        {
+            "shape": {
+                "kind": "spike",
+                "users": 5,
+                "spike_users": 50,
+                "spike_at_s": 10,
+                "spike_duration_s": 5,
+                "duration_s": 30,
+            }
+        },
+        "x",
+    )
     plan = build_plan(sc)
     assert [plan.users_at(t) for t in (0, 10, 14.9, 15, 29.9)] == [5, 50, 50, 5, 5]
     assert plan.users_at(30) == 0 and plan.users_at(plan.duration_s) is None

@@ -75,8 +75,10 @@ def test_default_curves_are_valid_and_interpolate():
     assert curve_value(((0, 0.0), (24, 1.0)), 6) == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize("bad", [[[0, 0.1]], [[1, 0.1], [24, 0.2]], [[0, 0.1], [12, 1.5], [24, 0]],
-                                 [[0, 0.1], [12, 0.2], [12, 0.3], [24, 0]]])
+@pytest.mark.parametrize(
+    "bad",
+    [[[0, 0.1]], [[1, 0.1], [24, 0.2]], [[0, 0.1], [12, 1.5], [24, 0]], [[0, 0.1], [12, 0.2], [12, 0.3], [24, 0]]],
+)
 def test_bad_curves_are_rejected(bad):
     with pytest.raises(ValueError):
         check_curve(bad)

@@ -89,11 +89,13 @@ def test_live_exporter_counts_by_completion_and_buckets_match_contract_boundarie
     live.add(rec.take_live())
     assert rec.take_live()["counts"]["sent"] == 0  # each event is shipped live once
     families = {f.name: f for f in LoadgenCollector(live, lambda: 3, lambda: 42.0).collect()}
-    buckets = {s.labels["le"]: s.value for s in families["loadgen_reply_latency_seconds"].samples
-               if s.name.endswith("_bucket")}
+    buckets = {
+        s.labels["le"]: s.value for s in families["loadgen_reply_latency_seconds"].samples if s.name.endswith("_bucket")
+    }
     assert buckets["0.5"] == 2 and buckets["1.0"] == 3 and buckets["+Inf"] == 4
-    replies = {s.labels["outcome"]: s.value for s in families["loadgen_replies"].samples
-               if s.name == "loadgen_replies_total"}
+    replies = {
+        s.labels["outcome"]: s.value for s in families["loadgen_replies"].samples if s.name == "loadgen_replies_total"
+    }
     assert replies == {"ok": 4, "timeout": 1, "error": 0}
     assert families["loadgen_users"].samples[0].value == 3
     assert families["loadgen_sim_time_seconds"].samples[0].value == 42.0

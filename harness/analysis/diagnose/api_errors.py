@@ -27,8 +27,11 @@ def _unauthorized(ctx: Context, api: str, span: dict, evidence: list[Evidence]) 
     examples = [ctx.bot.reply_failed_example.get((api, "401"), "")]
     text = " ".join(examples).lower()
     if logins:
-        cause = ("wrong client secret / app secret: the platform refused the bot's credentials ("
-                 + ", ".join(f"{k} {v}" for k, v in logins.items()) + ")")
+        cause = (
+            "wrong client secret / app secret: the platform refused the bot's credentials ("
+            + ", ".join(f"{k} {v}" for k, v in logins.items())
+            + ")"
+        )
         action = "check the bot's DINGTALK client id / secret in its environment against the app's configuration"
     elif "expired" in text:
         cause = "expired access token: the bot used a token past its lifetime"
@@ -40,11 +43,19 @@ def _unauthorized(ctx: Context, api: str, span: dict, evidence: list[Evidence]) 
         cause = "invalid or expired access token, or a token signed with the wrong secret"
         action = "refresh the access token on 401 (once), and check the app secret the bot signs with"
     refreshed = ctx.bot.events.get("access_token_refreshed", 0)
-    evidence.append(Evidence(f"the bot refreshed its access token {refreshed} times", "logs/bot.log "
-                             "event=access_token_refreshed"))
-    return Finding(f"api.401.{api}", f"{span['count']} × 401 Unauthorized on {api}", "critical",
-                   f"The platform answered 401 InvalidAuthentication {span['count']} times on {api}.", cause, action,
-                   "runbooks/401.md", evidence)
+    evidence.append(
+        Evidence(f"the bot refreshed its access token {refreshed} times", "logs/bot.log event=access_token_refreshed")
+    )
+    return Finding(
+        f"api.401.{api}",
+        f"{span['count']} × 401 Unauthorized on {api}",
+        "critical",
+        f"The platform answered 401 InvalidAuthentication {span['count']} times on {api}.",
+        cause,
+        action,
+        "runbooks/401.md",
+        evidence,
+    )
 
 
 def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> Finding:
@@ -55,16 +66,29 @@ def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> 
     if injected:
         evidence.append(Evidence(f"403s injected by the run's scenario ({injected})", "scenario.toml [[faults]]"))
         cause = f"403s injected by the run's scenario ({injected}), standing for a missing scope {scope_text}"
-    evidence.append(Evidence(f"required scopes reported by the platform: {scope_text}",
-                             "logs/bot.log event=permission_denied requiredScopes"))
+    evidence.append(
+        Evidence(
+            f"required scopes reported by the platform: {scope_text}",
+            "logs/bot.log event=permission_denied requiredScopes",
+        )
+    )
     exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st == "403")
-    evidence.append(Evidence(f"{exhausted} retries exhausted on this 403 (a permission 403 must not be retried)",
-                             "logs/bot.log event=retries_exhausted"))
-    return Finding(f"api.403.{api}", f"{span['count']} × 403 permission denied on {api}", "critical",
-                   f"The platform refused {span['count']} calls to {api}: the access token lacks a permission.",
-                   cause,
-                   f"grant {scope_text} to the app in the developer console, then get a new access token",
-                   "runbooks/403.md", evidence)
+    evidence.append(
+        Evidence(
+            f"{exhausted} retries exhausted on this 403 (a permission 403 must not be retried)",
+            "logs/bot.log event=retries_exhausted",
+        )
+    )
+    return Finding(
+        f"api.403.{api}",
+        f"{span['count']} × 403 permission denied on {api}",
+        "critical",
+        f"The platform refused {span['count']} calls to {api}: the access token lacks a permission.",
+        cause,
+        f"grant {scope_text} to the app in the developer console, then get a new access token",
+        "runbooks/403.md",
+        evidence,
+    )
 
 
 _QPS_FORMS = {429: "429 Throttling", 403: "403 QpsLimit"}
@@ -76,25 +100,43 @@ def _rate_limited(ctx: Context, api: str, statuses: list[int], span: dict, evide
     exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st in codes)
     failed = [(st, f) for st in sorted(codes, reverse=True) if (f := ctx.bot.reply_failed.get((api, st)))]
     evidence.append(Evidence(f"peak {span['peak_per_minute']:.0f} rejections per wall minute", "ledger.jsonl deltas"))
-    evidence.append(Evidence(f"the bot retried and gave up {exhausted} times after the maximum attempts; "
-                             f"{span['count'] - exhausted} rejections were absorbed by retries",
-                             "logs/bot.log event=retries_exhausted"))
+    evidence.append(
+        Evidence(
+            f"the bot retried and gave up {exhausted} times after the maximum attempts; "
+            f"{span['count'] - exhausted} rejections were absorbed by retries",
+            "logs/bot.log event=retries_exhausted",
+        )
+    )
     for st, f in failed:
-        evidence.append(Evidence(f"{f.count} replies failed because of the {_QPS_FORMS[int(st)]}{ctx.span(f)}",
-                                 "logs/bot.log event=reply_failed"))
+        evidence.append(
+            Evidence(
+                f"{f.count} replies failed because of the {_QPS_FORMS[int(st)]}{ctx.span(f)}",
+                "logs/bot.log event=reply_failed",
+            )
+        )
     form = " and ".join(_QPS_FORMS[s] for s in sorted(set(statuses), reverse=True))
     injected = "; ".join(i for s in sorted(set(statuses)) if (i := ctx.injected(api, s)))
-    cause = (f"injected by the run's scenario ({injected}); the finding shows how the bot coped" if injected
-             else "the bot exceeded the platform's per-app per-API QPS limit")
-    return Finding(f"api.qps.{api}", f"{span['count']} × rate limited ({form}) on {api}",
-                   "critical" if exhausted else "warning",
-                   f"The platform rate-limited {span['count']} calls to {api} with {form}."
-                   + (" A 403 with a QpsLimit code is DingTalk's form of a rate limit, not a missing permission."
-                      if 403 in statuses else ""), cause,
-                   "throttle calls per API (token bucket under the limit), batch streaming card updates, keep "
-                   "backoff with jitter on 429 / QpsLimit 403" + (", and raise the retry budget for replies"
-                                                                  if exhausted else ""),
-                   "runbooks/429.md", evidence)
+    cause = (
+        f"injected by the run's scenario ({injected}); the finding shows how the bot coped"
+        if injected
+        else "the bot exceeded the platform's per-app per-API QPS limit"
+    )
+    return Finding(
+        f"api.qps.{api}",
+        f"{span['count']} × rate limited ({form}) on {api}",
+        "critical" if exhausted else "warning",
+        f"The platform rate-limited {span['count']} calls to {api} with {form}."
+        + (
+            " A 403 with a QpsLimit code is DingTalk's form of a rate limit, not a missing permission."
+            if 403 in statuses
+            else ""
+        ),
+        cause,
+        "throttle calls per API (token bucket under the limit), batch streaming card updates, keep "
+        "backoff with jitter on 429 / QpsLimit 403" + (", and raise the retry budget for replies" if exhausted else ""),
+        "runbooks/429.md",
+        evidence,
+    )
 
 
 def findings(ctx: Context) -> list[Finding]:
@@ -108,15 +150,19 @@ def findings(ctx: Context) -> list[Finding]:
             kind = _kind(int(r["status"]), str(r.get("code") or ""))
             if kind and r.get("count"):
                 grouped.setdefault((kind, r["api"]), []).append(
-                    {**r, "first_sim": None, "last_sim": None, "peak_per_minute": 0.0})
+                    {**r, "first_sim": None, "last_sim": None, "peak_per_minute": 0.0}
+                )
     out = []
     for (kind, api), spans in sorted(grouped.items()):
-        total = {"count": sum(s["count"] for s in spans),
-                 "peak_per_minute": max(s["peak_per_minute"] for s in spans)}
-        evidence = [Evidence(f"HTTP {s['status']} {s['code']} × {s['count']}, between {ctx.sim(s['first_sim'])} and "
-                             f"{ctx.sim(s['last_sim'])} (resolution: the ledger snapshots)",
-                             "ledger api_responses (platform_api_responses_total)")
-                    for s in spans]
+        total = {"count": sum(s["count"] for s in spans), "peak_per_minute": max(s["peak_per_minute"] for s in spans)}
+        evidence = [
+            Evidence(
+                f"HTTP {s['status']} {s['code']} × {s['count']}, between {ctx.sim(s['first_sim'])} and "
+                f"{ctx.sim(s['last_sim'])} (resolution: the ledger snapshots)",
+                "ledger api_responses (platform_api_responses_total)",
+            )
+            for s in spans
+        ]
         if kind == "401":
             out.append(_unauthorized(ctx, api, total, evidence))
         elif kind == "403":

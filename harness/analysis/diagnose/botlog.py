@@ -104,7 +104,8 @@ def _handle(log: BotLog, e: dict[str, Any], open_ids: dict[str, None], last_seq:
     elif name == "permission_denied":
         scopes = e.get("requiredScopes") or []
         log.permission_denied.setdefault(str(e.get("api")), set()).update(
-            [scopes] if isinstance(scopes, str) else [str(s) for s in scopes])
+            [scopes] if isinstance(scopes, str) else [str(s) for s in scopes]
+        )
     elif name in ("login_failed", "login_locked"):  # a locked-out attempt is a failed login too
         log.login_failed.add(unix)
         if unix is not None:

@@ -42,8 +42,11 @@ def _trend_evidence(ctx: Context) -> list[Evidence]:
     load_r = _correlation([p["offered_rate"] for p in series], [p["p99"] for p in series])
     if load_r is not None:
         per = bucket_label(ctx.data["chart_bucket_s"])
-        out.append(Evidence(f"P99 vs offered load: r = {load_r:+.2f} over {len(series)} points (one per {per})",
-                            "windows.jsonl"))
+        out.append(
+            Evidence(
+                f"P99 vs offered load: r = {load_r:+.2f} over {len(series)} points (one per {per})", "windows.jsonl"
+            )
+        )
     joined = [(backlog[p["sim"]], p["p99"]) for p in series if p["sim"] in backlog]
     backlog_r = _correlation([b for b, _ in joined], [p for _, p in joined])
     if backlog_r is not None:
@@ -95,9 +98,11 @@ def _loop_lag(ctx: Context, spans: list[tuple[float, float]]) -> tuple[Evidence,
     p99, worst = bucket_at(merged, LATENCY_QUANTILE), bucket_at(merged, 1.0)
     blocked = p99 > LOOP_LAG_BLOCKED_SECONDS
     verdict = "blocked by work on the loop" if blocked else "not blocked: the time went to awaited calls"
-    return Evidence(f"bot event-loop lag while slow: p99 {_ms(p99)}, max {_ms(worst)} over {merged.total()} probes "
-                    f"(blocked above {LOOP_LAG_BLOCKED_SECONDS * 1000:g} ms): {verdict}",
-                    "samples.jsonl loop_lag"), blocked
+    return Evidence(
+        f"bot event-loop lag while slow: p99 {_ms(p99)}, max {_ms(worst)} over {merged.total()} probes "
+        f"(blocked above {LOOP_LAG_BLOCKED_SECONDS * 1000:g} ms): {verdict}",
+        "samples.jsonl loop_lag",
+    ), blocked
 
 
 def _overlaps(windows: list[dict[str, Any]], first: float | None, last: float | None) -> bool:
@@ -113,8 +118,10 @@ def findings(ctx: Context) -> list[Finding]:
     limit = ctx.thresholds["p99_latency_seconds"]
     peaks = {f"p99_peak_day{p['day']}": p for p in ctx.data["latency"]["peaks"]}
     windows = [peaks[s["id"]] for s in breached if s["id"] in peaks]
-    evidence = [Evidence(f"{s['name']}: {s['value'] * 1000:.0f} ms against {limit * 1000:.0f} ms", s["source"])
-                for s in breached]
+    evidence = [
+        Evidence(f"{s['name']}: {s['value'] * 1000:.0f} ms against {limit * 1000:.0f} ms", s["source"])
+        for s in breached
+    ]
     causes: list[str] = []
     actions: list[str] = []
     res = ctx.data["resources"]
@@ -122,8 +129,9 @@ def findings(ctx: Context) -> list[Finding]:
     bot_cpu = (cpus.get("bot") or {}).get("sustained_peak")
     if bot_cpu is not None:
         at = ctx.sim(cpus["bot"].get("sustained_peak_at_sim"))
-        evidence.append(Evidence(f"bot CPU peaked at {bot_cpu:.0%} of one core (1-minute mean) at {at}",
-                                 "samples.jsonl procs.bot"))
+        evidence.append(
+            Evidence(f"bot CPU peaked at {bot_cpu:.0%} of one core (1-minute mean) at {at}", "samples.jsonl procs.bot")
+        )
         if bot_cpu >= min(ctx.thresholds["cpu_target"], SATURATED_CORE):
             causes.append(f"the bot is CPU-bound ({bot_cpu:.0%} of a core)")
             actions.append("cut the CPU per message (see the hot functions) or run more bot processes")
@@ -136,8 +144,9 @@ def findings(ctx: Context) -> list[Finding]:
             causes.append(f"the load generator itself is saturated ({name} at {peak['sustained_peak']:.0%} of a core)")
             actions.append(MORE_WORKERS)
     if ctx.data["manifest"].get("generator_bound") and not any("load generator itself" in c for c in causes):
-        evidence.append(Evidence("the run flagged a Locust worker as CPU-bound during the run",
-                                 "manifest.json generator_bound"))
+        evidence.append(
+            Evidence("the run flagged a Locust worker as CPU-bound during the run", "manifest.json generator_bound")
+        )
         causes.append("the load generator itself was saturated: measured latency includes its own queueing")
         actions.append(MORE_WORKERS)
     load = ctx.data["load"]
@@ -146,24 +155,35 @@ def findings(ctx: Context) -> list[Finding]:
         causes.append("the load generator fell behind its schedule (late starts)")
     timeouts = sum(w["totals"]["timeouts"] for w in windows)
     if timeouts:
-        evidence.append(Evidence(f"{timeouts} messages in the breached peak windows got no reply within the reply "
-                                 f"timeout; each counts at the timeout", "windows.jsonl timeouts"))
+        evidence.append(
+            Evidence(
+                f"{timeouts} messages in the breached peak windows got no reply within the reply "
+                f"timeout; each counts at the timeout",
+                "windows.jsonl timeouts",
+            )
+        )
         causes.append("messages that were never answered (timeouts) push P99 to the reply timeout")
         actions.append("see the message-loss findings for why they got no reply")
     for span in ctx.data.get("api_errors") or []:
         rate_limited = span["status"] == 429 or (span["status"] == 403 and "QpsLimit" in span["code"])
         if rate_limited and _overlaps(windows, span["first_sim"], span["last_sim"]):
-            evidence.append(Evidence(f"{span['api']} was rate limited {span['count']} times during the breach "
-                                     f"({ctx.sim(span['first_sim'])} to {ctx.sim(span['last_sim'])})",
-                                     "ledger.jsonl api_responses"))
+            evidence.append(
+                Evidence(
+                    f"{span['api']} was rate limited {span['count']} times during the breach "
+                    f"({ctx.sim(span['first_sim'])} to {ctx.sim(span['last_sim'])})",
+                    "ledger.jsonl api_responses",
+                )
+            )
             causes.append(f"rate limiting on {span['api']}: retries with backoff add seconds to replies")
             actions.append("stay under the QPS limit instead of retrying through it (see the 429 finding)")
     lag = _loop_lag(ctx, _slow_spans(ctx, windows, limit))
     if lag is not None:
         evidence.append(lag[0])
         if lag[1]:
-            causes.append("the bot's event loop was blocked (see its lag): every reply, ACK and heartbeat "
-                          "waited for CPU work running on the loop")
+            causes.append(
+                "the bot's event loop was blocked (see its lag): every reply, ACK and heartbeat "
+                "waited for CPU work running on the loop"
+            )
             actions.append("move CPU-heavy work off the event loop (a process pool) or cut it")
     backlog = res.get("backlog_max")
     if backlog is not None and backlog > ctx.thresholds["backlog_alert"]:
@@ -174,12 +194,28 @@ def findings(ctx: Context) -> list[Finding]:
     for profile in ctx.data.get("profiles") or []:
         top = [h for h in profile["hot"] if h["self_share"] > 0][:3]
         if top:
-            evidence.append(Evidence(f"hot functions in {profile['window']} ({profile['component']}): " + ", ".join(
-                f"{h['function']} {h['self_share']:.0%} self" for h in top), profile["files"]["raw"]))
+            evidence.append(
+                Evidence(
+                    f"hot functions in {profile['window']} ({profile['component']}): "
+                    + ", ".join(f"{h['function']} {h['self_share']:.0%} self" for h in top),
+                    profile["files"]["raw"],
+                )
+            )
     evidence += _trend_evidence(ctx)
-    cause = "; ".join(causes) or ("no saturated resource in the samples: the time is spent waiting (engine "
-                                  "first-token latency, downstream calls); look at the first-chunk latency")
+    cause = "; ".join(causes) or (
+        "no saturated resource in the samples: the time is spent waiting (engine "
+        "first-token latency, downstream calls); look at the first-chunk latency"
+    )
     action = "; ".join(dict.fromkeys(actions)) or "profile the bot in the peak window and trace one slow message"
-    return [Finding("slowness.p99", f"P99 latency over {limit * 1000:.0f} ms in {len(breached)} SLA(s)", "critical",
-                    "Reply latency broke the P99 SLA in: " + ", ".join(s["name"] for s in breached) + ".",
-                    cause, action, RUNBOOK, evidence)]
+    return [
+        Finding(
+            "slowness.p99",
+            f"P99 latency over {limit * 1000:.0f} ms in {len(breached)} SLA(s)",
+            "critical",
+            "Reply latency broke the P99 SLA in: " + ", ".join(s["name"] for s in breached) + ".",
+            cause,
+            action,
+            RUNBOOK,
+            evidence,
+        )
+    ]

@@ -106,25 +106,49 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         "thresholds": thresholds,
         "chart_bucket_s": folder.bucket_s(),
         "slas": [v.as_dict() for v in verdicts],
-        "load": {**load.totals.as_dict(), "sim_start": load.sim_start, "sim_end": load.sim_end,
-                 "wall_end": load.wall_end, "error_budget_used": error_budget_used(
-                     availability, thresholds["availability"])},
-        "latency": {"reply": latency_summary(load.reply), "first_chunk": latency_summary(load.first_chunk),
-                    "timeouts_counted_at_s": timeout_s, "peaks": [p.as_dict() for p in load.peaks]},
+        "load": {
+            **load.totals.as_dict(),
+            "sim_start": load.sim_start,
+            "sim_end": load.sim_end,
+            "wall_end": load.wall_end,
+            "error_budget_used": error_budget_used(availability, thresholds["availability"]),
+        },
+        "latency": {
+            "reply": latency_summary(load.reply),
+            "first_chunk": latency_summary(load.first_chunk),
+            "timeouts_counted_at_s": timeout_s,
+            "peaks": [p.as_dict() for p in load.peaks],
+        },
         "resources": resources.as_dict(),
         "api_errors": ledger.spans_as_list(),
         "login_failures": {api: span.as_dict() for api, span in ledger.login_failure_spans.items()},
-        "messages": {"source": ledger.source, "lost": lost,
-                     **{k: (ledger.final or {}).get(k) for k in ("messages", "lost_by_stage", "api_responses",
-                                                                  "login_failures", "connections",
-                                                                  "faults_applied")}},
+        "messages": {
+            "source": ledger.source,
+            "lost": lost,
+            **{
+                k: (ledger.final or {}).get(k)
+                for k in (
+                    "messages",
+                    "lost_by_stage",
+                    "api_responses",
+                    "login_failures",
+                    "connections",
+                    "faults_applied",
+                )
+            },
+        },
         "alerts": alerts,
         "profiles": profiles,
         "profile_diffs": window_diffs(profiles),
         "manifest": redact(folder.manifest),
     }
-    charts = {"series": load.series, "peaks": [(p.as_dict(), p.points) for p in load.peaks],
-              "resources": resources.series, "status_series": ledger.status_series, "statuses": ledger.statuses}
+    charts = {
+        "series": load.series,
+        "peaks": [(p.as_dict(), p.points) for p in load.peaks],
+        "resources": resources.series,
+        "status_series": ledger.status_series,
+        "statuses": ledger.statuses,
+    }
     report = Report(Path(run_dir), verdict, int(VERDICT_EXIT[verdict]), data, charts)
     try:
         data["findings"] = [f.as_dict() for f in diagnose(report)]
@@ -144,8 +168,11 @@ def _apply_baseline(report: Report, baseline: Path, tolerance: float | None) -> 
     report.data["baseline"] = comparison
     report.data["profile_diffs"] += baseline_diffs(report.data["profiles"], base["profiles"])
     if comparison["regressions"]:
-        report.data["summary"].insert(1, f"Regressed against baseline {baseline.name}: "
-                                         f"{comparison['regressions']} SLA(s) worse beyond the tolerance.")
+        report.data["summary"].insert(
+            1,
+            f"Regressed against baseline {baseline.name}: "
+            f"{comparison['regressions']} SLA(s) worse beyond the tolerance.",
+        )
         if report.verdict == "PASS":  # a regression gates a release like a breach does
             report.verdict, report.exit_code = "FAIL", int(ExitCode.SLA_BREACHED)
             report.data.update(verdict=report.verdict, exit_code=report.exit_code)

@@ -21,8 +21,17 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator, NullFo
 
 from harness.core.runfolder.reader import SECONDS_PER_DAY, sim_label
 
-plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3,
-                     "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "report"})
+plt.rcParams.update(
+    {
+        "svg.fonttype": "none",
+        "font.size": 9,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "svg.hashsalt": "report",
+    }
+)
 LIMIT_STYLE = {"color": "#c0392b", "linestyle": "--", "linewidth": 1}
 
 
@@ -42,8 +51,9 @@ def _sim_axis(ax: Axes, start: float, end: float) -> None:
     ax.xaxis.set_major_locator(MultipleLocator(step))
     # within one day the day name adds nothing: 'HH:MM' only
     short = span < SECONDS_PER_DAY and int(start // SECONDS_PER_DAY) == int((end - 1) // SECONDS_PER_DAY)
-    ax.xaxis.set_major_formatter(FuncFormatter(
-        lambda x, _pos: sim_label(x, end=x >= end)[4:] if short else sim_label(x, end=x >= end)))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda x, _pos: sim_label(x, end=x >= end)[4:] if short else sim_label(x, end=x >= end))
+    )
     ax.set_xlim(start, end)
     ax.set_xlabel("simulated time")
 
@@ -80,8 +90,12 @@ def week_load(series: list[dict[str, Any]], peaks: list[dict[str, Any]], span: t
 def _latency_lines(ax: Axes, points: list[dict[str, Any]], limit: float) -> None:
     sims = [p["sim"] for p in points]
     for key, label in (("p50", "P50"), ("p90", "P90"), ("p99", "P99"), ("max", "max")):
-        ax.plot(sims, [p.get(key) if p.get(key) is not None else float("nan") for p in points],
-                label=label, linewidth=1.3 if key == "p99" else 0.8)
+        ax.plot(
+            sims,
+            [p.get(key) if p.get(key) is not None else float("nan") for p in points],
+            label=label,
+            linewidth=1.3 if key == "p99" else 0.8,
+        )
     ax.axhline(limit, label=f"P99 SLA {limit * 1000:.0f} ms", **LIMIT_STYLE)
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -90,8 +104,9 @@ def _latency_lines(ax: Axes, points: list[dict[str, Any]], limit: float) -> None
     ax.set_ylabel("reply latency")
 
 
-def week_latency(series: list[dict[str, Any]], peaks: list[dict[str, Any]], span: tuple[float, float],
-                 limit: float) -> str | None:
+def week_latency(
+    series: list[dict[str, Any]], peaks: list[dict[str, Any]], span: tuple[float, float], limit: float
+) -> str | None:
     if not any(p.get("p99") is not None for p in series):
         return None
     fig, ax = _figure()
@@ -109,7 +124,7 @@ def peak_zooms(peaks: list[tuple[dict[str, Any], list[dict[str, Any]]]], limit: 
     cols = min(len(peaks), 4)
     rows = -(-len(peaks) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(10, 2.6 * rows), squeeze=False, sharey=True)
-    for ax in axes.flat[len(peaks):]:
+    for ax in axes.flat[len(peaks) :]:
         ax.set_visible(False)
     for i, (ax, (peak, points)) in enumerate(zip(axes.flat, peaks, strict=False)):
         _latency_lines(ax, points, limit)
@@ -119,8 +134,11 @@ def peak_zooms(peaks: list[tuple[dict[str, Any], list[dict[str, Any]]]], limit: 
             ax.set_ylabel("")
         breached = peak["latency"]["p99"] is not None and peak["latency"]["p99"] >= limit
         ax.tick_params(axis="x", labelsize=7, rotation=30)
-        ax.set_title(f"{peak['label']}  P99 {_ms(peak['latency']['p99'])}", fontsize=9,
-                     color=LIMIT_STYLE["color"] if breached else "black")
+        ax.set_title(
+            f"{peak['label']}  P99 {_ms(peak['latency']['p99'])}",
+            fontsize=9,
+            color=LIMIT_STYLE["color"] if breached else "black",
+        )
     axes.flat[0].legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     return to_data_uri(fig)
@@ -130,8 +148,13 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 1000:.0f} ms"
 
 
-def errors_by_status(status_series: list[dict[str, Any]], statuses: list[str], series: list[dict[str, Any]],
-                     span: tuple[float, float], bucket_s: float) -> str | None:
+def errors_by_status(
+    status_series: list[dict[str, Any]],
+    statuses: list[str],
+    series: list[dict[str, Any]],
+    span: tuple[float, float],
+    bucket_s: float,
+) -> str | None:
     has_loadgen = any(p["timeouts"] or p["errors"] for p in series)
     if not status_series and not has_loadgen:
         return None
@@ -145,8 +168,13 @@ def errors_by_status(status_series: list[dict[str, Any]], statuses: list[str], s
         for x, y in zip(xs, ys, strict=True):
             bottom[x] = bottom.get(x, 0) + y
     if has_loadgen:
-        ax.plot([p["sim"] for p in series], [p["timeouts"] + p["errors"] for p in series], color="black",
-                linewidth=0.9, label="user-side timeouts + errors")
+        ax.plot(
+            [p["sim"] for p in series],
+            [p["timeouts"] + p["errors"] for p in series],
+            color="black",
+            linewidth=0.9,
+            label="user-side timeouts + errors",
+        )
     ax.set_ylabel("per chart bucket")
     _sim_axis(ax, *span)
     ax.legend(loc="upper right", fontsize=8)
@@ -177,8 +205,11 @@ def resources(points: list[dict[str, Any]], thresholds: dict[str, float], span: 
     for key, label in keys:
         pts = [p for p in points if key in p]
         ax.plot([p["sim"] for p in pts], [p[f"{key}_max"] * 100 for p in pts], linewidth=1, label=f"{label}, max")
-    for name, text, color in (("cpu_target", "CPU SLA", "#e67e22"), ("memory_target", "memory SLA", "#27ae60"),
-                              ("cpu_alert", "CPU alert", "#c0392b")):
+    for name, text, color in (
+        ("cpu_target", "CPU SLA", "#e67e22"),
+        ("memory_target", "memory SLA", "#27ae60"),
+        ("cpu_alert", "CPU alert", "#c0392b"),
+    ):
         ax.axhline(thresholds[name] * 100, label=f"{text} {thresholds[name]:.0%}", **{**LIMIT_STYLE, "color": color})
     ax.set_ylabel("% used")
     ax.set_ylim(0, 105)
@@ -200,8 +231,9 @@ def alert_timeline(alerts: list[dict[str, Any]], span: tuple[float, float]) -> s
         # solid: the duration the table counts; faded: after a fast-forward it crossed (not counted)
         counted = a.get("duration_played_sim_s")
         counted_end = min(a["started_sim"] + counted, end) if a.get("crossed_fast_forward") else end
-        ax.barh(row, max(counted_end - a["started_sim"], span[1] / 2000), left=a["started_sim"], color=color,
-                height=0.6)
+        ax.barh(
+            row, max(counted_end - a["started_sim"], span[1] / 2000), left=a["started_sim"], color=color, height=0.6
+        )
         if counted_end < end:
             ax.barh(row, end - counted_end, left=counted_end, color=color, alpha=0.2, height=0.6)
     ax.set_yticks(range(len(names)), names)
@@ -223,4 +255,3 @@ def ledger_fates(messages: dict[str, Any] | None, lost_by_stage: dict[str, Any] 
     ax.invert_yaxis()
     ax.set_xlabel("messages")
     return to_data_uri(fig)
-

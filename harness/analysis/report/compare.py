@@ -30,9 +30,18 @@ def compare(current: dict[str, Any], baseline: dict[str, Any], tolerance: float 
             missing.append(sla["id"])
             continue
         now_bad, base_bad = _badness(sla), _badness(base)
-        row: dict[str, Any] = {"id": sla["id"], "name": sla["name"], "unit": sla["unit"], "value": sla["value"],
-                               "baseline": base["value"], "status": sla["status"], "baseline_status": base["status"],
-                               "delta": None, "relative_worsening": None, "regression": False}
+        row: dict[str, Any] = {
+            "id": sla["id"],
+            "name": sla["name"],
+            "unit": sla["unit"],
+            "value": sla["value"],
+            "baseline": base["value"],
+            "status": sla["status"],
+            "baseline_status": base["status"],
+            "delta": None,
+            "relative_worsening": None,
+            "regression": False,
+        }
         if now_bad is not None and base_bad is not None:
             row["delta"] = sla["value"] - base["value"]
             worse = now_bad - base_bad
@@ -40,5 +49,11 @@ def compare(current: dict[str, Any], baseline: dict[str, Any], tolerance: float 
             row["regression"] = worse > tol * abs(base_bad) and worse > 0
         row["regression"] = row["regression"] or (base["status"] == "pass" and sla["status"] == "fail")
         rows.append(row)
-    return {"baseline_dir": baseline["run"]["dir"], "baseline_verdict": baseline["verdict"], "tolerance": tol,
-            "regressions": sum(r["regression"] for r in rows), "slas": rows, "not_in_baseline": missing}
+    return {
+        "baseline_dir": baseline["run"]["dir"],
+        "baseline_verdict": baseline["verdict"],
+        "tolerance": tol,
+        "regressions": sum(r["regression"] for r in rows),
+        "slas": rows,
+        "not_in_baseline": missing,
+    }

@@ -17,8 +17,12 @@ def _service(value: Any) -> dict[str, Any] | None:
         return {"available": value, "reason": None, "hint": None, "url": None}
     if not isinstance(value, dict) or "available" not in value:
         return None
-    return {"available": bool(value["available"]), "reason": value.get("reason"), "hint": value.get("hint"),
-            "url": value.get("url")}
+    return {
+        "available": bool(value["available"]),
+        "reason": value.get("reason"),
+        "hint": value.get("hint"),
+        "url": value.get("url"),
+    }
 
 
 def run_conditions(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +50,8 @@ def not_evaluated_text(conditions: dict[str, Any]) -> str:
     return text + "."
 
 
-GENERATOR_BOUND_TEXT = ("Generator-bound: a load generator worker ran out of CPU, so latency and throughput "
-                        "may say more about the load generator than about the bot; add workers or machines "
-                        "(docs/scaling.md) and run again.")
+GENERATOR_BOUND_TEXT = (
+    "Generator-bound: a load generator worker ran out of CPU, so latency and throughput "
+    "may say more about the load generator than about the bot; add workers or machines "
+    "(docs/scaling.md) and run again."
+)

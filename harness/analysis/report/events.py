@@ -35,9 +35,14 @@ def aggregate_alerts(folder: RunFolder, run_end_sim: float | None, run_end_wall:
         if state == "firing" and key not in open_:
             labels = a.get("labels") or {}
             open_[key] = {
-                "alertname": a.get("alertname", "?"), "severity": a.get("severity", labels.get("severity")),
-                "labels": labels, "started_sim": a.get("sim"), "started_wall": a.get("wall"),
-                "ended_sim": None, "ended_wall": None, "still_firing": True,
+                "alertname": a.get("alertname", "?"),
+                "severity": a.get("severity", labels.get("severity")),
+                "labels": labels,
+                "started_sim": a.get("sim"),
+                "started_wall": a.get("wall"),
+                "ended_sim": None,
+                "ended_wall": None,
+                "still_firing": True,
             }
         elif state == "resolved" and key in open_:
             interval = open_.pop(key)
@@ -75,8 +80,12 @@ def played_split(segments: list[Segment], start_sim: Any, end_sim: Any) -> dict[
     the whole span counts as played and the split is None."""
     span = _span(start_sim, end_sim)
     if span is None or not segments:
-        return {"duration_played_sim_s": span, "fast_forwarded_sim_s": None, "played_after_fast_forward_sim_s": None,
-                "crossed_fast_forward": None}
+        return {
+            "duration_played_sim_s": span,
+            "fast_forwarded_sim_s": None,
+            "played_after_fast_forward_sim_s": None,
+            "crossed_fast_forward": None,
+        }
     start, end = float(start_sim), float(end_sim)
     skipped = later = 0.0
     for seg in segments:
@@ -87,8 +96,12 @@ def played_split(segments: list[Segment], start_sim: Any, end_sim: Any) -> dict[
             skipped += overlap
         elif skipped:
             later += overlap
-    return {"duration_played_sim_s": max(span - skipped - later, 0.0), "fast_forwarded_sim_s": skipped,
-            "played_after_fast_forward_sim_s": later, "crossed_fast_forward": skipped > 0}
+    return {
+        "duration_played_sim_s": max(span - skipped - later, 0.0),
+        "fast_forwarded_sim_s": skipped,
+        "played_after_fast_forward_sim_s": later,
+        "crossed_fast_forward": skipped > 0,
+    }
 
 
 def _response_counts(ledger: dict[str, Any]) -> Counter[tuple[str, str, str]]:
@@ -117,8 +130,12 @@ class Span:
             self.peak_per_minute = max(self.peak_per_minute, n / wall_step * 60)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "first_sim": self.first_sim, "last_sim": self.last_sim,
-                "peak_per_minute": round(self.peak_per_minute, 2)}
+        return {
+            "count": self.count,
+            "first_sim": self.first_sim,
+            "last_sim": self.last_sim,
+            "peak_per_minute": round(self.peak_per_minute, 2),
+        }
 
 
 @dataclass
@@ -131,8 +148,10 @@ class LedgerResult:
     login_failure_spans: dict[str, Span] = field(default_factory=dict)  # platform credential checks, by api
 
     def spans_as_list(self) -> list[dict[str, Any]]:
-        return [{"api": api, "status": int(status) if status.isdigit() else status, "code": code, **span.as_dict()}
-                for (api, status, code), span in sorted(self.error_spans.items())]
+        return [
+            {"api": api, "status": int(status) if status.isdigit() else status, "code": code, **span.as_dict()}
+            for (api, status, code), span in sorted(self.error_spans.items())
+        ]
 
 
 def aggregate_ledger(folder: RunFolder) -> LedgerResult:

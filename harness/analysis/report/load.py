@@ -75,10 +75,17 @@ class Totals:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "offered": self.offered, "sent": self.sent, "replies_ok": self.replies_ok,
-            "timeouts": self.timeouts, "errors": self.errors, "late_starts": self.late_starts,
-            "windows": self.windows, "wall_seconds": round(self.wall_seconds, 3), "users_max": self.users_max,
-            "errors_by_kind": dict(self.errors_by_kind.most_common()), "availability": self.availability(),
+            "offered": self.offered,
+            "sent": self.sent,
+            "replies_ok": self.replies_ok,
+            "timeouts": self.timeouts,
+            "errors": self.errors,
+            "late_starts": self.late_starts,
+            "windows": self.windows,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "users_max": self.users_max,
+            "errors_by_kind": dict(self.errors_by_kind.most_common()),
+            "availability": self.availability(),
         }
 
 
@@ -120,9 +127,13 @@ class PointSeries:
         t = self._totals
         wall = t.wall_seconds or 1.0
         point = {
-            "sim": self._start, "sim_end": self._end, "users": t.users_max,
-            "offered_rate": t.offered / wall, "achieved_rate": t.replies_ok / wall,
-            "timeouts": t.timeouts, "errors": t.errors,
+            "sim": self._start,
+            "sim_end": self._end,
+            "users": t.users_max,
+            "offered_rate": t.offered / wall,
+            "achieved_rate": t.replies_ok / wall,
+            "timeouts": t.timeouts,
+            "errors": t.errors,
         }
         point.update({k: v for k, v in latency_summary(self._hist).items() if k != "count"})
         self.points.append(point)
@@ -158,9 +169,14 @@ class Peak:
     def as_dict(self) -> dict[str, Any]:
         s = self.segment
         return {
-            "day": s.day, "label": self.label, "sim_start": s.sim_start, "sim_end": s.sim_end,
-            "wall_start": s.wall_start, "wall_end": s.wall_end,
-            "latency": latency_summary(self.hist), "totals": self.totals.as_dict(),
+            "day": s.day,
+            "label": self.label,
+            "sim_start": s.sim_start,
+            "sim_end": s.sim_end,
+            "wall_start": s.wall_start,
+            "wall_end": s.wall_end,
+            "latency": latency_summary(self.hist),
+            "totals": self.totals.as_dict(),
         }
 
 

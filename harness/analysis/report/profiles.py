@@ -37,11 +37,21 @@ def profile_tables(folder: RunFolder) -> list[dict[str, Any]]:
         meta_path = raw.with_name(raw.stem + ".meta.json")
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         rel = raw.parent.relative_to(folder.path)
-        out.append({"window": raw.parent.name, "component": raw.stem, "samples": stacks.total,
-                    "mode": meta.get("mode", "unknown"), "rate": meta.get("rate"),
-                    "files": {k: str(rel / f"{raw.stem}{suffix}") for k, suffix in
-                              (("svg", ".svg"), ("speedscope", ".speedscope.json"), ("raw", ".txt"))},
-                    "hot": hot_functions(stacks, HOT_ROWS), "path": str(raw)})
+        out.append(
+            {
+                "window": raw.parent.name,
+                "component": raw.stem,
+                "samples": stacks.total,
+                "mode": meta.get("mode", "unknown"),
+                "rate": meta.get("rate"),
+                "files": {
+                    k: str(rel / f"{raw.stem}{suffix}")
+                    for k, suffix in (("svg", ".svg"), ("speedscope", ".speedscope.json"), ("raw", ".txt"))
+                },
+                "hot": hot_functions(stacks, HOT_ROWS),
+                "path": str(raw),
+            }
+        )
     return out
 
 
@@ -67,6 +77,7 @@ def baseline_diffs(current: list[dict[str, Any]], baseline: list[dict[str, Any]]
         old = base.get((p["window"], p["component"]))
         if old:
             rows = diff(Stacks.load(Path(old["path"])), Stacks.load(Path(p["path"])), 10)
-            out.append({"component": p["component"], "before": f"baseline {p['window']}", "after": p["window"],
-                        "rows": rows})
+            out.append(
+                {"component": p["component"], "before": f"baseline {p['window']}", "after": p["window"], "rows": rows}
+            )
     return out

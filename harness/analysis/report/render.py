@@ -21,11 +21,13 @@ from harness.core.runfolder.reader import sim_label
 
 TEMPLATES = Path(__file__).parent / "templates"
 FAST_FORWARD_MARK = "\u2020"
-FAST_FORWARD_NOTE = (f"{FAST_FORWARD_MARK} Crossed a fast-forward: still active when off-peak hours were skipped "
-                     "through in seconds of wall time, less than the alert rules' wall-time windows. Counted: the "
-                     "played time from firing to that fast-forward. Not counted: the skipped hours, and later peaks "
-                     "it stayed active through on the earlier data. Resolved time as logged; wall duration as "
-                     "Prometheus saw it.")
+FAST_FORWARD_NOTE = (
+    f"{FAST_FORWARD_MARK} Crossed a fast-forward: still active when off-peak hours were skipped "
+    "through in seconds of wall time, less than the alert rules' wall-time windows. Counted: the "
+    "played time from firing to that fast-forward. Not counted: the skipped hours, and later peaks "
+    "it stayed active through on the earlier data. Resolved time as logged; wall duration as "
+    "Prometheus saw it."
+)
 
 
 def _duration(seconds: float | None) -> str:
@@ -54,12 +56,22 @@ def _worsening(value: float | None) -> str:
 
 
 def _environment(html: bool) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=html,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=html,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     env.filters.update(
-        fmt=fmt_value, margin=fmt_margin, when=_when, labels=_labels, op=lambda op: OP_TEXT[op],
-        duration=_duration, worsening=_worsening,
-        sim=lambda s: "n/a" if s is None else sim_label(s), pct=lambda v: "n/a" if v is None else f"{v:.1%}",
+        fmt=fmt_value,
+        margin=fmt_margin,
+        when=_when,
+        labels=_labels,
+        op=lambda op: OP_TEXT[op],
+        duration=_duration,
+        worsening=_worsening,
+        sim=lambda s: "n/a" if s is None else sim_label(s),
+        pct=lambda v: "n/a" if v is None else f"{v:.1%}",
         status_md=lambda s: {"pass": "pass", "fail": "**FAIL**", "no_data": "no data"}[s],
     )
     return env
@@ -69,11 +81,15 @@ def _context(report: Report) -> dict[str, Any]:
     data = report.data
     conditions = data["conditions"]
     crossed = any(a["crossed_fast_forward"] for a in data["alerts"])
-    return {**data, "baseline": data.get("baseline"), "per": "per " + bucket_label(data["chart_bucket_s"]),
-            "ff_mark": FAST_FORWARD_MARK, "ff_note": FAST_FORWARD_NOTE if crossed else None,
-            "generator_bound_text": GENERATOR_BOUND_TEXT if conditions["generator_bound"] else None,
-            "alerts_not_evaluated": not_evaluated_text(conditions) if conditions["alerts_evaluated"] is False
-            else None}
+    return {
+        **data,
+        "baseline": data.get("baseline"),
+        "per": "per " + bucket_label(data["chart_bucket_s"]),
+        "ff_mark": FAST_FORWARD_MARK,
+        "ff_note": FAST_FORWARD_NOTE if crossed else None,
+        "generator_bound_text": GENERATOR_BOUND_TEXT if conditions["generator_bound"] else None,
+        "alerts_not_evaluated": not_evaluated_text(conditions) if conditions["alerts_evaluated"] is False else None,
+    }
 
 
 def write_markdown(report: Report) -> Path:
@@ -84,18 +100,25 @@ def write_markdown(report: Report) -> Path:
 
 def write_junit(report: Report) -> Path:
     slas = report.data["slas"]
-    suite = ET.Element("testsuite", name=f"sla.{report.data['run']['name']}", tests=str(len(slas)),
-                       failures=str(sum(s["status"] == "fail" for s in slas)),
-                       errors=str(sum(s["status"] == "no_data" for s in slas)))
+    suite = ET.Element(
+        "testsuite",
+        name=f"sla.{report.data['run']['name']}",
+        tests=str(len(slas)),
+        failures=str(sum(s["status"] == "fail" for s in slas)),
+        errors=str(sum(s["status"] == "no_data" for s in slas)),
+    )
     for sla in slas:
         case = ET.SubElement(suite, "testcase", classname="sla", name=sla["id"])
-        measured = f"{fmt_value(sla['value'], sla['unit'])} (target {OP_TEXT[sla['op']]} " \
-                   f"{fmt_value(sla['threshold'], sla['unit'])}, margin {fmt_margin(sla)})"
+        measured = (
+            f"{fmt_value(sla['value'], sla['unit'])} (target {OP_TEXT[sla['op']]} "
+            f"{fmt_value(sla['threshold'], sla['unit'])}, margin {fmt_margin(sla)})"
+        )
         if sla["status"] == "fail":
             ET.SubElement(case, "failure", message=f"{sla['name']}: {measured}").text = sla["source"]
         elif sla["status"] == "no_data":
             ET.SubElement(case, "error", message=f"{sla['name']}: no data").text = "; ".join(
-                report.data["incomplete_reasons"])
+                report.data["incomplete_reasons"]
+            )
         ET.SubElement(case, "system-out").text = f"{sla['name']}: {measured}; {sla['detail']}"
     tree = ET.ElementTree(ET.Element("testsuites"))
     tree.getroot().append(suite)
@@ -114,8 +137,7 @@ def _charts(report: Report) -> dict[str, str | None]:
         "week_load": charts.week_load(c["series"], peaks, span),
         "week_latency": charts.week_latency(c["series"], peaks, span, th["p99_latency_seconds"]),
         "peak_zooms": charts.peak_zooms(c["peaks"], th["p99_latency_seconds"]),
-        "errors": charts.errors_by_status(c["status_series"], c["statuses"], c["series"], span,
-                                          data["chart_bucket_s"]),
+        "errors": charts.errors_by_status(c["status_series"], c["statuses"], c["series"], span, data["chart_bucket_s"]),
         "backlog": charts.backlog(c["resources"], th["backlog_alert"], span),
         "resources": charts.resources(c["resources"], th, span),
         "alerts": charts.alert_timeline(data["alerts"], span),

@@ -85,9 +85,14 @@ class ResourceResult:
             return {"sustained_peak": p.peak, "sustained_peak_at_sim": p.peak_at_sim, "max": p.max}
 
         return {
-            "samples": self.samples, "cpu_source": self.cpu_source, "sustained_window_wall_s": SUSTAINED_WALL_S,
-            "cpu": peak(self.cpu), "host_cpu": peak(self.host_cpu), "memory": peak(self.memory),
-            "backlog_max": self.backlog_max, "backlog_max_at_sim": self.backlog_max_at_sim,
+            "samples": self.samples,
+            "cpu_source": self.cpu_source,
+            "sustained_window_wall_s": SUSTAINED_WALL_S,
+            "cpu": peak(self.cpu),
+            "host_cpu": peak(self.host_cpu),
+            "memory": peak(self.memory),
+            "backlog_max": self.backlog_max,
+            "backlog_max_at_sim": self.backlog_max_at_sim,
             "bot_rss_max_bytes": self.bot_rss_max,
             "components_cpu": {name: peak(p) for name, p in sorted(self.components_cpu.items())},
         }

@@ -41,8 +41,10 @@ def fmt_margin(sla: dict[str, Any]) -> str:
 
 
 def sla_line(sla: dict[str, Any]) -> str:
-    return (f"{sla['name']}: {fmt_value(sla['value'], sla['unit'])} "
-            f"(SLA {OP_TEXT[sla['op']]} {fmt_value(sla['threshold'], sla['unit'])})")
+    return (
+        f"{sla['name']}: {fmt_value(sla['value'], sla['unit'])} "
+        f"(SLA {OP_TEXT[sla['op']]} {fmt_value(sla['threshold'], sla['unit'])})"
+    )
 
 
 def sentences(data: dict[str, Any]) -> list[str]:

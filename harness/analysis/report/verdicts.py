@@ -32,8 +32,9 @@ class Verdict:
         return asdict(self)
 
 
-def judge(vid: str, name: str, value: float | None, threshold: float, unit: str, op: str, source: str,
-          detail: str = "") -> Verdict:
+def judge(
+    vid: str, name: str, value: float | None, threshold: float, unit: str, op: str, source: str, detail: str = ""
+) -> Verdict:
     if value is None:
         return Verdict(vid, name, None, threshold, unit, op, "no_data", None, source, detail or "no data")
     ok = {"<": value < threshold, "<=": value <= threshold, ">=": value >= threshold}[op]
@@ -41,30 +42,86 @@ def judge(vid: str, name: str, value: float | None, threshold: float, unit: str,
     return Verdict(vid, name, value, threshold, unit, op, "pass" if ok else "fail", margin, source, detail)
 
 
-def sla_verdicts(load: LoadResult, resources: ResourceResult, lost: int | None,
-                 thresholds: dict[str, float]) -> list[Verdict]:
+def sla_verdicts(
+    load: LoadResult, resources: ResourceResult, lost: int | None, thresholds: dict[str, float]
+) -> list[Verdict]:
     p99_limit = thresholds["p99_latency_seconds"]
     overall = latency_summary(load.reply)
-    out = [judge("p99_overall", "P99 reply latency, whole run", overall["p99"], p99_limit, "s", "<",
-                 "windows.jsonl reply_hist (merged)", f"{overall['count']} replies measured")]
+    out = [
+        judge(
+            "p99_overall",
+            "P99 reply latency, whole run",
+            overall["p99"],
+            p99_limit,
+            "s",
+            "<",
+            "windows.jsonl reply_hist (merged)",
+            f"{overall['count']} replies measured",
+        )
+    ]
     for peak in load.peaks:
         summary = latency_summary(peak.hist)
-        out.append(judge(f"p99_peak_day{peak.segment.day}", f"P99 reply latency, peak {peak.label}",
-                         summary["p99"], p99_limit, "s", "<", "windows.jsonl reply_hist in the peak window",
-                         f"{summary['count']} replies measured"))
+        out.append(
+            judge(
+                f"p99_peak_day{peak.segment.day}",
+                f"P99 reply latency, peak {peak.label}",
+                summary["p99"],
+                p99_limit,
+                "s",
+                "<",
+                "windows.jsonl reply_hist in the peak window",
+                f"{summary['count']} replies measured",
+            )
+        )
     avail_target = thresholds["availability"]
     availability = load.totals.availability()
     budget = error_budget_used(availability, avail_target)
-    out.append(judge("availability", "Availability (replied / sent)", availability, avail_target, "ratio", ">=",
-                     "windows.jsonl replies_ok, timeouts, errors",
-                     f"{load.totals.answered - load.totals.replies_ok} of {load.totals.answered} messages failed"
-                     + (f"; error budget used {budget:.0%}" if budget is not None else "")))
-    out.append(judge("cpu", "CPU, highest 1-minute mean", resources.cpu.peak, thresholds["cpu_target"], "ratio", "<",
-                     f"samples.jsonl, {resources.cpu_source}"))
-    out.append(judge("memory", "Memory, highest 1-minute mean", resources.memory.peak, thresholds["memory_target"],
-                     "ratio", "<", "samples.jsonl, host used fraction"))
-    out.append(judge("message_loss", "Messages lost", None if lost is None else float(lost), 0, "count", "<=",
-                     "ledger (emulator ground truth)"))
+    out.append(
+        judge(
+            "availability",
+            "Availability (replied / sent)",
+            availability,
+            avail_target,
+            "ratio",
+            ">=",
+            "windows.jsonl replies_ok, timeouts, errors",
+            f"{load.totals.answered - load.totals.replies_ok} of {load.totals.answered} messages failed"
+            + (f"; error budget used {budget:.0%}" if budget is not None else ""),
+        )
+    )
+    out.append(
+        judge(
+            "cpu",
+            "CPU, highest 1-minute mean",
+            resources.cpu.peak,
+            thresholds["cpu_target"],
+            "ratio",
+            "<",
+            f"samples.jsonl, {resources.cpu_source}",
+        )
+    )
+    out.append(
+        judge(
+            "memory",
+            "Memory, highest 1-minute mean",
+            resources.memory.peak,
+            thresholds["memory_target"],
+            "ratio",
+            "<",
+            "samples.jsonl, host used fraction",
+        )
+    )
+    out.append(
+        judge(
+            "message_loss",
+            "Messages lost",
+            None if lost is None else float(lost),
+            0,
+            "count",
+            "<=",
+            "ledger (emulator ground truth)",
+        )
+    )
     return out
 
 

@@ -42,8 +42,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def machine_info() -> dict[str, Any]:
     return {
-        "hostname": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
-        "cpus": psutil.cpu_count(), "memory_bytes": psutil.virtual_memory().total,
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": psutil.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
     }
 
 
@@ -71,8 +74,14 @@ class Manifest:
     def __init__(self, path: Path, **fields: Any):
         self.path = path
         self.data: dict[str, Any] = {
-            "harness_version": __version__, "machine": machine_info(), "started_at": time.time(),
-            "ended_at": None, "status": "running", "abort_reason": None, "components": {}, "warnings": [],
+            "harness_version": __version__,
+            "machine": machine_info(),
+            "started_at": time.time(),
+            "ended_at": None,
+            "status": "running",
+            "abort_reason": None,
+            "components": {},
+            "warnings": [],
             **fields,
         }
         self.save()

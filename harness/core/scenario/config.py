@@ -43,6 +43,7 @@ else:  # pragma: no cover
 
 _SECRETISH = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|KEY", re.IGNORECASE)
 
+
 def _sim(table: Table, key: str, default: str | None) -> str:
     text = table.string(key, default)
     if text is None:
@@ -77,10 +78,14 @@ def _target(t: Table) -> Target:
     if any(not isinstance(v, str) for v in env.values()):
         raise t.fail("env", "values must be strings")
     target = Target(
-        kind=kind, command=command, platform_url=t.string("platform_url", ""),
-        metrics_url=t.string("metrics_url", ""), admin_url=t.string("admin_url", ""),
+        kind=kind,
+        command=command,
+        platform_url=t.string("platform_url", ""),
+        metrics_url=t.string("metrics_url", ""),
+        admin_url=t.string("admin_url", ""),
         ready_timeout_s=t.number("ready_timeout_s", d.ready_timeout_s, above=0),
-        engine=_dict(t, "engine"), env=env,
+        engine=_dict(t, "engine"),
+        env=env,
     )
     if kind == "command" and not command:
         raise t.fail("command", "is required when target.kind = 'command' (the argv that starts your bot)")
@@ -141,8 +146,9 @@ def _compression(t: Table) -> Compression:
 def _load(t: Table) -> Load:
     d = Load()
     load = Load(
-        messages_per_user_per_minute=t.number("messages_per_user_per_minute", d.messages_per_user_per_minute,
-                                              minimum=0),
+        messages_per_user_per_minute=t.number(
+            "messages_per_user_per_minute", d.messages_per_user_per_minute, minimum=0
+        ),
         reply_timeout_s=t.number("reply_timeout_s", d.reply_timeout_s, above=0),
         window_s=t.number("window_s", d.window_s, minimum=1),
         late_start_ms=t.number("late_start_ms", d.late_start_ms, above=0),
@@ -173,11 +179,19 @@ def _messages(t: Table) -> Messages:
     if not texts or any(not s.strip() for s in texts):
         raise t.fail("texts", "must be a non-empty list of non-empty strings")
     lengths = t.raw("length_chars", d.length_chars)
-    if (not isinstance(lengths, list) or len(lengths) != 2 or not all(isinstance(v, int) for v in lengths)
-            or not 1 <= lengths[0] <= lengths[1]):
+    if (
+        not isinstance(lengths, list)
+        or len(lengths) != 2
+        or not all(isinstance(v, int) for v in lengths)
+        or not 1 <= lengths[0] <= lengths[1]
+    ):
         raise t.fail("length_chars", f"must be [min, max] with 1 <= min <= max, got {lengths!r}")
-    messages = Messages(texts=texts, length_chars=list(lengths), smoke_text=t.string("smoke_text", d.smoke_text),
-                        smoke_expect=t.string("smoke_expect", d.smoke_expect))
+    messages = Messages(
+        texts=texts,
+        length_chars=list(lengths),
+        smoke_text=t.string("smoke_text", d.smoke_text),
+        smoke_expect=t.string("smoke_expect", d.smoke_expect),
+    )
     t.finish()
     return messages
 
@@ -196,9 +210,12 @@ def _abuse(t: Table) -> Abuse:
                 raise ValueError("end must be after start")
         except (TypeError, ValueError) as exc:
             raise t.fail(f"windows[{i}]", str(exc)) from None
-    abuse = Abuse(logins_per_minute=t.number("logins_per_minute", d.logins_per_minute, minimum=0),
-                  target=t.string("target", d.target, ("bot", "platform")), windows=[list(w) for w in windows],
-                  login_path=t.string("login_path", d.login_path))
+    abuse = Abuse(
+        logins_per_minute=t.number("logins_per_minute", d.logins_per_minute, minimum=0),
+        target=t.string("target", d.target, ("bot", "platform")),
+        windows=[list(w) for w in windows],
+        login_path=t.string("login_path", d.login_path),
+    )
     t.finish()
     return abuse
 
@@ -239,17 +256,25 @@ def _profiling(tables: list[Table]) -> list[ProfilingWindow]:
     windows = []
     for t in tables:
         d = ProfilingWindow(at="Mon 10:00")
-        windows.append(ProfilingWindow(at=_sim(t, "at", None), seconds=t.number("seconds", d.seconds, above=0),
-                                       components=t.strings("components", d.components)))
+        windows.append(
+            ProfilingWindow(
+                at=_sim(t, "at", None),
+                seconds=t.number("seconds", d.seconds, above=0),
+                components=t.strings("components", d.components),
+            )
+        )
         t.finish()
     return windows
 
 
 def _monitoring(t: Table) -> Monitoring:
     d = Monitoring()
-    mon = Monitoring(prometheus=t.string("prometheus", d.prometheus), alertmanager=t.string("alertmanager", ""),
-                     scrape_interval_s=t.number("scrape_interval_s", d.scrape_interval_s, minimum=0.5),
-                     require_prometheus=t.boolean("require_prometheus", d.require_prometheus))
+    mon = Monitoring(
+        prometheus=t.string("prometheus", d.prometheus),
+        alertmanager=t.string("alertmanager", ""),
+        scrape_interval_s=t.number("scrape_interval_s", d.scrape_interval_s, minimum=0.5),
+        require_prometheus=t.boolean("require_prometheus", d.require_prometheus),
+    )
     t.finish()
     return mon
 

@@ -29,8 +29,14 @@ class Table:
         self.seen.add(key)
         return self.data.get(key, default)
 
-    def number(self, key: str, default: float, minimum: float | None = None, maximum: float | None = None,
-               above: float | None = None) -> float:
+    def number(
+        self,
+        key: str,
+        default: float,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        above: float | None = None,
+    ) -> float:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(key, f"must be a number, got {value!r}")

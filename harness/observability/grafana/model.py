@@ -56,7 +56,11 @@ class Panel:
             defaults["decimals"] = self.decimals
         if self.kind == "timeseries":
             defaults["custom"] = {
-                "drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never", "spanNulls": False,
+                "drawStyle": "line",
+                "lineWidth": 1,
+                "fillOpacity": 10,
+                "showPoints": "never",
+                "spanNulls": False,
                 "thresholdsStyle": {"mode": "line" if self.lines else "off"},
                 "stacking": {"mode": "normal" if self.stack else "none", "group": "A"},
             }
@@ -66,8 +70,13 @@ class Panel:
             }
         else:
             defaults["color"] = {"mode": "thresholds"}
-            options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                       "colorMode": "value", "graphMode": "area", "textMode": "auto", "justifyMode": "auto"}
+            options = {
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "colorMode": "value",
+                "graphMode": "area",
+                "textMode": "auto",
+                "justifyMode": "auto",
+            }
         return {
             "id": panel_id,
             "type": self.kind,
@@ -76,8 +85,14 @@ class Panel:
             "datasource": DATASOURCE,
             "gridPos": {"h": self.height, "w": self.width, "x": x, "y": y},
             "targets": [
-                {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": q.expr, "legendFormat": q.legend,
-                 "range": not q.instant, "instant": q.instant}
+                {
+                    "refId": chr(ord("A") + i),
+                    "datasource": DATASOURCE,
+                    "expr": q.expr,
+                    "legendFormat": q.legend,
+                    "range": not q.instant,
+                    "instant": q.instant,
+                }
                 for i, q in enumerate(self.queries)
             ],
             "fieldConfig": {"defaults": defaults, "overrides": []},
@@ -92,24 +107,58 @@ class Row:
 
 
 def variables(extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    datasource = {"name": "datasource", "label": "Datasource", "type": "datasource", "query": "prometheus",
-                  "current": {}, "hide": 0, "refresh": 1, "options": [], "regex": ""}
-    job = {"name": "job", "label": "Bot job", "type": "query", "datasource": DATASOURCE,
-           "query": {"query": "label_values(chatbot_build_info, job)", "refId": "job"},
-           "definition": "label_values(chatbot_build_info, job)", "includeAll": True, "allValue": ".*",
-           "multi": True, "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-           "refresh": 2, "hide": 0, "options": [], "regex": "", "sort": 1}
+    datasource = {
+        "name": "datasource",
+        "label": "Datasource",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "refresh": 1,
+        "options": [],
+        "regex": "",
+    }
+    job = {
+        "name": "job",
+        "label": "Bot job",
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": "label_values(chatbot_build_info, job)", "refId": "job"},
+        "definition": "label_values(chatbot_build_info, job)",
+        "includeAll": True,
+        "allValue": ".*",
+        "multi": True,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "refresh": 2,
+        "hide": 0,
+        "options": [],
+        "regex": "",
+        "sort": 1,
+    }
     return {"list": [datasource, job, *(extra or [])]}
 
 
-def dashboard(uid: str, title: str, description: str, rows: list[Row],
-              extra_variables: list[dict[str, Any]] | None = None,
-              annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    rows: list[Row],
+    extra_variables: list[dict[str, Any]] | None = None,
+    annotations: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     panel_id, y = 1, 0
     for row in rows:
-        panels.append({"id": panel_id, "type": "row", "title": row.title, "collapsed": False,
-                       "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+        panels.append(
+            {
+                "id": panel_id,
+                "type": "row",
+                "title": row.title,
+                "collapsed": False,
+                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+                "panels": [],
+            }
+        )
         panel_id, y, x, row_height = panel_id + 1, y + 1, 0, 0
         for panel in row.panels:
             if x + panel.width > 24:
@@ -117,9 +166,15 @@ def dashboard(uid: str, title: str, description: str, rows: list[Row],
             panels.append(panel.to_dict(panel_id, x, y))
             panel_id, x, row_height = panel_id + 1, x + panel.width, max(row_height, panel.height)
         y += row_height
-    builtin = {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
-               "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",
-               "type": "dashboard"}
+    builtin = {
+        "builtIn": 1,
+        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+        "enable": True,
+        "hide": True,
+        "iconColor": "rgba(0, 211, 255, 1)",
+        "name": "Annotations & Alerts",
+        "type": "dashboard",
+    }
     return {
         "uid": uid,
         "title": title,
@@ -134,8 +189,16 @@ def dashboard(uid: str, title: str, description: str, rows: list[Row],
         "time": {"from": "now-30m", "to": "now"},
         "templating": variables(extra_variables),
         "annotations": {"list": [builtin, *(annotations or [])]},
-        "links": [{"type": "dashboards", "tags": [TAG], "asDropdown": True, "title": "Chatbot dashboards",
-                   "includeVars": True, "keepTime": True}],
+        "links": [
+            {
+                "type": "dashboards",
+                "tags": [TAG],
+                "asDropdown": True,
+                "title": "Chatbot dashboards",
+                "includeVars": True,
+                "keepTime": True,
+            }
+        ],
         "panels": panels,
     }
 

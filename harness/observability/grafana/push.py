@@ -40,18 +40,27 @@ def ensure_folder(api: GrafanaApi, title: str) -> str:
     return str(created["uid"])
 
 
-def push(url: str, token: str, dashboards: list[dict[str, Any]], folder: str = DEFAULT_FOLDER,
-         timeout: float = 10.0) -> list[Pushed]:
+def push(
+    url: str, token: str, dashboards: list[dict[str, Any]], folder: str = DEFAULT_FOLDER, timeout: float = 10.0
+) -> list[Pushed]:
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout)
     uid = ensure_folder(api, folder)
     pushed = []
     for board in dashboards:
-        answer = api.dashboard.update_dashboard({
-            "dashboard": {**board, "id": None},  # id None: match by uid, create if new
-            "folderUid": uid,
-            "overwrite": True,
-            "message": "pushed by harness dashboards push",
-        })
-        pushed.append(Pushed(board["title"], str(answer.get("uid", board["uid"])), str(answer.get("url", "")),
-                             int(answer.get("version", 0))))
+        answer = api.dashboard.update_dashboard(
+            {
+                "dashboard": {**board, "id": None},  # id None: match by uid, create if new
+                "folderUid": uid,
+                "overwrite": True,
+                "message": "pushed by harness dashboards push",
+            }
+        )
+        pushed.append(
+            Pushed(
+                board["title"],
+                str(answer.get("uid", board["uid"])),
+                str(answer.get("url", "")),
+                int(answer.get("version", 0)),
+            )
+        )
     return pushed

@@ -32,8 +32,7 @@ def _cpu(name: str, threshold: float) -> list[Case]:
     above = round(threshold + 0.01, 4)
     return [
         Case(f"{name}: CPU exactly {threshold:.0%} does not fire", name, series(threshold), EVAL),
-        Case(f"{name}: CPU {above:.0%} for 1m fires", name, series(above), EVAL,
-             [Expect(rule(name), HOST, above)]),
+        Case(f"{name}: CPU {above:.0%} for 1m fires", name, series(above), EVAL, [Expect(rule(name), HOST, above)]),
         Case(f"{name}: CPU {above:.0%} for less than 1m does not fire", name, series(above), "1m"),
     ]
 
@@ -52,10 +51,19 @@ def host() -> list[Case]:
     return [
         *_cpu("HostCpuHigh", t.cpu_alert),
         *_cpu("HostCpuAboveTarget", t.cpu_target),
-        Case(f"HostMemoryAboveTarget: memory exactly {t.memory_target:.0%} does not fire", "HostMemoryAboveTarget",
-             memory(t.memory_target), EVAL),
-        Case(f"HostMemoryAboveTarget: memory {above:.1%} fires", "HostMemoryAboveTarget", memory(above), EVAL,
-             [Expect(rule("HostMemoryAboveTarget"), HOST, above)]),
+        Case(
+            f"HostMemoryAboveTarget: memory exactly {t.memory_target:.0%} does not fire",
+            "HostMemoryAboveTarget",
+            memory(t.memory_target),
+            EVAL,
+        ),
+        Case(
+            f"HostMemoryAboveTarget: memory {above:.1%} fires",
+            "HostMemoryAboveTarget",
+            memory(above),
+            EVAL,
+            [Expect(rule("HostMemoryAboveTarget"), HOST, above)],
+        ),
     ]
 
 
@@ -70,13 +78,26 @@ def security() -> list[Case]:
 
     return [
         Case(f"{name}: {limit} failures in a minute do not fire", name, {failures: burst(limit)}, "3m"),
-        Case(f"{name}: {limit + 1} failures in a minute fire", name, {failures: burst(limit + 1)}, "3m",
-             [Expect(rule(name), BOT, limit + 1)]),
-        Case(f"{name}: {limit + 1} failures spread over 2 minutes do not fire", name,
-             {failures: counter((STEPS, (limit + 1) / 8))}, EVAL),
-        Case(f"{name}: a new series with {limit + 1} failures fires", name,
-             {failures: f"_x{burst_at - 1} {limit + 1}x{STEPS - burst_at}"}, "2m30s",
-             [Expect(rule(name), BOT, limit + 1)]),
+        Case(
+            f"{name}: {limit + 1} failures in a minute fire",
+            name,
+            {failures: burst(limit + 1)},
+            "3m",
+            [Expect(rule(name), BOT, limit + 1)],
+        ),
+        Case(
+            f"{name}: {limit + 1} failures spread over 2 minutes do not fire",
+            name,
+            {failures: counter((STEPS, (limit + 1) / 8))},
+            EVAL,
+        ),
+        Case(
+            f"{name}: a new series with {limit + 1} failures fires",
+            name,
+            {failures: f"_x{burst_at - 1} {limit + 1}x{STEPS - burst_at}"},
+            "2m30s",
+            [Expect(rule(name), BOT, limit + 1)],
+        ),
     ]
 
 
@@ -87,21 +108,43 @@ def messages() -> list[Case]:
     lost = _sel("platform_messages_lost_total", {"job": "platform", "instance": "platform:8000", "stage": "not_acked"})
     rejected = _sel("chatbot_queue_rejected_total", q_labels)
     return [
-        Case(f"MessageBacklogHigh: backlog {t.backlog_alert} does not fire", "MessageBacklogHigh",
-             {depth: f"{t.backlog_alert}x{STEPS}"}, EVAL),
-        Case(f"MessageBacklogHigh: backlog {t.backlog_alert + 1} for 1m fires", "MessageBacklogHigh",
-             {depth: f"{t.backlog_alert + 1}x{STEPS}"}, EVAL,
-             [Expect(rule("MessageBacklogHigh"), q_labels, t.backlog_alert + 1)]),
-        Case(f"MessageBacklogHigh: backlog {t.backlog_alert + 1} for 45s does not fire", "MessageBacklogHigh",
-             {depth: f"0x12 {t.backlog_alert + 1}x3"}, EVAL),
+        Case(
+            f"MessageBacklogHigh: backlog {t.backlog_alert} does not fire",
+            "MessageBacklogHigh",
+            {depth: f"{t.backlog_alert}x{STEPS}"},
+            EVAL,
+        ),
+        Case(
+            f"MessageBacklogHigh: backlog {t.backlog_alert + 1} for 1m fires",
+            "MessageBacklogHigh",
+            {depth: f"{t.backlog_alert + 1}x{STEPS}"},
+            EVAL,
+            [Expect(rule("MessageBacklogHigh"), q_labels, t.backlog_alert + 1)],
+        ),
+        Case(
+            f"MessageBacklogHigh: backlog {t.backlog_alert + 1} for 45s does not fire",
+            "MessageBacklogHigh",
+            {depth: f"0x12 {t.backlog_alert + 1}x3"},
+            EVAL,
+        ),
         *_latency(),
         Case("MessagesLost: no loss does not fire", "MessagesLost", {lost: f"0x{STEPS}"}, EVAL),
-        Case("MessagesLost: one lost message fires", "MessagesLost", {lost: "0x12 1x3"}, EVAL,
-             [Expect(rule("MessagesLost"), {"job": "platform", "stage": "not_acked"}, 1)]),
+        Case(
+            "MessagesLost: one lost message fires",
+            "MessagesLost",
+            {lost: "0x12 1x3"},
+            EVAL,
+            [Expect(rule("MessagesLost"), {"job": "platform", "stage": "not_acked"}, 1)],
+        ),
         *_unaccounted(),
         Case("QueueRejections: no rejection does not fire", "QueueRejections", {rejected: f"0x{STEPS}"}, EVAL),
-        Case("QueueRejections: one rejection fires", "QueueRejections", {rejected: "0x12 1x3"}, EVAL,
-             [Expect(rule("QueueRejections"), {"job": "bot", "queue": "inbound"}, 1)]),
+        Case(
+            "QueueRejections: one rejection fires",
+            "QueueRejections",
+            {rejected: "0x12 1x3"},
+            EVAL,
+            [Expect(rule("QueueRejections"), {"job": "bot", "queue": "inbound"}, 1)],
+        ),
     ]
 
 
@@ -119,8 +162,7 @@ def _latency() -> list[Case]:
 
     def series(slow_share: float) -> dict[str, str]:
         counts = {low: per_step / 2, threshold: per_step * (1 - slow_share), high: per_step}
-        out = {_sel(f"{metric}_bucket", {**BOT, "le": le_label(b)}): counter((STEPS, c))
-               for b, c in counts.items()}
+        out = {_sel(f"{metric}_bucket", {**BOT, "le": le_label(b)}): counter((STEPS, c)) for b, c in counts.items()}
         out[_sel(f"{metric}_bucket", {**BOT, "le": "+Inf"})] = counter((STEPS, per_step))
         out[_sel(f"{metric}_count", BOT)] = counter((STEPS, per_step))
         return out
@@ -130,10 +172,16 @@ def _latency() -> list[Case]:
     # Twice the allowed share slower: the rank falls halfway into the bucket above the threshold.
     over = threshold + (high - threshold) * (slow / (2 * slow))
     return [
-        Case(f"{name}: {slow:.0%} slower than {threshold} s (P99 exactly at it) does not fire", name,
-             series(slow), EVAL),
-        Case(f"{name}: {2 * slow:.0%} slower than {threshold} s fires", name, series(2 * slow), EVAL,
-             [Expect(rule(name), {"job": "bot", "quantile": rules.P99}, over)]),
+        Case(
+            f"{name}: {slow:.0%} slower than {threshold} s (P99 exactly at it) does not fire", name, series(slow), EVAL
+        ),
+        Case(
+            f"{name}: {2 * slow:.0%} slower than {threshold} s fires",
+            name,
+            series(2 * slow),
+            EVAL,
+            [Expect(rule(name), {"job": "bot", "quantile": rules.P99}, over)],
+        ),
     ]
 
 
@@ -152,19 +200,31 @@ def _unaccounted() -> list[Case]:
         }
 
     return [
-        Case(f"{name}: {rules.UNACCOUNTED_TOLERANCE:.0%} unaccounted does not fire", name,
-             series(per_step - allowed), "10m"),
-        Case(f"{name}: {allowed + 1} per {per_step} unaccounted for 5m fires", name,
-             series(per_step - allowed - 1), "10m",
-             [Expect(rule(name), {"job": "bot"}, (allowed + 1) * 20)]),
+        Case(
+            f"{name}: {rules.UNACCOUNTED_TOLERANCE:.0%} unaccounted does not fire",
+            name,
+            series(per_step - allowed),
+            "10m",
+        ),
+        Case(
+            f"{name}: {allowed + 1} per {per_step} unaccounted for 5m fires",
+            name,
+            series(per_step - allowed - 1),
+            "10m",
+            [Expect(rule(name), {"job": "bot"}, (allowed + 1) * 20)],
+        ),
     ]
 
 
 def platform_api() -> list[Case]:
     cases: list[Case] = []
     api = {**BOT, "api": "card_streaming"}
-    for name, status in (("PlatformUnauthorizedBurst", "401"), ("PlatformForbiddenBurst", "403"),
-                         ("PlatformRateLimitedBurst", "429")):
+    for name, status in (
+        ("PlatformUnauthorizedBurst", "401"),
+        ("PlatformForbiddenBurst", "403"),
+        ("PlatformRateLimitedBurst", "429"),
+    ):
+
         def series(ok: float, bad: float, status: str = status) -> dict[str, str]:
             return {
                 _sel("chatbot_platform_requests_total", {**api, "status": "200"}): counter((STEPS, ok)),
@@ -176,15 +236,24 @@ def platform_api() -> list[Case]:
         at = per_step * ratio
         expect = {"job": "bot", "api": "card_streaming"}
         cases += [
-            Case(f"{name}: exactly {ratio:.0%} of calls does not fire", name,
-                 series(per_step - at, at), EVAL),
-            Case(f"{name}: {ratio + 0.01:.0%} of calls fires", name,
-                 series(per_step - at - 1, at + 1), EVAL,
-                 [Expect(rule(name), expect, (at + 1) / per_step)]),
-            Case(f"{name}: every call failing but only {floor} a minute does not fire", name,
-                 series(0, floor / 4), EVAL),
-            Case(f"{name}: every call failing at {floor + 4} a minute fires", name,
-                 series(0, floor / 4 + 1), EVAL, [Expect(rule(name), expect, 1.0)]),
+            Case(f"{name}: exactly {ratio:.0%} of calls does not fire", name, series(per_step - at, at), EVAL),
+            Case(
+                f"{name}: {ratio + 0.01:.0%} of calls fires",
+                name,
+                series(per_step - at - 1, at + 1),
+                EVAL,
+                [Expect(rule(name), expect, (at + 1) / per_step)],
+            ),
+            Case(
+                f"{name}: every call failing but only {floor} a minute does not fire", name, series(0, floor / 4), EVAL
+            ),
+            Case(
+                f"{name}: every call failing at {floor + 4} a minute fires",
+                name,
+                series(0, floor / 4 + 1),
+                EVAL,
+                [Expect(rule(name), expect, 1.0)],
+            ),
         ]
     return cases + _platform_403()
 
@@ -202,8 +271,10 @@ def _platform_403() -> list[Case]:
 
     def series(status: str, code: str, values: str) -> dict[str, str]:
         ok = _sel("chatbot_platform_requests_total", {**bot, "status": "200", "code": ""})
-        return {ok: counter((STEPS, 10)),
-                _sel("chatbot_platform_requests_total", {**bot, "status": status, "code": code}): values}
+        return {
+            ok: counter((STEPS, 10)),
+            _sel("chatbot_platform_requests_total", {**bot, "status": status, "code": code}): values,
+        }
 
     def labels(code: str) -> dict[str, str]:
         return {"job": "bot", "api": "card_create", "code": code}
@@ -212,22 +283,52 @@ def _platform_403() -> list[Case]:
     for name, own, other in (("PlatformPermissionDenied", permission, qps), ("PlatformQpsLimited", qps, permission)):
         fires = [Expect(rule(name), labels(own), 1)]
         cases += [
-            Case(f"{name}: 403s with the other code ({other}) do not fire", name,
-                 series("403", other, counter((STEPS, 5))), EVAL),
-            Case(f"{name}: a {own} 403 exactly a minute ago does not fire", name,
-                 series("403", own, ONE_EXACTLY_A_MINUTE_AGO), EVAL),
-            Case(f"{name}: one {own} 403 in the last minute fires", name,
-                 series("403", own, ONE_IN_LAST_MINUTE), EVAL, fires),
-            Case(f"{name}: the first {own} 403 (a new series) fires", name,
-                 series("403", own, FIRST_IN_LAST_MINUTE), EVAL, fires),
-            Case(f"{name}: the code on another status (400) does not fire", name,
-                 series("400", own, counter((STEPS, 5))), EVAL),
+            Case(
+                f"{name}: 403s with the other code ({other}) do not fire",
+                name,
+                series("403", other, counter((STEPS, 5))),
+                EVAL,
+            ),
+            Case(
+                f"{name}: a {own} 403 exactly a minute ago does not fire",
+                name,
+                series("403", own, ONE_EXACTLY_A_MINUTE_AGO),
+                EVAL,
+            ),
+            Case(
+                f"{name}: one {own} 403 in the last minute fires",
+                name,
+                series("403", own, ONE_IN_LAST_MINUTE),
+                EVAL,
+                fires,
+            ),
+            Case(
+                f"{name}: the first {own} 403 (a new series) fires",
+                name,
+                series("403", own, FIRST_IN_LAST_MINUTE),
+                EVAL,
+                fires,
+            ),
+            Case(
+                f"{name}: the code on another status (400) does not fire",
+                name,
+                series("400", own, counter((STEPS, 5))),
+                EVAL,
+            ),
         ]
     cases += [
-        Case("PlatformQpsLimited: 429 Throttling does not fire (PlatformRateLimitedBurst's job)", "PlatformQpsLimited",
-             series("429", "Throttling", counter((STEPS, 5))), EVAL),
-        Case("PlatformPermissionDenied: a code the bot could not label (other) does not fire",
-             "PlatformPermissionDenied", series("403", "other", counter((STEPS, 5))), EVAL),
+        Case(
+            "PlatformQpsLimited: 429 Throttling does not fire (PlatformRateLimitedBurst's job)",
+            "PlatformQpsLimited",
+            series("429", "Throttling", counter((STEPS, 5))),
+            EVAL,
+        ),
+        Case(
+            "PlatformPermissionDenied: a code the bot could not label (other) does not fire",
+            "PlatformPermissionDenied",
+            series("403", "other", counter((STEPS, 5))),
+            EVAL,
+        ),
     ]
     return cases
 
@@ -238,19 +339,40 @@ def stream() -> list[Case]:
     storm = rules.RECONNECT_STORM_PER_5M
     return [
         Case("StreamDisconnected: connected does not fire", "StreamDisconnected", {connected: f"1x{STEPS}"}, EVAL),
-        Case("StreamDisconnected: down for 45s does not fire", "StreamDisconnected",
-             {connected: "1x12 0x3"}, EVAL),
-        Case("StreamDisconnected: down for 1m fires", "StreamDisconnected", {connected: "1x10 0x5"}, EVAL,
-             [Expect(rule("StreamDisconnected"), BOT, 0)]),
-        Case(f"StreamReconnectStorm: {storm} reconnects in 5m do not fire", "StreamReconnectStorm",
-             {reconnects: counter((20, storm / 20), (20, 0))}, "5m"),
-        Case(f"StreamReconnectStorm: {storm + 1} reconnects in 5m fire", "StreamReconnectStorm",
-             {reconnects: counter((20, (storm + 1) / 20), (20, 0))}, "5m",
-             [Expect(rule("StreamReconnectStorm"), BOT, storm + 1)]),
-        Case("ChatbotMetricsAbsent: bot scraped does not fire", "ChatbotMetricsAbsent",
-             {_sel("chatbot_build_info", {**BOT, "version": "1.0.0"}): f"1x{STEPS}"}, EVAL),
-        Case("ChatbotMetricsAbsent: no bot metrics for 2m fires", "ChatbotMetricsAbsent",
-             {connected: f"1x{STEPS}"}, EVAL, [Expect(rule("ChatbotMetricsAbsent"), {}, 1)]),
+        Case("StreamDisconnected: down for 45s does not fire", "StreamDisconnected", {connected: "1x12 0x3"}, EVAL),
+        Case(
+            "StreamDisconnected: down for 1m fires",
+            "StreamDisconnected",
+            {connected: "1x10 0x5"},
+            EVAL,
+            [Expect(rule("StreamDisconnected"), BOT, 0)],
+        ),
+        Case(
+            f"StreamReconnectStorm: {storm} reconnects in 5m do not fire",
+            "StreamReconnectStorm",
+            {reconnects: counter((20, storm / 20), (20, 0))},
+            "5m",
+        ),
+        Case(
+            f"StreamReconnectStorm: {storm + 1} reconnects in 5m fire",
+            "StreamReconnectStorm",
+            {reconnects: counter((20, (storm + 1) / 20), (20, 0))},
+            "5m",
+            [Expect(rule("StreamReconnectStorm"), BOT, storm + 1)],
+        ),
+        Case(
+            "ChatbotMetricsAbsent: bot scraped does not fire",
+            "ChatbotMetricsAbsent",
+            {_sel("chatbot_build_info", {**BOT, "version": "1.0.0"}): f"1x{STEPS}"},
+            EVAL,
+        ),
+        Case(
+            "ChatbotMetricsAbsent: no bot metrics for 2m fires",
+            "ChatbotMetricsAbsent",
+            {connected: f"1x{STEPS}"},
+            EVAL,
+            [Expect(rule("ChatbotMetricsAbsent"), {}, 1)],
+        ),
         *_bad_input(),
     ]
 
@@ -260,8 +382,10 @@ def _bad_input() -> list[Case]:
     platform = {"job": "platform", "instance": "platform:8000"}
 
     def series(values: str, side: str = "bot", kind: str = "unknown_ack") -> dict[str, str]:
-        return {_sel("platform_messages_total", {**platform, "stage": "sent"}): counter((STEPS, 10)),
-                _sel("platform_bad_input_total", {**platform, "side": side, "kind": kind}): values}
+        return {
+            _sel("platform_messages_total", {**platform, "stage": "sent"}): counter((STEPS, 10)),
+            _sel("platform_bad_input_total", {**platform, "side": side, "kind": kind}): values,
+        }
 
     def fires(n: float, side: str = "bot", kind: str = "unknown_ack") -> list[Expect]:
         return [Expect(rule(name), {"job": "platform", "side": side, "kind": kind}, n)]
@@ -271,10 +395,20 @@ def _bad_input() -> list[Case]:
         Case(f"{name}: old bad input flat for the last minute does not fire", name, series(f"3x{STEPS}"), EVAL),
         Case(f"{name}: bad input exactly a minute ago does not fire", name, series(ONE_EXACTLY_A_MINUTE_AGO), EVAL),
         Case(f"{name}: one unknown ACK in the last minute fires", name, series(ONE_IN_LAST_MINUTE), EVAL, fires(1)),
-        Case(f"{name}: the first bad user frame (a new series) fires", name,
-             series(FIRST_IN_LAST_MINUTE, "user", "bad_user_frame"), EVAL, fires(1, "user", "bad_user_frame")),
-        Case(f"{name}: 7 oversize frames in the last minute fire with their count", name,
-             series("0x12 2+2x2 7", kind="oversize_frame"), EVAL, fires(7, kind="oversize_frame")),
+        Case(
+            f"{name}: the first bad user frame (a new series) fires",
+            name,
+            series(FIRST_IN_LAST_MINUTE, "user", "bad_user_frame"),
+            EVAL,
+            fires(1, "user", "bad_user_frame"),
+        ),
+        Case(
+            f"{name}: 7 oversize frames in the last minute fire with their count",
+            name,
+            series("0x12 2+2x2 7", kind="oversize_frame"),
+            EVAL,
+            fires(7, kind="oversize_frame"),
+        ),
     ]
 
 

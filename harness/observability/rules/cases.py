@@ -38,11 +38,13 @@ class Case:
             "name": self.name,
             "interval": self.interval,
             "input_series": [{"series": s, "values": v} for s, v in self.series.items()],
-            "alert_rule_test": [{
-                "eval_time": self.eval_time,
-                "alertname": self.alertname,
-                "exp_alerts": [_expected(e, runbook_base) for e in self.expect],
-            }],
+            "alert_rule_test": [
+                {
+                    "eval_time": self.eval_time,
+                    "alertname": self.alertname,
+                    "exp_alerts": [_expected(e, runbook_base) for e in self.expect],
+                }
+            ],
         }
 
 

@@ -21,8 +21,10 @@ def table(alerts: list[Alert]) -> str:
     for a in alerts:
         expr = " ".join(a.expr.split()).replace("|", "\\|")
         extra = "".join(f", {k}={v}" for k, v in a.labels.items() if k in ("long_window", "short_window"))
-        rows.append(f"| {a.name}{extra} | `{expr}` | {_threshold(a)} | {a.for_} | {a.severity} | "
-                    f"[{a.name}](../runbooks/{a.name}.md) |")
+        rows.append(
+            f"| {a.name}{extra} | `{expr}` | {_threshold(a)} | {a.for_} | {a.severity} | "
+            f"[{a.name}](../runbooks/{a.name}.md) |"
+        )
     return "\n".join(rows)
 
 

@@ -73,8 +73,12 @@ class Latency(Slo):
 
 SLOS = (
     Availability("availability", "Availability", THRESHOLDS.availability, "processed messages replied"),
-    Latency("latency", "Latency", LATENCY_QUANTILE,
-            f"replied messages processed within {num(THRESHOLDS.p99_latency_seconds)} s"),
+    Latency(
+        "latency",
+        "Latency",
+        LATENCY_QUANTILE,
+        f"replied messages processed within {num(THRESHOLDS.p99_latency_seconds)} s",
+    ),
 )
 
 
@@ -92,23 +96,24 @@ def _alerts(slo: Slo) -> list[Alert]:
         name = alert_name(slo, w)
         sel = f'{{slo="{slo.name}"}}'
         threshold = slo.burn_threshold(w)
-        expr = (f"{ratio_record(w.long)}{sel} > {threshold}\n"
-                f"and {ratio_record(w.short)}{sel} > {threshold}")
-        alerts.append(Alert(
-            name, expr, w.severity,
-            f"{slo.name.capitalize()} SLO error budget burning {num(w.factor)}x too fast ({{{{ $labels.job }}}})",
-            f"Error ratio {{{{ $value | humanizePercentage }}}} over {w.long} "
-            f"(and above the threshold over {w.short}), "
-            f"more than {num(w.factor)}x the budget of {num(slo.budget * 100)}% (objective: "
-            f"{num(slo.objective * 100)}% of {slo.what}).",
-            labels={"slo": slo.name, "long_window": w.long, "short_window": w.short},
-        ))
+        expr = f"{ratio_record(w.long)}{sel} > {threshold}\nand {ratio_record(w.short)}{sel} > {threshold}"
+        alerts.append(
+            Alert(
+                name,
+                expr,
+                w.severity,
+                f"{slo.name.capitalize()} SLO error budget burning {num(w.factor)}x too fast ({{{{ $labels.job }}}})",
+                f"Error ratio {{{{ $value | humanizePercentage }}}} over {w.long} "
+                f"(and above the threshold over {w.short}), "
+                f"more than {num(w.factor)}x the budget of {num(slo.budget * 100)}% (objective: "
+                f"{num(slo.objective * 100)}% of {slo.what}).",
+                labels={"slo": slo.name, "long_window": w.long, "short_window": w.short},
+            )
+        )
     return alerts
 
 
 def slo_group(slo: Slo) -> Group:
-    records: list[Record] = [
-        Record(ratio_record(w), slo.error_ratio(w), {"slo": slo.name}) for w in WINDOWS
-    ]
+    records: list[Record] = [Record(ratio_record(w), slo.error_ratio(w), {"slo": slo.name}) for w in WINDOWS]
     records.append(Record("slo:objective:ratio", f"vector({num(slo.objective)})", {"slo": slo.name}))
     return Group(f"slo-{slo.name}", f"chatbot-slo-{slo.name}", (*records, *_alerts(slo)))

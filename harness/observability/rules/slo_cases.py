@@ -27,7 +27,7 @@ Profile = list[tuple[int, float]]  # (minutes, error ratio) segments from t=0
 def window_ratio(profile: Profile, per_minute: int, end: int, window: int) -> float:
     """Error ratio over (end - window, end], from whole event counts as PromQL sees them."""
     bad_per_minute = [round(per_minute * r) for length, r in profile for _ in range(length)]
-    span = bad_per_minute[max(0, end - window):end]
+    span = bad_per_minute[max(0, end - window) : end]
     return sum(span) / (per_minute * len(span))
 
 
@@ -91,14 +91,28 @@ def _pair_cases(s: slo.Slo, w: slo.BurnWindow, data: SloSeries) -> list[Case]:
     recovered: Profile = [(burst, 0.5), (short + 5, 0.0)]
     cases = []
     for label, profile, end in (
-        (f"error ratio exactly {num_pct(threshold)} does not fire the {w.long}/{w.short} pair",
-         [(steady_end, threshold)], steady_end),
+        (
+            f"error ratio exactly {num_pct(threshold)} does not fire the {w.long}/{w.short} pair",
+            [(steady_end, threshold)],
+            steady_end,
+        ),
         (f"error ratio {num_pct(above)} fires the {w.long}/{w.short} pair", [(steady_end, above)], steady_end),
-        (f"a burst that ended {w.short} + 5m ago does not fire the {w.long}/{w.short} pair",
-         recovered, burst + short + 5),
+        (
+            f"a burst that ended {w.short} + 5m ago does not fire the {w.long}/{w.short} pair",
+            recovered,
+            burst + short + 5,
+        ),
     ):
-        cases.append(Case(f"{alertname}: {label}", alertname, data.series(profile), f"{end}m",
-                          _expected(s, alertname, profile, data.per_minute, end), interval="1m"))
+        cases.append(
+            Case(
+                f"{alertname}: {label}",
+                alertname,
+                data.series(profile),
+                f"{end}m",
+                _expected(s, alertname, profile, data.per_minute, end),
+                interval="1m",
+            )
+        )
     return cases
 
 
