@@ -9,11 +9,14 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from reference_bot.auth import AuthError, LoginGuard, TokenIssuer, password_matches
+from reference_bot.auth import AuthError, LoginGuard, LogThrottle, TokenIssuer, UsernameTag, password_matches
 from reference_bot.logs import event
 from reference_bot.metrics import BotMetrics
 
 WARNING = 30
+# Failed-login lines: a burst of 20, then 2 a second; the rest are counted into the next line's
+# `suppressed` (a flood must not fill the disk, and the metric counts every attempt anyway).
+LOG_BURST, LOG_PER_SECOND = 20, 2.0
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -39,6 +42,8 @@ class AdminApi:
         self.metrics = metrics
         self.status = status
         self.ready = ready
+        self._log_throttle = LogThrottle(LOG_PER_SECOND, LOG_BURST)
+        self._tag = UsernameTag(username)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -49,10 +54,15 @@ class AdminApi:
         app.router.add_get("/readyz", self.readyz)
         return app
 
-    def _failure(self, username: str, remote: str | None, reason: str) -> None:
+    def _warn(self, name: str, username: str, remote: str, **fields: Any) -> None:
+        suppressed = self._log_throttle.allow()
+        if suppressed is not None:
+            event(name, WARNING, username=self._tag(username), remote=remote, suppressed=suppressed, **fields)
+
+    def _failure(self, username: str, remote: str, reason: str) -> None:
         self.metrics.logins.labels(outcome="failure").inc()
-        self.guard.failed(username)
-        event("login_failed", WARNING, username=username, remote=remote, reason=reason)
+        self.guard.failed(username, remote)
+        self._warn("login_failed", username, remote, reason=reason)
 
     async def login(self, request: web.Request) -> web.Response:
         try:
@@ -67,24 +77,25 @@ class AdminApi:
             self.metrics.logins.labels(outcome="failure").inc()
             return _error(400, 'expected a JSON body {"username": "...", "password": "..."}')
         username = body["username"][:100]
-        locked = self.guard.locked_for(username)
+        remote = request.remote or "unknown"
+        locked = self.guard.locked_for(username, remote)
         if locked > 0:
             self.metrics.logins.labels(outcome="failure").inc()
-            event("login_locked", WARNING, username=username, remote=request.remote, retry_after_s=round(locked, 1))
+            self._warn("login_locked", username, remote, retry_after_s=round(locked, 1))
             return web.json_response(
                 {"error": "too many failed logins; try later", "retry_after_s": round(locked, 1)},
                 status=429,
                 headers={"Retry-After": str(int(locked) + 1)},
             )
         if not self._password:
-            self._failure(username, request.remote, "login disabled")
+            self._failure(username, remote, "login disabled")
             return _error(503, "login disabled: set BOT_ADMIN_PASSWORD")
         if username != self.username or not password_matches(body["password"], self._password):
-            self._failure(username, request.remote, "bad credentials")
+            self._failure(username, remote, "bad credentials")
             return _error(401, "bad username or password")
-        self.guard.succeeded(username)
+        self.guard.succeeded(username, remote)
         self.metrics.logins.labels(outcome="success").inc()
-        event("login_ok", username=username, remote=request.remote)
+        event("login_ok", username=username, remote=remote)
         return web.json_response(
             {"access_token": self.issuer.issue(username), "token_type": "Bearer", "expires_in": self.issuer.ttl}
         )
@@ -96,7 +107,9 @@ class AdminApi:
                 {"error": "missing bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
             )
         try:
-            self.issuer.verify(token.strip())
+            claims = self.issuer.verify(token.strip())
+            if claims["sub"] != self.username:  # signed by us, but not for the admin account
+                raise AuthError("token is not for the admin account")
         except AuthError as exc:
             event("token_rejected", WARNING, remote=request.remote, reason=str(exc))
             return _error(401, str(exc))

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.core.contract import ExitCode
 from harness.core.readiness import write_ready_file
+from reference_bot.auth import AuthError, check_signing_key
 from reference_bot.config import ConfigError, Secrets, load_config
 from reference_bot.logs import event, setup_logging
 
@@ -113,9 +114,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, overrides_from(args))
         secrets = Secrets.load(args.client_secret_file)
+        check_signing_key(secrets.jwt_key)
         setup_logging(args.log_file, getattr(logging, args.log_level.upper()))
         return asyncio.run(serve(config, secrets, args.ready_file, args.drain_seconds))
-    except ConfigError as exc:
+    except (ConfigError, AuthError) as exc:
         print(f"reference bot: bad configuration: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     except OSError as exc:  # e.g. the admin port is taken, the log file cannot be opened

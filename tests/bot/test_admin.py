@@ -1,6 +1,9 @@
 """The admin API over real HTTP: login, lockout, JWT checks, status, metrics, health and readiness."""
 
 import asyncio
+import io
+import json
+import logging
 
 import aiohttp
 import jwt
@@ -8,6 +11,7 @@ import jwt
 from harness.core.contract import METRICS
 from harness.core.version import __version__
 from reference_bot.auth import TokenIssuer
+from reference_bot.logs import LOGGER_NAME, JsonLinesFormatter
 from tests.bot.helpers import ADMIN_PASSWORD, JWT_KEY, async_test, running, wait_for
 
 AUDIENCE = "reference-bot-admin"
@@ -56,7 +60,8 @@ async def test_failed_logins_are_counted_and_lock_the_user_out():
             assert (await login(http, bot.admin_url, "wrong")).status == 401
         locked = await login(http, bot.admin_url, ADMIN_PASSWORD)
         assert locked.status == 429 and "Retry-After" in locked.headers
-        assert (await login(http, bot.admin_url, "x", username="nobody")).status == 401  # others are not locked
+        other = await login(http, bot.admin_url, "x", username="nobody")
+        assert other.status == 429  # the source is locked out, whatever username it tries
         async with http.post(f"{bot.admin_url}/login", data=b"not json") as resp:
             assert resp.status == 400
         assert bot.metrics.value("chatbot_login_attempts_total", outcome="failure") == 6
@@ -88,6 +93,7 @@ async def test_bad_tokens_are_refused():
             "other key": TokenIssuer("another-key-" * 4, AUDIENCE, 3600).issue("admin"),
             "other audience": TokenIssuer(JWT_KEY, "someone-else", 3600).issue("admin"),
             "garbage": "abc.def",
+            "not the admin": TokenIssuer(JWT_KEY, AUDIENCE, 3600).issue("root"),
         }
         for name, token in refused.items():
             assert await status_code(http, bot.admin_url, token) == 401, name
@@ -116,3 +122,44 @@ async def test_metrics_expose_the_whole_contract_and_health_follows_the_stream()
             assert resp.status == 200
         assert bot.metrics.value("chatbot_stream_connected") == 0
         assert bot.presence.as_dict()["state"] == "offline"
+
+
+@async_test
+async def test_an_attacker_elsewhere_cannot_lock_the_admin_out():
+    """Failures from one loopback address (127.0.0.2) lock that address and the username for unknown
+    addresses; the admin, who logged in from 127.0.0.1 before, still gets in from there."""
+    attacker = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with (
+        running(admin__lockout_failures=3, admin__lockout_seconds=30) as (_srv, bot),
+        aiohttp.ClientSession() as admin,
+        aiohttp.ClientSession(connector=attacker) as http,
+    ):
+        assert (await login(admin, bot.admin_url, ADMIN_PASSWORD)).status == 200
+        for _ in range(3):
+            assert (await login(http, bot.admin_url, "guess")).status == 401
+        assert (await login(http, bot.admin_url, ADMIN_PASSWORD)).status == 429  # even the right password
+        assert (await login(admin, bot.admin_url, ADMIN_PASSWORD)).status == 200
+
+
+@async_test
+async def test_a_login_flood_is_logged_in_bounded_lines_with_counts_and_no_typed_secrets():
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(JsonLinesFormatter())
+    logging.getLogger(LOGGER_NAME).addHandler(handler)
+    try:
+        async with (
+            running(admin__lockout_failures=1000) as (_srv, bot),
+            aiohttp.ClientSession() as http,
+        ):
+            for i in range(200):
+                await login(http, bot.admin_url, "x", username=f"hunter2-password-{i}")
+    finally:
+        logging.getLogger(LOGGER_NAME).removeHandler(handler)
+    text = captured.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]
+    failed = [line for line in lines if line["event"] in ("login_failed", "login_locked")]
+    assert 0 < len(failed) < 100
+    assert len(failed) + sum(line["suppressed"] for line in failed) <= 200
+    assert "hunter2" not in text
+    assert bot.metrics.value("chatbot_login_attempts_total", outcome="failure") == 200
