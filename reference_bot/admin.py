@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from harness.core import jsontext
 from reference_bot.auth import AuthError, LoginGuard, LogThrottle, TokenIssuer, UsernameTag, password_matches
 from reference_bot.logs import event
 from reference_bot.metrics import BotMetrics
@@ -66,8 +66,8 @@ class AdminApi:
 
     async def login(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = jsontext.parse(await request.read())
+        except ValueError:
             body = None
         if (
             not isinstance(body, dict)

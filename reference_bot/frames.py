@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core import jsontext
+
 ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
 SUBSCRIPTIONS = ({"type": "EVENT", "topic": "*"}, {"type": "CALLBACK", "topic": ROBOT_TOPIC})
 
@@ -33,15 +35,15 @@ class Frame:
     def json_data(self) -> Any:
         """The data string decoded; FrameError if it is not JSON."""
         try:
-            return json.loads(self.data) if self.data else {}
-        except json.JSONDecodeError as exc:
-            raise FrameError(f"data is not JSON: {exc.msg}", self.message_id) from exc
+            return jsontext.parse(self.data) if self.data else {}
+        except ValueError as exc:
+            raise FrameError(f"data is not JSON: {exc}", self.message_id) from exc
 
 
 def parse_frame(text: str | bytes) -> Frame:
     try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raw = jsontext.parse(text)
+    except ValueError as exc:
         raise FrameError(f"frame is not JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise FrameError("frame is not a JSON object")

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from harness.core import jsontext
 from reference_bot.adapter import StandardMessage
 from reference_bot.backoff import backoff_delay
 from reference_bot.config import RetryPolicy
@@ -49,7 +50,7 @@ def classify(status: int, body: dict[str, Any]) -> str:
 def parse_body(raw: bytes) -> dict[str, Any]:
     """A response body as a dict: JSON objects as they are, anything else wrapped so callers can .get()."""
     try:
-        payload = json.loads(raw) if raw else {}
+        payload = jsontext.parse(raw) if raw else {}
     except ValueError:
         return {"message": raw[:200].decode("utf-8", "replace")}
     return payload if isinstance(payload, dict) else {"result": payload}

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core import jsontext
+
 BOT_MESSAGE_TOPIC = "/v1.0/im/bot/messages/get"
 ACK_CODES = (200, 400, 404, 500)
 CONTENT_TYPE = "application/json"
@@ -81,8 +83,8 @@ class Ack:
 def parse_ack(text: str | bytes) -> Ack:
     """Parse one client frame. Raises FrameError naming the first thing that is wrong."""
     try:
-        frame = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+        frame = jsontext.parse(text)
+    except ValueError as exc:
         raise FrameError(f"frame is not valid JSON: {exc}") from None
     if not isinstance(frame, dict):
         raise FrameError(f"frame must be a JSON object, got {type(frame).__name__}")
@@ -112,7 +114,7 @@ def _ack_data(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, str):
         raise FrameError(f"ACK data must be a JSON string, got {type(raw).__name__}")
     try:
-        value = json.loads(raw)
+        value = jsontext.parse(raw)
     except ValueError:
         raise FrameError("ACK data is a string but not valid JSON") from None
     return value if isinstance(value, dict) else {"value": value}

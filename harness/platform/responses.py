@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.core import jsontext
 from harness.platform.metrics import PlatformMetrics
 
 BODY = web.RequestKey("body", dict)  # the parsed JSON body, kept for a second look after an error
@@ -47,8 +48,8 @@ async def json_body(request: web.Request, limit: int) -> dict[str, Any]:
     if ctype not in ("application/json", "application/octet-stream"):  # octet-stream: no header sent
         raise ApiError(415, "UnsupportedMediaType", f"Content-Type must be application/json, got {ctype}")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = jsontext.parse(raw)
+    except ValueError as exc:
         raise ApiError(400, "InvalidParameter.Body", f"body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "InvalidParameter.Body", f"body must be a JSON object, got {type(body).__name__}")

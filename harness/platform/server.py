@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.core import jsontext
 from harness.core.faults import FaultError, Faults
 from harness.platform.cards import Cards
 from harness.platform.config import Settings
@@ -154,7 +155,7 @@ class PlatformServer:
 
     async def _post_faults(self, request: web.Request) -> web.Response:
         try:
-            changes = await request.json()
+            changes = jsontext.parse(await request.read())
             schedule = FaultSchedule(self.faults, changes.get("schedule", []) if isinstance(changes, dict) else [])
             self.faults.update(changes)
             if schedule.entries:
@@ -166,7 +167,7 @@ class PlatformServer:
 
     async def _disconnect(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json() if request.can_read_body else {}
+            body = jsontext.parse(await request.read()) if request.can_read_body else {}
         except ValueError:
             body = None
         app = body.get("app") if isinstance(body, dict) else None

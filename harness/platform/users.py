@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from harness.core import jsontext
 from harness.platform import frames
 from harness.platform.config import AppConfig, Settings
 from harness.platform.gateway import CLOSE_TIMEOUT_S, Gateway
@@ -84,8 +85,8 @@ class Users:
         client_msg_id = ""
         try:
             try:
-                frame = json.loads(text)
-            except (ValueError, UnicodeDecodeError) as exc:
+                frame = jsontext.parse(text)
+            except ValueError as exc:
                 raise UserInputError(f"frame is not valid JSON: {exc}") from None
             if not isinstance(frame, dict):
                 raise UserInputError("frame must be a JSON object")

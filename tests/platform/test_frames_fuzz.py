@@ -3,6 +3,7 @@ server builds is exactly the official shape."""
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,7 +11,7 @@ from harness.platform import frames
 from tests.platform.helpers import server
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=20,
 )
@@ -100,3 +101,9 @@ def test_user_frames_are_accepted_or_answered_with_an_error(raw):
     assert all(p["type"] in ("accepted", "error") for p in session.sent)
     if any(p["type"] == "error" for p in session.sent):
         assert srv.ledger.counts["sent"] == 0 and srv.summary()["bad_input"]["bad_user_frame"] == 1
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_are_refused_as_bad_frames(constant):
+    with pytest.raises(frames.FrameError, match="not a JSON number"):
+        frames.parse_ack('{"code": 200, "headers": {"messageId": "m"}, "data": {"x": ' + constant + "}}")

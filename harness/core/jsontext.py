@@ -1,0 +1,32 @@
+"""JSON from outside the process (frames, request bodies): one strict parser for the emulator and the bot.
+
+Two inputs the standard library would let through as something other than a ValueError, or not refuse
+at all, become the ValueError every malformed document gives, so callers keep one error path:
+- nesting deeper than the interpreter's recursion limit (a 60 KB `[[[...]]]` raised RecursionError and
+  crashed request handling);
+- the non-standard constants NaN, Infinity and -Infinity (not JSON; they later made our own answers
+  invalid JSON and broke arithmetic).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class JsonTextError(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonTextError(f"{name} is not a JSON number")
+
+
+def parse(data: str | bytes | bytearray) -> Any:
+    """The document in `data`; JsonTextError (a ValueError) for anything that is not strict JSON."""
+    try:
+        return json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise JsonTextError("JSON nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise JsonTextError(f"not UTF-8 text: {exc.reason}") from None
