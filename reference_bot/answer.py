@@ -18,20 +18,34 @@ from reference_bot.metrics import BotMetrics
 from reference_bot.replier import ApiError, Replier
 
 NOT_TEXT_REPLY = "I can only read text messages; please type your question."
+EXPIRED_REPLY = "Sorry, I could not get to your message in time. Please ask again."
+WARNING = 30
 
 
 class Answerer:
     def __init__(
-        self, replier: Replier, engine: AnswerEngine, conversations: Conversations, metrics: BotMetrics
+        self,
+        replier: Replier,
+        engine: AnswerEngine,
+        conversations: Conversations,
+        metrics: BotMetrics,
+        deadline_seconds: float = 0.0,
+        on_deadline: str = "apologize",
     ) -> None:
         self.replier = replier
         self.engine = engine
         self.conversations = conversations
         self.metrics = metrics
+        self.deadline_seconds = deadline_seconds
+        self.on_deadline = on_deadline
         self.started_at = time.monotonic()
 
     async def handle(self, item: Inbound) -> None:
         msg = item.msg
+        waited = time.perf_counter() - item.received_at
+        if self.deadline_seconds and waited > self.deadline_seconds:
+            await self._expired(item, waited)
+            return
         try:
             via = await self._answer(item)
         except Exception as exc:  # any failure is this message's outcome, never the worker's end
@@ -57,6 +71,27 @@ class Answerer:
             seq=self.conversations.next_reply_seq(msg.conversation_id),
             via=via,
             latency_ms=round(elapsed * 1000, 2),
+        )
+
+    async def _expired(self, item: Inbound, waited: float) -> None:
+        """Queued past the deadline: drop it, or tell the user (settable); counted and logged either way."""
+        msg = item.msg
+        self.metrics.processed.labels(outcome="expired").inc()
+        told = False
+        if self.on_deadline == "apologize":
+            try:
+                await self.replier.send_text(msg, EXPIRED_REPLY)
+                told = True
+            except Exception as exc:  # the apology is best effort; the outcome stays "expired"
+                event("reply_failed", WARNING, msgId=msg.msg_id, api=getattr(exc, "api", "send"), error=str(exc))
+        event(
+            "message_expired",
+            WARNING,
+            msgId=msg.msg_id,
+            conversationId=msg.conversation_id,
+            waited_s=round(waited, 3),
+            deadline_s=self.deadline_seconds,
+            user_told=told,
         )
 
     def _first_reply(self, item: Inbound) -> None:

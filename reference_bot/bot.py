@@ -57,7 +57,14 @@ class ReferenceBot:
             self.metrics,
             cfg.platform.request_timeout_seconds,
         )
-        self.answerer = Answerer(self.replier, self.engine, self.conversations, self.metrics)
+        self.answerer = Answerer(
+            self.replier,
+            self.engine,
+            self.conversations,
+            self.metrics,
+            deadline_seconds=cfg.buffer.deadline_seconds,
+            on_deadline=cfg.buffer.on_deadline,
+        )
         self.inbound = InboundBuffer(cfg.buffer, self.metrics, self.conversations, self.answerer.handle)
         self.stream = StreamClient(
             self.session,

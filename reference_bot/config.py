@@ -102,6 +102,10 @@ class Buffer:
     dedup_capacity: int = _f(100_000, ge=1, le=10_000_000)
     dedup_ttl_seconds: float = _f(600.0, ge=1.0)
     max_text_chars: int = _f(4000, ge=1)
+    # A message still queued this long after it arrived is not answered normally: the user has given
+    # up on it and answering would only delay the messages behind it. 0 = no deadline.
+    deadline_seconds: float = _f(60.0, ge=0.0, le=86_400.0)
+    on_deadline: str = _f("apologize", choices=("apologize", "drop"))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from harness.core.contract import APIS, LATENCY_BUCKETS, LOOP_LAG_BUCKETS, METRI
 
 INBOUND_QUEUE = "inbound"
 FRAME_TYPES = ("CALLBACK", "EVENT", "SYSTEM")
-OUTCOMES = ("replied", "failed", "rejected")
+OUTCOMES = ("replied", "failed", "rejected", "expired")
 RECONNECT_REASONS = ("disconnect", "closed", "heartbeat_timeout", "error", "open_failed")
 # DingTalk error codes are dotted identifiers (Forbidden.AccessDenied.QpsLimitForAppkeyAndApi); anything
 # else in a body's `code` (free text, a stack trace) would make a new series per value.
@@ -63,6 +63,7 @@ class BotMetrics:
         self.queue_rejected: Counter = made["chatbot_queue_rejected_total"]
         self.platform_requests: Counter = made["chatbot_platform_requests_total"]
         self.platform_retries: Counter = made["chatbot_platform_retries_total"]
+        self.platform_pace: Gauge = made["chatbot_platform_pace_per_second"]
         self.stream_connected: Gauge = made["chatbot_stream_connected"]
         self.reconnects: Counter = made["chatbot_stream_reconnects_total"]
         self.logins: Counter = made["chatbot_login_attempts_total"]
@@ -83,6 +84,7 @@ class BotMetrics:
             self.logins.labels(outcome=outcome)
         for api in APIS:
             self.platform_retries.labels(api=api)
+            self.platform_pace.labels(api=api).set(0)
 
     def count_request(self, api: str, status: str, body: Any = None) -> None:
         """One open-API attempt; `status` is the HTTP status or "error" when no response came back."""

@@ -3,6 +3,8 @@
 Policy (docs/bot.md "Behaviour under faults"): 401 -> refresh the access token once and repeat;
 429, a QPS-limit 403 and 5xx / transport errors -> retry up to max_attempts with backoff factor 1.5
 and jitter; a permission 403 is never retried and is logged once per API with the scopes it needs.
+Every call first waits for its turn at the API's learned pace (pacer.py), so a rate limit is met by
+slowing down rather than by retrying into it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from reference_bot.backoff import backoff_delay
 from reference_bot.config import RetryPolicy
 from reference_bot.logs import event
 from reference_bot.metrics import BotMetrics
+from reference_bot.pacer import Pacer
 
 TOKEN_HEADER = "x-acs-dingtalk-access-token"
 MAX_RETRY_AFTER_SECONDS = 10.0
@@ -45,6 +48,10 @@ def classify(status: int, body: dict[str, Any]) -> str:
     if status == 403:
         return "retry" if "QpsLimit" in str(body.get("code", "")) else "permission"
     return "fail"
+
+
+def is_rate_limit(status: int, body: dict[str, Any]) -> bool:
+    return status == 429 or (status == 403 and "QpsLimit" in str(body.get("code", "")))
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -107,6 +114,7 @@ class Replier:
         self.metrics = metrics
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self.tokens = AccessTokens(self._fetch_token)
+        self.pacer = Pacer()
         self._permission_logged: set[str] = set()
 
     async def _fetch_token(self) -> tuple[str, float]:
@@ -140,10 +148,16 @@ class Replier:
         attempt = 1
         while True:
             headers = {TOKEN_HEADER: await self.tokens.get()} if auth else {}
+            await self.pacer.acquire(api)
             status, payload, retry_after = await self._send(api, method, url, body, headers)
             verdict = classify(status, payload)
             if verdict == "ok":
+                self.pacer.succeeded(api)
+                self.metrics.platform_pace.labels(api=api).set(self.pacer.rate(api) or 0.0)
                 return payload
+            if is_rate_limit(status, payload):
+                self.pacer.limited(api)
+                self.metrics.platform_pace.labels(api=api).set(self.pacer.rate(api) or 0.0)
             if verdict == "refresh" and auth and not refreshed:
                 refreshed = True
                 self.tokens.invalidate(headers[TOKEN_HEADER])

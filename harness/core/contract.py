@@ -37,7 +37,7 @@ METRICS: dict[str, Metric] = {
             "chatbot_messages_processed_total",
             "counter",
             ("outcome",),
-            "Messages fully handled, by outcome: replied, failed, rejected.",
+            "Messages fully handled, by outcome: replied, failed, rejected, expired (queued past the deadline).",
         ),
         _m(
             "chatbot_message_processing_seconds",
@@ -61,6 +61,12 @@ METRICS: dict[str, Metric] = {
             "Open-API calls made by the bot, by API, HTTP status and the error body's code.",
         ),
         _m("chatbot_platform_retries_total", "counter", ("api",), "Open-API calls retried by the retry policy."),
+        _m(
+            "chatbot_platform_pace_per_second",
+            "gauge",
+            ("api",),
+            "Calls per second the bot paces an API to, learned from rate-limit answers; 0: not paced.",
+        ),
         _m("chatbot_stream_connected", "gauge", (), "1 while a stream connection is up."),
         _m("chatbot_stream_reconnects_total", "counter", ("reason",), "Stream reconnects, by reason."),
         _m("chatbot_login_attempts_total", "counter", ("outcome",), "Admin API logins: success, failure."),

@@ -163,3 +163,67 @@ async def test_redelivered_duplicates_are_answered_once():
         await wait_for(lambda: bot.metrics.value("chatbot_messages_duplicate_total") == 2, "two redeliveries")
         assert bot.metrics.value("chatbot_messages_processed_total", outcome="replied") == 1
         assert srv.summary()["messages"]["duplicate_replies"] == 0
+
+
+@async_test
+async def test_a_qps_limit_below_the_call_rate_is_met_by_pacing_not_lost_messages():
+    """card_streaming limited to 20 calls/s (DingTalk's 403 form) while users' questions need about 45:
+    retrying alone loses messages (every retry is over the limit too); the pacer learns the limit from
+    the refusals and the retry policy carries the few calls refused while it learns."""
+    async with (
+        running(
+            faults={"qps_limits": {"card_streaming": 20}},
+            platform={"qps_mode": "403"},
+            engine__first_token_seconds=0.0,
+            engine__tokens_per_second=0.0,
+            engine__reply_tokens=4,
+            engine__chunk_tokens=2,
+        ) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
+        ids = []
+        for i in range(60):
+            ids.append(await user.send(f"question {i}"))
+            await asyncio.sleep(1 / 15)  # the offered rate, not a synchronisation
+        replies = [(await user.until(cid, timeout=60))[-1] for cid in ids]
+        assert [r["type"] for r in replies] == ["reply"] * 60
+        assert bot.metrics.value("chatbot_messages_processed_total", outcome="failed") == 0
+        assert requests(bot, "card_streaming", 403, code="Forbidden.AccessDenied.QpsLimitForAppkeyAndApi") > 0
+        assert bot.metrics.value("chatbot_platform_pace_per_second", api="card_streaming") >= 1  # paced
+
+
+@async_test
+async def test_messages_queued_past_the_deadline_get_an_apology_and_count_as_expired(caplog):
+    caplog.set_level(logging.INFO, logger="reference_bot")
+    async with (
+        running(
+            buffer__workers=1,
+            buffer__deadline_seconds=0.5,
+            engine__first_token_seconds=1.0,
+        ) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
+        ids = [await user.send(f"slow {i}") for i in range(3)]
+        replies = [(await user.until(cid))[-1] for cid in ids]
+        assert replies[0]["type"] == "reply" and "in time" not in replies[0]["content"]
+        assert all(r["type"] == "reply" and "in time" in r["content"] for r in replies[1:])
+        assert bot.metrics.value("chatbot_messages_processed_total", outcome="expired") == 2
+        expired = [r.fields for r in caplog.records if r.msg == "message_expired"]
+        assert len(expired) == 2 and all(e["user_told"] and e["waited_s"] > 0.5 for e in expired)
+
+
+@async_test
+async def test_messages_queued_past_the_deadline_can_be_dropped_and_are_counted():
+    async with (
+        running(
+            buffer__workers=1,
+            buffer__deadline_seconds=0.5,
+            buffer__on_deadline="drop",
+            engine__first_token_seconds=1.0,
+        ) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
+        ids = [await user.send(f"slow {i}") for i in range(3)]
+        assert (await user.until(ids[0]))[-1]["type"] == "reply"
+        await wait_for(lambda: bot.metrics.value("chatbot_messages_processed_total", outcome="expired") == 2, "drops")
+        assert srv.summary()["messages"]["replied"] == 1
