@@ -31,7 +31,7 @@ class Cards:
         if not isinstance(out_track_id, str):
             return None
         record = self.cards.get(out_track_id) or self.api.ledger.get(out_track_id)
-        if record is None and isinstance(space, str):
+        if record is None and isinstance(space, str) and not self.api.names_message(body):
             record = self._by_space(self.api.tokens.app_of(request.headers.get(TOKEN_HEADER)), space)
         return record
 
@@ -59,11 +59,12 @@ class Cards:
             )
         return self.cards[out_track_id]
 
-    def _bind(self, out_track_id: str, record: Record | None) -> None:
-        if record is None:
-            self.api.unmatched_replies += 1
-        else:
+    def _bind(self, out_track_id: str, record: Record | None, duplicate: bool = False) -> None:
+        """`duplicate`: the card names a message answered already (counted as such by the ledger)."""
+        if record is not None:
             record.claimed = True
+        elif not duplicate:
+            self.api.unmatched_replies += 1
         self.cards[out_track_id] = record
         if len(self.cards) > 4 * len(self.api.ledger.records) + 1000:  # drop cards of finished messages
             self.cards = {k: r for k, r in self.cards.items() if r is None or not r.final}
@@ -71,7 +72,11 @@ class Cards:
     async def _create_and_deliver(self, request: web.Request) -> dict[str, Any]:
         app_id, body, out_track_id = await self._request(request, "card_create")
         space = required_str(body, "openSpaceId")
-        self._bind(out_track_id, self.api.by_out_track(body) or self._by_space(app_id, space))
+        if self.api.names_message(body):
+            record = self.api.by_out_track(body)
+            self._bind(out_track_id, record, duplicate=record is None)
+        else:
+            self._bind(out_track_id, self._by_space(app_id, space))
         return {
             "success": True,
             "result": {"outTrackId": out_track_id, "deliverResults": [{"spaceId": space, "success": True}]},

@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.core import jsontext
 
+MSG_ID_PREFIX = "msg"  # robot message ids: "msg" + new_id()
 BOT_MESSAGE_TOPIC = "/v1.0/im/bot/messages/get"
 ACK_CODES = (200, 400, 404, 500)
 CONTENT_TYPE = "application/json"
@@ -30,6 +31,12 @@ _COUNTER = itertools.count(1)
 
 def new_id() -> str:
     return f"{_PREFIX}{next(_COUNTER):010x}"
+
+
+def is_our_id(value: str, prefix: str = "") -> bool:
+    """Whether `value` is `prefix` + an id this emulator process issued (answered or long forgotten)."""
+    rest = value.removeprefix(prefix) if value.startswith(prefix) else ""
+    return len(rest) == len(_PREFIX) + 10 and rest.startswith(_PREFIX)
 
 
 def now_ms() -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.core.faults import Faults
+from harness.platform import frames
 from harness.platform.config import Settings
 from harness.platform.guard import SCOPE_OF, Guard
 from harness.platform.ledger import Ledger, Record
@@ -175,8 +176,8 @@ class OpenApi:
         payload = {"type": "reply", "via": "robotSend", "msgtype": msg_key, "content": param}
         if "openConversationId" in body:
             cid = required_str(body, "openConversationId")
-            record = self.by_out_track(body) or self.ledger.oldest_unanswered(cid, app_id)
-            if record is None:
+            record = self.answered_message(body, cid, app_id)
+            if record is None and not self.names_message(body):  # naming an answered one: a duplicate
                 self.unmatched_replies += 1
                 self.users.notify_users(sorted(self.users.members.get(cid, ())), {**payload, "type": "notice"})
             self.answer(record, payload, final=True)
@@ -188,15 +189,15 @@ class OpenApi:
                 "MissingParameter",
                 "userIds must be a non-empty list of staff ids (or send openConversationId for a group)",
             )
+        named = self.names_message(body)
         tracked = self.by_out_track(body)
         for user in users:
             cid = self.users.one_to_one.get((app_id, user))
-            record = (
-                tracked
-                if tracked and tracked.sender == user
-                else (self.ledger.oldest_unanswered(cid, app_id) if cid else None)
-            )
-            if record is None:
+            if named:  # only the named message's sender is answered; other listed users get nothing credited
+                record = tracked if tracked is not None and tracked.sender == user else None
+            else:
+                record = self.ledger.oldest_unanswered(cid, app_id) if cid else None
+            if record is None and not (named and tracked is None):  # naming an answered one: a duplicate
                 self.unmatched_replies += 1
                 self.users.notify_users([user], {**payload, "type": "notice"})
             self.answer(record, payload, final=True)
@@ -226,9 +227,24 @@ class OpenApi:
         return {"errcode": 0, "errmsg": "ok"}
 
     # --- which message does a reply answer? ---------------------------------------------------------
-    def by_out_track(self, body: dict[str, Any]) -> Record | None:
+    def names_message(self, body: dict[str, Any]) -> bool:
+        """Whether the call's outTrackId is one of our msgIds: then it answers that message and no other."""
         out_track_id = body.get("outTrackId")
-        return self.pending(out_track_id) if isinstance(out_track_id, str) and out_track_id.startswith("msg") else None
+        return isinstance(out_track_id, str) and frames.is_our_id(out_track_id, frames.MSG_ID_PREFIX)
+
+    def by_out_track(self, body: dict[str, Any]) -> Record | None:
+        """The pending message the outTrackId names; None when it names none, or one already answered
+        (then counted as a duplicate reply, never credited to another message)."""
+        out_track_id = body.get("outTrackId")
+        return self.pending(out_track_id) if self.names_message(body) else None
+
+    def answered_message(self, body: dict[str, Any], conversation_id: str | None, app_id: str) -> Record | None:
+        """Which message a reply answers: the one its outTrackId names, if it names one (even when that
+        one is answered already); only a reply that names none falls back to the oldest unanswered
+        message of its conversation (how the official SDKs' cards, with random outTrackIds, are matched)."""
+        if self.names_message(body):
+            return self.by_out_track(body)
+        return self.ledger.oldest_unanswered(conversation_id, app_id) if conversation_id else None
 
 
 def _message_content(body: dict[str, Any]) -> tuple[str, str]:

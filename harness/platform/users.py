@@ -124,7 +124,7 @@ class Users:
             raise UserInputError("text must be a string")
         if ctype == "2" and frame.get("atBot", True) is not True:
             raise UserInputError("group message without @bot: DingTalk does not deliver it to the bot")
-        msg_id = "msg" + frames.new_id()
+        msg_id = frames.MSG_ID_PREFIX + frames.new_id()
         now_ms = int(time.time() * 1000)
         if ctype == "1":
             self.one_to_one[(app.app_id, session.user_id)] = cid

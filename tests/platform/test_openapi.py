@@ -233,3 +233,36 @@ async def test_refused_answers_make_a_lost_message_reply_rejected():
         await poll(lambda: srv.ledger.counts["lost"] == 1)
         lost = srv.summary()["lost_sample"][0]
         assert lost["stage"] == "reply_rejected" and "card_streaming answered 429 Throttling" in lost["reason"]
+
+
+@async_test
+async def test_a_repeated_card_for_an_answered_message_is_a_duplicate_never_credited_to_the_next_one():
+    """A bot repeats create-and-deliver + finalize for a message it already answered (as after a client
+    timeout). The card names that message (outTrackId = msgId): it must count as a duplicate reply and
+    never bind to the next unanswered message of the conversation (whose user would get the wrong answer)."""
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bot, first, second = await Bot.connect(http, srv.url), await User.connect(http, srv.url, "u1"), None
+        second = await User.connect(http, srv.url, "u2")
+        group = {"conversationType": "2", "atBot": True}
+        await first.send("question one", conversation="g1", **group)
+        one = json.loads((await bot.frame("CALLBACK"))["data"])
+        await second.send("question two", conversation="g1", **group)
+        two = json.loads((await bot.frame("CALLBACK"))["data"])
+        tok = await bot.token(srv.url)
+        card = {
+            "cardTemplateId": "t",
+            "outTrackId": one["msgId"],
+            "openSpaceId": "dtv1.card//IM_GROUP.g1",
+            "cardData": {},
+        }
+        final = {"outTrackId": one["msgId"], "guid": "g", "key": "content", "content": "answer one", "isFull": True}
+        for _ in range(2):  # the answer, then the repeat
+            assert (await call(http, "POST", f"{srv.url}/v1.0/card/instances/createAndDeliver", tok, card))[0] == 200
+            assert (await call(http, "PUT", f"{srv.url}/v1.0/card/streaming", tok, {**final, "isFinalize": True}))[
+                0
+            ] == 200
+        assert (await first.expect("reply"))["content"] == "answer one"
+        counts = srv.summary()["messages"]
+        assert (counts["replied"], counts["duplicate_replies"]) == (1, 1)
+        assert srv.ledger.get(two["msgId"]).final is False  # the second question is still unanswered
+        assert srv.summary()["unmatched_replies"] == 0
