@@ -9,7 +9,7 @@ import logging
 import random
 import secrets
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ log = logging.getLogger("harness.platform")
 
 SWEEP_INTERVAL_S = 0.05
 CLOSE_TIMEOUT_S = 2.0  # how long a close waits for the peer's close frame
+TIMED_OUT_MEMORY = 100_000  # deliveries whose ACK timeout fired, remembered so a late ACK is known as one
 
 
 @dataclass(eq=False)
@@ -69,6 +70,7 @@ class Gateway:
         self.connections: dict[str, Connection] = {}
         self.waiting: dict[str, deque[Record]] = {}  # app -> messages with no connection to take them
         self.in_flight: dict[str, Record] = {}  # delivery messageId -> record
+        self._timed_out: OrderedDict[str, bool] = OrderedDict()  # deliveries past their ACK timeout
         self._ack_deadlines: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self.bad_input = metrics.bad_input_of("bot")
@@ -190,6 +192,9 @@ class Gateway:
         if ack.message_id == conn.disconnect_id:
             return
         record = self.in_flight.pop(ack.message_id, None)
+        if record is None and self._timed_out.pop(ack.message_id, False):
+            self.ledger.counts["late_acks"] += 1  # a slow bot, not bad input: the ACK timeout already fired
+            return
         if record is None:
             self.bad_input.count("unknown_ack")
             log.debug("ACK for unknown messageId %s on connection %s", ack.message_id, conn.id)
@@ -338,6 +343,10 @@ class Gateway:
         while self._ack_deadlines and self._ack_deadlines[0][0] <= now:
             _, _, delivery = heapq.heappop(self._ack_deadlines)
             record = self.in_flight.pop(delivery, None)
+            if record is not None:
+                self._timed_out[delivery] = True
+                if len(self._timed_out) > TIMED_OUT_MEMORY:
+                    self._timed_out.popitem(last=False)
             if record is not None and record.acked_at is None:
                 self._redeliver_later(record, self.settings.redeliver_delay_s)
 

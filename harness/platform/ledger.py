@@ -68,6 +68,7 @@ class Ledger:
                 "lost",
                 "duplicate_replies",
                 "late_replies",
+                "late_acks",
             ),
             0,
         )

@@ -77,6 +77,9 @@ async def test_unacked_message_is_redelivered_with_same_msg_id():
         await poll(lambda: srv.ledger.counts["duplicate_replies"] == 1)
         messages = srv.summary()["messages"]
         assert messages["redelivered"] == 1 and messages["acked"] == 1 and messages["replied"] == 1
+        await bot.ack(first)  # the first delivery's ACK, after its timeout fired: late, not bad input
+        await poll(lambda: srv.ledger.counts["late_acks"] == 1)
+        assert "unknown_ack" not in srv.summary()["bad_input"]
 
 
 @async_test
