@@ -94,7 +94,8 @@ class Recording:
     mode: str
     target_pid: int | None
     rate: int
-    started: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.time)  # unix seconds, for the meta file
+    started_monotonic: float = field(default_factory=time.monotonic)  # for the duration
 
     @property
     def raw_path(self) -> Path:
@@ -154,7 +155,7 @@ class Recording:
             "rate": self.rate,
             "samples": stacks.total,
             "started_unix": self.started,
-            "duration_s": round(time.time() - self.started, 3),
+            "duration_s": round(time.monotonic() - self.started_monotonic, 3),
             "py_spy_exit_code": self.process.returncode,
             "command": self.process.args if isinstance(self.process.args, list) else str(self.process.args),
         }
