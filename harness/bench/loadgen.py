@@ -113,18 +113,18 @@ async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> d
             if frame.get("type") == "reply":
                 intended = pending.pop(frame["clientMsgId"], None)
                 if intended is not None:
-                    histograms.record_seconds(hist, time.time() - intended)
+                    histograms.record_seconds(hist, time.monotonic() - intended)
                     replies += 1
 
     async def user(i: int, ws) -> None:
         rng = random.Random(i)
-        next_at, n = time.time(), 0
+        next_at, n = time.monotonic(), 0
         end = next_at + seconds
         while True:
             next_at += rng.expovariate(rate / users)
             if next_at >= end:
                 return
-            await asyncio.sleep(max(0.0, next_at - time.time()))
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             n += 1
             cid = f"a{i}-{n}"
             pending[cid] = next_at

@@ -1,16 +1,22 @@
-"""Child processes started by the harness, its benchmarks and its tests: output to a log file, tied to
-the parent's life, stopped with SIGTERM then SIGKILL after a grace period, CPU seconds read with psutil.
+"""The one supervisor of child processes (the run's components, Prometheus, Alertmanager, py-spy, the
+benchmarks' and tests' children): output to a log file, tied to the parent's life, ready when a ready
+file or URL says so, stopped with a signal then SIGKILL after a grace period, exit status kept.
 
     with child([sys.executable, "-m", "harness", "platform", ...], tmp / "platform.log") as proc:
         ...                       # stopped (terminate, then kill) on the way out
+
+Also the one `free_port()` and the one `find_binary(*names)` of the project.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,11 +26,37 @@ from typing import Any
 
 import psutil
 
+from harness.core.contract import DEFAULT_HOST
 from harness.core.readiness import wait_ready_file
+
+log = logging.getLogger("harness.procs")
 
 PR_SET_PDEATHSIG = 1
 # Looked up once in the parent: the child should do as little as possible between fork and exec.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+# What stop() can end: a child started here, or a process found with psutil (a grandchild, say).
+Stoppable = subprocess.Popen | psutil.Process
+
+
+def find_binary(*names: str, configured: str = "", search_first: Sequence[Path] = ()) -> str | None:
+    """The program to run: `configured` (a path, or a name on PATH) when given, else the first of `names`
+    found in `search_first` then on PATH. None when there is none."""
+    if configured:
+        return configured if Path(configured).is_file() else shutil.which(configured)
+    path = os.pathsep.join([*map(str, search_first), os.environ.get("PATH", os.defpath)])
+    for name in names:
+        found = shutil.which(name, path=path)
+        if found:
+            return found
+    return None
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A TCP port free right now on `host` (another process may take it before it is bound: retry then)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def _die_with(parent: int) -> None:
@@ -83,18 +115,63 @@ def start_ready(
         raise
 
 
-def stop(*procs: subprocess.Popen, grace: float = 15.0) -> None:
-    """SIGTERM to every one still running, wait up to `grace` seconds for all of them, then SIGKILL the rest."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    deadline = time.monotonic() + grace
-    for proc in procs:
+def _running(proc: Stoppable) -> bool:
+    if isinstance(proc, subprocess.Popen):
+        return proc.poll() is None
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _signal(proc: Stoppable, sig: int, group: bool) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+        if group:
+            os.killpg(proc.pid, sig)
+        elif _running(proc):
+            proc.send_signal(sig)
+
+
+def _name(proc: Stoppable) -> str:
+    args = proc.args if isinstance(proc, subprocess.Popen) else None
+    program = Path(str(args[0] if isinstance(args, list | tuple) else args or "process")).name
+    return f"{program} (pid {proc.pid})"
+
+
+def _ended_within(proc: Stoppable, timeout: float) -> bool:
+    if isinstance(proc, subprocess.Popen):
         try:
-            proc.wait(max(0.0, deadline - time.monotonic()))
+            proc.wait(max(0.0, timeout))
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+            return False
+        return True
+    deadline = time.monotonic() + timeout  # not our child: we cannot wait(), only look (a zombie has ended)
+    while _running(proc):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def stop(*procs: Stoppable, grace: float = 15.0, sig: int = signal.SIGTERM, group: bool = False) -> bool:
+    """`sig` to every one still running, wait up to `grace` seconds for all of them, then SIGKILL the rest.
+    `group`: signal each one's whole process group (it was started with new_session), and SIGKILL what it
+    left in its group once it is gone. True when all ended within the grace period; the exit status is
+    each Popen's returncode."""
+    for proc in procs:
+        if _running(proc):
+            _signal(proc, sig, group)
+    deadline = time.monotonic() + grace
+    in_time = True
+    for proc in procs:
+        if not _ended_within(proc, deadline - time.monotonic()):
+            in_time = False
+            log.warning("%s did not stop within %g s; killing it", _name(proc), grace)
+            _signal(proc, signal.SIGKILL, group)
+            _ended_within(proc, 5.0)
+        if group:
+            _signal(proc, signal.SIGKILL, group)  # whatever it left behind in its group
+    return in_time
 
 
 @contextlib.contextmanager

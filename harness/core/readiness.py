@@ -2,7 +2,8 @@
 
 A service started with `--ready-file PATH` binds (port 0 by default), then writes
 `{"pid": .., "urls": {"http": "http://127.0.0.1:PORT", ...}}` to PATH atomically. The orchestrator
-and the tests wait for that file instead of sleeping or scraping logs.
+and the tests wait for that file instead of sleeping or scraping logs. A program that knows no ready
+file (Prometheus, Alertmanager) is ready when its readiness URL answers 200.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 
@@ -40,3 +42,19 @@ def wait_ready_file(
             raise NotReady(f"process {process.args!r} exited with {process.returncode} before it was ready")
         time.sleep(0.05)
     raise NotReady(f"no ready file at {target} after {timeout:.0f} s")
+
+
+def wait_http_ready(url: str, process: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+    """Wait until `url` answers 200; fail early if the process exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise NotReady(f"process {process.args!r} exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # not listening yet, or 503 while it starts
+            pass
+        time.sleep(0.1)
+    raise NotReady(f"{url} did not answer 200 within {timeout:.0f} s")

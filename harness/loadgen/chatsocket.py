@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -23,12 +23,25 @@ CONNECT_TIMEOUT_S = 15.0
 
 @dataclass
 class Pending:
-    intended: float
+    """One send waiting for its answer, made just before the send goes out."""
+
+    intended: float  # unix seconds: the schedule's send time, on the time map's (wall) clock
     kind: str  # "message" (counts toward the SLA) or "join" / "leave" (Locust stats only)
     name: str  # Locust request name
     expect: str = ""  # text the final reply must contain (the /test smoke check)
     msg_id: str = ""
-    first_chunk: float | None = None
+    first_chunk: float | None = None  # monotonic
+    # How late the send began, read once against the wall schedule; what follows is timed on the
+    # monotonic clock, so a wall clock step during a reply does not bend its latency.
+    behind_s: float = field(default=0.0, init=False)
+    created: float = field(default_factory=time.monotonic, init=False)
+
+    def __post_init__(self) -> None:
+        self.behind_s = time.time() - self.intended
+
+    def since_intended(self, now: float) -> float:
+        """Seconds from the intended send time to `now` (time.monotonic())."""
+        return self.behind_s + now - self.created
 
 
 class ChatSocket:
@@ -72,7 +85,7 @@ class ChatSocket:
         if pending is None:
             return  # a reply after its timeout was already counted as "no reply"
         kind = frame.get("type")
-        now = time.time()
+        now = time.monotonic()
         if kind == "accepted":
             pending.msg_id = frame.get("msgId", "")
         elif kind == "chunk":
@@ -90,7 +103,7 @@ class ChatSocket:
             self._report(pending, now, None, len(content))
             if pending.kind == "message":
                 first = pending.first_chunk if pending.first_chunk is not None else now
-                self.recorder.reply(pending.intended, now - pending.intended, first - pending.intended)
+                self.recorder.reply(pending.intended, pending.since_intended(now), pending.since_intended(first))
         elif kind == "error":
             self._fail(frame["clientMsgId"], "rejected", str(frame.get("error", "")))
 
@@ -98,7 +111,7 @@ class ChatSocket:
         pending = self.pending.pop(client_msg_id, None)
         if pending is None:
             return
-        self._report(pending, time.time(), f"{kind}: {detail}" if detail else kind)
+        self._report(pending, time.monotonic(), f"{kind}: {detail}" if detail else kind)
         if pending.kind == "message":
             self.recorder.failure(
                 pending.intended, kind, timeout=timeout, client_msg_id=client_msg_id, msg_id=pending.msg_id
@@ -108,18 +121,18 @@ class ChatSocket:
         self.events.request.fire(
             request_type="WS",
             name=pending.name,
-            response_time=(now - pending.intended) * 1000,
+            response_time=pending.since_intended(now) * 1000,
             response_length=length,
             exception=error,
             context={},
         )
 
     def sweep(self, now: float) -> None:
-        """Fail sends whose reply is overdue. Pending is in send order, so stop at the first one not due."""
-        deadline = now - self.reply_timeout_s
+        """Fail sends whose reply is overdue at `now` (time.monotonic()). Pending is in send order, so stop
+        at the first one not due."""
         while self.pending:
             cid, pending = next(iter(self.pending.items()))
-            if pending.intended > deadline:
+            if pending.since_intended(now) < self.reply_timeout_s:
                 break
             self._fail(cid, "no reply", f"none within {self.reply_timeout_s:g} s", timeout=True)
 

@@ -144,9 +144,9 @@ class MasterState:
     def closing_done(self) -> bool:
         """Ask workers for their final windows once; done when all answered or the wait timed out."""
         if not self.flush_asked_at:
-            self.flush_asked_at = time.time()
+            self.flush_asked_at = time.monotonic()
             self.environment.runner.send_message("harness_flush", {})
-        return self.workers() <= self.finals or time.time() - self.flush_asked_at > FINAL_FLUSH_TIMEOUT_S
+        return self.workers() <= self.finals or time.monotonic() - self.flush_asked_at > FINAL_FLUSH_TIMEOUT_S
 
     def finish(self) -> None:
         if self.merger is None:

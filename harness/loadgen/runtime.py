@@ -66,10 +66,10 @@ class Runtime:
 
     def _sweep_forever(self) -> None:
         """Time out replies that never came, close retired sockets once settled, keep idle ones alive."""
-        next_ping = time.time() + HEARTBEAT_SECONDS
+        next_ping = time.monotonic() + HEARTBEAT_SECONDS
         while True:
             gevent.sleep(SWEEP_INTERVAL_S)
-            now = time.time()
+            now = time.monotonic()
             ping = now >= next_ping
             if ping:
                 next_ping = now + HEARTBEAT_SECONDS

@@ -72,7 +72,7 @@ class ChatUser(OpenLoopUser):
         super().on_start()
         scenario = RUNTIME.scenario
         assert scenario is not None and RUNTIME.recorder is not None
-        started = time.time()
+        started = time.monotonic()
         try:
             self.sock = ChatSocket(
                 user_ws_url(RUNTIME.targets.platform_url, self.user_id),
@@ -85,7 +85,7 @@ class ChatUser(OpenLoopUser):
                 request_type="WS",
                 name="connect",
                 response_length=0,
-                response_time=(time.time() - started) * 1000,
+                response_time=(time.monotonic() - started) * 1000,
                 exception=f"connect failed: {type(exc).__name__}",
                 context={},
             )

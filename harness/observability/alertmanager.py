@@ -15,15 +15,11 @@ Each notifications.jsonl line: {"received_at": unix seconds, "receiver", "status
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import shutil
-import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +28,7 @@ import yaml
 
 from harness.core import assets, procs
 from harness.core.contract import DEFAULT_HOST
+from harness.core.readiness import NotReady, wait_http_ready
 
 log = logging.getLogger("harness.observability.alertmanager")
 
@@ -43,14 +40,6 @@ RUN_TIMERS = {"group_wait": "2s", "group_interval": "10s", "repeat_interval": "1
 
 class AlertmanagerError(RuntimeError):
     pass
-
-
-def find_binary() -> str | None:
-    for name in BINARIES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def receiver_names(config: dict[str, Any]) -> list[str]:
@@ -138,17 +127,12 @@ class NotificationRecorder:
             self._server = None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((DEFAULT_HOST, 0))
-        return int(s.getsockname()[1])
-
-
 class AlertmanagerProcess:
-    def __init__(self, run_dir: Path | str, config_file: Path | None = None, binary: str | None = None) -> None:
+    def __init__(self, run_dir: Path | str, config_file: Path | None = None, binary: str = "") -> None:
+        """`binary`: a path or a name on PATH; "" looks for BINARIES on PATH (self.binary is None if none)."""
         self.run_dir = Path(run_dir)
         self.config_file = config_file or assets.alertmanager_config()
-        self.binary = binary or find_binary()
+        self.binary = procs.find_binary(*BINARIES, configured=binary)
         self.notifications_path = self.run_dir / "notifications.jsonl"
         self.dir = self.run_dir / "alertmanager"
         self.url: str | None = None
@@ -178,7 +162,7 @@ class AlertmanagerProcess:
 
     def _launch(self, config_path: Path, timeout: float) -> None:
         for _attempt in range(3):  # the free port may be taken between probing and binding
-            port = _free_port()
+            port = procs.free_port()
             # procs.start ties it to this process: a SIGKILLed harness does not leave it running
             self._proc = procs.start(
                 [
@@ -192,23 +176,16 @@ class AlertmanagerProcess:
                 self.dir / "alertmanager.log",
             )
             url = f"http://{DEFAULT_HOST}:{port}"
-            if self._wait_ready(url, timeout):
-                self.url = url
-                log.info("alertmanager ready at %s, notifications -> %s", url, self.notifications_path)
-                return
-            self._terminate()
+            try:
+                wait_http_ready(f"{url}/-/ready", self._proc, timeout)
+            except NotReady as exc:
+                log.warning("alertmanager not ready: %s", exc)
+                self._terminate()
+                continue
+            self.url = url
+            log.info("alertmanager ready at %s, notifications -> %s", url, self.notifications_path)
+            return
         raise AlertmanagerError(f"Alertmanager did not become ready; see {self.dir / 'alertmanager.log'}")
-
-    def _wait_ready(self, url: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                return False
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-            time.sleep(0.1)
-        return False
 
     def _terminate(self) -> None:
         if self._proc is None:

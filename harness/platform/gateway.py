@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
 import random
 import secrets
-import time
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiohttp import WSMsgType, web
 
 from harness.core.faults import Faults
 from harness.platform import frames
+from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.config import Settings
 from harness.platform.guard import Guard
 from harness.platform.ledger import Ledger, Record
@@ -58,9 +60,16 @@ class Connection:
 
 class Gateway:
     def __init__(
-        self, settings: Settings, ledger: Ledger, metrics: PlatformMetrics, faults: Faults, guard: Guard
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        metrics: PlatformMetrics,
+        faults: Faults,
+        guard: Guard,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.ledger = ledger
         self.metrics = metrics
         self.faults = faults
@@ -72,6 +81,7 @@ class Gateway:
         self.in_flight: dict[str, Record] = {}  # delivery messageId -> record
         self._timed_out: OrderedDict[str, bool] = OrderedDict()  # deliveries past their ACK timeout
         self._ack_deadlines: list[tuple[float, int, str]] = []
+        self._later: list[tuple[float, int, Callable[[], object]]] = []  # delayed actions, due on the clock
         self._seq = itertools.count()
         self.bad_input = metrics.bad_input_of("bot")
         self.fault_hits: Counter[str] = Counter()
@@ -97,7 +107,7 @@ class Gateway:
         except ApiError as exc:
             return error(self.metrics, api, exc)
         ticket = secrets.token_urlsafe(24)  # unguessable, unlike the counter-based frame ids
-        self.tickets[ticket] = Ticket(app.app_id, subscriptions, time.monotonic() + self.settings.ticket_ttl_s)
+        self.tickets[ticket] = Ticket(app.app_id, subscriptions, self.clock.monotonic() + self.settings.ticket_ttl_s)
         return reply(self.metrics, api, {"endpoint": self.ws_url, "ticket": ticket})
 
     # --- WebSocket: the stream ----------------------------------------------------------------------
@@ -112,7 +122,7 @@ class Gateway:
             else "ticket already used (tickets are single-use; call connections/open again)"
             if ticket.used
             else f"ticket expired (valid {self.settings.ticket_ttl_s:g} s)"
-            if time.monotonic() > ticket.expires_at
+            if self.clock.monotonic() > ticket.expires_at
             else ""
         )
         if problem or ticket is None:
@@ -130,7 +140,7 @@ class Gateway:
             ticket.subscriptions,
             Outbox(ws),
             str(request.remote),
-            next_ping=time.monotonic() + self.settings.ping_interval_s,
+            next_ping=self.clock.monotonic() + self.settings.ping_interval_s,
         )
         self._register(conn)
         try:
@@ -250,14 +260,15 @@ class Gateway:
         delivery = frames.new_id()
         self.ledger.pushed(record, conn.id)
         self.in_flight[delivery] = record
-        heapq.heappush(self._ack_deadlines, (time.monotonic() + self.settings.ack_timeout_s, next(self._seq), delivery))
+        deadline = self.clock.monotonic() + self.settings.ack_timeout_s
+        heapq.heappush(self._ack_deadlines, (deadline, next(self._seq), delivery))
         if self.faults.hit(self.faults.push_drop_ratio):
             self.fault_hits["push_dropped"] += 1
             return True
         frame = self._frame(record, conn, delivery)
         if self.faults.push_delay_s > 0 and self.faults.hit(self.faults.push_delay_ratio):
             self.fault_hits["push_delayed"] += 1
-            asyncio.get_running_loop().call_later(self.faults.push_delay_s, conn.outbox.send, frame)
+            self.after(self.faults.push_delay_s, functools.partial(conn.outbox.send, frame))
         else:
             conn.outbox.send(frame)
         return True
@@ -278,7 +289,7 @@ class Gateway:
         if record.final or record.deliveries > self.settings.redeliver_max:
             return
         if delay > 0:
-            asyncio.get_running_loop().call_later(delay, self._redeliver, record)
+            self.after(delay, functools.partial(self._redeliver, record))
         else:
             self._redeliver(record)
 
@@ -297,12 +308,13 @@ class Gateway:
     def disconnect(self, app_id: str | None = None, reason: str = "emulator rebalance") -> int:
         """Send SYSTEM disconnect to matching routable connections; each closes after the grace period."""
         chosen = [c for c in self.connections.values() if c.routable and app_id in (None, c.app_id)]
-        loop = asyncio.get_running_loop()
         for conn in chosen:
             conn.routable = False
             conn.disconnect_id = frames.new_id()
             conn.outbox.send(frames.disconnect_frame(conn.app_id, conn.id, conn.disconnect_id, reason))
-            loop.call_later(self.settings.disconnect_grace_s, self._close, conn, "disconnect grace period over")
+            self.after(
+                self.settings.disconnect_grace_s, functools.partial(self._close, conn, "disconnect grace period over")
+            )
             log.info(
                 "stream disconnect sent app=%s connection=%s reason=%s grace=%gs",
                 conn.app_id,
@@ -327,13 +339,20 @@ class Gateway:
         )
 
     # --- timers -------------------------------------------------------------------------------------
+    def after(self, delay: float, action: Callable[[], object]) -> None:
+        """Run `action` once `delay` seconds passed on the clock (the timer sweep runs it)."""
+        heapq.heappush(self._later, (self.clock.monotonic() + delay, next(self._seq), action))
+
     async def run_timers(self) -> None:
-        """ACK timeouts, reply deadlines, ticket expiry, pings and disconnect storms, on one clock."""
+        """ACK timeouts, delayed actions, reply deadlines, ticket expiry, pings and disconnect storms, all
+        due on the injected clock, looked at every SWEEP_INTERVAL_S."""
         tick = 0
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
-            now = time.monotonic()
+            now = self.clock.monotonic()
             self._ack_timeouts(now)
+            while self._later and self._later[0][0] <= now:
+                heapq.heappop(self._later)[2]()
             self.ledger.expire(now)
             tick += 1
             if tick % 20 == 0:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from harness.core.faults import Faults
+from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.config import Settings
 from harness.platform.responses import ApiError
 
@@ -18,11 +17,12 @@ SCOPE_OF = {
 class RateLimiter:
     """Token bucket per (app, api): `qps` calls per second with a burst of one second's worth."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self.clock = clock
 
     def allow(self, app_id: str, api: str, qps: float) -> bool:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         tokens, last = self._buckets.get((app_id, api), (qps, now))
         tokens = min(qps, tokens + (now - last) * qps)
         allowed = tokens >= 1.0
@@ -31,10 +31,10 @@ class RateLimiter:
 
 
 class Guard:
-    def __init__(self, settings: Settings, faults: Faults) -> None:
+    def __init__(self, settings: Settings, faults: Faults, clock: Clock = SYSTEM_CLOCK) -> None:
         self.settings = settings
         self.faults = faults
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(clock)
 
     def check(self, app_id: str, api: str) -> None:
         """Injected errors first, then the QPS limit of this app on this API."""

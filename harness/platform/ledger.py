@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from harness.core.histograms import encode, new_histogram, percentile_seconds, record_seconds
+from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.metrics import PlatformMetrics
 
 RECENT_FINAL_IDS = 20_000
@@ -38,7 +38,10 @@ class Record:
     recipient: Recipient | None
     data: dict[str, Any]
     topic: str
-    sent_at: float = field(default_factory=time.time)
+    # Ledger.open() stamps the send: unix seconds for what is written out, monotonic for durations.
+    # The stage times after it are monotonic.
+    sent_at: float = 0.0
+    sent_monotonic: float = 0.0
     pushed_at: float | None = None
     connection_id: str = ""
     deliveries: int = 0
@@ -53,8 +56,11 @@ class Record:
 
 
 class Ledger:
-    def __init__(self, metrics: PlatformMetrics, reply_timeout_s: float, lost_sample_size: int) -> None:
+    def __init__(
+        self, metrics: PlatformMetrics, reply_timeout_s: float, lost_sample_size: int, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.metrics = metrics
+        self.clock = clock
         self.reply_timeout_s = reply_timeout_s
         self.records: dict[str, Record] = {}
         self.counts = dict.fromkeys(
@@ -86,8 +92,9 @@ class Ledger:
 
     # --- stages -----------------------------------------------------------------------------------
     def open(self, record: Record) -> None:
+        record.sent_at, record.sent_monotonic = self.clock.wall(), self.clock.monotonic()
         self.records[record.msg_id] = record
-        heapq.heappush(self._deadlines, (time.monotonic() + self.reply_timeout_s, next(self._seq), record.msg_id))
+        heapq.heappush(self._deadlines, (record.sent_monotonic + self.reply_timeout_s, next(self._seq), record.msg_id))
         if record.kind == "event":
             self.event_counts["sent"] += 1
             return
@@ -99,9 +106,9 @@ class Ledger:
         record.connection_id = connection_id
         first = record.pushed_at is None
         if first:
-            record.pushed_at = time.time()
+            record.pushed_at = self.clock.monotonic()
             if record.kind == "message":
-                record_seconds(self.latency["push"], record.pushed_at - record.sent_at)
+                record_seconds(self.latency["push"], record.pushed_at - record.sent_monotonic)
         stage = "pushed" if first else "redelivered"
         if record.kind == "event":
             self.event_counts[stage] += 1
@@ -111,7 +118,7 @@ class Ledger:
     def acked(self, record: Record) -> None:
         if record.acked_at is not None:
             return
-        record.acked_at = time.time()
+        record.acked_at = self.clock.monotonic()
         if record.kind == "event":
             self.event_counts["acked"] += 1
             self._finish(record, "acked")
@@ -127,15 +134,15 @@ class Ledger:
     def chunk(self, record: Record) -> None:
         record.chunks += 1
         if record.first_chunk_at is None:
-            record.first_chunk_at = time.time()
+            record.first_chunk_at = self.clock.monotonic()
             self._count("first_chunk")
-            record_seconds(self.latency["first_chunk"], record.first_chunk_at - record.sent_at)
+            record_seconds(self.latency["first_chunk"], record.first_chunk_at - record.sent_monotonic)
 
     def replied(self, record: Record) -> None:
         if record.first_chunk_at is None:
             self.chunk(record)
         self._count("replied")
-        record_seconds(self.latency["reply"], time.time() - record.sent_at)
+        record_seconds(self.latency["reply"], self.clock.monotonic() - record.sent_monotonic)
         self._finish(record, "replied")
 
     def reply_rejected(self, record: Record, reason: str) -> None:
@@ -163,7 +170,7 @@ class Ledger:
     # --- expiry and shutdown ----------------------------------------------------------------------
     def expire(self, now: float | None = None) -> int:
         """Count messages past their reply deadline as lost. Returns how many were expired."""
-        now = time.monotonic() if now is None else now
+        now = self.clock.monotonic() if now is None else now
         expired = 0
         while self._deadlines and self._deadlines[0][0] <= now:
             _, _, msg_id = heapq.heappop(self._deadlines)
@@ -188,7 +195,9 @@ class Ledger:
                     "conversationId": record.conversation_id,
                     "stage": stage,
                     "sent_at": record.sent_at,
-                    "pushed_at": record.pushed_at,
+                    "pushed_at": None
+                    if record.pushed_at is None
+                    else record.sent_at + record.pushed_at - record.sent_monotonic,
                     "connectionId": record.connection_id,
                     "deliveries": record.deliveries,
                     "reason": reason or self._loss_reason(record, stage),
@@ -222,7 +231,7 @@ class Ledger:
             if s.name.endswith("_total")
         }
         return {
-            "generated_at": time.time(),
+            "generated_at": self.clock.wall(),
             "reply_timeout_s": self.reply_timeout_s,
             "messages": {**self.counts, "pending": pending},
             "lost_by_stage": dict(self.lost_by_stage),

@@ -209,7 +209,11 @@ class OpenApi:
         if robot is None:
             raise ApiError(200, "300001", "token is not exist", errcode=300001, errmsg="token is not exist")
         _check_signature(
-            robot.secret, query.get("timestamp", ""), query.get("sign", ""), self.settings.signature_window_s
+            robot.secret,
+            query.get("timestamp", ""),
+            query.get("sign", ""),
+            self.settings.signature_window_s,
+            self.ledger.clock.wall(),
         )
         body = await json_body(request, self.settings.max_payload_bytes)
         msgtype, content = _message_content(body)
@@ -267,11 +271,11 @@ def sign(secret: str, timestamp_ms: str) -> str:
     return urllib.parse.quote_plus(base64.b64encode(digest).decode())
 
 
-def _check_signature(secret: str, timestamp: str, signature: str, window_s: float) -> None:
+def _check_signature(secret: str, timestamp: str, signature: str, window_s: float, now: float) -> None:
     def refuse(why: str) -> ApiError:
         return ApiError(200, "310000", why, errcode=310000, errmsg=why)
 
-    if not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > window_s * 1000:
+    if not timestamp.isdigit() or abs(now * 1000 - int(timestamp)) > window_s * 1000:
         raise refuse("invalid timestamp")
     # aiohttp has already URL-decoded the query value once; compare against the decoded form.
     expected = urllib.parse.unquote_plus(sign(secret, timestamp))

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from aiohttp import web
 from harness.core import jsontext
 from harness.core.faults import FaultError, Faults
 from harness.platform.cards import Cards
+from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.config import Settings
 from harness.platform.gateway import Gateway
 from harness.platform.guard import Guard
@@ -41,10 +41,12 @@ class PlatformServer:
         faults: dict[str, Any] | None = None,
         ledger_file: str | Path | None = None,
         drain_s: float = 0.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         """`faults`: a [faults] table (may hold a `schedule` list); `drain_s`: how long stop() waits for
-        in-flight messages before counting them lost."""
+        in-flight messages before counting them lost; `clock`: what every timeout and expiry is due on."""
         self.settings = settings
+        self.clock = clock
         self.metrics = PlatformMetrics()
         self.faults = Faults()
         faults = dict(faults or {})
@@ -52,10 +54,10 @@ class PlatformServer:
         self.schedule = FaultSchedule(self.faults, faults.get("schedule", []))
         for app in settings.apps:  # a scrape shows 0 connections rather than no series before the bot connects
             self.metrics.connections.labels(app.app_id).set(0)
-        self.ledger = Ledger(self.metrics, settings.reply_timeout_s, settings.lost_sample_size)
-        self.tokens = TokenIssuer()
-        guard = Guard(settings, self.faults)
-        self.gateway = Gateway(settings, self.ledger, self.metrics, self.faults, guard)
+        self.ledger = Ledger(self.metrics, settings.reply_timeout_s, settings.lost_sample_size, clock)
+        self.tokens = TokenIssuer(clock)
+        guard = Guard(settings, self.faults, clock)
+        self.gateway = Gateway(settings, self.ledger, self.metrics, self.faults, guard, clock)
         self.users = Users(settings, self.ledger, self.gateway, self.tokens)
         self.openapi = OpenApi(settings, self.ledger, self.metrics, self.faults, guard, self.tokens, self.users)
         self.cards = Cards(self.openapi)
@@ -106,8 +108,8 @@ class PlatformServer:
         return self.url
 
     async def stop(self) -> None:
-        deadline = time.monotonic() + self.drain_s
-        while self.ledger.pending and time.monotonic() < deadline:
+        deadline = self.clock.monotonic() + self.drain_s
+        while self.ledger.pending and self.clock.monotonic() < deadline:
             await asyncio.sleep(0.1)
         for task in self._tasks:
             task.cancel()

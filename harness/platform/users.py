@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -125,7 +124,7 @@ class Users:
         if ctype == "2" and frame.get("atBot", True) is not True:
             raise UserInputError("group message without @bot: DingTalk does not deliver it to the bot")
         msg_id = frames.MSG_ID_PREFIX + frames.new_id()
-        now_ms = int(time.time() * 1000)
+        now_ms = int(self.ledger.clock.wall() * 1000)
         if ctype == "1":
             self.one_to_one[(app.app_id, session.user_id)] = cid
         else:
@@ -174,7 +173,7 @@ class Users:
             "userId": [session.user_id],
             "operator": session.user_id,
             "robotCode": app.code,
-            "timeStamp": int(time.time() * 1000),
+            "timeStamp": int(self.ledger.clock.wall() * 1000),
         }
         record = Record(event_id, "event", app.app_id, cid, client_msg_id, session.user_id, session, data, EVENT_TOPIC)
         self.ledger.open(record)

@@ -13,9 +13,9 @@ them (harness.analysis.report/stacks.py). Attached recordings use --nonblocking 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from harness.core import procs
 from harness.profiling.stacks import Stacks, hot_functions, write_views
 
 CAP_SYS_PTRACE = 19
@@ -42,8 +43,7 @@ class ProfilingError(RuntimeError):
 
 def py_spy() -> str:
     """The py-spy next to this interpreter (the venv's), else the one on PATH."""
-    local = Path(sys.executable).with_name("py-spy")
-    found = str(local) if local.exists() else shutil.which("py-spy")
+    found = procs.find_binary("py-spy", search_first=[Path(sys.executable).parent])
     if not found:
         raise ProfilingError("py-spy is not installed (pip install py-spy)")
     return found
@@ -94,7 +94,8 @@ class Recording:
     mode: str
     target_pid: int | None
     rate: int
-    started: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.time)  # unix seconds, for the meta file
+    started_monotonic: float = field(default_factory=time.monotonic)  # for the duration
 
     @property
     def raw_path(self) -> Path:
@@ -125,14 +126,14 @@ class Recording:
             return self.wait(timeout)
         finally:
             if child is not None:
-                _end_process(child, timeout)
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    procs.stop(psutil.Process(child), grace=timeout)
 
     def wait(self, timeout: float | None = None) -> ProfileResult:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(30)
+            procs.stop(self.process, grace=0.0)
             raise ProfilingError(f"py-spy did not finish within {timeout} s; killed") from None
         return self._finish()
 
@@ -154,7 +155,7 @@ class Recording:
             "rate": self.rate,
             "samples": stacks.total,
             "started_unix": self.started,
-            "duration_s": round(time.time() - self.started, 3),
+            "duration_s": round(time.monotonic() - self.started_monotonic, 3),
             "py_spy_exit_code": self.process.returncode,
             "command": self.process.args if isinstance(self.process.args, list) else str(self.process.args),
         }
@@ -163,23 +164,13 @@ class Recording:
         return ProfileResult(self.component, self.mode, files, stacks.total, hot_functions(stacks), meta)
 
 
-def _end_process(pid: int, timeout: float) -> None:
-    try:
-        proc = psutil.Process(pid)
-        proc.terminate()
-        proc.wait(timeout)
-    except psutil.TimeoutExpired:
-        proc.kill()
-    except psutil.NoSuchProcess:
-        pass
-
-
 def _start(args: list[str], out_dir: Path, component: str, mode: str, target_pid: int | None, rate: int) -> Recording:
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = out_dir / f"{component}.txt"
     cmd = [py_spy(), "record", "--format", "raw", "--output", str(raw), "--rate", str(rate), *args]
-    with (out_dir / f"{component}.py-spy.log").open("wb") as log:
-        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    log = out_dir / f"{component}.py-spy.log"
+    log.unlink(missing_ok=True)  # this recording's output only: _finish quotes it when no samples came
+    process = procs.start(cmd, log)  # tied to the harness: a SIGKILLed run leaves no py-spy behind
     return Recording(process, out_dir, component, mode, target_pid, rate)
 
 

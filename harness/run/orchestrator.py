@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness.core import procs
 from harness.core.contract import DEFAULT_HOST, GENERATOR_CPU_SAMPLES, GENERATOR_CPU_WARN, RUNS_DIR, ExitCode
+from harness.core.readiness import NotReady
 from harness.core.runfolder.writer import JsonLines, Manifest, new_run_dir, write_json_atomic
 from harness.core.scenario.config import resolved_toml
 from harness.core.scenario.schema import SLA_FIELDS, Scenario
@@ -39,6 +41,11 @@ FINISH_GRACE_S = 120.0
 
 class Abort(Exception):
     """Ends the run early; the message is the manifest's abort_reason."""
+
+
+class HarnessFailure(Exception):
+    """The harness could not measure what it promises (say Prometheus runs without the shipped rules):
+    the run ends with exit code HARNESS_ERROR, the one-line message saying what is missing."""
 
 
 @dataclass
@@ -103,6 +110,7 @@ class Run:
             workers=self.workers,
             faults_applied=[],
             profiles=[],
+            prometheus={"available": False, "reason": "the run ended before Prometheus was started"},
             timemap=self.timemap.to_json(None),  # the planned map; replaced by timemap.json's at load start
         )
         self.sampler = Sampler(self._lines("samples.jsonl"), options.sample_every_s, self.clock)
@@ -145,6 +153,9 @@ class Run:
             self._play()
         except Abort as exc:
             self.abort_reason = str(exc)
+        except HarnessFailure as exc:
+            self.abort_reason = f"harness error: {exc}"
+            self.harness_failed = True
         except Exception as exc:  # the harness failed: still stop everything and report
             log.exception("run failed")
             self.abort_reason = f"harness error: {exc}"
@@ -214,7 +225,7 @@ class Run:
             lambda applied: self.manifest.data["faults_applied"].append(applied),
         )
         host, remote = self.options.listen, self.options.remote_workers
-        port = self.options.master_port or prometheus.free_port()
+        port = self.options.master_port or procs.free_port()
         master_comp = components.locust_master(
             self.run_dir,
             self.ready_dir / "loadgen.json",
@@ -262,7 +273,7 @@ class Run:
         binary = (
             None
             if self.options.no_prometheus
-            else prometheus.find_binary("prometheus", self.options.prometheus or mon.prometheus)
+            else procs.find_binary("prometheus", configured=self.options.prometheus or mon.prometheus)
         )
         if binary is None:
             reason = "disabled with --no-prometheus" if self.options.no_prometheus else "prometheus not found"
@@ -274,15 +285,19 @@ class Run:
         targets = {job: url for job, url in targets.items() if url}
         folder = self.run_dir / "prometheus"
         config = prometheus.write_config(folder, targets, mon.scrape_interval_s, self._start_alertmanager())
-        port = prometheus.free_port()
+        port = procs.free_port()
         comp = prometheus.component(binary, folder, config, port, self.run_dir / "logs" / "prometheus.log")
         self._launch(comp)
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://{DEFAULT_HOST}:{port}"
         try:
-            prometheus.wait_ready(url, comp)
-        except RuntimeError as exc:
+            comp.wait_url(f"{url}/-/ready", 60)
+        except NotReady as exc:
             raise Abort(str(exc)) from None
         self.manifest.component("prometheus", urls={"http": url})
+        try:
+            rules = prometheus.check_rules(url)
+        except prometheus.RulesNotLoaded as exc:
+            raise HarnessFailure(str(exc)) from None
         self.manifest.update(
             prometheus={
                 "available": True,
@@ -290,20 +305,19 @@ class Run:
                 "binary": binary,
                 "targets": targets,
                 "scrape_interval_s": mon.scrape_interval_s,
+                "rules": rules,
             }
         )
+        if rules["missing"]:
+            raise HarnessFailure(prometheus.missing_rules_text(rules, comp.log_path.relative_to(self.run_dir)))
+        self.say(f"prometheus: {rules['rules_loaded']} rules in {rules['groups_loaded']} groups loaded")
         self.alerts = prometheus.AlertPoller(url, self._lines("alerts.jsonl"), self.clock)
 
     def _start_alertmanager(self) -> str:
         """Alertmanager with the project's routing when installed; its notifications land in the run folder."""
         from harness.observability.alertmanager import AlertmanagerError, AlertmanagerProcess
 
-        am = AlertmanagerProcess(
-            self.run_dir,
-            binary=prometheus.find_binary("alertmanager", self.scenario.monitoring.alertmanager)
-            if self.scenario.monitoring.alertmanager
-            else None,
-        )
+        am = AlertmanagerProcess(self.run_dir, binary=self.scenario.monitoring.alertmanager)
         if am.binary is None:
             self.manifest.update(alertmanager={"available": False, "reason": "alertmanager not found"})
             return ""

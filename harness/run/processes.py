@@ -1,20 +1,19 @@
-"""Child processes of a run: started in their own session, logged to the run folder, health-checked,
-stopped in order (SIGTERM, then SIGKILL after a grace period), and killed if the harness dies."""
+"""Child processes of a run: what each one is (name, argv, log, ready file, how it is stopped) and whether
+it died unasked. Starting, readiness and stopping are harness.core.procs: each component leads its own
+session, so a stop reaches what it started in turn, and it dies with the harness."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core import procs
-from harness.core.readiness import NotReady, wait_ready_file
+from harness.core.readiness import NotReady, wait_http_ready, wait_ready_file
 
 log = logging.getLogger("harness.run")
 
@@ -27,7 +26,6 @@ class Component:
     env: dict[str, str] = field(default_factory=dict)
     ready_file: Path | None = None
     stop_grace_s: float = 10.0
-    critical: bool = True  # its death aborts the run
     process: subprocess.Popen | None = None
     urls: dict[str, str] = field(default_factory=dict)
     expected_exit: bool = False  # set when the harness asked it to stop, or when it may finish on its own
@@ -42,12 +40,21 @@ class Component:
         log.debug("started %s pid %s: %s", self.name, self.process.pid, " ".join(self.argv))
 
     def wait_ready(self, timeout: float) -> dict[str, str]:
+        """The URLs of its ready file."""
         assert self.process is not None and self.ready_file is not None
         try:
             self.urls = wait_ready_file(self.ready_file, self.process, timeout)
         except NotReady as exc:
             raise NotReady(f"{self.name}: {exc}; see {self.log_path}") from None
         return self.urls
+
+    def wait_url(self, url: str, timeout: float) -> None:
+        """For a program without a ready file: ready when `url` answers 200."""
+        assert self.process is not None
+        try:
+            wait_http_ready(url, self.process, timeout)
+        except NotReady as exc:
+            raise NotReady(f"{self.name}: {exc}; see {self.log_path}") from None
 
     def exit_code(self) -> int | None:
         return self.process.poll() if self.process else None
@@ -57,32 +64,9 @@ class Component:
         return self.process is not None and not self.expected_exit and self.process.poll() is not None
 
     def stop(self) -> int | None:
-        """stop_signal to the process group, wait up to stop_grace_s, then SIGKILL. Returns the exit code."""
+        """stop_signal to its process group, SIGKILL after stop_grace_s. Returns the exit code."""
         if self.process is None:
             return None
         self.expected_exit = True
-        if self.process.poll() is None:
-            self._signal(self.stop_signal)
-            try:
-                self.process.wait(self.stop_grace_s)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s; killing it", self.name, self.stop_grace_s)
-                self._signal(signal.SIGKILL)
-                self.process.wait(5)
-        self._signal(signal.SIGKILL)  # whatever it left behind in its group
+        procs.stop(self.process, grace=self.stop_grace_s, sig=self.stop_signal, group=True)
         return self.process.returncode
-
-    def _signal(self, sig: int) -> None:
-        assert self.process is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, sig)
-
-
-def wait_all_exit(components: Sequence[Component], timeout: float) -> bool:
-    """Poll until every component exited or the deadline passed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(c.exit_code() is not None for c in components):
-            return True
-        time.sleep(0.1)
-    return False

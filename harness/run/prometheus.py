@@ -1,12 +1,12 @@
-"""A real Prometheus for the run: generated config, the project's rules, TSDB in the run folder, and an
-alert poller that turns /api/v1/alerts into firing / resolved lines in alerts.jsonl."""
+"""A real Prometheus for the run: generated config, the project's rules, TSDB in the run folder, a check
+that it loaded every shipped rule, and an alert poller that turns /api/v1/alerts into firing / resolved
+lines in alerts.jsonl."""
 
 from __future__ import annotations
 
 import json
 import logging
 import shutil
-import socket
 import time
 import urllib.request
 from collections.abc import Callable
@@ -23,17 +23,11 @@ from harness.run.processes import Component
 log = logging.getLogger("harness.run")
 INSTALL_HINT = "install Prometheus 2.42+ (Debian/Ubuntu: apt-get install prometheus) or pass --prometheus PATH"
 
-
-def find_binary(name: str, configured: str = "") -> str | None:
-    if configured:
-        return configured if Path(configured).exists() else shutil.which(configured)
-    return shutil.which(name)
+RULE_FILES = ("*.yml", "dashboards", "prometheus", "rules")  # what write_config copies, found by assets
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class RulesNotLoaded(RuntimeError):
+    """Prometheus runs without every shipped rule: its alerts would say nothing."""
 
 
 def host_port(url: str) -> tuple[str, str]:
@@ -45,7 +39,7 @@ def write_config(folder: Path, targets: dict[str, str], interval_s: float, alert
     """prometheus.yml scraping each `job -> metrics URL`, with a copy of the project's rule files."""
     rules = folder / "rules"
     rules.mkdir(parents=True, exist_ok=True)
-    for rule_file in assets.asset_files("*.yml", "dashboards", "prometheus", "rules"):
+    for rule_file in assets.asset_files(*RULE_FILES):
         shutil.copy(rule_file, rules / rule_file.name)
     interval = f"{max(interval_s, 0.5):g}s"
     config: dict[str, Any] = {
@@ -77,19 +71,56 @@ def component(binary: str, folder: Path, config: Path, port: int, log_path: Path
     return Component("prometheus", argv, log_path, stop_grace_s=15)
 
 
-def wait_ready(url: str, comp: Component, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if comp.exit_code() is not None:
-            raise RuntimeError(f"prometheus exited with {comp.exit_code()}; see {comp.log_path}")
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"prometheus not ready after {timeout:.0f} s; see {comp.log_path}")
+def shipped_rules() -> dict[str, int]:
+    """Rules per group in the shipped rule files, keyed `<file>:<group>` as rules_loaded keys them."""
+    counts: dict[str, int] = {}
+    for rule_file in assets.asset_files(*RULE_FILES):
+        for group in (yaml.safe_load(rule_file.read_text()) or {}).get("groups") or []:
+            counts[f"{rule_file.name}:{group['name']}"] = len(group.get("rules") or [])
+    return counts
+
+
+def rules_loaded(url: str) -> dict[str, int]:
+    """Rules per group that the Prometheus at `url` evaluates (its /api/v1/rules)."""
+    with urllib.request.urlopen(f"{url}/api/v1/rules", timeout=10) as response:
+        groups = json.load(response)["data"]["groups"]
+    return {f"{Path(g['file']).name}:{g['name']}": len(g.get("rules") or []) for g in groups}
+
+
+def rules_check(shipped: dict[str, int], loaded: dict[str, int]) -> dict[str, Any]:
+    """The manifest's prometheus.rules: counts loaded and shipped, and what is missing (group, or
+    `group (n of m rules)`); nothing missing means every shipped rule is evaluated."""
+    missing = [
+        group if not loaded.get(group) else f"{group} ({loaded[group]} of {count} rules)"
+        for group, count in shipped.items()
+        if loaded.get(group, 0) < count
+    ]
+    return {
+        "groups_loaded": len(loaded),
+        "rules_loaded": sum(loaded.values()),
+        "groups_shipped": len(shipped),
+        "rules_shipped": sum(shipped.values()),
+        "missing": missing,
+    }
+
+
+def check_rules(url: str) -> dict[str, Any]:
+    """rules_check() of the running Prometheus against the shipped rules; RulesNotLoaded when it cannot
+    be asked. The caller decides what missing rules mean (for a run: a harness failure)."""
+    try:
+        loaded = rules_loaded(url)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RulesNotLoaded(f"could not read the rules Prometheus loaded from {url}/api/v1/rules: {exc}") from None
+    return rules_check(shipped_rules(), loaded)
+
+
+def missing_rules_text(rules: dict[str, Any], log_path: Path) -> str:
+    """One line: how many shipped rules Prometheus did not load, which groups, and where to look."""
+    return (
+        f"Prometheus loaded {rules['rules_loaded']} of the {rules['rules_shipped']} shipped rules "
+        f"({rules['groups_loaded']} of {rules['groups_shipped']} groups); missing: {', '.join(rules['missing'])}; "
+        f"see {log_path} and prometheus/prometheus.yml"
+    )
 
 
 class AlertPoller:

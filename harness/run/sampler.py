@@ -145,7 +145,8 @@ class Sampler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(self.interval_s * 3 + 2)
+        if self._thread.ident is not None:  # a run that failed early never started it
+            self._thread.join(self.interval_s * 3 + 2)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from harness.core import procs
+from harness.core.readiness import NotReady, wait_http_ready
 
 
 class PromQLError(RuntimeError):
@@ -24,7 +25,7 @@ class ReplayPrometheus:
     def __init__(self, run_dir: Path, workdir: Path, binary: str = "prometheus") -> None:
         self.source = run_dir / "prometheus" / "data"
         self.workdir = workdir
-        self.binary = shutil.which(binary) or binary
+        self.binary = procs.find_binary(binary) or binary
         self.url = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -33,12 +34,10 @@ class ReplayPrometheus:
         shutil.copytree(self.source, data, ignore=shutil.ignore_patterns("lock", "queries.active"))
         config = self.workdir / "prometheus.yml"
         config.write_text("global: {scrape_interval: 1m}\n")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = procs.free_port()
         self.url = f"http://127.0.0.1:{port}"
-        log = (self.workdir / "prometheus.log").open("wb")
-        self._proc = subprocess.Popen(
+        log = self.workdir / "prometheus.log"
+        self._proc = procs.start(
             [
                 self.binary,
                 f"--config.file={config}",
@@ -47,31 +46,18 @@ class ReplayPrometheus:
                 "--log.level=warn",
                 "--storage.tsdb.retention.time=3650d",
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            log,
         )
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(self.workdir / 'prometheus.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        self.__exit__()
-        raise RuntimeError("prometheus over the run's TSDB did not become ready in 60 s")
+        try:
+            wait_http_ready(f"{self.url}/-/ready", self._proc, 60)
+        except NotReady as exc:
+            self.__exit__()
+            raise RuntimeError(f"prometheus over the run's TSDB: {exc}: {log.read_text()[-2000:]}") from None
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=15)
+        if self._proc is not None:
+            procs.stop(self._proc, grace=15)
         self._proc = None
 
     def _get(self, path: str, params: dict[str, str]) -> Any:

@@ -14,14 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.core import assets
+from harness.core import assets, procs
 from harness.observability import rules as rulegen
-from harness.observability.alertmanager import (
-    AlertmanagerProcess,
-    find_binary,
-    read_notifications,
-    run_config,
-)
+from harness.observability.alertmanager import BINARIES, AlertmanagerProcess, read_notifications, run_config
 
 amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed")
 
@@ -124,7 +119,7 @@ def _poll(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     return check()
 
 
-@pytest.mark.skipif(find_binary() is None, reason="Alertmanager not installed")
+@pytest.mark.skipif(procs.find_binary(*BINARIES) is None, reason="Alertmanager not installed")
 def test_real_alertmanager_routes_inhibits_and_records(tmp_path: Path) -> None:
     host = {"job": "host", "instance": "host:9100"}
     with AlertmanagerProcess(tmp_path) as am:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import aiohttp
 
 from harness.platform import AppConfig, PlatformServer, Settings
+from harness.platform.clock import Clock
 from tests.aio import async_test  # noqa: F401  (shared by this area's tests)
 from tests.aio import wait_for as poll  # noqa: F401
 
@@ -21,8 +23,25 @@ def settings(**changes: Any) -> Settings:
     return base.with_changes(**changes)
 
 
-def server(faults: dict[str, Any] | None = None, **changes: Any) -> PlatformServer:
-    return PlatformServer(settings(**changes), faults)
+class SteppedClock(Clock):
+    """The system clocks plus whatever the test stepped forward: a test passes a timeout by calling
+    step() instead of sleeping through it, and nothing times out before it steps."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def step(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def wall(self) -> float:
+        return time.time() + self.offset
+
+
+def server(faults: dict[str, Any] | None = None, clock: Clock | None = None, **changes: Any) -> PlatformServer:
+    return PlatformServer(settings(**changes), faults, clock=clock or Clock())
 
 
 class Bot:

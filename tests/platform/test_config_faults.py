@@ -10,7 +10,7 @@ import pytest
 
 from harness.cli import platform as command
 from harness.platform import ConfigError, PlatformServer, load_toml
-from tests.platform.helpers import Bot, User, async_test, poll, server
+from tests.platform.helpers import Bot, SteppedClock, User, async_test, poll, server
 from tests.platform.test_openapi import CARD, call, token
 
 GOOD = """
@@ -96,12 +96,21 @@ def test_cli_flags_override_the_file_and_faults_are_checked(tmp_path, monkeypatc
 
 @async_test
 async def test_dropped_pushes_are_redelivered_and_delayed_pushes_arrive_late():
-    async with server({"push_drop_ratio": 1.0}, ack_timeout_s=0.2) as srv, aiohttp.ClientSession() as http:
+    clock = SteppedClock()
+    async with (
+        server({"push_drop_ratio": 1.0}, ack_timeout_s=30, reply_timeout_s=300, clock=clock) as srv,
+        aiohttp.ClientSession() as http,
+    ):
         bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
         await user.send()
-        await poll(lambda: srv.ledger.counts["redelivered"] >= 1)
-        async with http.post(f"{srv.url}/admin/faults", json={"push_drop_ratio": 0, "push_delay_s": 0.3}) as r:
+        await poll(lambda: srv.ledger.counts["pushed"] == 1)
+        clock.step(31)  # the dropped push's ACK timeout: pushed again, and dropped again
+        await poll(lambda: srv.ledger.counts["redelivered"] == 1)
+        async with http.post(f"{srv.url}/admin/faults", json={"push_drop_ratio": 0, "push_delay_s": 30}) as r:
             assert r.status == 200
+        clock.step(31)  # that one's ACK timeout: pushed again, held back for 30 s
+        await poll(lambda: srv.summary()["faults_applied"].get("push_delayed") == 1)
+        clock.step(31)
         frame = await bot.frame("CALLBACK")
         await bot.ack(frame)
         faults = srv.summary()["faults_applied"]
@@ -110,13 +119,16 @@ async def test_dropped_pushes_are_redelivered_and_delayed_pushes_arrive_late():
 
 @async_test
 async def test_ignored_acks_cause_redelivery():
+    clock = SteppedClock()
     async with (
-        server({"ignore_acks_ratio": 1.0}, ack_timeout_s=0.2, redeliver_max=1) as srv,
+        server({"ignore_acks_ratio": 1.0}, ack_timeout_s=30, redeliver_max=1, reply_timeout_s=300, clock=clock) as srv,
         aiohttp.ClientSession() as http,
     ):
         bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
         await user.send()
         await bot.ack(await bot.frame("CALLBACK"))
+        await poll(lambda: srv.summary()["faults_applied"].get("ack_ignored") == 1)
+        clock.step(31)  # the ACK timeout, as if the ACK never came
         await bot.ack(await bot.frame("CALLBACK"))  # the redelivery
         assert srv.ledger.counts["acked"] == 0 and srv.summary()["faults_applied"]["ack_ignored"] >= 1
 
@@ -181,11 +193,30 @@ async def test_shutdown_drain_waits_for_in_flight_answers(tmp_path):
         await user.send()
         frame = await bot.frame("CALLBACK")
         stopping = asyncio.create_task(srv.stop())
-        await asyncio.sleep(0.2)  # stop() is now draining
+        await asyncio.sleep(0)  # one turn of the loop: stop() runs up to its drain wait
         assert not stopping.done()
         await http.post(json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
         await asyncio.wait_for(stopping, 20)
     assert srv.ledger.counts["replied"] == 1 and srv.ledger.counts["lost"] == 0
+
+
+@async_test
+async def test_shutdown_drain_gives_up_after_drain_s():
+    clock = SteppedClock()
+    srv = server(clock=clock, reply_timeout_s=300)
+    srv.drain_s = 30
+    async with aiohttp.ClientSession() as http:
+        await srv.start()
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        await bot.ack(await bot.frame("CALLBACK"))
+        stopping = asyncio.create_task(srv.stop())
+        await asyncio.sleep(0)  # one turn of the loop: stop() runs up to its drain wait
+        assert not stopping.done() and srv.ledger.counts["lost"] == 0
+        clock.step(31)  # the drain period passes without an answer
+        await asyncio.wait_for(stopping, 20)
+    lost = srv.summary()["lost_sample"]
+    assert srv.ledger.counts["lost"] == 1 and lost[0]["reason"] == "emulator stopped before the message was answered"
 
 
 @async_test

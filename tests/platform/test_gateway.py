@@ -1,4 +1,7 @@
-"""Stream-side protocol: tickets, routing, ACK codes, redelivery, loss stages, disconnect, events, bad input."""
+"""Stream-side protocol: tickets, routing, ACK codes, redelivery, loss stages, disconnect, events, bad input.
+
+Timeouts are passed by stepping the emulator's clock (SteppedClock), never by sleeping through them; with
+timeouts of 30 s and more, nothing expires before the test steps."""
 
 import asyncio
 import json
@@ -6,7 +9,7 @@ import json
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.platform.helpers import APP, Bot, User, async_test, poll, server
+from tests.platform.helpers import APP, Bot, SteppedClock, User, async_test, poll, server
 
 
 @async_test
@@ -24,7 +27,8 @@ async def test_bad_credentials_are_401_and_count_as_failed_logins():
 
 @async_test
 async def test_ticket_is_single_use_and_expires():
-    async with server(ticket_ttl_s=0.3) as srv, aiohttp.ClientSession() as http:
+    clock = SteppedClock()
+    async with server(ticket_ttl_s=30, clock=clock) as srv, aiohttp.ClientSession() as http:
         body = {"clientId": APP, "clientSecret": "s3cret-test"}
         opened = [
             await (await http.post(f"{srv.url}/v1.0/gateway/connections/open", json=body)).json() for _ in range(2)
@@ -33,7 +37,7 @@ async def test_ticket_is_single_use_and_expires():
         for ticket, why in ((opened[0]["ticket"], "already used"), ("nope", "unknown ticket"), ("", "no ticket")):
             async with http.get(f"{srv.url}/connect?ticket={ticket}") as r:
                 assert r.status == 401 and why in (await r.json())["message"]
-        await asyncio.sleep(0.4)  # let the second ticket's 0.3 s lifetime pass
+        clock.step(31)  # past the second ticket's 30 s lifetime
         async with http.get(f"{srv.url}/connect?ticket={opened[1]['ticket']}") as r:
             assert r.status == 401 and "expired" in (await r.json())["message"]
         await first.close()
@@ -63,10 +67,13 @@ async def test_pushes_are_spread_over_an_apps_connections():
 
 @async_test
 async def test_unacked_message_is_redelivered_with_same_msg_id():
-    async with server(ack_timeout_s=0.3) as srv, aiohttp.ClientSession() as http:
+    clock = SteppedClock()
+    async with server(ack_timeout_s=30, reply_timeout_s=300, clock=clock) as srv, aiohttp.ClientSession() as http:
         bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
         await user.send()
         first = await bot.frame("CALLBACK")  # not ACKed
+        assert srv.ledger.counts["redelivered"] == 0
+        clock.step(31)  # the ACK timeout
         second = await bot.frame("CALLBACK")
         assert json.loads(first["data"])["msgId"] == json.loads(second["data"])["msgId"]
         assert first["headers"]["messageId"] != second["headers"]["messageId"]
@@ -84,13 +91,16 @@ async def test_unacked_message_is_redelivered_with_same_msg_id():
 
 @async_test
 async def test_ack_codes_500_redelivers_404_does_not_and_loss_says_why():
-    async with server(reply_timeout_s=1.0) as srv, aiohttp.ClientSession() as http:
+    clock = SteppedClock()
+    async with server(reply_timeout_s=30, clock=clock) as srv, aiohttp.ClientSession() as http:
         bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
         await user.send()
         frame = await bot.frame("CALLBACK")
         await bot.ack(frame, code=500)
         again = await bot.frame("CALLBACK")
         await bot.ack(again, code=404)
+        await poll(lambda: srv.ledger.counts["acked"] == 0 and not srv.gateway.in_flight)  # the 404 arrived
+        clock.step(31)  # the reply timeout
         await poll(lambda: srv.ledger.counts["lost"] == 1)
         summary = srv.summary()
         assert summary["messages"]["redelivered"] == 1 and summary["lost_by_stage"]["not_acked"] == 1
@@ -100,11 +110,21 @@ async def test_ack_codes_500_redelivers_404_does_not_and_loss_says_why():
 
 @async_test
 async def test_redeliveries_are_bounded_then_lost_not_acked():
-    async with server(ack_timeout_s=0.1, redeliver_max=2, reply_timeout_s=1.5) as srv, aiohttp.ClientSession() as http:
+    clock = SteppedClock()
+    async with (
+        server(ack_timeout_s=30, redeliver_max=2, reply_timeout_s=300, clock=clock) as srv,
+        aiohttp.ClientSession() as http,
+    ):
         bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
         await user.send()
-        for _ in range(3):
-            await bot.frame("CALLBACK")
+        await bot.frame("CALLBACK")
+        for redelivery in (1, 2, 3):  # each ACK timeout: two redeliveries, then none
+            clock.step(31)
+            if redelivery < 3:
+                await bot.frame("CALLBACK")
+        await poll(lambda: not srv.gateway.in_flight)  # the third ACK timeout passed without a redelivery
+        assert srv.ledger.counts["lost"] == 0
+        clock.step(300)  # the reply timeout
         await poll(lambda: srv.ledger.counts["lost"] == 1)
         assert srv.ledger.counts["redelivered"] == 2
         assert srv.summary()["lost_sample"][0]["deliveries"] == 3
@@ -112,9 +132,12 @@ async def test_redeliveries_are_bounded_then_lost_not_acked():
 
 @async_test
 async def test_message_waits_for_a_connection_or_is_lost_not_pushed():
-    async with server(reply_timeout_s=1.0) as srv, aiohttp.ClientSession() as http:
+    clock = SteppedClock()
+    async with server(reply_timeout_s=30, clock=clock) as srv, aiohttp.ClientSession() as http:
         user = await User.connect(http, srv.url)
         await user.send(conversation="early")
+        await poll(lambda: srv.ledger.counts["sent"] == 1)
+        clock.step(31)
         await poll(lambda: srv.ledger.counts["lost"] == 1)
         assert srv.summary()["lost_by_stage"]["not_pushed"] == 1
         await user.send(conversation="later")
@@ -125,11 +148,14 @@ async def test_message_waits_for_a_connection_or_is_lost_not_pushed():
 
 @async_test
 async def test_acked_without_reply_is_lost_no_reply_and_late_reply_is_counted():
-    async with server(reply_timeout_s=0.5) as srv, aiohttp.ClientSession() as http:
+    clock = SteppedClock()
+    async with server(reply_timeout_s=30, clock=clock) as srv, aiohttp.ClientSession() as http:
         bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
         await user.send()
         frame = await bot.frame("CALLBACK")
         await bot.ack(frame)
+        await poll(lambda: srv.ledger.counts["acked"] == 1)
+        clock.step(31)
         await poll(lambda: srv.ledger.counts["lost"] == 1)
         assert srv.summary()["lost_by_stage"]["no_reply"] == 1
         await http.post(json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
@@ -138,7 +164,8 @@ async def test_acked_without_reply_is_lost_no_reply_and_late_reply_is_counted():
 
 @async_test
 async def test_disconnect_stops_pushes_then_closes_after_grace():
-    async with server(disconnect_grace_s=0.5) as srv, aiohttp.ClientSession() as http:
+    clock = SteppedClock()
+    async with server(disconnect_grace_s=30, clock=clock) as srv, aiohttp.ClientSession() as http:
         old = await Bot.connect(http, srv.url)
         async with http.post(f"{srv.url}/admin/actions/disconnect", json={"app": APP, "reason": "rebalance"}) as r:
             assert (await r.json())["disconnected"] == 1
@@ -149,6 +176,8 @@ async def test_disconnect_stops_pushes_then_closes_after_grace():
         user = await User.connect(http, srv.url)
         await user.send()
         await new.frame("CALLBACK")
+        assert not old.ws.closed  # still inside its grace period
+        clock.step(31)
         closing = await asyncio.wait_for(old.ws.receive(), 10)
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         await poll(lambda: srv.ledger.connections["current"] == 1)

@@ -9,7 +9,7 @@ import jwt
 from harness.platform import AppConfig, PlatformServer
 from harness.platform.config import RobotWebhook
 from harness.platform.openapi import sign
-from tests.platform.helpers import APP, SECRET, Bot, User, async_test, poll, server, settings
+from tests.platform.helpers import APP, SECRET, Bot, SteppedClock, User, async_test, poll, server, settings
 
 CARD = {"cardTemplateId": "t", "outTrackId": "c1", "openSpaceId": "dtv1.card//IM_GROUP.g1", "cardData": {}}
 
@@ -50,6 +50,27 @@ async def test_missing_invalid_and_expired_tokens_are_401_with_the_reason():
             assert status == 401 and body["code"] == "InvalidAuthentication" and why in body["message"]
         responses = srv.summary()["api_responses"]
         assert {"api": "card_create", "status": 401, "code": "InvalidAuthentication", "count": 3} in responses
+
+
+@async_test
+async def test_tokens_and_session_webhooks_expire_on_the_emulators_clock():
+    clock = SteppedClock()
+    async with server(clock=clock, token_ttl_s=3600) as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        tok = await bot.token(srv.url)
+        await user.send()
+        frame = await bot.frame("CALLBACK")
+        await bot.ack(frame)
+        data = json.loads(frame["data"])
+        assert data["sessionWebhookExpiredTime"] - data["createAt"] == 90 * 60 * 1000
+        url = f"{srv.url}/v1.0/card/instances/createAndDeliver"
+        assert (await call(http, "POST", url, tok, CARD))[0] == 200
+        clock.step(3600)  # the access token's hour is over; the webhook's 90 minutes are not
+        status, body = await call(http, "POST", url, tok, {**CARD, "outTrackId": "c2"})
+        assert status == 401 and "expired" in body["message"]
+        clock.step(1801)
+        async with http.post(data["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}}) as r:
+            assert r.status == 400 and "sessionWebhook expired" in (await r.json())["message"]
 
 
 @async_test
@@ -214,7 +235,8 @@ async def test_robot_send_answers_the_pending_message_of_the_conversation():
 @async_test
 async def test_refused_answers_make_a_lost_message_reply_rejected():
     faults = {"errors": {"card_streaming": {"status": 429, "ratio": 1}}}
-    async with server(faults, reply_timeout_s=1.0) as srv, aiohttp.ClientSession() as http:
+    clock = SteppedClock()
+    async with server(faults, reply_timeout_s=30, clock=clock) as srv, aiohttp.ClientSession() as http:
         bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
         await user.send(conversation="g2", conversationType="2")
         frame = await bot.frame("CALLBACK")
@@ -230,6 +252,7 @@ async def test_refused_answers_make_a_lost_message_reply_rejected():
             {"outTrackId": "card-x", "content": "a", "isFull": True, "isFinalize": True},
         )
         assert status == 429
+        clock.step(31)  # the reply timeout
         await poll(lambda: srv.ledger.counts["lost"] == 1)
         lost = srv.summary()["lost_sample"][0]
         assert lost["stage"] == "reply_rejected" and "card_streaming answered 429 Throttling" in lost["reason"]

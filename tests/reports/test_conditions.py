@@ -68,3 +68,19 @@ def test_older_manifests_boolean_or_missing_prometheus(tmp_path: Path) -> None:
     # the manifest does not say: the report claims nothing either way
     assert conditions == {"generator_bound": False, "prometheus": None, "alertmanager": conditions["alertmanager"],
                           "alerts_evaluated": None, "warnings": []}
+
+
+def test_prometheus_without_the_shipped_rules_means_alerts_not_evaluated(tmp_path: Path) -> None:
+    rules = {"groups_loaded": 1, "rules_loaded": 3, "groups_shipped": 8, "rules_shipped": 60,
+             "missing": ["stream.yml:chatbot-stream"]}
+    report = build_report(_run(tmp_path, prometheus={"available": True, "url": "http://127.0.0.1:1", "rules": rules}))
+    conditions = report.data["conditions"]
+    assert conditions["alerts_evaluated"] is False and conditions["prometheus"]["reason"] == "3 of 60 loaded"
+    assert "Alerts were not evaluated: Prometheus did not load the shipped rules (3 of 60 loaded)." in (
+        report.data["summary"]
+    )
+    assert "No alert fired" not in report.md_path.read_text()
+    assert "No alert fired" not in report.html_path.read_text()
+    complete = {**rules, "groups_loaded": 8, "rules_loaded": 60, "missing": []}
+    report = build_report(_run(tmp_path / "all", prometheus={"available": True, "rules": complete}))
+    assert report.data["conditions"]["alerts_evaluated"] is True and "No alert fired." in report.data["summary"]

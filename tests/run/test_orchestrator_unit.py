@@ -1,10 +1,17 @@
 import io
 import json
 import shutil
+import stat
+import sys
 from pathlib import Path
 
+import pytest
+
+from harness.core.contract import ExitCode
 from harness.core.scenario.config import parse_scenario
 from harness.run.orchestrator import GENERATOR_CPU_SAMPLES, Run, RunOptions
+
+FAKE_PROMETHEUS = Path(__file__).with_name("fake_prometheus.py")
 
 
 def make_run(tmp_path: Path) -> Run:
@@ -38,3 +45,37 @@ def test_run_folder_starts_with_resolved_scenario_and_manifest(tmp_path: Path):
         assert run.app_secret not in (run.run_dir / "manifest.json").read_text()
     finally:
         shutil.rmtree(run.ready_dir, ignore_errors=True)
+
+
+def test_prometheus_without_the_shipped_rules_fails_the_run_as_a_harness_error(tmp_path: Path):
+    """A Prometheus (a stand-in serving real HTTP) that loaded one rule file of several: the run ends
+    with HARNESS_ERROR, a one-line reason naming the missing groups, and a report that does not say
+    "No alert fired"."""
+    binary = tmp_path / "prometheus"
+    binary.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_PROMETHEUS} "$@"\n')
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    scenario = parse_scenario({"monitoring": {"alertmanager": "no-such-alertmanager"}}, "unit")
+    run = Run(scenario, RunOptions(runs_dir=tmp_path / "runs", prometheus=str(binary), out=io.StringIO()))
+    run._start = lambda: run._start_prometheus({})  # only the Prometheus part of the start-up
+    code = run.execute()
+    assert code == ExitCode.HARNESS_ERROR
+    manifest = json.loads((run.run_dir / "manifest.json").read_text())
+    rules = manifest["prometheus"]["rules"]
+    assert 0 < rules["rules_loaded"] < rules["rules_shipped"] and rules["missing"]
+    reason = manifest["abort_reason"]
+    assert reason.startswith("harness error: Prometheus loaded") and "\n" not in reason
+    assert all(group in reason for group in rules["missing"])
+    assert manifest["components"]["prometheus"]["exit_code"] is not None  # stopped, not left running
+    report = (run.run_dir / "report.md").read_text()
+    assert "No alert fired" not in report and "Alerts were not evaluated" in report
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_report_says_alerts_were_not_evaluated_when_prometheus_did_not_run(tmp_path: Path, started: bool):
+    run = make_run(tmp_path)
+    run._start = lambda: None
+    if started:  # a manifest as a run leaves it when Prometheus answered with no rules
+        run.manifest.update(prometheus={"available": True, "rules": {"rules_loaded": 0, "rules_shipped": 40}})
+    run.execute()
+    report = (run.run_dir / "report.md").read_text()
+    assert "No alert fired" not in report and "Alerts were not evaluated" in report

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.core import assets
+from harness.core import assets, procs
 from harness.core.runfolder.writer import JsonLines
+from harness.run import prometheus
 from harness.run.prometheus import AlertPoller, write_config
 
 
@@ -39,15 +40,17 @@ def test_config_scrapes_every_target_and_loads_the_project_rules(tmp_path: Path)
 
 
 class AlertsServer:
-    """A real HTTP server answering /api/v1/alerts with whatever the test sets."""
+    """A real HTTP server answering /api/v1/alerts and /api/v1/rules with whatever the test sets."""
 
     def __init__(self):
         self.alerts: list[dict] = []
+        self.rule_groups: list[dict] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                body = json.dumps({"status": "success", "data": {"alerts": owner.alerts}}).encode()
+                data = {"groups": owner.rule_groups} if self.path == "/api/v1/rules" else {"alerts": owner.alerts}
+                body = json.dumps({"status": "success", "data": data}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -108,3 +111,58 @@ def test_alert_poller_survives_an_unreachable_prometheus(tmp_path: Path):
     poller = AlertPoller("http://127.0.0.1:9", JsonLines(tmp_path / "a.jsonl"), lambda: (0.0, 0.0))
     poller.poll()
     assert poller.errors == 1 and poller.names_firing() == []
+
+
+def shipped_groups() -> list[dict]:
+    """The shipped rule groups as /api/v1/rules lists them (file paths as in a run's prometheus/rules/)."""
+    return [
+        {"name": g["name"], "file": f"/run/prometheus/rules/{path.name}", "rules": g["rules"]}
+        for path in assets.asset_files(*prometheus.RULE_FILES)
+        for g in yaml.safe_load(path.read_text())["groups"]
+    ]
+
+
+def test_every_shipped_rule_loaded_is_nothing_missing(alerts_server: AlertsServer):
+    alerts_server.rule_groups = shipped_groups()
+    rules = prometheus.check_rules(alerts_server.url)
+    assert rules["missing"] == [] and rules["rules_loaded"] == rules["rules_shipped"] > 20
+    assert rules["groups_loaded"] == rules["groups_shipped"] == len(alerts_server.rule_groups)
+
+
+def test_fewer_rules_than_shipped_are_named(alerts_server: AlertsServer, tmp_path: Path):
+    groups = shipped_groups()
+    dropped, cut = groups[0], groups[1]
+    alerts_server.rule_groups = [{**cut, "rules": cut["rules"][:-1]}, *groups[2:]]
+    rules = prometheus.check_rules(alerts_server.url)
+    shipped = sum(len(g["rules"]) for g in groups)
+    assert rules["rules_loaded"] == shipped - len(dropped["rules"]) - 1 and rules["rules_shipped"] == shipped
+    dropped_key = f"{Path(dropped['file']).name}:{dropped['name']}"
+    cut_key = f"{Path(cut['file']).name}:{cut['name']}"
+    assert rules["missing"] == [dropped_key, f"{cut_key} ({len(cut['rules']) - 1} of {len(cut['rules'])} rules)"]
+    text = prometheus.missing_rules_text(rules, Path("logs/prometheus.log"))
+    assert "\n" not in text and dropped_key in text and cut_key in text and "logs/prometheus.log" in text
+    alerts_server.rule_groups = []
+    assert prometheus.check_rules(alerts_server.url)["rules_loaded"] == 0
+
+
+def test_an_unreadable_rules_answer_is_rules_not_loaded(tmp_path: Path):
+    with pytest.raises(prometheus.RulesNotLoaded, match="could not read the rules"):
+        prometheus.check_rules(f"http://127.0.0.1:{procs.free_port()}")
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus not installed")
+def test_a_real_prometheus_loads_every_shipped_rule(tmp_path: Path):
+    """The run's own config, rules copy and process: what Prometheus evaluates is what the project ships."""
+    config = write_config(tmp_path, {}, 1.0)
+    port = procs.free_port()
+    comp = prometheus.component(procs.find_binary("prometheus"), tmp_path, config, port, tmp_path / "prometheus.log")
+    comp.start()
+    try:
+        comp.wait_url(f"http://127.0.0.1:{port}/-/ready", 60)
+        rules = prometheus.check_rules(f"http://127.0.0.1:{port}")
+    finally:
+        comp.stop()
+    shipped = prometheus.shipped_rules()
+    assert rules["missing"] == [], rules
+    assert rules["rules_loaded"] == rules["rules_shipped"] == sum(shipped.values())
+    assert rules["groups_loaded"] == len(shipped)

@@ -2,7 +2,8 @@
 and Alertmanager run (so were alerts evaluated at all), and what the orchestrator warned about.
 
 These do not change the verdict, but they change what it means: a generator-bound run measured the
-load generator more than the bot, and "no alert fired" means nothing when no Prometheus was running.
+load generator more than the bot, and "no alert fired" means nothing when no Prometheus was running or
+it did not load the shipped rules.
 """
 
 from __future__ import annotations
@@ -25,16 +26,30 @@ def _service(value: Any) -> dict[str, Any] | None:
     }
 
 
+def _rules_missing(prometheus: Any) -> str | None:
+    """What the manifest says Prometheus did not load of the shipped rules; None when all were loaded
+    (or the manifest predates the count)."""
+    rules = prometheus.get("rules") if isinstance(prometheus, dict) else None
+    if not isinstance(rules, dict):
+        return None
+    if rules.get("missing") or not rules.get("rules_loaded"):
+        return f"{rules.get('rules_loaded', 0)} of {rules.get('rules_shipped', '?')} loaded"
+    return None
+
+
 def run_conditions(manifest: dict[str, Any]) -> dict[str, Any]:
     """report.json `conditions`: generator_bound, prometheus, alertmanager, alerts_evaluated, warnings."""
     prometheus = _service(manifest.get("prometheus"))
+    rules_missing = _rules_missing(manifest.get("prometheus"))
+    if prometheus is not None and rules_missing:
+        prometheus["reason"] = rules_missing
     warnings = manifest.get("warnings") or []
     return {
         "generator_bound": bool(manifest.get("generator_bound")),
         "prometheus": prometheus,
         "alertmanager": _service(manifest.get("alertmanager")),
-        # alerts.jsonl is Prometheus' record: without Prometheus no alert rule ran
-        "alerts_evaluated": None if prometheus is None else prometheus["available"],
+        # alerts.jsonl is Prometheus' record: without Prometheus, or without its rules, no alert rule ran
+        "alerts_evaluated": None if prometheus is None else prometheus["available"] and not rules_missing,
         "warnings": [str(w) for w in warnings] if isinstance(warnings, list) else [str(warnings)],
     }
 
@@ -42,7 +57,9 @@ def run_conditions(manifest: dict[str, Any]) -> dict[str, Any]:
 def not_evaluated_text(conditions: dict[str, Any]) -> str:
     """'Alerts were not evaluated: ...' with the reason and how to install Prometheus."""
     prometheus = conditions["prometheus"] or {}
-    text = "Alerts were not evaluated: Prometheus was not available"
+    text = "Alerts were not evaluated: " + (
+        "Prometheus did not load the shipped rules" if prometheus.get("available") else "Prometheus was not available"
+    )
     if prometheus.get("reason"):
         text += f" ({prometheus['reason']})"
     if prometheus.get("hint"):
