@@ -49,6 +49,8 @@ class FaultError(ConfigError):
 
 
 class ForcedError(ConfigModel):
+    """A forced-error rule for one API."""
+
     status: Literal[FORCED_STATUSES] = Field(description="the HTTP status to answer: 401, 403 or 429")
     ratio: Ratio = Field(1.0, description="share of the API's calls that get it")
 
@@ -86,7 +88,7 @@ class FaultSwitches(ConfigModel):
 
     def changes(self) -> dict[str, Any]:
         """The switches this table named, as plain values (what a POST body carries)."""
-        return self.model_dump(include=set(self.model_fields_set) & set(FaultSwitches.model_fields))
+        return self.model_dump(include=self.model_fields_set)
 
 
 class ScheduledFault(ConfigModel):
