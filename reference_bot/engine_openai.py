@@ -8,16 +8,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from reference_bot.config import ConfigError, NlpEngine
 from reference_bot.config import Engine as EngineConfig
+from reference_bot.config import NlpEngine
 
 
 class OpenAIEngine:
     def __init__(self, session: aiohttp.ClientSession, config: EngineConfig, nlp: NlpEngine) -> None:
-        if not config.openai_base_url:
-            raise ConfigError(
-                'engine.openai_base_url: expected a URL such as "http://127.0.0.1:8000/v1" when engine.kind is "openai"'
-            )
         self.session = session
         self.url = config.openai_base_url.rstrip("/") + "/chat/completions"
         self.nlp = nlp

@@ -14,7 +14,7 @@ from typing import Any
 from harness.core.contract import APIS, DEFAULT_HOST, ExitCode
 from harness.core.faults import QPS_MODES, FaultError
 from harness.core.readiness import write_ready_file
-from harness.platform.config import AppConfig, ConfigError, Settings, load_toml
+from harness.platform.config import ConfigError, Settings, load_toml
 from harness.platform.server import PlatformServer
 
 HELP = "Run the DingTalk-Stream-compatible platform emulator in the foreground"
@@ -82,7 +82,7 @@ def build(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
         secret = os.environ.get(SECRET_ENV, "")
         if not secret:
             raise ConfigError(f"--app needs the app secret in the environment variable {SECRET_ENV}")
-        changes["apps"] = settings.apps + tuple(AppConfig(app_id, secret) for app_id in args.app)
+        changes["apps"] = (*settings.apps, *({"app_id": app_id, "secret": secret} for app_id in args.app))
     for flag, name in (
         ("reply_timeout", "reply_timeout_s"),
         ("ack_timeout", "ack_timeout_s"),
@@ -93,7 +93,7 @@ def build(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
         if getattr(args, flag) is not None:
             changes[name] = getattr(args, flag)
     if args.qps:
-        changes["qps_limits"] = settings.qps_limits + tuple(_qps_flag(v) for v in args.qps)
+        changes["qps_limits"] = {**settings.qps_limits, **dict(_qps_flag(v) for v in args.qps)}
     settings = settings.with_changes(**changes)
     if not settings.apps:
         raise ConfigError(f"no app configured: pass --app ID with {SECRET_ENV} set, or [[apps]] in --config")

@@ -52,14 +52,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--progress-every", type=float, default=5.0, metavar="S", help="seconds between progress lines (default 5)"
     )
     parser.add_argument("--check", action="store_true", help="validate the scenario, print its plan and exit")
+    parser.add_argument(
+        "--schema", action="store_true", help="print the JSON Schema of scenario files (for editors) and exit"
+    )
     parser.epilog = "Scenario files: docs/scenarios.md. Run folder: docs/run-folder.md. Exit codes: docs/cli.md."
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.core.scenario.config import ScenarioError, load_scenario
+    from harness.core.scenario.config import ScenarioError, json_schema_text, load_scenario
     from harness.loadgen.shapes import build_plan
     from harness.run.orchestrator import Run, RunOptions
 
+    if args.schema:
+        sys.stdout.write(json_schema_text())
+        return int(ExitCode.OK)
     if args.workers < 0 or args.remote_workers < 0:
         print("--workers and --remote-workers must be >= 0", file=sys.stderr)
         return int(ExitCode.USAGE)

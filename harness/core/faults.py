@@ -1,141 +1,206 @@
-"""Fault switchboard: what the emulator breaks on purpose, switchable at run time and by a schedule.
+"""Fault switchboard and fault schedule: what the emulator breaks on purpose, and when.
 
-`POST /admin/faults` merges a JSON object into the current faults; a TOML `[faults]` table does the
-same at start, and `[[faults.schedule]]` entries (`at_s` seconds after start, `set` = a faults
-object) are applied in order while the server runs. Unknown names and bad values are refused
-with a message naming the field.
+`FaultSwitches` is the schema of the switches (docs/platform.md "Faults"): `POST /admin/faults`
+bodies, the emulator's TOML `[faults]` table and every schedule entry's `set` are validated by it, so a
+bad value is refused with a message naming the field and changes nothing.
+
+A schedule is a list of `ScheduledFault` entries, one model for both places that hold one:
+`[[faults]]` in a scenario and `schedule` in the emulator's `[faults]` table (or a POST body). Each
+entry applies `set` at `at` and, with `until`, puts the keys it set back to the values they had just
+before `at`. Both times are points on a simulated clock ("Wed 10:15" or seconds since Monday 00:00):
+in a run the run plays the entries on the scenario's simulated week; an emulator on its own plays them
+on a clock that reads Monday 00:00 when it starts (or when the POST arrives) and runs at real speed,
+so `at = 60` there means one minute after the start. `FaultTimeline` is that one semantics.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from harness.core.config import (
+    MAX_SECONDS,
+    ConfigError,
+    ConfigModel,
+    FieldProblem,
+    Ratio,
+    Seconds,
+    SimTime,
+    held_as,
+    load,
+    sim_seconds,
+)
 from harness.core.contract import APIS
 
 FORCED_STATUSES = (401, 403, 429)
 QPS_MODES = ("429", "403")  # how a QPS limit answers: 429, or DingTalk's 403 QpsLimit code
-_RATIOS = ("push_drop_ratio", "push_delay_ratio", "ignore_acks_ratio", "grace_push_ratio")
-_SECONDS = ("push_delay_s", "disconnect_every_s")
+MAX_QPS = 1_000_000.0
+
+Api = Literal[APIS]
+Qps = Annotated[float, Field(ge=0.001, le=MAX_QPS)]
 
 
-class FaultError(ValueError):
-    pass
+class FaultError(ConfigError):
+    """Bad fault switches or schedule; the message names the field."""
 
 
-@dataclass
-class Faults:
-    push_drop_ratio: float = 0.0  # pushes silently not sent (the message then times out or is redelivered)
-    push_delay_s: float = 0.0  # pushes held back this long ...
-    push_delay_ratio: float = 1.0  # ... for this share of them
-    ignore_acks_ratio: float = 0.0  # ACKs received but treated as never sent
-    disconnect_every_s: float = 0.0  # disconnect storm: SYSTEM disconnect to every connection this often
-    grace_push_ratio: float = 0.0  # pushes sent to a connection told to disconnect (the server "forgot")
-    errors: dict[str, dict[str, float]] = field(default_factory=dict)  # api -> {"status", "ratio"}
-    qps_limits: dict[str, float] = field(default_factory=dict)  # api -> calls/s per app; overrides settings
-    token_ttl_s: float | None = None  # lifetime of new access tokens; overrides settings
-    qps_mode: str | None = None  # how QPS limits answer ("429" or "403"); overrides settings
-    rng: random.Random = field(default_factory=random.Random, repr=False)
+class ForcedError(ConfigModel):
+    """A forced-error rule for one API."""
+
+    status: Literal[FORCED_STATUSES] = Field(description="the HTTP status to answer: 401, 403 or 429")
+    ratio: Ratio = Field(1.0, description="share of the API's calls that get it")
+
+
+class FaultSwitches(ConfigModel):
+    """The emulator's fault switches; a table of them sets only the ones it names."""
+
+    push_drop_ratio: Ratio = Field(
+        0.0, description="share of pushes silently not sent (the message then times out or is redelivered)"
+    )
+    push_delay_s: Seconds = Field(0.0, description="hold pushes back this many seconds ...")
+    push_delay_ratio: Ratio = Field(1.0, description="... for this share of them")
+    ignore_acks_ratio: Ratio = Field(0.0, description="share of ACKs received but treated as never sent")
+    disconnect_every_s: Seconds = Field(
+        0.0, description="disconnect storm: SYSTEM disconnect to every connection this often; 0 = off"
+    )
+    grace_push_ratio: Ratio = Field(
+        0.0, description='share of pushes sent to a connection told to disconnect (the server "forgot")'
+    )
+    errors: dict[Api, ForcedError] = Field({}, description="forced errors per API; a ratio of 0 removes the API's rule")
+    qps_limits: dict[Api, Qps] = Field(
+        {}, description="calls per second per app and API; overrides the settings' limits"
+    )
+    token_ttl_s: Annotated[float, Field(ge=1, le=MAX_SECONDS)] | None = Field(
+        None, description="lifetime of new access tokens; null = the emulator's setting"
+    )
+    qps_mode: Literal[QPS_MODES] | None = Field(
+        None, description='how QPS limits answer, "429" or "403"; null = the emulator\'s setting'
+    )
+
+    @field_validator("errors")
+    @classmethod
+    def _active_rules(cls, rules: dict[str, ForcedError]) -> dict[str, ForcedError]:
+        return {api: rule for api, rule in rules.items() if rule.ratio > 0}
+
+    def changes(self) -> dict[str, Any]:
+        """The switches this table named, as plain values (what a POST body carries)."""
+        return self.model_dump(include=self.model_fields_set)
+
+
+class ScheduledFault(ConfigModel):
+    """One timed fault change: `set` at `at`, and with `until` the same keys put back."""
+
+    at: SimTime = Field(description='when to apply `set`: a simulated time "Wed 10:15", or seconds since Monday 00:00')
+    until: SimTime | None = Field(
+        None, description="when to put the keys of `set` back to their values before `at`; none = they stay"
+    )
+    set: Annotated[dict[str, Any], held_as(FaultSwitches, FaultSwitches.changes)] = Field(
+        description='the fault switches to apply (docs/platform.md "Faults")'
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ScheduledFault:
+        if not self.set:
+            raise FieldProblem("set", "must name at least one fault switch (docs/platform.md)")
+        if self.until is not None and self.until_s <= self.at_s:
+            raise FieldProblem("until", "must be after `at`")
+        return self
+
+    @property
+    def at_s(self) -> float:
+        return sim_seconds(self.at)
+
+    @property
+    def until_s(self) -> float | None:
+        return None if self.until is None else sim_seconds(self.until)
+
+
+class FaultsTable(FaultSwitches):
+    """The emulator's `[faults]` table and `POST /admin/faults` body: switches now, and a schedule."""
+
+    schedule: list[ScheduledFault] = Field(
+        [], description="timed changes, played from the emulator's start (or the POST)"
+    )
+
+
+def read_faults(data: Any, where: str = "faults") -> FaultsTable:
+    """Validate a `[faults]` table or POST body; FaultError names the field."""
+    return load(FaultsTable, data, FaultError, where)
+
+
+class Faults(FaultSwitches):
+    """The switches in force inside the emulator (read on every push, changed at run time)."""
+
+    model_config = ConfigDict(frozen=False)
+    _rng: random.Random = PrivateAttr(default_factory=random.Random)
+
+    @property
+    def rng(self) -> random.Random:
+        return self._rng
+
+    @rng.setter
+    def rng(self, rng: random.Random) -> None:  # tests script the draws
+        self._rng = rng
 
     def hit(self, ratio: float) -> bool:
-        return ratio > 0 and (ratio >= 1 or self.rng.random() < ratio)
+        return ratio > 0 and (ratio >= 1 or self._rng.random() < ratio)
 
     def forced_error(self, api: str) -> int | None:
         """The HTTP status to force on this call of `api`, if a forced-error fault says so."""
         rule = self.errors.get(api)
-        if rule and self.hit(rule["ratio"]):
-            return int(rule["status"])
+        if rule and self.hit(rule.ratio):
+            return int(rule.status)
         return None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "push_drop_ratio": self.push_drop_ratio,
-            "push_delay_s": self.push_delay_s,
-            "push_delay_ratio": self.push_delay_ratio,
-            "ignore_acks_ratio": self.ignore_acks_ratio,
-            "disconnect_every_s": self.disconnect_every_s,
-            "grace_push_ratio": self.grace_push_ratio,
-            "errors": {api: dict(rule) for api, rule in self.errors.items()},
-            "qps_limits": dict(self.qps_limits),
-            "token_ttl_s": self.token_ttl_s,
-            "qps_mode": self.qps_mode,
-        }
+        return self.model_dump()
 
     def update(self, changes: Any, where: str = "faults") -> None:
-        """Merge `changes` after checking all of it, so a bad request changes nothing."""
-        if not isinstance(changes, dict):
-            raise FaultError(f"{where}: must be a JSON object / TOML table")
-        staged: dict[str, Any] = {}
-        for key, value in changes.items():
-            name = f"{where}.{key}"
-            if key in _RATIOS:
-                staged[key] = number(name, value, 0.0, 1.0)
-            elif key in _SECONDS:
-                staged[key] = number(name, value, 0.0, None)
-            elif key == "token_ttl_s":
-                staged[key] = None if value is None else number(name, value, 1.0, None)
-            elif key == "qps_mode":
-                staged[key] = _qps_mode(name, value)
-            elif key == "errors":
-                staged[key] = _errors(name, value)
-            elif key == "qps_limits":
-                staged[key] = _qps(name, value)
-            elif key == "schedule":
-                continue  # handled by FaultSchedule
-            else:
-                known = ", ".join(
-                    sorted((*_RATIOS, *_SECONDS, "token_ttl_s", "errors", "qps_limits", "qps_mode", "schedule"))
-                )
-                raise FaultError(f"{name}: unknown fault; known: {known}")
-        for key, value in staged.items():
-            setattr(self, key, value)
+        """Merge switches after checking all of them, so a bad request changes nothing."""
+        self.apply(load(FaultSwitches, changes, FaultError, where))
+
+    def apply(self, switches: FaultSwitches) -> None:
+        for key in switches.model_fields_set & set(FaultSwitches.model_fields):
+            setattr(self, key, getattr(switches, key))
 
 
-def number(name: str, value: Any, low: float, high: float | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FaultError(f"{name}: must be a number, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-        raise FaultError(f"{name}: must be {bounds}, got {value}")
-    return float(value)
+@dataclass(frozen=True)
+class FaultStep:
+    at_s: float  # on the schedule's simulated clock
+    changes: dict[str, Any]
+    label: str
+    revert_keys: tuple[str, ...] = ()  # an `until`: put these keys back to their values before `at`
 
 
-def _api(name: str, api: str) -> None:
-    if api not in APIS:
-        raise FaultError(f"{name}: unknown api {api!r}; known: {', '.join(APIS)}")
+class FaultTimeline:
+    """The steps of a schedule in time order, and what each one changes when it comes due."""
 
+    def __init__(self, entries: list[ScheduledFault], where: str = "faults") -> None:
+        steps = []
+        for i, entry in enumerate(entries):
+            steps.append(FaultStep(entry.at_s, entry.set, f"{where}[{i}] at {entry.at}"))
+            if entry.until_s is not None:
+                steps.append(FaultStep(entry.until_s, {}, f"{where}[{i}] until {entry.until}", tuple(entry.set)))
+        self.steps = sorted(steps, key=lambda s: s.at_s)
+        self.saved: dict[str, Any] = {}
 
-def _errors(name: str, value: Any) -> dict[str, dict[str, float]]:
-    if not isinstance(value, dict):
-        raise FaultError(f"{name}: must map an api to {{status, ratio}}")
-    result = {}
-    for api, rule in value.items():
-        _api(f"{name}.{api}", api)
-        if not isinstance(rule, dict) or set(rule) - {"status", "ratio"}:
-            raise FaultError(f"{name}.{api}: must be {{status, ratio}}")
-        status = rule.get("status")
-        if status not in FORCED_STATUSES:
-            raise FaultError(f"{name}.{api}.status: must be one of {FORCED_STATUSES}, got {status!r}")
-        ratio = number(f"{name}.{api}.ratio", rule.get("ratio", 1.0), 0.0, 1.0)
-        if ratio > 0:
-            result[api] = {"status": status, "ratio": ratio}
-    return result
+    def next_at(self) -> float | None:
+        return self.steps[0].at_s if self.steps else None
 
+    def due(self, reached: Callable[[float], bool]) -> list[FaultStep]:
+        """Take the steps whose time `reached` says has come."""
+        ready = [s for s in self.steps if reached(s.at_s)]
+        self.steps = [s for s in self.steps if s not in ready]
+        return ready
 
-def _qps_mode(name: str, value: Any) -> str | None:
-    """None goes back to the emulator's `qps_mode` setting (how a scenario's `until` reverts it)."""
-    if value is not None and value not in QPS_MODES:
-        modes = ", ".join(f'"{m}"' for m in QPS_MODES)
-        raise FaultError(f"{name}: must be one of {modes} (a string) or null for the setting, got {value!r}")
-    return value
-
-
-def _qps(name: str, value: Any) -> dict[str, float]:
-    if not isinstance(value, dict):
-        raise FaultError(f"{name}: must map an api to calls per second")
-    result = {}
-    for api, qps in value.items():
-        _api(f"{name}.{api}", api)
-        result[api] = number(f"{name}.{api}", qps, 0.001, None)
-    return result
+    def changes(self, step: FaultStep, current: dict[str, Any]) -> dict[str, Any]:
+        """The switches to set for `step`, given the switches in force (`Faults.as_dict()` / GET
+        /admin/faults). A step remembers what it overrides; an `until` gives it back."""
+        if step.revert_keys:
+            return {k: self.saved.get(k) for k in step.revert_keys}
+        self.saved.update({k: current.get(k) for k in step.changes})
+        return step.changes

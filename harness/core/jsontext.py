@@ -22,10 +22,13 @@ def _refuse_constant(name: str) -> Any:
     raise JsonTextError(f"{name} is not a JSON number")
 
 
-def parse(data: str | bytes | bytearray) -> Any:
-    """The document in `data`; JsonTextError (a ValueError) for anything that is not strict JSON."""
+def parse(data: str | bytes | bytearray, *, constants: bool = False) -> Any:
+    """The document in `data`; JsonTextError (a ValueError) for anything that is not strict JSON.
+
+    `constants=True` lets NaN / Infinity through as floats, for a caller whose schema refuses them
+    with a message naming the field (the emulator's /admin/faults)."""
     try:
-        return json.loads(data, parse_constant=_refuse_constant)
+        return json.loads(data) if constants else json.loads(data, parse_constant=_refuse_constant)
     except RecursionError:
         raise JsonTextError("JSON nested too deeply") from None
     except UnicodeDecodeError as exc:

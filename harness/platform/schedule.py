@@ -1,36 +1,28 @@
-"""Timed fault changes inside the emulator: `[[faults.schedule]]` entries applied while it runs."""
+"""The emulator plays a fault schedule itself: `[faults] schedule` entries, or a POST's, in real time."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-from harness.core.faults import FaultError, Faults, number
+from harness.core.faults import Faults, FaultTimeline, ScheduledFault
 
 log = logging.getLogger("harness.platform")
 
 
 class FaultSchedule:
-    """Applies timed fault changes: [{"at_s": 30, "set": {...}}, ...], relative to start()."""
+    """Plays entries on a clock that reads Monday 00:00 at run() (so `at = 30` is 30 s later)."""
 
-    def __init__(self, faults: Faults, entries: Any, where: str = "faults.schedule") -> None:
-        if not isinstance(entries, list):
-            raise FaultError(f"{where}: must be a list of {{at_s, set}}")
+    def __init__(self, faults: Faults, entries: list[ScheduledFault], where: str = "faults.schedule") -> None:
         self.faults = faults
-        self.entries: list[tuple[float, dict[str, Any]]] = []
-        for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or set(entry) != {"at_s", "set"}:
-                raise FaultError(f"{where}[{i}]: must have exactly at_s and set")
-            at = number(f"{where}[{i}].at_s", entry["at_s"], 0.0, None)
-            Faults().update(entry["set"], f"{where}[{i}].set")  # validate now, apply later
-            self.entries.append((at, entry["set"]))
-        self.entries.sort(key=lambda e: e[0])
+        self.timeline = FaultTimeline(entries, where)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
-        for at, changes in self.entries:
+        while (at := self.timeline.next_at()) is not None:
             await asyncio.sleep(max(0.0, start + at - loop.time()))
-            self.faults.update(changes)
-            log.info("fault schedule at %.1f s applied %s", at, changes)
+            for step in self.timeline.due(lambda t: start + t <= loop.time()):
+                changes = self.timeline.changes(step, self.faults.as_dict())
+                self.faults.update(changes)
+                log.info("fault schedule %s applied %s", step.label, changes)

@@ -2,7 +2,7 @@
 
 In-process use (tests, benchmarks, the orchestrator):
 
-    async with PlatformServer(Settings(apps=(AppConfig("app", "secret"),))) as srv:
+    async with PlatformServer(Settings(apps=(AppConfig(app_id="app", secret="secret"),))) as srv:
         srv.url  # http://127.0.0.1:PORT
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.core import jsontext
-from harness.core.faults import FaultError, Faults
+from harness.core.faults import FaultError, Faults, read_faults
 from harness.platform.cards import Cards
 from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.config import Settings
@@ -43,15 +43,16 @@ class PlatformServer:
         drain_s: float = 0.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        """`faults`: a [faults] table (may hold a `schedule` list); `drain_s`: how long stop() waits for
-        in-flight messages before counting them lost; `clock`: what every timeout and expiry is due on."""
+        """`faults`: a [faults] table (may hold a `schedule` list; FaultError if bad); `drain_s`: how long
+        stop() waits for in-flight messages before counting them lost; `clock`: what every timeout and
+        expiry is due on."""
         self.settings = settings
         self.clock = clock
         self.metrics = PlatformMetrics()
         self.faults = Faults()
-        faults = dict(faults or {})
-        self.faults.update(faults)
-        self.schedule = FaultSchedule(self.faults, faults.get("schedule", []))
+        table = read_faults(faults or {})
+        self.faults.apply(table)
+        self.schedule = FaultSchedule(self.faults, table.schedule)
         for app in settings.apps:  # a scrape shows 0 connections rather than no series before the bot connects
             self.metrics.connections.labels(app.app_id).set(0)
         self.ledger = Ledger(self.metrics, settings.reply_timeout_s, settings.lost_sample_size, clock)
@@ -157,13 +158,15 @@ class PlatformServer:
 
     async def _post_faults(self, request: web.Request) -> web.Response:
         try:
-            changes = jsontext.parse(await request.read())
-            schedule = FaultSchedule(self.faults, changes.get("schedule", []) if isinstance(changes, dict) else [])
-            self.faults.update(changes)
-            if schedule.entries:
-                self._tasks.append(asyncio.get_running_loop().create_task(schedule.run()))
+            # NaN, Infinity and 1e999 parse here so that read_faults refuses them naming the field
+            changes = jsontext.parse(await request.read(), constants=True)
+            table = read_faults(changes)
         except (ValueError, FaultError) as exc:
             return web.json_response({"code": "InvalidFaults", "message": str(exc)}, status=400)
+        self.faults.apply(table)
+        if table.schedule:
+            schedule = FaultSchedule(self.faults, table.schedule)
+            self._tasks.append(asyncio.get_running_loop().create_task(schedule.run()))
         log.info("faults changed: %s", changes)
         return web.json_response(self.faults.as_dict())
 

@@ -6,12 +6,10 @@ import json
 import logging
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from harness.core.faults import FaultTimeline, ScheduledFault
 from harness.core.runfolder.writer import JsonLines
-from harness.core.scenario.schema import Fault
-from harness.core.simclock import parse_sim
 from harness.core.timemap import TimeMap
 
 log = logging.getLogger("harness.run")
@@ -44,41 +42,19 @@ class LedgerPoller:
         return ledger
 
 
-@dataclass
-class FaultStep:
-    sim: float
-    changes: dict[str, Any]
-    label: str
-    revert_keys: tuple[str, ...] = ()  # for an `until`: restore these keys to their values before `at`
-
-
 class FaultScheduler:
-    """Applies `[[faults]]` at their simulated times through the emulator's POST /admin/faults."""
+    """Plays the scenario's `[[faults]]` on its simulated week through the emulator's POST /admin/faults."""
 
-    def __init__(self, platform_url: str, faults: list[Fault], on_applied: Callable[[dict[str, Any]], None]):
+    def __init__(
+        self, platform_url: str, faults: list[ScheduledFault], on_applied: Callable[[dict[str, Any]], None]
+    ) -> None:
         self.url = platform_url.rstrip("/") + "/admin/faults"
         self.on_applied = on_applied
-        steps: list[FaultStep] = []
-        for i, fault in enumerate(faults):
-            steps.append(FaultStep(parse_sim(fault.at), fault.set, f"faults[{i}] at {fault.at}"))
-            if fault.until:
-                steps.append(
-                    FaultStep(parse_sim(fault.until), {}, f"faults[{i}] until {fault.until}", tuple(fault.set))
-                )
-        self.steps = sorted(steps, key=lambda s: s.sim)
-        self.saved: dict[str, Any] = {}
-
-    def due(self, timemap: TimeMap, wall: float) -> list[FaultStep]:
-        ready = [s for s in self.steps if timemap.wall_at(s.sim) <= wall]
-        self.steps = [s for s in self.steps if s not in ready]
-        return ready
+        self.timeline = FaultTimeline(faults)
 
     def tick(self, timemap: TimeMap, wall: float, sim: float) -> None:
-        for step in self.due(timemap, wall):
-            changes = {k: self.saved.get(k) for k in step.revert_keys} if step.revert_keys else step.changes
-            if not step.revert_keys:
-                current = http_json(self.url)
-                self.saved.update({k: current.get(k) for k in step.changes})
+        for step in self.timeline.due(lambda at_s: timemap.wall_at(at_s) <= wall):
+            changes = self.timeline.changes(step, {} if step.revert_keys else http_json(self.url))
             answer = http_json(self.url, changes)
             self.on_applied({"wall": wall, "sim": sim, "step": step.label, "set": changes, "faults": answer})
             log.info("fault %s: %s", step.label, json.dumps(changes))

@@ -36,7 +36,9 @@ FAST = {
 
 
 def platform_settings(**changes: Any) -> Settings:
-    base = Settings(apps=(AppConfig(APP, SECRET),), ping_interval_s=0, ack_timeout_s=2.0, reply_timeout_s=20.0)
+    base = Settings(
+        apps=(AppConfig(app_id=APP, secret=SECRET),), ping_interval_s=0, ack_timeout_s=2.0, reply_timeout_s=20.0
+    )
     return base.with_changes(**changes)
 
 

@@ -39,7 +39,7 @@ def test_bad_config_stops_start_up_naming_the_field(tmp_path):
         timeout=60,
     )
     assert done.returncode == 2
-    assert 'channels.enterprise_chat.stream_mode: expected "websocket", got "polling"' in done.stderr
+    assert 'channels.enterprise_chat.stream_mode: must be "websocket", got "polling"' in done.stderr
 
 
 def test_missing_secret_and_bad_flag_values_are_usage_errors():
@@ -51,7 +51,7 @@ def test_missing_secret_and_bad_flag_values_are_usage_errors():
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2 and "engine.reply_tokens: expected a number >= 1, got 0" in done.stderr
+    assert done.returncode == 2 and "engine.reply_tokens: must be between 1 and 1000000, got 0" in done.stderr
     done = subprocess.run(
         [*HARNESS, "bot", "--client-id", "a"], env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=60
     )

@@ -28,27 +28,32 @@ def test_example_file_loads_and_equals_defaults():
     [
         (
             {"channels": {"enterprise_chat": {"stream_mode": "polling"}}},
-            'channels.enterprise_chat.stream_mode: expected "websocket", got "polling"',
+            'channels.enterprise_chat.stream_mode: must be "websocket", got "polling"',
         ),
         (
             {"channels": {"enterprise_chat": {"auth_type": "MD5"}}},
-            'channels.enterprise_chat.auth_type: expected "HMAC-SHA256", got "MD5"',
+            'channels.enterprise_chat.auth_type: must be "HMAC-SHA256", got "MD5"',
         ),
         (
             {"channels": {"enterprise_chat": {"retry_policy": {"max_attempts": 0}}}},
-            "channels.enterprise_chat.retry_policy.max_attempts: expected a number between 1 and 10, got 0",
+            "channels.enterprise_chat.retry_policy.max_attempts: must be between 1 and 10, got 0",
         ),
-        ({"nlp_engine": {"temperature": "hot"}}, 'nlp_engine.temperature: expected a number, got "hot"'),
-        ({"nlp_engine": {"max_tokens": 1.5}}, "nlp_engine.max_tokens: expected an integer, got 1.5"),
+        ({"nlp_engine": {"temperature": "hot"}}, 'nlp_engine.temperature: must be a number, got "hot"'),
+        ({"nlp_engine": {"max_tokens": 1.5}}, "nlp_engine.max_tokens: must be an integer, got 1.5"),
         (
             {"channels": {"enterprise_chat": {"enabled": "yes"}}},
-            'channels.enterprise_chat.enabled: expected true or false, got "yes"',
+            'channels.enterprise_chat.enabled: must be true or false, got "yes"',
         ),
-        ({"buffer": {"capacity": 0}}, "buffer.capacity: expected a number between 1 and 1000000, got 0"),
-        ({"engine": {"kind": "gpt"}}, 'engine.kind: expected "simulated" or "openai", got "gpt"'),
-        ({"heartbeat": {"interval": 30}}, "heartbeat.interval: unknown field; expected one of interval_seconds"),
-        ({"reconnect": 5}, "reconnect: expected an object, got 5"),
+        ({"buffer": {"capacity": 0}}, "buffer.capacity: must be between 1 and 1000000, got 0"),
+        ({"engine": {"kind": "gpt"}}, 'engine.kind: must be one of "simulated", "openai", got "gpt"'),
+        ({"heartbeat": {"interval": 30}}, "heartbeat.interval: unknown field (known: interval_seconds)"),
+        ({"reconnect": 5}, "reconnect: must be a table / object, got 5"),
         ({"platform": {"client_secret": "x"}}, "platform.client_secret: secrets do not belong in config.json"),
+        ({"admin": {"db_pass": "x"}}, "admin.db_pass: secrets do not belong in config.json"),
+        ({"platform": {"auth_header": "x"}}, "platform.auth_header: secrets do not belong in config.json"),
+        ({"engine": {"kind": "openai"}}, 'engine.openai_base_url: must be a URL such as "http://127.0.0.1:8000/v1"'),
+        ({"engine": {"tokens_per_second": float("nan")}}, "engine.tokens_per_second: must be a finite number, got NaN"),
+        ({"nlp_engine": {"temperature": 1e308}}, "nlp_engine.temperature: must be between 0 and 2, got 1e+308"),
     ],
 )
 def test_bad_values_name_the_field_and_the_expected_value(data, expected):
@@ -77,7 +82,7 @@ def test_overrides_are_validated_like_the_file(tmp_path):
     path.write_text(json.dumps({"engine": {"reply_tokens": 5}}))
     assert load_config(path, {"engine.tokens_per_second": 9}).engine.reply_tokens == 5
     assert load_config(path, {"engine.reply_tokens": 7}).engine.reply_tokens == 7
-    with pytest.raises(ConfigError, match=r"engine\.reply_tokens: expected an integer"):
+    with pytest.raises(ConfigError, match=r"engine\.reply_tokens: must be an integer"):
         load_config(path, {"engine.reply_tokens": "x"})
 
 
@@ -93,3 +98,11 @@ def test_secrets_come_from_env_or_file_and_never_show(tmp_path):
     assert generated.jwt_key_generated and len(generated.jwt_key) >= 32
     with pytest.raises(ConfigError, match="--client-secret-file"):
         Secrets.load(str(tmp_path / "nope"), env=env)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "1e308"])
+def test_non_finite_and_huge_numbers_in_the_file_are_refused_naming_the_field(tmp_path, literal):
+    path = tmp_path / "config.json"
+    path.write_text('{"reconnect": {"jitter": ' + literal + "}}")  # Python's json parses NaN / Infinity
+    with pytest.raises(ConfigError, match=r"config.json: reconnect\.jitter: must be (a finite number|between 0 and 1)"):
+        load_config(path)

@@ -19,7 +19,9 @@ DEADLINE = 20.0  # generous: the machine is shared
 
 
 def settings(**changes: Any) -> Settings:
-    base = Settings(apps=(AppConfig(APP, SECRET),), ping_interval_s=0, ack_timeout_s=2.0, reply_timeout_s=10.0)
+    base = Settings(
+        apps=(AppConfig(app_id=APP, secret=SECRET),), ping_interval_s=0, ack_timeout_s=2.0, reply_timeout_s=10.0
+    )
     return base.with_changes(**changes)
 
 

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from harness.cli import platform as command
+from harness.core.faults import Faults
 from harness.platform import ConfigError, PlatformServer, load_toml
 from tests.platform.helpers import Bot, SteppedClock, User, async_test, poll, server
 from tests.platform.test_openapi import CARD, call, token
@@ -29,7 +30,7 @@ card_streaming = 20
 
 [faults]
 push_drop_ratio = 0.1
-schedule = [{at_s = 5, set = {push_drop_ratio = 0.0}}]
+schedule = [{at = 5, set = {push_drop_ratio = 0.0}}]
 """
 
 
@@ -135,7 +136,7 @@ async def test_ignored_acks_cause_redelivery():
 
 @async_test
 async def test_scheduled_disconnect_storm():
-    schedule = [{"at_s": 0.2, "set": {"disconnect_every_s": 0.5}}]
+    schedule = [{"at": 0.2, "set": {"disconnect_every_s": 0.5}}]
     async with server({"schedule": schedule}, disconnect_grace_s=0.2) as srv, aiohttp.ClientSession() as http:
         bot = await Bot.connect(http, srv.url)
         frame = await bot.frame("SYSTEM")
@@ -165,7 +166,7 @@ def test_the_toml_example_in_the_docs_loads(tmp_path):
     path = tmp_path / "example.toml"
     path.write_text(example)
     settings, faults = load_toml(path)
-    assert settings.robots[0].conversation_id == "cid-ops" and faults["schedule"][1]["at_s"] == 120
+    assert settings.robots[0].conversation_id == "cid-ops" and faults["schedule"][1]["at"] == 120
     PlatformServer(settings, faults)  # faults and schedule are valid too
 
 
@@ -221,7 +222,7 @@ async def test_shutdown_drain_gives_up_after_drain_s():
 
 @async_test
 async def test_qps_mode_switches_at_run_time_and_reverts_to_the_setting():
-    async with server(qps_limits=(("card_create", 1.0),)) as srv, aiohttp.ClientSession() as http:
+    async with server(qps_limits={"card_create": 1.0}) as srv, aiohttp.ClientSession() as http:
         _, tok = await token(http, srv.url)
 
         async def limited_answer() -> tuple[int, str]:
@@ -248,3 +249,49 @@ async def test_qps_mode_switches_at_run_time_and_reverts_to_the_setting():
         async with http.post(f"{srv.url}/admin/faults", json={"qps_mode": None}) as r:  # what `until` sends
             assert r.status == 200 and (await r.json())["qps_mode"] is None
         assert await limited_answer() == (429, "Throttling")
+
+
+def _strict_json(text: str) -> object:
+    """JSON as the standard defines it: NaN and Infinity are not numbers there."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not valid JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@async_test
+async def test_non_finite_and_huge_numbers_are_refused_and_change_nothing():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        for literal, problem in (
+            ("NaN", "must be a finite number"),
+            ("Infinity", "must be a finite number"),
+            ("-Infinity", "must be a finite number"),
+            ("1e308", "must be between 0 and"),
+        ):
+            for field, body in (
+                ("faults.push_delay_s", '{"push_delay_s": %s}'),
+                ("faults.errors.card_streaming.ratio", '{"errors": {"card_streaming": {"status": 429, "ratio": %s}}}'),
+                ("faults.schedule[0].at", '{"schedule": [{"at": %s, "set": {"push_drop_ratio": 1}}]}'),
+            ):
+                async with http.post(
+                    f"{srv.url}/admin/faults", data=body % literal, headers={"Content-Type": "application/json"}
+                ) as r:
+                    message = (await r.json())["message"]
+                    assert r.status == 400 and message.startswith(f"{field}: "), message
+                    if field != "faults.schedule[0].at":
+                        assert problem in message, message
+        async with http.get(f"{srv.url}/admin/faults") as r:
+            faults = _strict_json(await r.text())
+        assert faults == Faults().as_dict()
+
+
+@async_test
+async def test_a_schedule_entry_with_until_puts_the_switch_back():
+    """The emulator on its own plays `at` / `until` as seconds after the POST (Monday 00:00 on its clock)."""
+    async with server({"push_drop_ratio": 0.25}) as srv, aiohttp.ClientSession() as http:
+        entry = {"at": 0.1, "until": "Mon 00:00:01", "set": {"push_drop_ratio": 1.0}}
+        async with http.post(f"{srv.url}/admin/faults", json={"schedule": [entry]}) as r:
+            assert r.status == 200
+        await poll(lambda: srv.faults.push_drop_ratio == 1.0, "the scheduled fault")
+        await poll(lambda: srv.faults.push_drop_ratio == 0.25, "the value before `at` to come back")

@@ -75,7 +75,7 @@ async def test_tokens_and_session_webhooks_expire_on_the_emulators_clock():
 
 @async_test
 async def test_missing_scope_is_403_with_required_scopes():
-    cfg = settings(apps=(AppConfig(APP, SECRET, scopes=("qyapi_robot_sendmsg",)),))
+    cfg = settings(apps=(AppConfig(app_id=APP, secret=SECRET, scopes=("qyapi_robot_sendmsg",)),))
     async with PlatformServer(cfg) as srv, aiohttp.ClientSession() as http:
         _, tok = await token(http, srv.url)
         status, body = await call(
@@ -94,7 +94,7 @@ async def test_missing_scope_is_403_with_required_scopes():
 
 
 async def _hit_limit(mode):
-    async with server(qps_limits=(("card_create", 2.0),), qps_mode=mode) as srv, aiohttp.ClientSession() as http:
+    async with server(qps_limits={"card_create": 2.0}, qps_mode=mode) as srv, aiohttp.ClientSession() as http:
         _, tok = await token(http, srv.url)
         statuses = []
         for i in range(4):
@@ -153,7 +153,7 @@ async def test_faults_force_errors_change_token_ttl_and_refuse_bad_values():
 
 @async_test
 async def test_custom_robot_webhook_signature():
-    robot = RobotWebhook("hook-token", "SECabc", "g1")
+    robot = RobotWebhook(access_token="hook-token", secret="SECabc", conversation_id="g1")
     async with PlatformServer(settings(robots=(robot,))) as srv, aiohttp.ClientSession() as http:
         member = await User.connect(http, srv.url, "m1")
         await member.ws.send_str(json.dumps({"type": "join", "clientMsgId": "j", "conversationId": "g1"}))

@@ -15,5 +15,5 @@ def test_bad_scenario_is_a_usage_error_naming_the_field(capsys, tmp_path: Path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[shape]\npeak_users = 0\n")
     assert main(["run", str(bad), "--runs-dir", str(tmp_path / "runs")]) == ExitCode.USAGE
-    assert "shape.peak_users: must be >= 1" in capsys.readouterr().err
+    assert "shape.peak_users: must be between 1 and" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # nothing started, no run folder

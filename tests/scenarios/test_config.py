@@ -43,6 +43,14 @@ def test_defaults_fill_in_and_sla_comes_from_the_contract():
         ({"mix": {"one_to_one": 0, "group": 0, "membership": 0}}, "mix.one_to_one"),
         ({"name": "has space"}, "name"),
         ({"surprise": 1}, "surprise"),
+        ({"shape": {"duration_s": float("nan")}}, "shape.duration_s"),
+        ({"compression": {"peak_wall_s": float("inf")}}, "compression.peak_wall_s"),
+        ({"load": {"reply_timeout_s": 1e308}}, "load.reply_timeout_s"),
+        ({"faults": [{"at": "Tue 10:00", "set": {"push_drop_ratio": float("nan")}}]}, "faults[0].set.push_drop_ratio"),
+        ({"faults": [{"at": "Tue 10:00", "set": {}}]}, "faults[0].set"),
+        ({"faults": [{"at": True, "set": {"push_drop_ratio": 0.1}}]}, "faults[0].at"),
+        ({"target": {"env": {"A": "1"}, "public_env": ["B"]}}, "target.public_env"),
+        ({"load": {"workers": True}}, "load.workers"),
     ],
 )
 def test_errors_name_the_field(data, field):
@@ -60,6 +68,51 @@ def test_qps_mode_is_a_fault_switch_with_an_until():
 def test_sla_override_keeps_other_thresholds():
     sc = parse_scenario({"sla": {"p99_latency_seconds": 0.25}}, "x")
     assert sc.sla.p99_latency_seconds == 0.25 and sc.sla.availability == THRESHOLDS.availability
+
+
+def test_non_finite_and_huge_numbers_say_what_is_wrong():
+    for value, problem in ((float("nan"), "must be a finite number, got NaN"), (1e308, "must be > 0 and <= ")):
+        with pytest.raises(ScenarioError, match=f"^shape.duration_s: {problem}"):
+            parse_scenario({"shape": {"duration_s": value}}, "x")
+    with pytest.raises(
+        ScenarioError, match=r"^faults\[0\]\.set\.errors\.card_streaming\.ratio: must be between 0 and 1"
+    ):
+        parse_scenario(
+            {"faults": [{"at": 0, "set": {"errors": {"card_streaming": {"status": 429, "ratio": 1e308}}}}]}, "x"
+        )
+
+
+def test_fault_times_are_simulated_times_or_seconds_since_monday():
+    sc = parse_scenario({"faults": [{"at": "Mon 00:01", "until": 120, "set": {"push_drop_ratio": 0.5}}]}, "x")
+    assert (sc.faults[0].at_s, sc.faults[0].until_s) == (60.0, 120.0)
+
+
+def test_env_values_are_masked_in_the_run_folder_unless_public():
+    env = {
+        "DB_PASS": "p1",
+        "SERVICE_CREDENTIALS": "p2",
+        "AUTH_HEADER": "p3",
+        "MY_PWD": "p4",
+        "REGION": "eu-1",
+        "LOG": "x9",
+    }
+    sc = parse_scenario(
+        {
+            "target": {
+                "kind": "command",
+                "command": ["mybot", "--api-token", "p5", "--db-password=p6", "--region", "eu-1"],
+                "env": env,
+                "public_env": ["REGION", "DB_PASS"],  # a secret-looking name stays masked even when listed
+            }
+        },
+        "x",
+    )
+    text = resolved_toml(sc)
+    assert not any(secret in text for secret in ("p1", "p2", "p3", "p4", "p5", "p6", "x9"))
+    resolved = resolved_dict(sc)["target"]
+    assert resolved["env"] == {k: "eu-1" if k == "REGION" else "***" for k in env}
+    assert resolved["command"] == ["mybot", "--api-token", "***", "--db-password=***", "--region", "eu-1"]
+    assert sc.target.env == env  # the bot itself still gets the real values
 
 
 def test_resolved_round_trip_and_secret_masking():

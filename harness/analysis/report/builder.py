@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +26,11 @@ from harness.analysis.report.resources import aggregate_resources
 from harness.analysis.report.verdicts import error_budget_used, sla_verdicts
 from harness.core.contract import ExitCode
 from harness.core.runfolder.reader import RunFolder
+from harness.core.secrets import mask_mapping
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 VERDICT_EXIT = {"PASS": ExitCode.OK, "FAIL": ExitCode.SLA_BREACHED, "INCOMPLETE": ExitCode.ABORTED}
-
-
-SECRET_KEY = re.compile(r"secret|token|password|passwd|api[_-]?key|credential|authorization", re.I)
-SECRET_ARG = re.compile(r"((?:secret|token|password|passwd|api[_-]?key)[\w-]*[= ])\S+", re.I)
-
-
-def redact(value: Any) -> Any:
-    """The manifest as shown in harness.analysis.report: values under secret-looking keys and secret-looking command
-    line arguments are masked (secrets never appear in harness.analysis.report)."""
-    if isinstance(value, dict):
-        return {k: "***" if SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return SECRET_ARG.sub(r"\1***", value)
-    return value
 
 
 def _lost_count(ledger: dict[str, Any] | None) -> int | None:
@@ -140,7 +124,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         "alerts": alerts,
         "profiles": profiles,
         "profile_diffs": window_diffs(profiles),
-        "manifest": redact(folder.manifest),
+        "manifest": mask_mapping(folder.manifest),  # secrets never appear in reports
     }
     charts = {
         "series": load.series,

@@ -1,1 +1,1 @@
-"""Scenario files: schema (typed fields and defaults), reader (field-path errors) and config (load, resolve)."""
+"""Scenario files: schema (pydantic models with defaults and checks) and config (load, resolve, mask, JSON Schema)."""
