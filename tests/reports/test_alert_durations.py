@@ -56,7 +56,7 @@ def _run(tmp_path: Path, timemap: TimeMap | None, events: list[tuple[str, str, s
 
 def _alerts(run: Path, timemap: TimeMap) -> dict[str, dict]:
     intervals = aggregate_alerts(RunFolder.open(run), timemap.sim_end, timemap.wall_duration)
-    return {a["alertname"]: a for a in intervals}
+    return {a.alertname: a.model_dump() for a in intervals}
 
 
 def test_an_alert_inside_one_peak_keeps_its_whole_duration(tmp_path: Path) -> None:
@@ -137,10 +137,10 @@ def test_without_a_time_map_nothing_is_known_to_be_fast_forwarded(tmp_path: Path
 def test_report_tables_show_played_time_and_explain_the_mark(tmp_path: Path) -> None:
     # HostCpuHigh fires at Wed 10:25 and resolves at 15:30, in the fast-forward after the peak
     report = build_report(write_run(tmp_path / "run", SyntheticRun(slow_peak_days=(1,), overrun_alert_days=(2,))))
-    cpu = next(a for a in report.data["alerts"] if a["alertname"] == "HostCpuHigh")
-    assert (cpu["started_sim"], cpu["ended_sim"]) == (parse_sim("Wed 10:25"), parse_sim("Wed 15:30"))
-    assert cpu["crossed_fast_forward"] and cpu["duration_played_sim_s"] == 5 * 60
-    assert cpu["fast_forwarded_sim_s"] == 5 * 3600
+    cpu = next(a for a in report.data.alerts if a.alertname == "HostCpuHigh")
+    assert (cpu.started_sim, cpu.ended_sim) == (parse_sim("Wed 10:25"), parse_sim("Wed 15:30"))
+    assert cpu.crossed_fast_forward and cpu.duration_played_sim_s == 5 * 60
+    assert cpu.fast_forwarded_sim_s == 5 * 3600
     on_disk = json.loads(report.json_path.read_text())
     new_fields = {
         "duration_played_sim_s",

@@ -30,7 +30,7 @@ def test_generator_bound_run_without_prometheus_says_so_everywhere(tmp_path: Pat
     assert conditions["prometheus"] == {"available": False, "reason": "prometheus not found", "hint": HINT, "url": None}
     assert conditions["warnings"] == [BOUND_WARNING, "bot wrote to stderr"]
 
-    summary = report.data["summary"]
+    summary = report.data.summary
     assert summary[1].startswith("Generator-bound:"), summary  # right under the verdict
     not_evaluated = [s for s in summary if s.startswith("Alerts were not evaluated")]
     assert not_evaluated and "prometheus not found" in not_evaluated[0] and HINT in not_evaluated[0]
@@ -50,24 +50,25 @@ def test_generator_bound_run_without_prometheus_says_so_everywhere(tmp_path: Pat
 
 def test_ordinary_run_has_no_conditions_section(tmp_path: Path) -> None:
     report = build_report(write_run(tmp_path / "run", SyntheticRun(days=1)))
-    conditions = report.data["conditions"]
-    assert conditions["generator_bound"] is False and conditions["alerts_evaluated"] is True
-    assert conditions["prometheus"]["available"] is True and conditions["alertmanager"]["available"] is False
-    assert "No alert fired." in report.data["summary"]
-    assert not any(s.startswith(("Generator-bound", "Alerts were not evaluated")) for s in report.data["summary"])
+    conditions = report.data.conditions
+    assert conditions.generator_bound is False and conditions.alerts_evaluated is True
+    assert conditions.prometheus is not None and conditions.prometheus.available is True
+    assert conditions.alertmanager is not None and conditions.alertmanager.available is False
+    assert "No alert fired." in report.data.summary
+    assert not any(s.startswith(("Generator-bound", "Alerts were not evaluated")) for s in report.data.summary)
     assert "How the run went" not in report.md_path.read_text()
     assert 'id="conditions"' not in report.html_path.read_text()
 
 
 def test_older_manifests_boolean_or_missing_prometheus(tmp_path: Path) -> None:
     report = build_report(_run(tmp_path, prometheus=False))
-    assert report.data["conditions"]["alerts_evaluated"] is False
-    assert any(s.startswith("Alerts were not evaluated") for s in report.data["summary"])
+    assert report.data.conditions.alerts_evaluated is False
+    assert any(s.startswith("Alerts were not evaluated") for s in report.data.summary)
     missing = write_run(tmp_path / "old", SyntheticRun(days=1))
     manifest = json.loads((missing / "manifest.json").read_text())
     del manifest["prometheus"], manifest["warnings"], manifest["generator_bound"]
     (missing / "manifest.json").write_text(json.dumps(manifest))
-    conditions = build_report(missing).data["conditions"]
+    conditions = build_report(missing).data.conditions.model_dump()
     # the manifest does not say: the report claims nothing either way
     assert conditions == {
         "generator_bound": False,
