@@ -26,16 +26,16 @@ def run(args: argparse.Namespace) -> int:
     except NotARunFolder as exc:
         print(f"harness diagnose: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    findings = report.data["findings"]
+    findings = report.data.findings
     if args.json:
-        print(json.dumps(findings, indent=2))
+        print(json.dumps([f.as_dict() for f in findings], indent=2))
     elif not findings:
         print(f"no findings: nothing in {args.run_dir} needs explaining (verdict {report.verdict})")
     for n, f in enumerate([] if args.json else findings, 1):
-        print(f"{n}. [{f['severity']}] {f['title']}\n   {f['what']}")
-        for e in f["evidence"]:
-            print(f"   - {e['text']}  ({e['source']})")
-        print(f"   likely cause: {f['cause']}\n   what to do:   {f['action']}\n   runbook:      {f['runbook']}\n")
-    for reason in report.data["incomplete_reasons"]:
+        print(f"{n}. [{f.severity}] {f.title}\n   {f.what}")
+        for e in f.evidence:
+            print(f"   - {e.text}  ({e.source})")
+        print(f"   likely cause: {f.cause}\n   what to do:   {f.action}\n   runbook:      {f.runbook}\n")
+    for reason in report.data.incomplete_reasons:
         print(f"note: {reason}", file=sys.stderr)
     return ExitCode.SLA_BREACHED if findings else ExitCode.OK

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"harness report: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     if not args.quiet:
-        for line in report.data["summary"]:
+        for line in report.data.summary:
             print(line)
     for path in report.paths.values():
         print(f"wrote {path}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from prometheus_client import start_http_server
 
+from harness.analysis.diagnose.model import Finding
 from harness.analysis.report.builder import analyse
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.core.runfolder.reader import RunFolder
@@ -69,27 +70,27 @@ def _with_lag(run: Path, in_slow_peak: dict[str, int], elsewhere: dict[str, int]
     return run
 
 
-def _slowness(run: Path) -> dict:
-    return {f["id"]: f for f in analyse(run).data["findings"]}["slowness.p99"]
+def _slowness(run: Path) -> Finding:
+    return {f.id: f for f in analyse(run).data.findings}["slowness.p99"]
 
 
-def _evidence(finding: dict) -> str:
-    return " | ".join(e["text"] for e in finding["evidence"])
+def _evidence(finding: Finding) -> str:
+    return " | ".join(e.text for e in finding.evidence)
 
 
 def test_a_blocked_loop_in_the_slow_window_is_named_as_a_cause(tmp_path: Path):
     run = write_run(tmp_path / "run", SyntheticRun(slow_peak_days=(THURSDAY,), cpu_overload_days=(THURSDAY,)))
     slow = _slowness(_with_lag(run, {"0.25": 3, "0.5": 1}, {"0.001": 4}))
-    assert "the bot's event loop was blocked" in slow["cause"]
-    assert "move CPU-heavy work off the event loop" in slow["action"]
+    assert "the bot's event loop was blocked" in slow.cause
+    assert "move CPU-heavy work off the event loop" in slow.action
     assert "event-loop lag while slow: p99 <= 500 ms, max <= 500 ms" in _evidence(slow)
-    assert any(e["source"] == "samples.jsonl loop_lag" for e in slow["evidence"])
+    assert any(e.source == "samples.jsonl loop_lag" for e in slow.evidence)
 
 
 def test_lag_outside_the_slow_window_does_not_count(tmp_path: Path):
     run = write_run(tmp_path / "run", SyntheticRun(slow_peak_days=(THURSDAY,)))
     slow = _slowness(_with_lag(run, {"0.001": 3, "0.005": 1}, {"2.5": 4}))
-    assert "event loop" not in slow["cause"] and slow["cause"].startswith("no saturated resource")
+    assert "event loop" not in slow.cause and slow.cause.startswith("no saturated resource")
     assert "p99 <= 5 ms, max <= 5 ms" in _evidence(slow) and "not blocked" in _evidence(slow)
 
 

@@ -7,23 +7,24 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.diagnose.model import Finding
 from harness.analysis.report.builder import analyse, build_report
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.cli.main import main
 from harness.core.contract import ExitCode
 
 
-def _findings(tmp_path: Path, spec: SyntheticRun) -> dict[str, dict]:
-    return {f["id"]: f for f in analyse(write_run(tmp_path / "run", spec)).data["findings"]}
+def _findings(tmp_path: Path, spec: SyntheticRun) -> dict[str, Finding]:
+    return {f.id: f for f in analyse(write_run(tmp_path / "run", spec)).data.findings}
 
 
-def _evidence(finding: dict) -> str:
-    return " | ".join(e["text"] for e in finding["evidence"])
+def _evidence(finding: Finding) -> str:
+    return " | ".join(e.text for e in finding.evidence)
 
 
 def test_clean_run_has_no_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = write_run(tmp_path / "run")
-    assert analyse(run).data["findings"] == []
+    assert analyse(run).data.findings == []
     assert main(["diagnose", str(run)]) == ExitCode.OK
     assert "no findings" in capsys.readouterr().out
 
@@ -32,7 +33,7 @@ def test_loss_by_stage_is_cross_checked_with_the_bot_log(tmp_path: Path) -> None
     found = _findings(tmp_path, SyntheticRun(lost={"not_acked": 5, "no_reply": 3}))
     assert set(found) == {"loss.not_acked", "loss.no_reply"}
     not_acked = found["loss.not_acked"]
-    assert not_acked["severity"] == "critical" and not_acked["runbook"] == "runbooks/message-loss.md"
+    assert not_acked.severity == "critical" and not_acked.runbook == "runbooks/message-loss.md"
     assert "5 messages pushed but never ACKed" in _evidence(not_acked)
     assert "refused 5 frames because its inbound buffer was full" in _evidence(not_acked)
     assert "never saw 5" in _evidence(not_acked)  # queue-rejected messages never reached the handler
@@ -44,7 +45,7 @@ def test_injected_push_drops_are_named_as_the_cause(tmp_path: Path) -> None:
     finding = _findings(tmp_path, SyntheticRun(lost={"not_acked": 4}, faults_applied={"push_dropped": 9}))[
         "loss.not_acked"
     ]
-    assert finding["cause"].startswith("faults injected by the run's scenario")
+    assert finding.cause.startswith("faults injected by the run's scenario")
     assert "applied an injected fault 9 times: pushes dropped on the way to the bot" in _evidence(finding)
 
 
@@ -69,10 +70,10 @@ def test_api_errors_by_api_and_cause(tmp_path: Path, error: tuple, finding_id: s
     found = _findings(tmp_path, SyntheticRun(api_errors={error: 40}))
     assert list(found) == [finding_id]
     finding = found[finding_id]
-    assert words in json.dumps(finding)
+    assert words in json.dumps(finding.as_dict())
     assert f"HTTP {error[1]} {error[2]} × 40" in _evidence(finding)
     assert (
-        finding["runbook"]
+        finding.runbook
         == {"api.qps": "runbooks/429.md", "api.403": "runbooks/403.md", "api.401": "runbooks/401.md"}[
             finding_id.rsplit(".", 1)[0]
         ]
@@ -82,8 +83,8 @@ def test_api_errors_by_api_and_cause(tmp_path: Path, error: tuple, finding_id: s
 def test_slowness_names_the_saturated_resource_and_the_trend(tmp_path: Path) -> None:
     found = _findings(tmp_path, SyntheticRun(slow_peak_days=(3,), cpu_overload_days=(3,), backlog_days=(3,)))
     slow = found["slowness.p99"]
-    assert "the bot is CPU-bound (97% of a core)" in slow["cause"]
-    assert "inbound buffer" in slow["cause"]
+    assert "the bot is CPU-bound (97% of a core)" in slow.cause
+    assert "inbound buffer" in slow.cause
     evidence = _evidence(slow)
     assert "peak Thu 09:30-10:30" in evidence and "backlog peaked at 180 at Thu" in evidence
     assert "P99 vs offered load: r = " in evidence and "(one per simulated hour)" in evidence
@@ -91,7 +92,7 @@ def test_slowness_names_the_saturated_resource_and_the_trend(tmp_path: Path) -> 
 
 def test_slowness_without_a_saturated_resource_says_so(tmp_path: Path) -> None:
     slow = _findings(tmp_path, SyntheticRun(slow_peak_days=(1,)))["slowness.p99"]
-    assert slow["cause"].startswith("no saturated resource")
+    assert slow.cause.startswith("no saturated resource")
 
 
 def test_login_abuse_burst(tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_findings_are_part_of_the_report_and_the_cli(tmp_path: Path, capsys: pyt
     report = build_report(run)
     assert "## Diagnosis" in report.md_path.read_text()
     assert 'id="diagnosis"' in report.html_path.read_text()
-    assert any(line.startswith("Diagnosis: 1 finding(s)") for line in report.data["summary"])
+    assert any(line.startswith("Diagnosis: 1 finding(s)") for line in report.data.summary)
     assert main(["diagnose", str(run), "--json"]) == ExitCode.SLA_BREACHED
     assert [f["id"] for f in json.loads(capsys.readouterr().out)] == ["loss.no_reply"]
     assert main(["diagnose", str(tmp_path)]) == ExitCode.USAGE
@@ -122,7 +123,7 @@ def test_damaged_bot_log_lines_are_counted_not_dropped(tmp_path: Path) -> None:
     good = sum(1 for line in log.read_text().splitlines() if line.strip())
     with log.open("a") as handle:
         handle.write('["not", "an object"]\n\n{"ts": "2026-11-25T10:00:00+00:00", "ev')  # a torn last line
-    warnings = analyse(run).data["warnings"]
+    warnings = analyse(run).data.warnings
     assert f"logs/bot.log: 2 of {good + 2} lines are not JSON objects" in warnings, warnings
 
 

@@ -25,7 +25,7 @@ def test_the_cpu_burning_spike_blocks_the_loop_and_the_diagnosis_says_so(faults_
     assert lag.total() > 100, f"the probe should have run about 4 times a second in the spike: {dict(lag)}"
     p99 = bucket_at(lag, LATENCY_QUANTILE)
     assert p99 > LOOP_LAG_BLOCKED_SECONDS, f"spike lag p99 {p99} s: {dict(lag)}"
-    slow = {f["id"]: f for f in analyse(faults_run).data["findings"]}["slowness.p99"]
+    slow = {f.id: f.as_dict() for f in analyse(faults_run).data.findings}["slowness.p99"]
     assert "the bot's event loop was blocked" in slow["cause"], slow["cause"]
     assert any(
         "event-loop lag while slow" in e["text"] and "blocked by work on the loop" in e["text"]
@@ -38,6 +38,6 @@ def test_the_clean_week_keeps_the_loop_free(week_run: Path) -> None:
     assert lag.total() > 100, f"the probe should have run about 4 times a second: {dict(lag)}"
     p99 = bucket_at(lag, LATENCY_QUANTILE)
     assert p99 <= LOOP_LAG_BLOCKED_SECONDS, f"week lag p99 {p99} s: {dict(lag)}"
-    slow = {f["id"]: f for f in analyse(week_run).data["findings"]}.get("slowness.p99")
+    slow = {f.id: f.as_dict() for f in analyse(week_run).data.findings}.get("slowness.p99")
     if slow is not None:  # a breach on a shared machine must not be blamed on the bot's loop
         assert "event loop was blocked" not in slow["cause"], slow["cause"]

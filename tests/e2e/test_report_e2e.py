@@ -144,7 +144,7 @@ def test_week_report_renders_in_chromium(week_run: Path) -> None:
 
 
 def test_week_faults_each_produce_their_finding(week_run: Path) -> None:
-    findings = {f["id"]: f for f in analyse(week_run).data["findings"]}
+    findings = {f.id: f.as_dict() for f in analyse(week_run).data.findings}
     abuse = findings["security.login_abuse"]
     assert "(Wed 09:" in abuse["evidence"][0]["text"]  # the scenario's abuse window
     throttled = findings["api.qps.card_streaming"]
@@ -155,7 +155,7 @@ def test_week_faults_each_produce_their_finding(week_run: Path) -> None:
 
 
 def test_every_injected_fault_has_its_finding(faults_run: Path) -> None:
-    findings = {f["id"]: f for f in analyse(faults_run).data["findings"]}
+    findings = {f.id: f.as_dict() for f in analyse(faults_run).data.findings}
     text = {k: json.dumps(f) for k, f in findings.items()}
     assert "injected by the run's scenario (Tue 10:00" in findings["api.401.card_streaming"]["cause"]
     forbidden = findings["api.403.card_create"]["cause"]

@@ -99,11 +99,11 @@ def test_profiles_in_a_run_folder_reach_the_report(busy, tmp_path: Path) -> None
     pyspy.record(busy.pid, run / "profiles" / "peak-day0", duration=1).wait(60)
     pyspy.record(busy.pid, run / "profiles" / "peak-day1", duration=1).wait(60)
     report = build_report(run)
-    windows = [p["window"] for p in report.data["profiles"]]
+    windows = [p.window for p in report.data.profiles]
     assert windows == ["peak-day0", "peak-day1"]
-    assert report.data["profiles"][0]["hot"][0]["function"].startswith("burn_cpu")
-    [window_diff] = report.data["profile_diffs"]
-    assert (window_diff["before"], window_diff["after"]) == ("peak-day0", "peak-day1")
+    assert report.data.profiles[0].hot[0].function.startswith("burn_cpu")
+    [window_diff] = report.data.profile_diffs
+    assert (window_diff.before, window_diff.after) == ("peak-day0", "peak-day1")
     html = report.html_path.read_text()
     assert "Hot functions (py-spy)" in html and 'href="profiles/peak-day0/bot.svg"' in html
     assert "burn_cpu" in report.md_path.read_text()

@@ -8,27 +8,29 @@ from pathlib import Path
 import pytest
 
 from harness.analysis.report.builder import build_report
+from harness.analysis.report.model import SlaVerdict, Verdict
+from harness.analysis.report.result import Report
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.cli.main import main
 from harness.core.contract import THRESHOLDS, ExitCode
 from harness.core.runfolder.reader import NotARunFolder
 
 
-def _slas(report) -> dict[str, dict]:
-    return {s["id"]: s for s in report.data["slas"]}
+def _slas(report: Report) -> dict[str, SlaVerdict]:
+    return {s.id: s for s in report.data.slas}
 
 
 def test_clean_week_passes_every_sla_and_writes_report_json(tmp_path: Path) -> None:
     report = build_report(write_run(tmp_path / "run"))
-    assert report.verdict == "PASS"
+    assert report.verdict is Verdict.PASS
     assert report.exit_code == ExitCode.OK
     on_disk = json.loads(report.json_path.read_text())
     assert on_disk["verdict"] == "PASS" and on_disk["schema_version"] == 1
     slas = _slas(report)
     assert {f"p99_peak_day{d}" for d in range(7)} <= set(slas)
     assert {"p99_overall", "availability", "cpu", "memory", "message_loss"} <= set(slas)
-    assert all(s["status"] == "pass" and s["margin"] >= 0 for s in slas.values()), slas
-    assert slas["p99_overall"]["threshold"] == THRESHOLDS.p99_latency_seconds
+    assert all(s.status == "pass" and s.margin is not None and s.margin >= 0 for s in slas.values()), slas
+    assert slas["p99_overall"].threshold == THRESHOLDS.p99_latency_seconds
     assert on_disk["alerts"] == [] and on_disk["incomplete_reasons"] == []
 
 
@@ -36,56 +38,69 @@ def test_slow_peak_fails_only_that_day_and_its_alert_is_listed(tmp_path: Path) -
     report = build_report(write_run(tmp_path / "run", SyntheticRun(slow_peak_days=(2,))))
     assert (report.verdict, report.exit_code) == ("FAIL", ExitCode.SLA_BREACHED)
     slas = _slas(report)
-    failed = {k for k, s in slas.items() if s["status"] == "fail"}
+    failed = {k for k, s in slas.items() if s.status == "fail"}
     assert "p99_peak_day2" in failed and not {f"p99_peak_day{d}" for d in (0, 1, 3, 4, 5, 6)} & failed
-    assert slas["p99_peak_day2"]["value"] > THRESHOLDS.p99_latency_seconds > slas["p99_peak_day2"]["margin"]
-    [alert] = report.data["alerts"]
-    assert alert["alertname"] == "ChatbotP99LatencyHigh" and not alert["still_firing"]
+    assert report.data.judgement.breached == [s for s in report.data.slas if s.status == "fail"]
+    peak = slas["p99_peak_day2"]
+    assert peak.value is not None and peak.margin is not None
+    assert peak.value > THRESHOLDS.p99_latency_seconds > peak.margin
+    [alert] = report.data.alerts
+    assert alert.alertname == "ChatbotP99LatencyHigh" and not alert.still_firing
     day2 = 2 * 86_400
-    assert day2 + 9.5 * 3600 <= alert["started_sim"] < alert["ended_sim"] <= day2 + 10.5 * 3600
-    assert "Breached - P99 reply latency, peak Wed 09:30-10:30" in " ".join(report.data["summary"])
+    assert alert.started_sim is not None and alert.ended_sim is not None
+    assert day2 + 9.5 * 3600 <= alert.started_sim < alert.ended_sim <= day2 + 10.5 * 3600
+    assert "Breached - P99 reply latency, peak Wed 09:30-10:30" in " ".join(report.data.summary)
 
 
 def test_timeouts_count_against_p99_and_availability(tmp_path: Path) -> None:
     report = build_report(write_run(tmp_path / "run", SyntheticRun(error_ratio=0.02)))
     slas = _slas(report)
-    assert slas["availability"]["status"] == "fail"
-    assert slas["p99_overall"]["value"] >= 60  # 2 % timeouts, counted at the 60 s reply timeout
-    assert report.data["load"]["error_budget_used"] > 30
+    assert slas["availability"].status == "fail"
+    assert (slas["p99_overall"].value or 0) >= 60  # 2 % timeouts, counted at the 60 s reply timeout
+    assert (report.data.load.error_budget_used or 0) > 30
 
 
 def test_resource_and_loss_breaches(tmp_path: Path) -> None:
     spec = SyntheticRun(cpu_overload_days=(0,), lost={"not_acked": 4, "no_reply": 1})
     report = build_report(write_run(tmp_path / "run", spec))
     slas = _slas(report)
-    assert slas["cpu"]["status"] == "fail" and slas["cpu"]["value"] > THRESHOLDS.cpu_target
-    assert slas["memory"]["status"] == "pass"
-    assert slas["message_loss"]["value"] == 5 and slas["message_loss"]["status"] == "fail"
-    assert report.data["messages"]["lost_by_stage"]["not_acked"] == 4
+    assert slas["cpu"].status == "fail" and (slas["cpu"].value or 0) > THRESHOLDS.cpu_target
+    assert slas["memory"].status == "pass"
+    assert slas["message_loss"].value == 5 and slas["message_loss"].status == "fail"
+    assert (report.data.messages.lost_by_stage or {})["not_acked"] == 4
 
 
 def test_run_thresholds_override_the_contract(tmp_path: Path) -> None:
     spec = SyntheticRun(thresholds={"p99_latency_seconds": 0.05})
     report = build_report(write_run(tmp_path / "run", spec))
-    assert report.data["thresholds"]["p99_latency_seconds"] == 0.05
-    assert _slas(report)["p99_overall"]["status"] == "fail"
+    assert report.data.thresholds.p99_latency_seconds == 0.05
+    assert _slas(report)["p99_overall"].status == "fail"
 
 
 def test_interrupted_run_is_incomplete_and_says_what_is_missing(tmp_path: Path) -> None:
-    spec = SyntheticRun(status="aborted", abort_reason="bot exited with code 137",
-                        omit=("ledger.json", "samples.jsonl"), stop_after_days=3)
+    spec = SyntheticRun(
+        status="aborted",
+        abort_reason="bot exited with code 137",
+        omit=("ledger.json", "samples.jsonl"),
+        stop_after_days=3,
+    )
     run = write_run(tmp_path / "run", spec)
     with (run / "windows.jsonl").open("a") as handle:
         handle.write('{"wall_start": 12.0, "wall_e')  # torn last line: killed mid-write
     report = build_report(run)
     assert (report.verdict, report.exit_code) == ("INCOMPLETE", ExitCode.ABORTED)
-    reasons = " | ".join(report.data["incomplete_reasons"])
-    for expected in ("aborted", "bot exited with code 137", "samples.jsonl is missing", "ledger.json is missing",
-                     "windows.jsonl: 1 unreadable line"):
+    reasons = " | ".join(report.data.incomplete_reasons)
+    for expected in (
+        "aborted",
+        "bot exited with code 137",
+        "samples.jsonl is missing",
+        "ledger.json is missing",
+        "windows.jsonl: 1 unreadable line",
+    ):
         assert expected in reasons
-    assert report.data["messages"]["source"].startswith("last ledger.jsonl snapshot")
-    assert _slas(report)["cpu"]["status"] == "no_data"
-    assert len([s for s in report.data["slas"] if s["id"].startswith("p99_peak")]) == 7  # days 4-6 have no data
+    assert (report.data.messages.source or "").startswith("last ledger.jsonl snapshot")
+    assert _slas(report)["cpu"].status == "no_data"
+    assert len([s for s in report.data.slas if s.id.startswith("p99_peak")]) == 7  # days 4-6 have no data
 
 
 def test_not_a_run_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,14 +122,30 @@ def test_baseline_regression_gates_even_when_slas_pass(tmp_path: Path) -> None:
     worse = write_run(tmp_path / "worse", SyntheticRun(base_latency_s=0.06))
     report = build_report(worse, base)
     slas = _slas(report)
-    assert all(s["status"] == "pass" for s in slas.values())
-    comparison = report.data["baseline"]
-    rows = {r["id"]: r for r in comparison["slas"]}
-    assert rows["p99_overall"]["regression"] and rows["p99_overall"]["relative_worsening"] > 0.5
-    assert not rows["memory"]["regression"]
-    assert (report.verdict, report.exit_code) == ("FAIL", ExitCode.SLA_BREACHED)
-    assert build_report(worse, base, tolerance=5.0).verdict == "PASS"
-    assert build_report(base, worse).data["baseline"]["regressions"] == 0
+    assert all(s.status == "pass" for s in slas.values())
+    comparison = report.data.baseline
+    assert comparison is not None
+    rows = {r.id: r for r in comparison.slas}
+    assert rows["p99_overall"].regression and (rows["p99_overall"].relative_worsening or 0) > 0.5
+    assert not rows["memory"].regression
+    # the regression is in the verdict's structure, and the sentences are rendered from it
+    assert (report.verdict, report.exit_code) == (Verdict.FAIL, ExitCode.SLA_BREACHED)
+    judgement = report.data.judgement
+    assert (
+        judgement.breached == []
+        and judgement.regressed == comparison.regressed
+        and rows["p99_overall"] in judgement.regressed
+    )
+    summary = report.data.summary
+    assert summary[0].startswith("FAIL (regression): all 12 SLAs met")
+    assert (
+        summary[1] == f"Regressed against baseline base: {len(judgement.regressed)} SLA(s) worse beyond the tolerance."
+    )
+    on_disk = json.loads(report.json_path.read_text())
+    assert (on_disk["verdict"], on_disk["exit_code"]) == ("FAIL", ExitCode.SLA_BREACHED)
+    assert on_disk["baseline"]["regressions"] == len(judgement.regressed) and on_disk["summary"] == report.data.summary
+    assert build_report(worse, base, tolerance=5.0).verdict is Verdict.PASS
+    assert build_report(base, worse).data.baseline.regressions == 0
 
 
 def test_latency_summary_matches_hdrh_percentiles() -> None:
@@ -129,9 +160,9 @@ def test_latency_summary_matches_hdrh_percentiles() -> None:
         histograms.record_seconds(hist, rng.lognormvariate(-2, 1.2))
     summary = latency_summary(hist)
     for name, pct in PERCENTILES.items():
-        assert summary[name] == histograms.percentile_seconds(hist, pct)
-    assert summary["count"] == 20_000
-    assert latency_summary(histograms.new_histogram())["p99"] is None
+        assert getattr(summary, name) == histograms.percentile_seconds(hist, pct)
+    assert summary.count == 20_000
+    assert latency_summary(histograms.new_histogram()).p99 is None
 
 
 def test_chart_buckets_follow_the_run_length(tmp_path: Path) -> None:
@@ -155,3 +186,22 @@ def test_cli_baseline_flags_the_regression(tmp_path: Path, capsys: pytest.Captur
     assert out.startswith("FAIL (regression):") and "Regressed against baseline base" in out
     assert "regression" in (worse / "report.md").read_text()
     assert main(["report", str(worse), "--baseline", str(base), "--tolerance", "5"]) == ExitCode.OK
+
+
+def test_a_ledger_of_the_wrong_shape_is_named_not_a_crash(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", SyntheticRun(days=1))
+    ledger = json.loads((run / "ledger.json").read_text())
+    ledger["messages"]["lost"] = "many"
+    (run / "ledger.json").write_text(json.dumps(ledger))
+    report = build_report(run)
+    assert (report.verdict, report.exit_code) == ("INCOMPLETE", ExitCode.ABORTED)
+    assert "ledger.json: messages.lost: Input should be a valid integer" in report.data.incomplete_reasons[0]
+    assert report.data.messages.lost is None and _slas(report)["message_loss"].status == "no_data"
+
+
+def test_an_unreadable_scenario_file_is_a_warning_in_the_report(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", SyntheticRun(days=1))
+    (run / "scenario.toml").write_text("[[faults]\n")
+    report = build_report(run)
+    assert any(w.startswith("scenario.toml could not be read") for w in report.data.warnings), report.data.warnings
+    assert report.verdict == "PASS"

@@ -17,17 +17,26 @@ def _run(tmp_path: Path, **manifest) -> Path:
 
 
 def test_generator_bound_run_without_prometheus_says_so_everywhere(tmp_path: Path) -> None:
-    run = _run(tmp_path, generator_bound=True, warnings=[BOUND_WARNING, "bot wrote to stderr"],
-               prometheus={"available": False, "reason": "prometheus not found", "hint": HINT})
+    run = _run(
+        tmp_path,
+        generator_bound=True,
+        warnings=[BOUND_WARNING, "bot wrote to stderr"],
+        prometheus={"available": False, "reason": "prometheus not found", "hint": HINT},
+    )
     report = build_report(run)
     conditions = json.loads(report.json_path.read_text())["conditions"]
     assert conditions["generator_bound"] is True
     assert conditions["alerts_evaluated"] is False
-    assert conditions["prometheus"] == {"available": False, "reason": "prometheus not found", "hint": HINT,
-                                        "url": None}
+    assert conditions["prometheus"] == {
+        "available": False,
+        "reason": "prometheus not found",
+        "hint": HINT,
+        "url": None,
+        "rules_loaded": True,  # not counted against it: Prometheus never started
+    }
     assert conditions["warnings"] == [BOUND_WARNING, "bot wrote to stderr"]
 
-    summary = report.data["summary"]
+    summary = report.data.summary
     assert summary[1].startswith("Generator-bound:"), summary  # right under the verdict
     not_evaluated = [s for s in summary if s.startswith("Alerts were not evaluated")]
     assert not_evaluated and "prometheus not found" in not_evaluated[0] and HINT in not_evaluated[0]
@@ -47,40 +56,51 @@ def test_generator_bound_run_without_prometheus_says_so_everywhere(tmp_path: Pat
 
 def test_ordinary_run_has_no_conditions_section(tmp_path: Path) -> None:
     report = build_report(write_run(tmp_path / "run", SyntheticRun(days=1)))
-    conditions = report.data["conditions"]
-    assert conditions["generator_bound"] is False and conditions["alerts_evaluated"] is True
-    assert conditions["prometheus"]["available"] is True and conditions["alertmanager"]["available"] is False
-    assert "No alert fired." in report.data["summary"]
-    assert not any(s.startswith(("Generator-bound", "Alerts were not evaluated")) for s in report.data["summary"])
+    conditions = report.data.conditions
+    assert conditions.generator_bound is False and conditions.alerts_evaluated is True
+    assert conditions.prometheus is not None and conditions.prometheus.available is True
+    assert conditions.alertmanager is not None and conditions.alertmanager.available is False
+    assert "No alert fired." in report.data.summary
+    assert not any(s.startswith(("Generator-bound", "Alerts were not evaluated")) for s in report.data.summary)
     assert "How the run went" not in report.md_path.read_text()
     assert 'id="conditions"' not in report.html_path.read_text()
 
 
 def test_older_manifests_boolean_or_missing_prometheus(tmp_path: Path) -> None:
     report = build_report(_run(tmp_path, prometheus=False))
-    assert report.data["conditions"]["alerts_evaluated"] is False
-    assert any(s.startswith("Alerts were not evaluated") for s in report.data["summary"])
+    assert report.data.conditions.alerts_evaluated is False
+    assert any(s.startswith("Alerts were not evaluated") for s in report.data.summary)
     missing = write_run(tmp_path / "old", SyntheticRun(days=1))
     manifest = json.loads((missing / "manifest.json").read_text())
     del manifest["prometheus"], manifest["warnings"], manifest["generator_bound"]
     (missing / "manifest.json").write_text(json.dumps(manifest))
-    conditions = build_report(missing).data["conditions"]
+    conditions = build_report(missing).data.conditions.model_dump()
     # the manifest does not say: the report claims nothing either way
-    assert conditions == {"generator_bound": False, "prometheus": None, "alertmanager": conditions["alertmanager"],
-                          "alerts_evaluated": None, "warnings": []}
+    assert conditions == {
+        "generator_bound": False,
+        "prometheus": None,
+        "alertmanager": conditions["alertmanager"],
+        "alerts_evaluated": None,
+        "warnings": [],
+    }
 
 
 def test_prometheus_without_the_shipped_rules_means_alerts_not_evaluated(tmp_path: Path) -> None:
-    rules = {"groups_loaded": 1, "rules_loaded": 3, "groups_shipped": 8, "rules_shipped": 60,
-             "missing": ["stream.yml:chatbot-stream"]}
+    rules = {
+        "groups_loaded": 1,
+        "rules_loaded": 3,
+        "groups_shipped": 8,
+        "rules_shipped": 60,
+        "missing": ["stream.yml:chatbot-stream"],
+    }
     report = build_report(_run(tmp_path, prometheus={"available": True, "url": "http://127.0.0.1:1", "rules": rules}))
-    conditions = report.data["conditions"]
-    assert conditions["alerts_evaluated"] is False and conditions["prometheus"]["reason"] == "3 of 60 loaded"
+    conditions = report.data.conditions
+    assert conditions.alerts_evaluated is False and conditions.prometheus.reason == "3 of 60 loaded"
     assert "Alerts were not evaluated: Prometheus did not load the shipped rules (3 of 60 loaded)." in (
-        report.data["summary"]
+        report.data.summary
     )
     assert "No alert fired" not in report.md_path.read_text()
     assert "No alert fired" not in report.html_path.read_text()
     complete = {**rules, "groups_loaded": 8, "rules_loaded": 60, "missing": []}
     report = build_report(_run(tmp_path / "all", prometheus={"available": True, "rules": complete}))
-    assert report.data["conditions"]["alerts_evaluated"] is True and "No alert fired." in report.data["summary"]
+    assert report.data.conditions.alerts_evaluated is True and "No alert fired." in report.data.summary

@@ -1,54 +1,7 @@
 """`harness diagnose`: runbooks as code over a run folder.
 
-Each runbook module reads the report's analysis of the run folder and the bot's log, and returns
-findings: what happened, the evidence (numbers, simulated time, the file or query), the likely cause,
-what to do and the runbook page. A clean run yields no findings.
+Each runbook module reads the report's analysis of the run folder (the typed report model) and the
+bot's log, and returns findings: what happened, the evidence (numbers, simulated time, the file or
+query), the likely cause, what to do and the runbook page. A clean run yields no findings.
+harness.analysis.diagnose.runbooks runs them all.
 """
-
-from __future__ import annotations
-
-import sys
-from typing import Any
-
-from harness.analysis.diagnose import api_errors, loss, security, slowness
-from harness.analysis.diagnose.botlog import read_bot_log
-from harness.analysis.diagnose.context import BOT_LOG, Context
-from harness.analysis.diagnose.model import Evidence, Finding, ordered
-from harness.analysis.report.model import Report
-from harness.core.runfolder.reader import RunFolder
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
-RUNBOOKS = (loss, api_errors, slowness, security)
-
-__all__ = ["Evidence", "Finding", "diagnose"]
-
-
-def _scenario_faults(folder: RunFolder) -> list[dict[str, Any]]:
-    path = folder.path / "scenario.toml"
-    if not path.exists():
-        return []
-    try:
-        faults = tomllib.loads(path.read_text()).get("faults") or []
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        folder.warnings.append(f"scenario.toml could not be read: {exc}")
-        return []
-    return [f for f in faults if isinstance(f, dict)]
-
-
-def diagnose(report: Report) -> list[Finding]:
-    """Findings for an analysed run (harness.analysis.report.builder.analyse), most severe first."""
-    folder = RunFolder.open(report.run_dir)
-    ledger = folder.read_json("ledger.json") if folder.exists("ledger.json") else None
-    sample = [m for m in (ledger or {}).get("lost_sample", []) if isinstance(m, dict)]
-    bot = read_bot_log(folder.path / BOT_LOG, [str(m.get("msgId")) for m in sample])
-    if bot.unreadable:
-        report.data["warnings"].append(f"{BOT_LOG}: {bot.unreadable} of {bot.lines} lines are not JSON objects")
-    ctx = Context(report.data, report.charts, folder, bot, sample, _scenario_faults(folder))
-    found: list[Finding] = []
-    for runbook in RUNBOOKS:
-        found += runbook.findings(ctx)
-    return ordered(found)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from harness.analysis.diagnose.context import Context
 from harness.analysis.diagnose.model import Evidence, Finding
+from harness.analysis.report.model import ActivitySpan, ApiErrorSpan
 
 
 def _kind(status: int, code: str) -> str | None:
@@ -22,8 +23,8 @@ def _kind(status: int, code: str) -> str | None:
     return None
 
 
-def _unauthorized(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> Finding:
-    logins = {k: v for k, v in (ctx.ledger.get("login_failures") or {}).items() if v}
+def _unauthorized(ctx: Context, api: str, span: ActivitySpan, evidence: list[Evidence]) -> Finding:
+    logins = {k: v for k, v in (ctx.ledger.login_failures or {}).items() if v}
     examples = [ctx.bot.reply_failed_example.get((api, "401"), "")]
     text = " ".join(examples).lower()
     if logins:
@@ -48,9 +49,9 @@ def _unauthorized(ctx: Context, api: str, span: dict, evidence: list[Evidence]) 
     )
     return Finding(
         f"api.401.{api}",
-        f"{span['count']} × 401 Unauthorized on {api}",
+        f"{span.count} × 401 Unauthorized on {api}",
         "critical",
-        f"The platform answered 401 InvalidAuthentication {span['count']} times on {api}.",
+        f"The platform answered 401 InvalidAuthentication {span.count} times on {api}.",
         cause,
         action,
         "runbooks/401.md",
@@ -58,7 +59,7 @@ def _unauthorized(ctx: Context, api: str, span: dict, evidence: list[Evidence]) 
     )
 
 
-def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> Finding:
+def _forbidden(ctx: Context, api: str, span: ActivitySpan, evidence: list[Evidence]) -> Finding:
     scopes = sorted(ctx.bot.permission_denied.get(api, set()))
     scope_text = ", ".join(scopes) if scopes else "unknown (the bot did not log requiredScopes)"
     injected = ctx.injected(api, 403)
@@ -81,9 +82,9 @@ def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> 
     )
     return Finding(
         f"api.403.{api}",
-        f"{span['count']} × 403 permission denied on {api}",
+        f"{span.count} × 403 permission denied on {api}",
         "critical",
-        f"The platform refused {span['count']} calls to {api}: the access token lacks a permission.",
+        f"The platform refused {span.count} calls to {api}: the access token lacks a permission.",
         cause,
         f"grant {scope_text} to the app in the developer console, then get a new access token",
         "runbooks/403.md",
@@ -94,16 +95,16 @@ def _forbidden(ctx: Context, api: str, span: dict, evidence: list[Evidence]) -> 
 _QPS_FORMS = {429: "429 Throttling", 403: "403 QpsLimit"}
 
 
-def _rate_limited(ctx: Context, api: str, statuses: list[int], span: dict, evidence: list[Evidence]) -> Finding:
+def _rate_limited(ctx: Context, api: str, statuses: list[int], span: ActivitySpan, evidence: list[Evidence]) -> Finding:
     """One finding per API for both forms of the QPS limit: a run may meet 429s and QpsLimit 403s."""
     codes = {str(s) for s in statuses}
     exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st in codes)
     failed = [(st, f) for st in sorted(codes, reverse=True) if (f := ctx.bot.reply_failed.get((api, st)))]
-    evidence.append(Evidence(f"peak {span['peak_per_minute']:.0f} rejections per wall minute", "ledger.jsonl deltas"))
+    evidence.append(Evidence(f"peak {span.peak_per_minute:.0f} rejections per wall minute", "ledger.jsonl deltas"))
     evidence.append(
         Evidence(
             f"the bot retried and gave up {exhausted} times after the maximum attempts; "
-            f"{span['count'] - exhausted} rejections were absorbed by retries",
+            f"{span.count - exhausted} rejections were absorbed by retries",
             "logs/bot.log event=retries_exhausted",
         )
     )
@@ -123,9 +124,9 @@ def _rate_limited(ctx: Context, api: str, statuses: list[int], span: dict, evide
     )
     return Finding(
         f"api.qps.{api}",
-        f"{span['count']} × rate limited ({form}) on {api}",
+        f"{span.count} × rate limited ({form}) on {api}",
         "critical" if exhausted else "warning",
-        f"The platform rate-limited {span['count']} calls to {api} with {form}."
+        f"The platform rate-limited {span.count} calls to {api} with {form}."
         + (
             " A 403 with a QpsLimit code is DingTalk's form of a rate limit, not a missing permission."
             if 403 in statuses
@@ -139,26 +140,46 @@ def _rate_limited(ctx: Context, api: str, statuses: list[int], span: dict, evide
     )
 
 
+def _final_totals(ctx: Context) -> list[ApiErrorSpan]:
+    """The final ledger's response counts as spans of unknown time (when there were no snapshots)."""
+    return [
+        ApiErrorSpan(
+            api=r.api, status=r.status, code=r.code, count=r.count, first_sim=None, last_sim=None, peak_per_minute=0.0
+        )
+        for r in ctx.ledger.api_responses or []
+    ]
+
+
+def _by_kind_and_api(spans: list[ApiErrorSpan]) -> dict[tuple[str, str], list[ApiErrorSpan]]:
+    grouped: dict[tuple[str, str], list[ApiErrorSpan]] = {}
+    for span in spans:
+        kind = _kind(int(span.status), span.code)
+        if kind and span.count:
+            grouped.setdefault((kind, span.api), []).append(span)
+    return grouped
+
+
+def _merged(spans: list[ApiErrorSpan]) -> ActivitySpan:
+    firsts = [s.first_sim for s in spans if s.first_sim is not None]
+    lasts = [s.last_sim for s in spans if s.last_sim is not None]
+    return ActivitySpan(
+        count=sum(s.count for s in spans),
+        first_sim=min(firsts, default=None),
+        last_sim=max(lasts, default=None),
+        peak_per_minute=max(s.peak_per_minute for s in spans),
+    )
+
+
 def findings(ctx: Context) -> list[Finding]:
-    grouped: dict[tuple[str, str], list[dict]] = {}
-    for span in ctx.data.get("api_errors") or []:
-        kind = _kind(int(span["status"]), str(span["code"]))
-        if kind and span["count"]:
-            grouped.setdefault((kind, span["api"]), []).append(span)
-    if not grouped and ctx.ledger.get("api_responses"):  # no ledger.jsonl: fall back to the final totals
-        for r in ctx.ledger["api_responses"]:
-            kind = _kind(int(r["status"]), str(r.get("code") or ""))
-            if kind and r.get("count"):
-                grouped.setdefault((kind, r["api"]), []).append(
-                    {**r, "first_sim": None, "last_sim": None, "peak_per_minute": 0.0}
-                )
+    # no ledger.jsonl snapshots with these errors: fall back to the final totals
+    grouped = _by_kind_and_api(ctx.report.api_errors) or _by_kind_and_api(_final_totals(ctx))
     out = []
     for (kind, api), spans in sorted(grouped.items()):
-        total = {"count": sum(s["count"] for s in spans), "peak_per_minute": max(s["peak_per_minute"] for s in spans)}
+        total = _merged(spans)
         evidence = [
             Evidence(
-                f"HTTP {s['status']} {s['code']} × {s['count']}, between {ctx.sim(s['first_sim'])} and "
-                f"{ctx.sim(s['last_sim'])} (resolution: the ledger snapshots)",
+                f"HTTP {s.status} {s.code} × {s.count}, between {ctx.sim(s.first_sim)} and "
+                f"{ctx.sim(s.last_sim)} (resolution: the ledger snapshots)",
                 "ledger api_responses (platform_api_responses_total)",
             )
             for s in spans
@@ -168,5 +189,5 @@ def findings(ctx: Context) -> list[Finding]:
         elif kind == "403":
             out.append(_forbidden(ctx, api, total, evidence))
         else:
-            out.append(_rate_limited(ctx, api, [int(s["status"]) for s in spans], total, evidence))
+            out.append(_rate_limited(ctx, api, [int(s.status) for s in spans], total, evidence))
     return out

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.analysis.diagnose.botlog import BotLog, Seen
+from harness.analysis.report.model import LedgerFigures, ReportData
+from harness.analysis.report.result import ChartSeries
+from harness.core.contract import Thresholds
 from harness.core.runfolder.reader import RunFolder, sim_label
 
 BOT_LOG = "logs/bot.log"
@@ -14,20 +17,20 @@ BOT_LOG = "logs/bot.log"
 
 @dataclass
 class Context:
-    data: dict[str, Any]  # report.json's content (harness.analysis.report.builder.analyse)
-    charts: dict[str, Any]  # the report's hourly series (Report.charts)
+    report: ReportData  # the report's analysis of the run folder (harness.analysis.report.builder.analyse)
+    series: ChartSeries  # the run's time series behind the report's charts
     folder: RunFolder
     bot: BotLog
     lost_sample: list[dict[str, Any]]  # ledger.json's bounded sample of lost messages
     faults: list[dict[str, Any]]  # the [[faults]] of the run's scenario.toml: errors injected on purpose
 
     @property
-    def thresholds(self) -> dict[str, float]:
-        return self.data["thresholds"]
+    def thresholds(self) -> Thresholds:
+        return self.report.thresholds
 
     @property
-    def ledger(self) -> dict[str, Any]:
-        return self.data["messages"]
+    def ledger(self) -> LedgerFigures:
+        return self.report.messages
 
     def injected(self, api: str, status: int) -> str | None:
         """When the run's own scenario injected this API error ('Thu 09:40 to Thu 10:20'), else None."""

@@ -56,7 +56,7 @@ FAULT_STAGES = {
 
 
 def _injected(ctx: Context, stage: str) -> list[Evidence]:
-    applied = ctx.ledger.get("faults_applied") or {}
+    applied = ctx.ledger.faults_applied or {}
     return [
         Evidence(
             f"the emulator applied an injected fault {n} times: {FAULT_STAGES[k][1]}", f"ledger.json faults_applied.{k}"
@@ -136,7 +136,8 @@ def _cross_checks(ctx: Context, stage: str, sample: list[dict]) -> list[Evidence
 
 
 def findings(ctx: Context) -> list[Finding]:
-    by_stage = ctx.ledger.get("lost_by_stage") or {}
+    by_stage = ctx.ledger.lost_by_stage or {}
+    sent = (ctx.ledger.messages or {}).get("sent", "?")
     out = []
     for stage, count in by_stage.items():
         if not count or stage not in STAGES:
@@ -145,8 +146,8 @@ def findings(ctx: Context) -> list[Finding]:
         sample = [m for m in ctx.lost_sample if m.get("stage") == stage]
         evidence = [
             Evidence(
-                f"{count} messages {what} (of {ctx.ledger.get('messages', {}).get('sent', '?')} sent)",
-                f"{ctx.ledger.get('source')} lost_by_stage.{stage}",
+                f"{count} messages {what} (of {sent} sent)",
+                f"{ctx.ledger.source} lost_by_stage.{stage}",
             )
         ]
         if sample:

@@ -14,7 +14,7 @@ RUNBOOK = "runbooks/AdminLoginFailuresHigh.md"
 
 
 def findings(ctx: Context) -> list[Finding]:
-    limit = ctx.thresholds["failed_logins_per_minute"]
+    limit = ctx.thresholds.failed_logins_per_minute
     bot = ctx.bot
     evidence = []
     busy_minutes = {m: n for m, n in bot.login_failed_per_minute.items() if n > limit}
@@ -35,20 +35,20 @@ def findings(ctx: Context) -> list[Finding]:
                     "logs/bot.log event=login_locked",
                 )
             )
-    for api, span in sorted((ctx.data.get("login_failures") or {}).items()):
-        if span["peak_per_minute"] > limit:
+    for api, span in sorted(ctx.report.login_failures.items()):
+        if span.peak_per_minute > limit:
             evidence.append(
                 Evidence(
-                    f"{span['count']} failed credential checks on the platform's {api}, peak {span['peak_per_minute']:.0f}"
-                    f"/min, {ctx.sim(span['first_sim'])} to {ctx.sim(span['last_sim'])}",
+                    f"{span.count} failed credential checks on the platform's {api}, peak {span.peak_per_minute:.0f}"
+                    f"/min, {ctx.sim(span.first_sim)} to {ctx.sim(span.last_sim)}",
                     "ledger.jsonl login_failures",
                 )
             )
     if not evidence:
         return []
-    fired = [a for a in ctx.data["alerts"] if a["alertname"] == "AdminLoginFailuresHigh"]
+    fired = [a for a in ctx.report.alerts if a.alertname == "AdminLoginFailuresHigh"]
     if fired:
-        evidence.append(Evidence(f"AdminLoginFailuresHigh fired at {ctx.sim(fired[0]['started_sim'])}", "alerts.jsonl"))
+        evidence.append(Evidence(f"AdminLoginFailuresHigh fired at {ctx.sim(fired[0].started_sim)}", "alerts.jsonl"))
     return [
         Finding(
             "security.login_abuse",

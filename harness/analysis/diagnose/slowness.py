@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from harness.analysis.diagnose.context import Context
 from harness.analysis.diagnose.model import Evidence, Finding
+from harness.analysis.report.model import PeakWindow
 from harness.analysis.report.summary import bucket_label
 from harness.core.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS, LOOP_LAG_BUCKETS
 from harness.core.runfolder.reader import JsonLines
@@ -36,12 +36,12 @@ def _correlation(xs: list[float], ys: list[float]) -> float | None:
 
 
 def _trend_evidence(ctx: Context) -> list[Evidence]:
-    series = [p for p in ctx.charts.get("series", []) if p.get("p99") is not None]
-    backlog = {p["sim"]: p["backlog_max"] for p in ctx.charts.get("resources", []) if "backlog_max" in p}
+    series = [p for p in ctx.series.load if p.get("p99") is not None]
+    backlog = {p["sim"]: p["backlog_max"] for p in ctx.series.resources if "backlog_max" in p}
     out = []
     load_r = _correlation([p["offered_rate"] for p in series], [p["p99"] for p in series])
     if load_r is not None:
-        per = bucket_label(ctx.data["chart_bucket_s"])
+        per = bucket_label(ctx.report.chart_bucket_s)
         out.append(
             Evidence(
                 f"P99 vs offered load: r = {load_r:+.2f} over {len(series)} points (one per {per})", "windows.jsonl"
@@ -54,11 +54,11 @@ def _trend_evidence(ctx: Context) -> list[Evidence]:
     return out
 
 
-def _slow_spans(ctx: Context, peaks: list[dict[str, Any]], limit: float) -> list[tuple[float, float]]:
+def _slow_spans(ctx: Context, peaks: list[PeakWindow], limit: float) -> list[tuple[float, float]]:
     """Simulated spans of the breach: the failed peak windows, else the chart points over the limit."""
     if peaks:
-        return [(p["sim_start"], p["sim_end"]) for p in peaks]
-    return [(p["sim"], p["sim_end"]) for p in ctx.charts.get("series", []) if (p.get("p99") or 0) > limit]
+        return [(p.sim_start, p.sim_end) for p in peaks]
+    return [(p["sim"], p["sim_end"]) for p in ctx.series.load if (p.get("p99") or 0) > limit]
 
 
 def loop_lag_buckets(samples: Path, spans: list[tuple[float, float]]) -> Counter[float]:
@@ -105,55 +105,55 @@ def _loop_lag(ctx: Context, spans: list[tuple[float, float]]) -> tuple[Evidence,
     ), blocked
 
 
-def _overlaps(windows: list[dict[str, Any]], first: float | None, last: float | None) -> bool:
+def _overlaps(windows: list[PeakWindow], first: float | None, last: float | None) -> bool:
     if first is None or last is None:
         return False
-    return any(w["sim_start"] <= last and first <= w["sim_end"] for w in windows)
+    return any(w.sim_start <= last and first <= w.sim_end for w in windows)
 
 
 def findings(ctx: Context) -> list[Finding]:
-    breached = [s for s in ctx.data["slas"] if s["id"].startswith("p99_") and s["status"] == "fail"]
+    breached = [s for s in ctx.report.slas if s.id.startswith("p99_") and s.status == "fail"]
     if not breached:
         return []
-    limit = ctx.thresholds["p99_latency_seconds"]
-    peaks = {f"p99_peak_day{p['day']}": p for p in ctx.data["latency"]["peaks"]}
-    windows = [peaks[s["id"]] for s in breached if s["id"] in peaks]
+    limit = ctx.thresholds.p99_latency_seconds
+    peaks = {f"p99_peak_day{p.day}": p for p in ctx.report.latency.peaks}
+    windows = [peaks[s.id] for s in breached if s.id in peaks]
     evidence = [
-        Evidence(f"{s['name']}: {s['value'] * 1000:.0f} ms against {limit * 1000:.0f} ms", s["source"])
-        for s in breached
+        Evidence(f"{s.name}: {s.value * 1000:.0f} ms against {limit * 1000:.0f} ms", s.source) for s in breached
     ]
     causes: list[str] = []
     actions: list[str] = []
-    res = ctx.data["resources"]
-    cpus = res.get("components_cpu") or {}
-    bot_cpu = (cpus.get("bot") or {}).get("sustained_peak")
-    if bot_cpu is not None:
-        at = ctx.sim(cpus["bot"].get("sustained_peak_at_sim"))
+    res = ctx.report.resources
+    cpus = res.components_cpu
+    bot = cpus.get("bot")
+    bot_cpu = bot.sustained_peak if bot else None
+    if bot and bot_cpu is not None:
+        at = ctx.sim(bot.sustained_peak_at_sim)
         evidence.append(
             Evidence(f"bot CPU peaked at {bot_cpu:.0%} of one core (1-minute mean) at {at}", "samples.jsonl procs.bot")
         )
-        if bot_cpu >= min(ctx.thresholds["cpu_target"], SATURATED_CORE):
+        if bot_cpu >= min(ctx.thresholds.cpu_target, SATURATED_CORE):
             causes.append(f"the bot is CPU-bound ({bot_cpu:.0%} of a core)")
             actions.append("cut the CPU per message (see the hot functions) or run more bot processes")
-    host_cpu = (res.get("host_cpu") or {}).get("sustained_peak")
-    if host_cpu is not None and host_cpu >= ctx.thresholds["cpu_alert"]:
+    host_cpu = res.host_cpu.sustained_peak
+    if host_cpu is not None and host_cpu >= ctx.thresholds.cpu_alert:
         causes.append(f"the host is saturated ({host_cpu:.0%} of all cores)")
         actions.append("give the bot its own cores, or move the load generator to another machine")
     for name, peak in sorted(cpus.items()):
-        if name.startswith("loadgen") and (peak.get("sustained_peak") or 0) >= SATURATED_CORE:
-            causes.append(f"the load generator itself is saturated ({name} at {peak['sustained_peak']:.0%} of a core)")
+        if name.startswith("loadgen") and peak.sustained_peak is not None and peak.sustained_peak >= SATURATED_CORE:
+            causes.append(f"the load generator itself is saturated ({name} at {peak.sustained_peak:.0%} of a core)")
             actions.append(MORE_WORKERS)
-    if ctx.data["manifest"].get("generator_bound") and not any("load generator itself" in c for c in causes):
+    if ctx.report.conditions.generator_bound and not any("load generator itself" in c for c in causes):
         evidence.append(
             Evidence("the run flagged a Locust worker as CPU-bound during the run", "manifest.json generator_bound")
         )
         causes.append("the load generator itself was saturated: measured latency includes its own queueing")
         actions.append(MORE_WORKERS)
-    load = ctx.data["load"]
-    if load["sent"] and load["late_starts"] / load["sent"] > LATE_START_SHARE:
-        evidence.append(Evidence(f"{load['late_starts']} of {load['sent']} sends started late", "windows.jsonl"))
+    load = ctx.report.load
+    if load.sent and load.late_starts / load.sent > LATE_START_SHARE:
+        evidence.append(Evidence(f"{load.late_starts} of {load.sent} sends started late", "windows.jsonl"))
         causes.append("the load generator fell behind its schedule (late starts)")
-    timeouts = sum(w["totals"]["timeouts"] for w in windows)
+    timeouts = sum(w.totals.timeouts for w in windows)
     if timeouts:
         evidence.append(
             Evidence(
@@ -164,17 +164,17 @@ def findings(ctx: Context) -> list[Finding]:
         )
         causes.append("messages that were never answered (timeouts) push P99 to the reply timeout")
         actions.append("see the message-loss findings for why they got no reply")
-    for span in ctx.data.get("api_errors") or []:
-        rate_limited = span["status"] == 429 or (span["status"] == 403 and "QpsLimit" in span["code"])
-        if rate_limited and _overlaps(windows, span["first_sim"], span["last_sim"]):
+    for span in ctx.report.api_errors:
+        rate_limited = span.status == 429 or (span.status == 403 and "QpsLimit" in span.code)
+        if rate_limited and _overlaps(windows, span.first_sim, span.last_sim):
             evidence.append(
                 Evidence(
-                    f"{span['api']} was rate limited {span['count']} times during the breach "
-                    f"({ctx.sim(span['first_sim'])} to {ctx.sim(span['last_sim'])})",
+                    f"{span.api} was rate limited {span.count} times during the breach "
+                    f"({ctx.sim(span.first_sim)} to {ctx.sim(span.last_sim)})",
                     "ledger.jsonl api_responses",
                 )
             )
-            causes.append(f"rate limiting on {span['api']}: retries with backoff add seconds to replies")
+            causes.append(f"rate limiting on {span.api}: retries with backoff add seconds to replies")
             actions.append("stay under the QPS limit instead of retrying through it (see the 429 finding)")
     lag = _loop_lag(ctx, _slow_spans(ctx, windows, limit))
     if lag is not None:
@@ -185,20 +185,20 @@ def findings(ctx: Context) -> list[Finding]:
                 "waited for CPU work running on the loop"
             )
             actions.append("move CPU-heavy work off the event loop (a process pool) or cut it")
-    backlog = res.get("backlog_max")
-    if backlog is not None and backlog > ctx.thresholds["backlog_alert"]:
-        at = ctx.sim(res.get("backlog_max_at_sim"))
+    backlog = res.backlog_max
+    if backlog is not None and backlog > ctx.thresholds.backlog_alert:
+        at = ctx.sim(res.backlog_max_at_sim)
         evidence.append(Evidence(f"the bot's backlog peaked at {backlog:.0f} at {at}", "samples.jsonl backlog"))
         causes.append("messages queued in the bot's inbound buffer faster than it drained")
         actions.append("raise the bot's concurrency or cut per-message work")
-    for profile in ctx.data.get("profiles") or []:
-        top = [h for h in profile["hot"] if h["self_share"] > 0][:3]
+    for profile in ctx.report.profiles:
+        top = [h for h in profile.hot if h.self_share > 0][:3]
         if top:
             evidence.append(
                 Evidence(
-                    f"hot functions in {profile['window']} ({profile['component']}): "
-                    + ", ".join(f"{h['function']} {h['self_share']:.0%} self" for h in top),
-                    profile["files"]["raw"],
+                    f"hot functions in {profile.window} ({profile.component}): "
+                    + ", ".join(f"{h.function} {h.self_share:.0%} self" for h in top),
+                    profile.files.raw,
                 )
             )
     evidence += _trend_evidence(ctx)
@@ -212,7 +212,7 @@ def findings(ctx: Context) -> list[Finding]:
             "slowness.p99",
             f"P99 latency over {limit * 1000:.0f} ms in {len(breached)} SLA(s)",
             "critical",
-            "Reply latency broke the P99 SLA in: " + ", ".join(s["name"] for s in breached) + ".",
+            "Reply latency broke the P99 SLA in: " + ", ".join(s.name for s in breached) + ".",
             cause,
             action,
             RUNBOOK,

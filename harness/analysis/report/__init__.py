@@ -1,4 +1,5 @@
-"""SLA report builder: run folder -> verdicts -> report.json / report.html / report.md / junit.xml.
+"""SLA report builder: run folder -> typed report model -> report.json / report.html / report.md / junit.xml.
 
-The entry point is harness.analysis.report.builder.build_report.
+The entry point is harness.analysis.report.builder.build_report; the model of report.json is
+harness.analysis.report.model.ReportData.
 """

@@ -11,156 +11,146 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
-from harness.analysis.diagnose import diagnose
-from harness.analysis.report import summary
+from pydantic import ValidationError
+
+from harness.analysis.diagnose.runbooks import Diagnosis, diagnose
 from harness.analysis.report.compare import compare
 from harness.analysis.report.conditions import run_conditions
-from harness.analysis.report.events import aggregate_alerts, aggregate_ledger
+from harness.analysis.report.events import LedgerResult, aggregate_alerts, aggregate_ledger
 from harness.analysis.report.load import aggregate_load, latency_summary
-from harness.analysis.report.model import Report
+from harness.analysis.report.model import Latency, LedgerFigures, Load, ReportData, RunInfo
 from harness.analysis.report.profiles import baseline_diffs, profile_tables, window_diffs
 from harness.analysis.report.render import write_all
 from harness.analysis.report.resources import aggregate_resources
+from harness.analysis.report.result import ChartSeries, Report
 from harness.analysis.report.verdicts import error_budget_used, sla_verdicts
-from harness.core.contract import ExitCode
+from harness.core.contract import Thresholds
 from harness.core.runfolder.reader import RunFolder
 from harness.core.secrets import mask_mapping
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 1
-VERDICT_EXIT = {"PASS": ExitCode.OK, "FAIL": ExitCode.SLA_BREACHED, "INCOMPLETE": ExitCode.ABORTED}
+LEDGER_FIELDS = ("messages", "lost_by_stage", "api_responses", "login_failures", "connections", "faults_applied")
 
 
-def _lost_count(ledger: dict[str, Any] | None) -> int | None:
-    if not ledger:
-        return None
-    messages = ledger.get("messages") or {}
-    if "lost" in messages:
-        return int(messages["lost"])
-    by_stage = ledger.get("lost_by_stage")
-    return sum(int(v) for v in by_stage.values()) if isinstance(by_stage, dict) else None
+def _ledger_figures(ledger: LedgerResult, folder: RunFolder) -> LedgerFigures:
+    """The final ledger's figures as the report shows them; a ledger of the wrong shape is named in
+    the incompleteness reasons (field path), not a crash."""
+    final = ledger.final or {}
+    try:
+        figures = LedgerFigures(source=ledger.source, lost=None, **{k: final.get(k) for k in LEDGER_FIELDS})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        folder.problems.append(f"{ledger.source}: {where}: {error['msg']}; message fates unknown")
+        figures = LedgerFigures(source=ledger.source, lost=None, **dict.fromkeys(LEDGER_FIELDS))
+    return figures.model_copy(update={"lost": _lost_count(figures)})
 
 
-def _run_block(folder: RunFolder) -> dict[str, Any]:
+def _lost_count(figures: LedgerFigures) -> int | None:
+    if figures.messages is not None and "lost" in figures.messages:
+        return figures.messages["lost"]
+    return sum(figures.lost_by_stage.values()) if figures.lost_by_stage is not None else None
+
+
+def _run_info(folder: RunFolder) -> RunInfo:
     m = folder.manifest
-    keys = ("scenario", "scenario_file", "harness_version", "started_at", "ended_at", "abort_reason")
-    block = {k: m.get(k) for k in keys}
-    block.update(dir=str(folder.path), name=folder.path.name, status=folder.status)
-    return block
+    return RunInfo(
+        scenario=m.get("scenario"),
+        scenario_file=m.get("scenario_file"),
+        harness_version=m.get("harness_version"),
+        started_at=m.get("started_at"),
+        ended_at=m.get("ended_at"),
+        abort_reason=m.get("abort_reason"),
+        dir=str(folder.path),
+        name=folder.path.name,
+        status=folder.status,
+    )
 
 
 def analyse(run_dir: Path, *, strict: bool = False) -> Report:
     """Read the run folder and compute everything; writes nothing. `strict`: a failing runbook raises
     (for `harness diagnose`) instead of becoming a warning in the report."""
     folder = RunFolder.open(run_dir)
-    thresholds = folder.thresholds()
+    thresholds = Thresholds(**folder.thresholds())
     ledger = aggregate_ledger(folder)
     timeout_s = (ledger.final or {}).get("reply_timeout_s") or folder.manifest.get("reply_timeout_s")
     load = aggregate_load(folder, float(timeout_s) if timeout_s else None)
     resources = aggregate_resources(folder)
     alerts = aggregate_alerts(folder, load.sim_end, load.wall_end)
-    lost = _lost_count(ledger.final)
+    messages = _ledger_figures(ledger, folder)
     profiles = profile_tables(folder)
-    verdicts = sla_verdicts(load, resources, lost, thresholds)
+    slas = sla_verdicts(load, resources, messages.lost, thresholds)
 
     incomplete = list(folder.problems)
     if folder.status != "completed":
         reason = folder.manifest.get("abort_reason")
         incomplete.insert(0, f"run status is {folder.status!r}" + (f": {reason}" if reason else ""))
-    incomplete += [f"no data for {v.name}" for v in verdicts if v.status == "no_data"]
-    if incomplete:
-        verdict = "INCOMPLETE"
-    elif any(v.status == "fail" for v in verdicts):
-        verdict = "FAIL"
-    else:
-        verdict = "PASS"
+    incomplete += [f"no data for {s.name}" for s in slas if s.status == "no_data"]
 
     availability = load.totals.availability()
-    data: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "verdict": verdict,
-        "exit_code": int(VERDICT_EXIT[verdict]),
-        "run": _run_block(folder),
-        "incomplete_reasons": incomplete,
-        "warnings": list(folder.warnings) + [f"run: {w}" for w in folder.manifest.get("warnings") or []],
-        "conditions": run_conditions(folder.manifest),
-        "thresholds": thresholds,
-        "chart_bucket_s": folder.bucket_s(),
-        "slas": [v.as_dict() for v in verdicts],
-        "load": {
-            **load.totals.as_dict(),
-            "sim_start": load.sim_start,
-            "sim_end": load.sim_end,
-            "wall_end": load.wall_end,
-            "error_budget_used": error_budget_used(availability, thresholds["availability"]),
-        },
-        "latency": {
-            "reply": latency_summary(load.reply),
-            "first_chunk": latency_summary(load.first_chunk),
-            "timeouts_counted_at_s": timeout_s,
-            "peaks": [p.as_dict() for p in load.peaks],
-        },
-        "resources": resources.as_dict(),
-        "api_errors": ledger.spans_as_list(),
-        "login_failures": {api: span.as_dict() for api, span in ledger.login_failure_spans.items()},
-        "messages": {
-            "source": ledger.source,
-            "lost": lost,
-            **{
-                k: (ledger.final or {}).get(k)
-                for k in (
-                    "messages",
-                    "lost_by_stage",
-                    "api_responses",
-                    "login_failures",
-                    "connections",
-                    "faults_applied",
-                )
-            },
-        },
-        "alerts": alerts,
-        "profiles": profiles,
-        "profile_diffs": window_diffs(profiles),
-        "manifest": mask_mapping(folder.manifest),  # secrets never appear in reports
-    }
-    charts = {
-        "series": load.series,
-        "peaks": [(p.as_dict(), p.points) for p in load.peaks],
-        "resources": resources.series,
-        "status_series": ledger.status_series,
-        "statuses": ledger.statuses,
-    }
-    report = Report(Path(run_dir), verdict, int(VERDICT_EXIT[verdict]), data, charts)
+    data = ReportData(
+        generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        run=_run_info(folder),
+        incomplete_reasons=incomplete,
+        warnings=list(folder.warnings) + [f"run: {w}" for w in folder.manifest.get("warnings") or []],
+        conditions=run_conditions(folder.manifest),
+        thresholds=thresholds,
+        chart_bucket_s=folder.bucket_s(),
+        slas=slas,
+        load=Load(
+            **load.totals.summary().model_dump(),
+            sim_start=load.sim_start,
+            sim_end=load.sim_end,
+            wall_end=load.wall_end,
+            error_budget_used=error_budget_used(availability, thresholds.availability),
+        ),
+        latency=Latency(
+            reply=latency_summary(load.reply),
+            first_chunk=latency_summary(load.first_chunk),
+            timeouts_counted_at_s=timeout_s,
+            peaks=[p.window() for p in load.peaks],
+        ),
+        resources=resources.summary(),
+        api_errors=ledger.api_errors(),
+        login_failures=ledger.login_failures(),
+        messages=messages,
+        alerts=alerts,
+        profiles=profiles,
+        profile_diffs=window_diffs(profiles),
+        manifest=mask_mapping(folder.manifest),  # secrets never appear in reports
+    )
+    series = ChartSeries(
+        load=load.series,
+        peak_zooms=[p.points for p in load.peaks],
+        resources=resources.series,
+        api_errors=ledger.status_series,
+        statuses=ledger.statuses,
+    )
+    report = Report(Path(run_dir), data, series)
     try:
-        data["findings"] = [f.as_dict() for f in diagnose(report)]
+        diagnosis = diagnose(report)
     except Exception as exc:  # a runbook's bug must not cost the user the SLA report; it is said, not hidden
         if strict:
             raise
         log.exception("diagnosis failed")
-        data["findings"] = []
-        data["warnings"].append(f"the diagnosis failed ({exc!r}); run `harness diagnose` for details")
-    data["summary"] = summary.sentences(data)
+        diagnosis = Diagnosis([], [f"the diagnosis failed ({exc!r}); run `harness diagnose` for details"])
+    report.data = data.model_copy(
+        update={"findings": diagnosis.findings, "warnings": [*data.warnings, *diagnosis.warnings]}
+    )
     return report
 
 
 def _apply_baseline(report: Report, baseline: Path, tolerance: float | None) -> None:
+    """The comparison joins the report; a regression turns its verdict to FAIL (ReportData.judgement)."""
     base = analyse(baseline).data
-    comparison = compare(report.data, base, tolerance)
-    report.data["baseline"] = comparison
-    report.data["profile_diffs"] += baseline_diffs(report.data["profiles"], base["profiles"])
-    if comparison["regressions"]:
-        report.data["summary"].insert(
-            1,
-            f"Regressed against baseline {baseline.name}: "
-            f"{comparison['regressions']} SLA(s) worse beyond the tolerance.",
-        )
-        if report.verdict == "PASS":  # a regression gates a release like a breach does
-            report.verdict, report.exit_code = "FAIL", int(ExitCode.SLA_BREACHED)
-            report.data.update(verdict=report.verdict, exit_code=report.exit_code)
-            report.data["summary"][0] = report.data["summary"][0].replace("PASS:", "FAIL (regression):", 1)
+    data = report.data
+    report.data = data.model_copy(
+        update={
+            "baseline": compare(data, base, tolerance),
+            "profile_diffs": [*data.profile_diffs, *baseline_diffs(data.profiles, base.profiles)],
+        }
+    )
 
 
 def build_report(run_dir: Path, baseline: Path | None = None, *, tolerance: float | None = None) -> Report:
@@ -174,6 +164,6 @@ def build_report(run_dir: Path, baseline: Path | None = None, *, tolerance: floa
 
 def write_report(report: Report) -> None:
     """report.json, report.md, junit.xml and report.html into the run folder."""
-    report.json_path.write_text(json.dumps(report.data, indent=2, default=str) + "\n")
+    report.json_path.write_text(json.dumps(report.data.model_dump(mode="json"), indent=2) + "\n")
     report.paths["json"] = report.json_path
     write_all(report)

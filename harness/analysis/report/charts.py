@@ -19,6 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator, NullFormatter
 
+from harness.analysis.report.model import Alert, PeakWindow
+from harness.core.contract import Thresholds
 from harness.core.runfolder.reader import SECONDS_PER_DAY, sim_label
 
 plt.rcParams.update(
@@ -58,9 +60,9 @@ def _sim_axis(ax: Axes, start: float, end: float) -> None:
     ax.set_xlabel("simulated time")
 
 
-def _shade_peaks(ax: Axes, peaks: list[dict[str, Any]]) -> None:
+def _shade_peaks(ax: Axes, peaks: list[PeakWindow]) -> None:
     for i, p in enumerate(peaks):
-        ax.axvspan(p["sim_start"], p["sim_end"], color="#f5b041", alpha=0.25, label="peak window" if i == 0 else None)
+        ax.axvspan(p.sim_start, p.sim_end, color="#f5b041", alpha=0.25, label="peak window" if i == 0 else None)
 
 
 def _figure(height: float = 3.0) -> tuple[Figure, Axes]:
@@ -68,7 +70,7 @@ def _figure(height: float = 3.0) -> tuple[Figure, Axes]:
     return fig, ax
 
 
-def week_load(series: list[dict[str, Any]], peaks: list[dict[str, Any]], span: tuple[float, float]) -> str | None:
+def week_load(series: list[dict[str, Any]], peaks: list[PeakWindow], span: tuple[float, float]) -> str | None:
     if not series:
         return None
     fig, ax = _figure()
@@ -105,7 +107,7 @@ def _latency_lines(ax: Axes, points: list[dict[str, Any]], limit: float) -> None
 
 
 def week_latency(
-    series: list[dict[str, Any]], peaks: list[dict[str, Any]], span: tuple[float, float], limit: float
+    series: list[dict[str, Any]], peaks: list[PeakWindow], span: tuple[float, float], limit: float
 ) -> str | None:
     if not any(p.get("p99") is not None for p in series):
         return None
@@ -117,7 +119,7 @@ def week_latency(
     return to_data_uri(fig)
 
 
-def peak_zooms(peaks: list[tuple[dict[str, Any], list[dict[str, Any]]]], limit: float) -> str | None:
+def peak_zooms(peaks: list[tuple[PeakWindow, list[dict[str, Any]]]], limit: float) -> str | None:
     peaks = [(p, pts) for p, pts in peaks if pts]
     if not peaks:
         return None
@@ -128,14 +130,15 @@ def peak_zooms(peaks: list[tuple[dict[str, Any], list[dict[str, Any]]]], limit: 
         ax.set_visible(False)
     for i, (ax, (peak, points)) in enumerate(zip(axes.flat, peaks, strict=False)):
         _latency_lines(ax, points, limit)
-        _sim_axis(ax, peak["sim_start"], peak["sim_end"])
+        _sim_axis(ax, peak.sim_start, peak.sim_end)
         ax.set_xlabel("")
         if i % cols:
             ax.set_ylabel("")
-        breached = peak["latency"]["p99"] is not None and peak["latency"]["p99"] >= limit
+        p99 = peak.latency.p99
+        breached = p99 is not None and p99 >= limit
         ax.tick_params(axis="x", labelsize=7, rotation=30)
         ax.set_title(
-            f"{peak['label']}  P99 {_ms(peak['latency']['p99'])}",
+            f"{peak.label}  P99 {_ms(p99)}",
             fontsize=9,
             color=LIMIT_STYLE["color"] if breached else "black",
         )
@@ -196,7 +199,7 @@ def backlog(resources: list[dict[str, Any]], limit: float, span: tuple[float, fl
     return to_data_uri(fig)
 
 
-def resources(points: list[dict[str, Any]], thresholds: dict[str, float], span: tuple[float, float]) -> str | None:
+def resources(points: list[dict[str, Any]], thresholds: Thresholds, span: tuple[float, float]) -> str | None:
     keys = [("bot_cpu", "bot CPU (of one core)"), ("host_cpu", "host CPU"), ("host_mem", "host memory")]
     keys = [(k, label) for k, label in keys if any(k in p for p in points)]
     if not keys:
@@ -210,7 +213,8 @@ def resources(points: list[dict[str, Any]], thresholds: dict[str, float], span: 
         ("memory_target", "memory SLA", "#27ae60"),
         ("cpu_alert", "CPU alert", "#c0392b"),
     ):
-        ax.axhline(thresholds[name] * 100, label=f"{text} {thresholds[name]:.0%}", **{**LIMIT_STYLE, "color": color})
+        limit = getattr(thresholds, name)
+        ax.axhline(limit * 100, label=f"{text} {limit:.0%}", **{**LIMIT_STYLE, "color": color})
     ax.set_ylabel("% used")
     ax.set_ylim(0, 105)
     _sim_axis(ax, *span)
@@ -218,22 +222,20 @@ def resources(points: list[dict[str, Any]], thresholds: dict[str, float], span: 
     return to_data_uri(fig)
 
 
-def alert_timeline(alerts: list[dict[str, Any]], span: tuple[float, float]) -> str | None:
-    alerts = [a for a in alerts if a["started_sim"] is not None]
-    if not alerts:
+def alert_timeline(alerts: list[Alert], span: tuple[float, float]) -> str | None:
+    started = [(a, a.started_sim) for a in alerts if a.started_sim is not None]
+    if not started:
         return None
-    names = sorted({a["alertname"] for a in alerts})
+    names = sorted({a.alertname for a, _ in started})
     fig, ax = _figure(0.5 + 0.35 * len(names))
     colors = {"critical": "#c0392b", "warning": "#e67e22"}
-    for a in alerts:
-        end = a["ended_sim"] if a["ended_sim"] is not None else span[1]
-        color, row = colors.get(a.get("severity") or "", "#2980b9"), names.index(a["alertname"])
+    for a, start in started:
+        end = a.ended_sim if a.ended_sim is not None else span[1]
+        color, row = colors.get(a.severity or "", "#2980b9"), names.index(a.alertname)
         # solid: the duration the table counts; faded: after a fast-forward it crossed (not counted)
-        counted = a.get("duration_played_sim_s")
-        counted_end = min(a["started_sim"] + counted, end) if a.get("crossed_fast_forward") else end
-        ax.barh(
-            row, max(counted_end - a["started_sim"], span[1] / 2000), left=a["started_sim"], color=color, height=0.6
-        )
+        counted = a.duration_played_sim_s
+        counted_end = min(start + counted, end) if a.crossed_fast_forward and counted is not None else end
+        ax.barh(row, max(counted_end - start, span[1] / 2000), left=start, color=color, height=0.6)
         if counted_end < end:
             ax.barh(row, end - counted_end, left=counted_end, color=color, alpha=0.2, height=0.6)
     ax.set_yticks(range(len(names)), names)

@@ -2,28 +2,25 @@
 and Alertmanager run (so were alerts evaluated at all), and what the orchestrator warned about.
 
 These do not change the verdict, but they change what it means: a generator-bound run measured the
-load generator more than the bot, and "no alert fired" means nothing when no Prometheus was running or
-it did not load the shipped rules.
+load generator more than the bot, and "no alert fired" means nothing when no Prometheus was running.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from harness.analysis.report.model import Conditions, ServiceStatus
 
-def _service(value: Any) -> dict[str, Any] | None:
-    """A manifest service entry as {available, reason, hint, url}; None when the manifest does not say.
-    Older manifests wrote a bare boolean."""
+
+def _service(value: Any) -> ServiceStatus | None:
+    """A manifest service entry; None when the manifest does not say. Older manifests wrote a bare boolean."""
     if isinstance(value, bool):
-        return {"available": value, "reason": None, "hint": None, "url": None}
+        return ServiceStatus(available=value)
     if not isinstance(value, dict) or "available" not in value:
         return None
-    return {
-        "available": bool(value["available"]),
-        "reason": value.get("reason"),
-        "hint": value.get("hint"),
-        "url": value.get("url"),
-    }
+    return ServiceStatus(
+        available=bool(value["available"]), reason=value.get("reason"), hint=value.get("hint"), url=value.get("url")
+    )
 
 
 def _rules_missing(prometheus: Any) -> str | None:
@@ -37,38 +34,18 @@ def _rules_missing(prometheus: Any) -> str | None:
     return None
 
 
-def run_conditions(manifest: dict[str, Any]) -> dict[str, Any]:
+def run_conditions(manifest: dict[str, Any]) -> Conditions:
     """report.json `conditions`: generator_bound, prometheus, alertmanager, alerts_evaluated, warnings."""
     prometheus = _service(manifest.get("prometheus"))
     rules_missing = _rules_missing(manifest.get("prometheus"))
     if prometheus is not None and rules_missing:
-        prometheus["reason"] = rules_missing
+        prometheus = prometheus.model_copy(update={"reason": rules_missing, "rules_loaded": False})
     warnings = manifest.get("warnings") or []
-    return {
-        "generator_bound": bool(manifest.get("generator_bound")),
-        "prometheus": prometheus,
-        "alertmanager": _service(manifest.get("alertmanager")),
+    return Conditions(
+        generator_bound=bool(manifest.get("generator_bound")),
+        prometheus=prometheus,
+        alertmanager=_service(manifest.get("alertmanager")),
         # alerts.jsonl is Prometheus' record: without Prometheus, or without its rules, no alert rule ran
-        "alerts_evaluated": None if prometheus is None else prometheus["available"] and not rules_missing,
-        "warnings": [str(w) for w in warnings] if isinstance(warnings, list) else [str(warnings)],
-    }
-
-
-def not_evaluated_text(conditions: dict[str, Any]) -> str:
-    """'Alerts were not evaluated: ...' with the reason and how to install Prometheus."""
-    prometheus = conditions["prometheus"] or {}
-    text = "Alerts were not evaluated: " + (
-        "Prometheus did not load the shipped rules" if prometheus.get("available") else "Prometheus was not available"
+        alerts_evaluated=None if prometheus is None else prometheus.available and prometheus.rules_loaded,
+        warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [str(warnings)],
     )
-    if prometheus.get("reason"):
-        text += f" ({prometheus['reason']})"
-    if prometheus.get("hint"):
-        text += f"; {prometheus['hint']}"
-    return text + "."
-
-
-GENERATOR_BOUND_TEXT = (
-    "Generator-bound: a load generator worker ran out of CPU, so latency and throughput "
-    "may say more about the load generator than about the bot; add workers or machines "
-    "(docs/scaling.md) and run again."
-)

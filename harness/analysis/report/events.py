@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.analysis.report.model import ActivitySpan, Alert, ApiErrorSpan
 from harness.core.runfolder.reader import RunFolder
 from harness.core.timemap import Segment
 
@@ -27,7 +28,7 @@ def _alert_key(a: dict[str, Any]) -> str:
     return json.dumps([a.get("alertname"), labels], sort_keys=True)
 
 
-def aggregate_alerts(folder: RunFolder, run_end_sim: float | None, run_end_wall: float | None) -> list[dict[str, Any]]:
+def aggregate_alerts(folder: RunFolder, run_end_sim: float | None, run_end_wall: float | None) -> list[Alert]:
     open_: dict[str, dict[str, Any]] = {}
     done: list[dict[str, Any]] = []
     for a in folder.iter_jsonl("alerts.jsonl", required=False):
@@ -58,7 +59,7 @@ def aggregate_alerts(folder: RunFolder, run_end_sim: float | None, run_end_wall:
         interval["duration_wall_s"] = _span(interval["started_wall"], interval["ended_wall"])
         interval.update(played_split(folder.segments, interval["started_sim"], interval["ended_sim"]))
     done.sort(key=lambda i: (i["started_sim"] is None, i["started_sim"] or 0.0))
-    return done
+    return [Alert(**interval) for interval in done]
 
 
 def _span(start: Any, end: Any) -> float | None:
@@ -129,13 +130,13 @@ class Span:
         if wall_step:
             self.peak_per_minute = max(self.peak_per_minute, n / wall_step * 60)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "first_sim": self.first_sim,
-            "last_sim": self.last_sim,
-            "peak_per_minute": round(self.peak_per_minute, 2),
-        }
+    def summary(self) -> ActivitySpan:
+        return ActivitySpan(
+            count=self.count,
+            first_sim=self.first_sim,
+            last_sim=self.last_sim,
+            peak_per_minute=round(self.peak_per_minute, 2),
+        )
 
 
 @dataclass
@@ -147,11 +148,16 @@ class LedgerResult:
     error_spans: dict[tuple[str, str, str], Span] = field(default_factory=dict)  # (api, status, code)
     login_failure_spans: dict[str, Span] = field(default_factory=dict)  # platform credential checks, by api
 
-    def spans_as_list(self) -> list[dict[str, Any]]:
+    def api_errors(self) -> list[ApiErrorSpan]:
         return [
-            {"api": api, "status": int(status) if status.isdigit() else status, "code": code, **span.as_dict()}
+            ApiErrorSpan(
+                api=api, status=int(status) if status.isdigit() else status, code=code, **span.summary().model_dump()
+            )
             for (api, status, code), span in sorted(self.error_spans.items())
         ]
+
+    def login_failures(self) -> dict[str, ActivitySpan]:
+        return {api: span.summary() for api, span in self.login_failure_spans.items()}
 
 
 def aggregate_ledger(folder: RunFolder) -> LedgerResult:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from harness.analysis.report.model import LatencySummary, LoadTotals, PeakWindow
 from harness.core import histograms
 from harness.core.runfolder.reader import RunFolder, Segment, segment_label
 
@@ -25,19 +26,18 @@ ZOOM_MAX_POINTS = 400  # a peak zoom keeps at most this many points (windows mer
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 
 
-def latency_summary(hist: HdrHistogram) -> dict[str, Any]:
+def latency_summary(hist: HdrHistogram) -> LatencySummary:
     """Count, percentiles and max in seconds. Same values as hdrh's get_value_at_percentile, but from
     one numpy cumulative sum instead of a Python loop over the counts per percentile (100x faster)."""
     count = hist.get_total_count()
-    out: dict[str, Any] = {"count": count}
     if not count:
-        return {**out, **dict.fromkeys(PERCENTILES)} | {"max": None}
+        return LatencySummary(count=0, **dict.fromkeys(PERCENTILES), max=None)
     cumulative = np.cumsum(np.ctypeslib.as_array(hist.counts)[: hist.encoder.payload.counts_len])
+    values = {}
     for name, pct in PERCENTILES.items():
         index = int(np.searchsorted(cumulative, hist.get_target_count_at_percentile(pct)))
-        out[name] = hist.get_highest_equivalent_value(hist.get_value_from_index(index)) / 1_000_000
-    out["max"] = hist.get_max_value() / 1_000_000
-    return out
+        values[name] = hist.get_highest_equivalent_value(hist.get_value_from_index(index)) / 1_000_000
+    return LatencySummary(count=count, **values, max=hist.get_max_value() / 1_000_000)
 
 
 @dataclass
@@ -73,20 +73,20 @@ class Totals:
     def availability(self) -> float | None:
         return self.replies_ok / self.answered if self.answered else None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "offered": self.offered,
-            "sent": self.sent,
-            "replies_ok": self.replies_ok,
-            "timeouts": self.timeouts,
-            "errors": self.errors,
-            "late_starts": self.late_starts,
-            "windows": self.windows,
-            "wall_seconds": round(self.wall_seconds, 3),
-            "users_max": self.users_max,
-            "errors_by_kind": dict(self.errors_by_kind.most_common()),
-            "availability": self.availability(),
-        }
+    def summary(self) -> LoadTotals:
+        return LoadTotals(
+            offered=self.offered,
+            sent=self.sent,
+            replies_ok=self.replies_ok,
+            timeouts=self.timeouts,
+            errors=self.errors,
+            late_starts=self.late_starts,
+            windows=self.windows,
+            wall_seconds=round(self.wall_seconds, 3),
+            users_max=self.users_max,
+            errors_by_kind=dict(self.errors_by_kind.most_common()),
+            availability=self.availability(),
+        )
 
 
 def _clear(hist: HdrHistogram) -> None:
@@ -135,7 +135,7 @@ class PointSeries:
             "timeouts": t.timeouts,
             "errors": t.errors,
         }
-        point.update({k: v for k, v in latency_summary(self._hist).items() if k != "count"})
+        point.update(latency_summary(self._hist).model_dump(exclude={"count"}))
         self.points.append(point)
         if self.rollup is not None:
             self.rollup.add(self._hist)
@@ -166,18 +166,18 @@ class Peak:
     def label(self) -> str:
         return segment_label(self.segment)
 
-    def as_dict(self) -> dict[str, Any]:
+    def window(self) -> PeakWindow:
         s = self.segment
-        return {
-            "day": s.day,
-            "label": self.label,
-            "sim_start": s.sim_start,
-            "sim_end": s.sim_end,
-            "wall_start": s.wall_start,
-            "wall_end": s.wall_end,
-            "latency": latency_summary(self.hist),
-            "totals": self.totals.as_dict(),
-        }
+        return PeakWindow(
+            day=s.day,
+            label=self.label,
+            sim_start=s.sim_start,
+            sim_end=s.sim_end,
+            wall_start=s.wall_start,
+            wall_end=s.wall_end,
+            latency=latency_summary(self.hist),
+            totals=self.totals.summary(),
+        )
 
 
 @dataclass

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+from harness.analysis.report.model import DiffRow, HotFunction, Profile, ProfileDiff, ProfileFiles
 from harness.core.runfolder.reader import RunFolder
 from harness.profiling.stacks import BadStacks, Stacks, diff, hot_functions
 
 HOT_ROWS = 15
+DIFF_ROWS = 10
 
 
 def _raw_files(run_dir: Path) -> list[Path]:
@@ -26,7 +27,7 @@ def _raw_files(run_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: (started(p), str(p)))
 
 
-def profile_tables(folder: RunFolder) -> list[dict[str, Any]]:
+def profile_tables(folder: RunFolder) -> list[Profile]:
     out = []
     for raw in _raw_files(folder.path):
         try:
@@ -38,46 +39,40 @@ def profile_tables(folder: RunFolder) -> list[dict[str, Any]]:
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         rel = raw.parent.relative_to(folder.path)
         out.append(
-            {
-                "window": raw.parent.name,
-                "component": raw.stem,
-                "samples": stacks.total,
-                "mode": meta.get("mode", "unknown"),
-                "rate": meta.get("rate"),
-                "files": {
-                    k: str(rel / f"{raw.stem}{suffix}")
-                    for k, suffix in (("svg", ".svg"), ("speedscope", ".speedscope.json"), ("raw", ".txt"))
-                },
-                "hot": hot_functions(stacks, HOT_ROWS),
-                "path": str(raw),
-            }
+            Profile(
+                window=raw.parent.name,
+                component=raw.stem,
+                samples=stacks.total,
+                mode=meta.get("mode", "unknown"),
+                rate=meta.get("rate"),
+                files=ProfileFiles(
+                    svg=str(rel / f"{raw.stem}.svg"),
+                    speedscope=str(rel / f"{raw.stem}.speedscope.json"),
+                    raw=str(rel / f"{raw.stem}.txt"),
+                ),
+                hot=[HotFunction(**row) for row in hot_functions(stacks, HOT_ROWS)],
+                path=str(raw),
+            )
         )
     return out
 
 
-def window_diffs(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _diff(before: Profile, after: Profile, before_label: str) -> ProfileDiff:
+    rows = diff(Stacks.load(Path(before.path)), Stacks.load(Path(after.path)), DIFF_ROWS)
+    return ProfileDiff(
+        component=after.component, before=before_label, after=after.window, rows=[DiffRow(**r) for r in rows]
+    )
+
+
+def window_diffs(profiles: list[Profile]) -> list[ProfileDiff]:
     """For each component profiled in two windows or more: first window -> last window."""
-    by_component: dict[str, list[dict[str, Any]]] = {}
+    by_component: dict[str, list[Profile]] = {}
     for p in profiles:
-        by_component.setdefault(p["component"], []).append(p)
-    out = []
-    for component, items in by_component.items():
-        if len(items) >= 2:
-            first, last = items[0], items[-1]
-            rows = diff(Stacks.load(Path(first["path"])), Stacks.load(Path(last["path"])), 10)
-            out.append({"component": component, "before": first["window"], "after": last["window"], "rows": rows})
-    return out
+        by_component.setdefault(p.component, []).append(p)
+    return [_diff(items[0], items[-1], items[0].window) for items in by_component.values() if len(items) >= 2]
 
 
-def baseline_diffs(current: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def baseline_diffs(current: list[Profile], baseline: list[Profile]) -> list[ProfileDiff]:
     """Same window and component in the baseline run -> this run."""
-    base = {(p["window"], p["component"]): p for p in baseline}
-    out = []
-    for p in current:
-        old = base.get((p["window"], p["component"]))
-        if old:
-            rows = diff(Stacks.load(Path(old["path"])), Stacks.load(Path(p["path"])), 10)
-            out.append(
-                {"component": p["component"], "before": f"baseline {p['window']}", "after": p["window"], "rows": rows}
-            )
-    return out
+    base = {(p.window, p.component): p for p in baseline}
+    return [_diff(old, p, f"baseline {p.window}") for p in current if (old := base.get((p.window, p.component)))]

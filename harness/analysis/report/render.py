@@ -14,9 +14,15 @@ from typing import Any
 import jinja2
 
 from harness.analysis.report import charts
-from harness.analysis.report.conditions import GENERATOR_BOUND_TEXT, not_evaluated_text
-from harness.analysis.report.model import Report
-from harness.analysis.report.summary import OP_TEXT, bucket_label, fmt_margin, fmt_value
+from harness.analysis.report.result import Report
+from harness.analysis.report.summary import (
+    GENERATOR_BOUND_TEXT,
+    OP_TEXT,
+    bucket_label,
+    fmt_margin,
+    fmt_value,
+    not_evaluated_text,
+)
 from harness.core.runfolder.reader import sim_label
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -78,17 +84,17 @@ def _environment(html: bool) -> jinja2.Environment:
 
 
 def _context(report: Report) -> dict[str, Any]:
+    """The templates' names: the report model's fields and computed fields, and the texts only pages show."""
     data = report.data
-    conditions = data["conditions"]
-    crossed = any(a["crossed_fast_forward"] for a in data["alerts"])
+    conditions = data.conditions
+    crossed = any(a.crossed_fast_forward for a in data.alerts)
     return {
-        **data,
-        "baseline": data.get("baseline"),
-        "per": "per " + bucket_label(data["chart_bucket_s"]),
+        **{name: getattr(data, name) for name in (*type(data).model_fields, *type(data).model_computed_fields)},
+        "per": "per " + bucket_label(data.chart_bucket_s),
         "ff_mark": FAST_FORWARD_MARK,
         "ff_note": FAST_FORWARD_NOTE if crossed else None,
-        "generator_bound_text": GENERATOR_BOUND_TEXT if conditions["generator_bound"] else None,
-        "alerts_not_evaluated": not_evaluated_text(conditions) if conditions["alerts_evaluated"] is False else None,
+        "generator_bound_text": GENERATOR_BOUND_TEXT if conditions.generator_bound else None,
+        "alerts_not_evaluated": not_evaluated_text(conditions) if conditions.alerts_evaluated is False else None,
     }
 
 
@@ -99,27 +105,27 @@ def write_markdown(report: Report) -> Path:
 
 
 def write_junit(report: Report) -> Path:
-    slas = report.data["slas"]
+    slas = report.data.slas
     suite = ET.Element(
         "testsuite",
-        name=f"sla.{report.data['run']['name']}",
+        name=f"sla.{report.data.run.name}",
         tests=str(len(slas)),
-        failures=str(sum(s["status"] == "fail" for s in slas)),
-        errors=str(sum(s["status"] == "no_data" for s in slas)),
+        failures=str(sum(s.status == "fail" for s in slas)),
+        errors=str(sum(s.status == "no_data" for s in slas)),
     )
     for sla in slas:
-        case = ET.SubElement(suite, "testcase", classname="sla", name=sla["id"])
+        case = ET.SubElement(suite, "testcase", classname="sla", name=sla.id)
         measured = (
-            f"{fmt_value(sla['value'], sla['unit'])} (target {OP_TEXT[sla['op']]} "
-            f"{fmt_value(sla['threshold'], sla['unit'])}, margin {fmt_margin(sla)})"
+            f"{fmt_value(sla.value, sla.unit)} (target {OP_TEXT[sla.op]} "
+            f"{fmt_value(sla.threshold, sla.unit)}, margin {fmt_margin(sla)})"
         )
-        if sla["status"] == "fail":
-            ET.SubElement(case, "failure", message=f"{sla['name']}: {measured}").text = sla["source"]
-        elif sla["status"] == "no_data":
-            ET.SubElement(case, "error", message=f"{sla['name']}: no data").text = "; ".join(
-                report.data["incomplete_reasons"]
+        if sla.status == "fail":
+            ET.SubElement(case, "failure", message=f"{sla.name}: {measured}").text = sla.source
+        elif sla.status == "no_data":
+            ET.SubElement(case, "error", message=f"{sla.name}: no data").text = "; ".join(
+                report.data.incomplete_reasons
             )
-        ET.SubElement(case, "system-out").text = f"{sla['name']}: {measured}; {sla['detail']}"
+        ET.SubElement(case, "system-out").text = f"{sla.name}: {measured}; {sla.detail}"
     tree = ET.ElementTree(ET.Element("testsuites"))
     tree.getroot().append(suite)
     ET.indent(tree)
@@ -128,20 +134,18 @@ def write_junit(report: Report) -> Path:
 
 
 def _charts(report: Report) -> dict[str, str | None]:
-    data, c = report.data, report.charts
-    load, th = data["load"], data["thresholds"]
-    peaks = data["latency"]["peaks"]
-    span = (load["sim_start"] or 0.0, load["sim_end"] or 1.0)
-    messages = data["messages"]
+    data, series = report.data, report.series
+    th, peaks = data.thresholds, data.latency.peaks
+    span = (data.load.sim_start or 0.0, data.load.sim_end or 1.0)
     return {
-        "week_load": charts.week_load(c["series"], peaks, span),
-        "week_latency": charts.week_latency(c["series"], peaks, span, th["p99_latency_seconds"]),
-        "peak_zooms": charts.peak_zooms(c["peaks"], th["p99_latency_seconds"]),
-        "errors": charts.errors_by_status(c["status_series"], c["statuses"], c["series"], span, data["chart_bucket_s"]),
-        "backlog": charts.backlog(c["resources"], th["backlog_alert"], span),
-        "resources": charts.resources(c["resources"], th, span),
-        "alerts": charts.alert_timeline(data["alerts"], span),
-        "ledger": charts.ledger_fates(messages.get("messages"), messages.get("lost_by_stage")),
+        "week_load": charts.week_load(series.load, peaks, span),
+        "week_latency": charts.week_latency(series.load, peaks, span, th.p99_latency_seconds),
+        "peak_zooms": charts.peak_zooms(list(zip(peaks, series.peak_zooms, strict=True)), th.p99_latency_seconds),
+        "errors": charts.errors_by_status(series.api_errors, series.statuses, series.load, span, data.chart_bucket_s),
+        "backlog": charts.backlog(series.resources, th.backlog_alert, span),
+        "resources": charts.resources(series.resources, th, span),
+        "alerts": charts.alert_timeline(data.alerts, span),
+        "ledger": charts.ledger_fates(data.messages.messages, data.messages.lost_by_stage),
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.analysis.report.model import Resources, SustainedPeak
 from harness.core.runfolder.reader import RunFolder
 
 SUSTAINED_WALL_S = 60.0
@@ -47,6 +48,9 @@ class MinutePeak:
                 self.peak, self.peak_at_sim = mean, self._sim
         self._sum, self._count = 0.0, 0
 
+    def summary(self) -> SustainedPeak:
+        return SustainedPeak(sustained_peak=self.peak, sustained_peak_at_sim=self.peak_at_sim, max=self.max)
+
 
 @dataclass
 class SeriesBucket:
@@ -80,22 +84,19 @@ class ResourceResult:
     components_cpu: dict[str, MinutePeak] = field(default_factory=dict)  # every sampled process
     series: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        def peak(p: MinutePeak) -> dict[str, Any]:
-            return {"sustained_peak": p.peak, "sustained_peak_at_sim": p.peak_at_sim, "max": p.max}
-
-        return {
-            "samples": self.samples,
-            "cpu_source": self.cpu_source,
-            "sustained_window_wall_s": SUSTAINED_WALL_S,
-            "cpu": peak(self.cpu),
-            "host_cpu": peak(self.host_cpu),
-            "memory": peak(self.memory),
-            "backlog_max": self.backlog_max,
-            "backlog_max_at_sim": self.backlog_max_at_sim,
-            "bot_rss_max_bytes": self.bot_rss_max,
-            "components_cpu": {name: peak(p) for name, p in sorted(self.components_cpu.items())},
-        }
+    def summary(self) -> Resources:
+        return Resources(
+            samples=self.samples,
+            cpu_source=self.cpu_source,
+            sustained_window_wall_s=SUSTAINED_WALL_S,
+            cpu=self.cpu.summary(),
+            host_cpu=self.host_cpu.summary(),
+            memory=self.memory.summary(),
+            backlog_max=self.backlog_max,
+            backlog_max_at_sim=self.backlog_max_at_sim,
+            bot_rss_max_bytes=self.bot_rss_max,
+            components_cpu={name: p.summary() for name, p in sorted(self.components_cpu.items())},
+        )
 
 
 def aggregate_resources(folder: RunFolder) -> ResourceResult:

@@ -1,13 +1,34 @@
-"""The few sentences at the top of every report format, and value formatting shared by all of them."""
+"""The few sentences at the top of every report format, and value formatting shared by all of them.
+
+Everything here renders the report model (harness.analysis.report.model); nothing here decides.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from harness.analysis.report.conditions import GENERATOR_BOUND_TEXT, not_evaluated_text
+from harness.analysis.report.model import Conditions, ReportData, SlaVerdict, Verdict
 from harness.core.runfolder.reader import sim_label
 
 OP_TEXT = {"<": "<", "<=": "≤", ">=": "≥"}
+
+GENERATOR_BOUND_TEXT = (
+    "Generator-bound: a load generator worker ran out of CPU, so latency and throughput "
+    "may say more about the load generator than about the bot; add workers or machines "
+    "(docs/scaling.md) and run again."
+)
+
+
+def not_evaluated_text(conditions: Conditions) -> str:
+    """'Alerts were not evaluated: ...' with the reason and how to install Prometheus."""
+    prometheus = conditions.prometheus
+    loaded_nothing = prometheus is not None and prometheus.available and not prometheus.rules_loaded
+    text = "Alerts were not evaluated: " + (
+        "Prometheus did not load the shipped rules" if loaded_nothing else "Prometheus was not available"
+    )
+    if prometheus and prometheus.reason:
+        text += f" ({prometheus.reason})"
+    if prometheus and prometheus.hint:
+        text += f"; {prometheus.hint}"
+    return text + "."
 
 
 def bucket_label(seconds: float) -> str:
@@ -31,59 +52,67 @@ def fmt_value(value: float | None, unit: str) -> str:
     return f"{value:,.0f}"
 
 
-def fmt_margin(sla: dict[str, Any]) -> str:
-    if sla["margin"] is None:
+def fmt_margin(sla: SlaVerdict) -> str:
+    if sla.margin is None:
         return "n/a"
-    sign = "+" if sla["margin"] >= 0 else "-"
-    if sla["unit"] == "ratio":  # percentage points: a margin of 0.0004 must not read as 0.0 %
-        return f"{sign}{abs(sla['margin']) * 100:.3g} pp"
-    return sign + fmt_value(abs(sla["margin"]), sla["unit"])
+    sign = "+" if sla.margin >= 0 else "-"
+    if sla.unit == "ratio":  # percentage points: a margin of 0.0004 must not read as 0.0 %
+        return f"{sign}{abs(sla.margin) * 100:.3g} pp"
+    return sign + fmt_value(abs(sla.margin), sla.unit)
 
 
-def sla_line(sla: dict[str, Any]) -> str:
-    return (
-        f"{sla['name']}: {fmt_value(sla['value'], sla['unit'])} "
-        f"(SLA {OP_TEXT[sla['op']]} {fmt_value(sla['threshold'], sla['unit'])})"
-    )
+def sla_line(sla: SlaVerdict) -> str:
+    return f"{sla.name}: {fmt_value(sla.value, sla.unit)} (SLA {OP_TEXT[sla.op]} {fmt_value(sla.threshold, sla.unit)})"
 
 
-def sentences(data: dict[str, Any]) -> list[str]:
-    """A manager's 30-second read: the verdict, what failed, loss, alerts, what is missing."""
-    slas = data["slas"]
-    failed = [s for s in slas if s["status"] == "fail"]
-    load = data["load"]
+def _verdict_sentence(report: ReportData) -> str:
+    judgement, load = report.judgement, report.load
     span = ""
-    if load["sim_start"] is not None and load["sim_end"] is not None:
-        span = f" over simulated {sim_label(load['sim_start'])} to {sim_label(load['sim_end'], end=True)}"
-    out = []
-    if data["verdict"] == "PASS":
-        out.append(f"PASS: all {len(slas)} SLAs met{span}, {load['sent']:,} messages sent.")
-    elif data["verdict"] == "FAIL":
-        out.append(f"FAIL: {len(failed)} of {len(slas)} SLAs breached{span}, {load['sent']:,} messages sent.")
-    else:
-        out.append(f"INCOMPLETE: the run cannot be fully judged{span}; {load['sent']:,} messages sent.")
-    conditions = data["conditions"]
-    if conditions["generator_bound"]:
+    if load.sim_start is not None and load.sim_end is not None:
+        span = f" over simulated {sim_label(load.sim_start)} to {sim_label(load.sim_end, end=True)}"
+    sent, total = f"{load.sent:,} messages sent", len(report.slas)
+    if judgement.verdict is Verdict.INCOMPLETE:
+        return f"INCOMPLETE: the run cannot be fully judged{span}; {sent}."
+    if judgement.verdict is Verdict.PASS:
+        return f"PASS: all {total} SLAs met{span}, {sent}."
+    if judgement.breached:
+        return f"FAIL: {len(judgement.breached)} of {total} SLAs breached{span}, {sent}."
+    return f"FAIL (regression): all {total} SLAs met{span}, {sent}."
+
+
+def sentences(report: ReportData) -> list[str]:
+    """A manager's 30-second read: the verdict and why, what failed, loss, alerts, what is missing."""
+    out = [_verdict_sentence(report)]
+    comparison = report.baseline
+    if comparison and comparison.regressed:
+        out.append(
+            f"Regressed against baseline {comparison.baseline_name}: "
+            f"{len(comparison.regressed)} SLA(s) worse beyond the tolerance."
+        )
+    conditions = report.conditions
+    if conditions.generator_bound:
         out.append(GENERATOR_BOUND_TEXT)
-    out += [f"Breached - {sla_line(s)}." for s in failed]
-    budget = load.get("error_budget_used")
+    out += [f"Breached - {sla_line(s)}." for s in report.judgement.breached]
+    budget = report.load.error_budget_used
     if budget is not None:
-        out.append(f"Availability {fmt_value(load['availability'], 'ratio')}: {budget:.0%} of the error budget used.")
-    lost = data["messages"].get("lost")
-    if lost:
-        stages = ", ".join(f"{k} {v}" for k, v in (data["messages"].get("lost_by_stage") or {}).items() if v)
-        out.append(f"{lost:,} messages lost ({stages}); see the diagnosis.")
-    if data.get("findings"):
-        titles = "; ".join(f["title"] for f in data["findings"][:4])
-        out.append(f"Diagnosis: {len(data['findings'])} finding(s) - {titles}.")
-    if data["alerts"]:
-        names = sorted({a["alertname"] for a in data["alerts"]})
-        out.append(f"{len(data['alerts'])} alert(s) fired: {', '.join(names)}.")
-    elif conditions["alerts_evaluated"] is False:
+        out.append(
+            f"Availability {fmt_value(report.load.availability, 'ratio')}: {budget:.0%} of the error budget used."
+        )
+    ledger = report.messages
+    if ledger.lost:
+        stages = ", ".join(f"{k} {v}" for k, v in (ledger.lost_by_stage or {}).items() if v)
+        out.append(f"{ledger.lost:,} messages lost ({stages}); see the diagnosis.")
+    if report.findings:
+        titles = "; ".join(f.title for f in report.findings[:4])
+        out.append(f"Diagnosis: {len(report.findings)} finding(s) - {titles}.")
+    if report.alerts:
+        names = sorted({a.alertname for a in report.alerts})
+        out.append(f"{len(report.alerts)} alert(s) fired: {', '.join(names)}.")
+    elif conditions.alerts_evaluated is False:
         out.append(not_evaluated_text(conditions))
     else:
         out.append("No alert fired.")
-    reasons = data["incomplete_reasons"]
+    reasons = report.incomplete_reasons
     if reasons:
         more = f"; and {len(reasons) - 5} more (see the end of the report)" if len(reasons) > 5 else ""
         out.append("Missing: " + "; ".join(reasons[:5]) + more + ".")

@@ -1,62 +1,57 @@
 """One verdict per SLA: measured value, threshold, margin, pass / fail / no data.
 
-Thresholds come from harness/contract.py as overridden by the run's manifest; nothing is restated here.
-The margin is signed so that positive always means "inside the SLA" (headroom) and negative "breached".
+Thresholds come from harness/core/contract.py as overridden by the run's manifest; nothing is restated
+here. The margin is signed so that positive always means "inside the SLA" (headroom) and negative
+"breached".
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
-
 from harness.analysis.report.load import LoadResult, latency_summary
+from harness.analysis.report.model import Op, SlaStatus, SlaVerdict, Unit
 from harness.analysis.report.resources import ResourceResult
-
-Status = Literal["pass", "fail", "no_data"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    id: str
-    name: str
-    value: float | None
-    threshold: float
-    unit: str  # "s", "ratio", "count"
-    op: str  # "<" or ">=" or "<=": the value must satisfy `value op threshold`
-    status: Status
-    margin: float | None
-    source: str
-    detail: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from harness.core.contract import Thresholds
 
 
 def judge(
-    vid: str, name: str, value: float | None, threshold: float, unit: str, op: str, source: str, detail: str = ""
-) -> Verdict:
+    vid: str, name: str, value: float | None, threshold: float, unit: Unit, op: Op, source: str, detail: str = ""
+) -> SlaVerdict:
+    status: SlaStatus = "no_data"
+    margin = None
     if value is None:
-        return Verdict(vid, name, None, threshold, unit, op, "no_data", None, source, detail or "no data")
-    ok = {"<": value < threshold, "<=": value <= threshold, ">=": value >= threshold}[op]
-    margin = value - threshold if op == ">=" else threshold - value
-    return Verdict(vid, name, value, threshold, unit, op, "pass" if ok else "fail", margin, source, detail)
+        detail = detail or "no data"
+    else:
+        ok = {"<": value < threshold, "<=": value <= threshold, ">=": value >= threshold}[op]
+        status, margin = ("pass" if ok else "fail"), (value - threshold if op == ">=" else threshold - value)
+    return SlaVerdict(
+        id=vid,
+        name=name,
+        value=value,
+        threshold=threshold,
+        unit=unit,
+        op=op,
+        status=status,
+        margin=margin,
+        source=source,
+        detail=detail,
+    )
 
 
 def sla_verdicts(
-    load: LoadResult, resources: ResourceResult, lost: int | None, thresholds: dict[str, float]
-) -> list[Verdict]:
-    p99_limit = thresholds["p99_latency_seconds"]
+    load: LoadResult, resources: ResourceResult, lost: int | None, thresholds: Thresholds
+) -> list[SlaVerdict]:
+    p99_limit = thresholds.p99_latency_seconds
     overall = latency_summary(load.reply)
     out = [
         judge(
             "p99_overall",
             "P99 reply latency, whole run",
-            overall["p99"],
+            overall.p99,
             p99_limit,
             "s",
             "<",
             "windows.jsonl reply_hist (merged)",
-            f"{overall['count']} replies measured",
+            f"{overall.count} replies measured",
         )
     ]
     for peak in load.peaks:
@@ -65,15 +60,15 @@ def sla_verdicts(
             judge(
                 f"p99_peak_day{peak.segment.day}",
                 f"P99 reply latency, peak {peak.label}",
-                summary["p99"],
+                summary.p99,
                 p99_limit,
                 "s",
                 "<",
                 "windows.jsonl reply_hist in the peak window",
-                f"{summary['count']} replies measured",
+                f"{summary.count} replies measured",
             )
         )
-    avail_target = thresholds["availability"]
+    avail_target = thresholds.availability
     availability = load.totals.availability()
     budget = error_budget_used(availability, avail_target)
     out.append(
@@ -94,7 +89,7 @@ def sla_verdicts(
             "cpu",
             "CPU, highest 1-minute mean",
             resources.cpu.peak,
-            thresholds["cpu_target"],
+            thresholds.cpu_target,
             "ratio",
             "<",
             f"samples.jsonl, {resources.cpu_source}",
@@ -105,7 +100,7 @@ def sla_verdicts(
             "memory",
             "Memory, highest 1-minute mean",
             resources.memory.peak,
-            thresholds["memory_target"],
+            thresholds.memory_target,
             "ratio",
             "<",
             "samples.jsonl, host used fraction",
