@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.core.contract import DEFAULT_HOST, GENERATOR_CPU_SAMPLES, GENERATOR_CPU_WARN, RUNS_DIR, ExitCode
-from harness.core.runfolder.writer import JsonLines, Manifest, new_run_dir, write_json_atomic
+from harness.core.runfolder.jsonlines import JsonLinesWriter
+from harness.core.runfolder.writer import Manifest, new_run_dir, write_json_atomic
 from harness.core.scenario.config import resolved_toml
 from harness.core.scenario.schema import SLA_FIELDS, Scenario
 from harness.core.timemap import TimeMap
@@ -88,7 +89,7 @@ class Run:
         )
         self.tail = WindowsTail(self.run_dir / "windows.jsonl")
         self.live: LiveStatus | None = None
-        self.jsonl: list[JsonLines] = []
+        self.jsonl: list[JsonLinesWriter] = []
         (self.run_dir / "scenario.toml").write_text(resolved_toml(scenario))
         self.manifest = Manifest(
             self.run_dir / "manifest.json",
@@ -115,8 +116,8 @@ class Run:
         wall = time.time() - start
         return round(wall, 3), round(self.timemap.sim_at(wall), 1)
 
-    def _lines(self, name: str) -> JsonLines:
-        lines = JsonLines(self.run_dir / name)
+    def _lines(self, name: str) -> JsonLinesWriter:
+        lines = JsonLinesWriter(self.run_dir / name)
         self.jsonl.append(lines)
         return lines
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness.core.runfolder.reader import JsonLines
+from harness.core.runfolder.jsonlines import JsonLinesReader
 
 OPEN_CAP = 200_000
 
@@ -121,7 +121,7 @@ def read_bot_log(path: Path, lost_msg_ids: list[str] | None = None) -> BotLog:
     log.present = True
     open_ids: dict[str, None] = {}
     last_seq: dict[str, int] = {}
-    lines = JsonLines(path)
+    lines = JsonLinesReader(path)
     for e in lines:
         _handle(log, e, open_ids, last_seq)
     log.lines, log.unreadable = lines.lines, lines.bad

@@ -2,8 +2,7 @@
 
 Nothing here talks to a live process. Missing or damaged files are not errors: they are recorded in
 `problems` so that the report can say what it could not see and mark the verdict incomplete.
-JSON-lines files are streamed one line at a time (parsed with orjson, three times faster than the
-standard library) so that a week-long run never sits in memory.
+JSON-lines files are streamed (jsonlines.py), never read whole.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from harness.core.contract import THRESHOLDS
+from harness.core.runfolder.jsonlines import JsonLinesReader
 from harness.core.simclock import DAY_NAMES
 from harness.core.timemap import Segment
 
@@ -43,31 +41,6 @@ def sim_label(sim: float, *, end: bool = False) -> str:
 def segment_label(seg: Segment) -> str:
     """A segment's simulated span as 'Tue 09:30-10:30'."""
     return f"{sim_label(seg.sim_start)}-{sim_label(seg.sim_end, end=True).split(' ')[-1]}"
-
-
-class JsonLines:
-    """The JSON objects of a JSON-lines file, streamed. Once iterated: `lines` (non-blank lines read),
-    `bad` (lines that are not a JSON object: a torn last line, damage) and `first_bad` (its number)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lines = self.bad = self.first_bad = 0
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        with self.path.open("rb") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                self.lines += 1
-                try:
-                    item = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    item = None
-                if isinstance(item, dict):
-                    yield item
-                else:
-                    self.bad += 1
-                    self.first_bad = self.first_bad or number
 
 
 @dataclass
@@ -127,7 +100,7 @@ class RunFolder:
             if required:
                 self.problems.append(f"{name} is missing")
             return
-        lines = JsonLines(target)
+        lines = JsonLinesReader(target)
         yield from lines
         if lines.bad:
             self.problems.append(f"{name}: {lines.bad} unreadable line(s), first at line {lines.first_bad}")
