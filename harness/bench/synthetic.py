@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.core import histograms
-from harness.core.runfolder.reader import SECONDS_PER_DAY
+from harness.core.simclock import DAY_S
 from harness.core.version import __version__
 
 PEAK_START_H, PEAK_END_H = 9.5, 10.5
@@ -64,7 +64,7 @@ class SyntheticRun:
 
 def load_factor(sim: float) -> float:
     """Offered load as a share of the weekly peak at simulated time `sim`."""
-    day, hour = int(sim // SECONDS_PER_DAY) % 7, (sim % SECONDS_PER_DAY) / 3600
+    day, hour = int(sim // DAY_S) % 7, (sim % DAY_S) / 3600
 
     def bump(centre: float, width: float) -> float:
         return math.exp(-(((hour - centre) / width) ** 2))
@@ -76,7 +76,7 @@ def load_factor(sim: float) -> float:
 def segments(spec: SyntheticRun) -> list[dict[str, Any]]:
     out, wall = [], 0.0
     for day in range(spec.days):
-        base = day * SECONDS_PER_DAY
+        base = day * DAY_S
         for start_h, end_h, kind in (
             (0, PEAK_START_H, "fast"),
             (PEAK_START_H, PEAK_END_H, "peak"),
@@ -113,8 +113,8 @@ def sim_to_wall(segs: list[dict[str, Any]], sim: float) -> float:
 
 
 def _in_days_peak(sim: float, days: tuple[int, ...]) -> bool:
-    hour = (sim % SECONDS_PER_DAY) / 3600
-    return int(sim // SECONDS_PER_DAY) in days and PEAK_START_H <= hour < PEAK_END_H
+    hour = (sim % DAY_S) / 3600
+    return int(sim // DAY_S) in days and PEAK_START_H <= hour < PEAK_END_H
 
 
 class HistogramPool:
@@ -248,7 +248,7 @@ def write_run(run_dir: Path, spec: SyntheticRun | None = None) -> Path:
     total_wall = segs[-1]["wall_end"]
     end_wall = total_wall
     if spec.stop_after_days is not None:
-        end_wall = next(s["wall_start"] for s in segs if s["sim_start"] >= spec.stop_after_days * SECONDS_PER_DAY)
+        end_wall = next(s["wall_start"] for s in segs if s["sim_start"] >= spec.stop_after_days * DAY_S)
 
     def want(name: str) -> bool:
         return name not in spec.omit
@@ -332,7 +332,7 @@ def _alerts(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str
                         "labels": {"alertname": name, "severity": severity},
                     }
     for day in spec.overrun_alert_days:  # a compressed week resolves it in the fast-forward after the peak
-        base = day * SECONDS_PER_DAY
+        base = day * DAY_S
         fired, resolved = base + (PEAK_END_H - 1 / 12) * 3600, base + (PEAK_END_H + 5) * 3600
         for state, sim in (("firing", fired), ("resolved", resolved)):
             yield {

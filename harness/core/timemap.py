@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from harness.core.simclock import DAY_S, WEEKEND_DAYS
+from harness.core.simclock import DAY_S, WEEKEND_DAYS, format_span
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,17 @@ class Segment:
         """Simulated seconds per wall second."""
         return (self.sim_end - self.sim_start) / (self.wall_end - self.wall_start)
 
+    @property
+    def fast_forwarded(self) -> bool:
+        """An off-peak stretch of a compressed week: simulated time ran faster than real time. A factor-1
+        week's "fast" stretches are real time, so they count as played."""
+        return self.kind == "fast" and self.speed > 1 + 1e-9
+
+    @property
+    def label(self) -> str:
+        """The simulated span as 'Tue 09:30-10:30'."""
+        return format_span(self.sim_start, self.sim_end)
+
 
 class TimeMap:
     def __init__(self, segments: Sequence[Segment]):
@@ -65,6 +76,10 @@ class TimeMap:
     def sim_end(self) -> float:
         return self.segments[-1].sim_end
 
+    @property
+    def peaks(self) -> list[Segment]:
+        return [s for s in self.segments if s.kind == "peak"]
+
     def segment_at(self, wall_s: float) -> Segment:
         i = max(0, bisect.bisect_right(self._wall_starts, wall_s) - 1)
         return self.segments[i]
@@ -77,6 +92,10 @@ class TimeMap:
             return self.sim_end
         seg = self.segment_at(wall_s)
         return seg.sim_start + (wall_s - seg.wall_start) * seg.speed
+
+    def sim_at_unix(self, unix: float, run_start_unix: float) -> float:
+        """Simulated time at a wall-clock instant (now, a log timestamp) of a run started at run_start_unix."""
+        return self.sim_at(unix - run_start_unix)
 
     def wall_at(self, sim_s: float) -> float:
         """Wall seconds after run start at which simulated time sim_s is played (clamped)."""

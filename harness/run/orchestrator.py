@@ -137,7 +137,7 @@ class Run:
         self.say(f"run folder: {self.run_dir}")
         self.say(
             f"scenario {self.scenario.name}: {self.plan.duration_s:.0f} s wall "
-            f"({len([s for s in self.timemap.segments if s.kind == 'peak'])} peak windows), "
+            f"({len(self.timemap.peaks)} peak windows), "
             f"{self.workers} Locust worker(s)"
         )
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -135,15 +135,17 @@ def test_latency_summary_matches_hdrh_percentiles() -> None:
 
 
 def test_chart_buckets_follow_the_run_length(tmp_path: Path) -> None:
-    from harness.core.runfolder.reader import RunFolder, Segment
+    from harness.core.runfolder.reader import RunFolder
+    from harness.core.timemap import Segment, TimeMap
 
     folder = RunFolder(tmp_path)
     assert folder.bucket_s() == 3600  # no timemap: hourly
-    folder.segments = [Segment(0, 135, 36_000, 36_135, 1, "fast")]  # a 135 s real-time run
-    assert folder.bucket_s() == 10
     folder.run_start_unix = 1000.0
+    assert folder.sim_at_unix(1000.0 + 35) is None
+    folder.timemap = TimeMap([Segment(0, 135, 36_000, 36_135, 1, "fast")])  # a 135 s real-time run
+    assert folder.bucket_s() == 10
     assert folder.sim_at_unix(1000.0 + 35) == 36_035
-    folder.segments = [Segment(0, 60, 0, 7 * 86_400, 0, "fast")]  # a compressed week
+    folder.timemap = TimeMap([Segment(0, 60, 0, 7 * 86_400, 0, "fast")])  # a compressed week
     assert folder.bucket_s() == 3600
 
 

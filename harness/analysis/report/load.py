@@ -18,7 +18,8 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from harness.core import histograms
-from harness.core.runfolder.reader import RunFolder, Segment, segment_label
+from harness.core.runfolder.reader import RunFolder
+from harness.core.timemap import Segment
 
 GC_EVERY_WINDOWS = 1000
 ZOOM_MAX_POINTS = 400  # a peak zoom keeps at most this many points (windows merged beyond that)
@@ -164,7 +165,7 @@ class Peak:
 
     @property
     def label(self) -> str:
-        return segment_label(self.segment)
+        return self.segment.label
 
     def as_dict(self) -> dict[str, Any]:
         s = self.segment

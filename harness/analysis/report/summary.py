@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.analysis.report.conditions import GENERATOR_BOUND_TEXT, not_evaluated_text
-from harness.core.runfolder.reader import sim_label
+from harness.core.simclock import format_sim
 
 OP_TEXT = {"<": "<", "<=": "≤", ">=": "≥"}
 
@@ -54,7 +54,7 @@ def sentences(data: dict[str, Any]) -> list[str]:
     load = data["load"]
     span = ""
     if load["sim_start"] is not None and load["sim_end"] is not None:
-        span = f" over simulated {sim_label(load['sim_start'])} to {sim_label(load['sim_end'], end=True)}"
+        span = f" over simulated {format_sim(load['sim_start'])} to {format_sim(load['sim_end'], end=True)}"
     out = []
     if data["verdict"] == "PASS":
         out.append(f"PASS: all {len(slas)} SLAs met{span}, {load['sent']:,} messages sent.")
