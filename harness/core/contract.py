@@ -176,6 +176,12 @@ RETRY_BACKOFF_FACTOR = 1.5
 TOKEN_TTL_SECONDS = 3600
 TICKET_TTL_SECONDS = 90
 PERMISSION_SCOPES = ("Card.Streaming.Write", "Card.Instance.Write", "qyapi_robot_sendmsg")
+# The permission scope each reply API needs (a 403 names it in accessdenieddetail.requiredScopes).
+REQUIRED_SCOPE = {
+    "robot_send": "qyapi_robot_sendmsg",
+    "card_create": "Card.Instance.Write",
+    "card_streaming": "Card.Streaming.Write",
+}
 
 # Open-API names used as the `api` label by emulator and bot alike.
 APIS = (
