@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from harness.core.contract import BotEvent
 from reference_bot.auth import AuthError, LoginGuard, TokenIssuer, password_matches
 from reference_bot.logs import event
 from reference_bot.metrics import BotMetrics
@@ -52,7 +53,7 @@ class AdminApi:
     def _failure(self, username: str, remote: str | None, reason: str) -> None:
         self.metrics.logins.labels(outcome="failure").inc()
         self.guard.failed(username)
-        event("login_failed", WARNING, username=username, remote=remote, reason=reason)
+        event(BotEvent.LOGIN_FAILED, WARNING, username=username, remote=remote, reason=reason)
 
     async def login(self, request: web.Request) -> web.Response:
         try:
@@ -70,7 +71,9 @@ class AdminApi:
         locked = self.guard.locked_for(username)
         if locked > 0:
             self.metrics.logins.labels(outcome="failure").inc()
-            event("login_locked", WARNING, username=username, remote=request.remote, retry_after_s=round(locked, 1))
+            event(
+                BotEvent.LOGIN_LOCKED, WARNING, username=username, remote=request.remote, retry_after_s=round(locked, 1)
+            )
             return web.json_response(
                 {"error": "too many failed logins; try later", "retry_after_s": round(locked, 1)},
                 status=429,
@@ -84,7 +87,7 @@ class AdminApi:
             return _error(401, "bad username or password")
         self.guard.succeeded(username)
         self.metrics.logins.labels(outcome="success").inc()
-        event("login_ok", username=username, remote=request.remote)
+        event(BotEvent.LOGIN_OK, username=username, remote=request.remote)
         return web.json_response(
             {"access_token": self.issuer.issue(username), "token_type": "Bearer", "expires_in": self.issuer.ttl}
         )
@@ -98,7 +101,7 @@ class AdminApi:
         try:
             self.issuer.verify(token.strip())
         except AuthError as exc:
-            event("token_rejected", WARNING, remote=request.remote, reason=str(exc))
+            event(BotEvent.TOKEN_REJECTED, WARNING, remote=request.remote, reason=str(exc))
             return _error(401, str(exc))
         return web.json_response(self.status())
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core import histograms
-from harness.core.contract import REQUIRED_SCOPE
+from harness.core.contract import REQUIRED_SCOPE, BotEvent
 from harness.core.runfolder.jsonlines import JsonLinesWriter
 from harness.core.scenario.schema import Compression, Load, Scenario, Shape
 from harness.core.simclock import DAY_S
@@ -338,31 +338,36 @@ def _bot_events(week: Week) -> Iterator[dict[str, Any]]:
     """A sample of ordinary message events, and the events each configured fault leaves in a bot log."""
     spec = week.spec
 
-    def ev(wall: float, name: str, **fields: Any) -> dict[str, Any]:
+    def ev(wall: float, name: str, **fields: Any) -> dict[str, Any]:  # a line as reference_bot/logs.py writes it
         ts = dt.datetime.fromtimestamp(RUN_START + wall, dt.timezone.utc).isoformat(timespec="milliseconds")
         return {"ts": ts, "level": "info", "event": name, **fields}
 
-    yield ev(0.0, "bot_started", version=__version__)
+    yield ev(0.0, BotEvent.BOT_STARTED, version=__version__)
     for i in range(100):
         wall = 1.0 + i
-        yield ev(wall, "message_received", msgId=f"m{i}", conversationId=f"dm-{i % 10}")
-        yield ev(wall + 0.1, "reply_sent", msgId=f"m{i}", conversationId=f"dm-{i % 10}", seq=i // 10 + 1)
+        yield ev(wall, BotEvent.MESSAGE_RECEIVED, msgId=f"m{i}", conversationId=f"dm-{i % 10}")
+        yield ev(wall + 0.1, BotEvent.REPLY_SENT, msgId=f"m{i}", conversationId=f"dm-{i % 10}", seq=i // 10 + 1)
     for stage, n in spec.lost.items():
         for k in range(n):
             wall, msg_id = 100.0 + k, f"lost-{stage}-{k}"
             if stage == "not_acked":
-                yield ev(wall, "queue_rejected", msgId=msg_id, conversationId="dm-1", capacity=1000)
+                yield ev(wall, BotEvent.QUEUE_REJECTED, msgId=msg_id, conversationId="dm-1", capacity=1000)
             elif stage == "not_pushed":
-                yield ev(wall, "reconnect", reason="error", attempt=k + 1, delay_s=1.0)
+                yield ev(wall, BotEvent.RECONNECT, reason="error", attempt=k + 1, delay_s=1.0)
             else:
-                yield ev(wall, "message_received", msgId=msg_id, conversationId="dm-1")
+                yield ev(wall, BotEvent.MESSAGE_RECEIVED, msgId=msg_id, conversationId="dm-1")
                 if stage == "reply_rejected":
                     yield ev(
-                        wall + 1, "retries_exhausted", api="card_streaming", status=429, code="Throttling", attempts=3
+                        wall + 1,
+                        BotEvent.RETRIES_EXHAUSTED,
+                        api="card_streaming",
+                        status=429,
+                        code="Throttling",
+                        attempts=3,
                     )
                 yield ev(
                     wall + 2,
-                    "reply_failed",
+                    BotEvent.REPLY_FAILED,
                     msgId=msg_id,
                     conversationId="dm-1",
                     api="card_streaming",
@@ -372,11 +377,11 @@ def _bot_events(week: Week) -> Iterator[dict[str, Any]]:
     for (api, status, code), n in spec.api_errors.items():
         if status == 403 and "QpsLimit" not in code:
             scopes = [REQUIRED_SCOPE.get(api, "?")]
-            yield ev(50.0, "permission_denied", api=api, status=403, code=code, requiredScopes=scopes)
+            yield ev(50.0, BotEvent.PERMISSION_DENIED, api=api, status=403, code=code, requiredScopes=scopes)
         elif status == 401:
             yield ev(
                 50.0,
-                "reply_failed",
+                BotEvent.REPLY_FAILED,
                 msgId="m401",
                 api=api,
                 status=401,
@@ -384,9 +389,9 @@ def _bot_events(week: Week) -> Iterator[dict[str, Any]]:
             )
         else:
             for k in range(max(1, n // 20)):
-                yield ev(60.0 + k, "retries_exhausted", api=api, status=status, code=code, attempts=3)
+                yield ev(60.0 + k, BotEvent.RETRIES_EXHAUSTED, api=api, status=status, code=code, attempts=3)
     for peak in week.peaks_of(spec.login_abuse_days):
         wall = math.ceil(peak.wall_start)  # whole seconds: a log's millisecond stamp never falls before the peak
         while wall < peak.wall_end:
-            yield ev(wall, "login_failed", username="admin", remote="127.0.0.1", reason="bad password")
+            yield ev(wall, BotEvent.LOGIN_FAILED, username="admin", remote="127.0.0.1", reason="bad password")
             wall += 3.0

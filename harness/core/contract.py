@@ -204,6 +204,57 @@ DEFAULT_HOST = "127.0.0.1"
 RUNS_DIR = "reports"  # default parent of run folders (git-ignored in a checkout)
 
 
+class BotEvent:
+    """The `event` names of a bot's JSON-lines log (logs/bot.log), their fields in docs/run-folder.md.
+
+    An optional contract: the reference bot writes every one of them; any bot that logs these lines
+    adds detail to `harness diagnose`, and a bot without such a log is still measured in full from the
+    platform's ledger and the load generator.
+    """
+
+    # messages
+    MESSAGE_RECEIVED = "message_received"  # a message taken from the stream
+    REPLY_SENT = "reply_sent"  # the final reply accepted by the platform (seq per conversation)
+    REPLY_FAILED = "reply_failed"  # the reply given up
+    DUPLICATE_DROPPED = "duplicate_dropped"
+    QUEUE_REJECTED = "queue_rejected"  # inbound buffer full, the platform redelivers
+    MESSAGE_REJECTED = "message_rejected"
+    HANDLER_CRASHED = "handler_crashed"  # a bug met while taking a frame
+    MEMBERSHIP_CHANGED = "membership_changed"
+    EVENT_IGNORED = "event_ignored"
+    BAD_EVENT = "bad_event"
+    BAD_FRAME = "bad_frame"
+    UNKNOWN_TOPIC = "unknown_topic"
+    # platform open API
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    PERMISSION_DENIED = "permission_denied"  # read
+    ACCESS_TOKEN_REFRESHED = "access_token_refreshed"
+    # stream connection
+    STREAM_CONNECTED = "stream_connected"
+    STREAM_CLOSED = "stream_closed"
+    STREAM_ERROR = "stream_error"
+    STREAM_CRASHED = "stream_crashed"
+    RECONNECT = "reconnect"
+    CONNECT_FAILED = "connect_failed"
+    DISCONNECT_REQUESTED = "disconnect_requested"
+    # the bot's admin API
+    LOGIN_OK = "login_ok"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_LOCKED = "login_locked"  # read
+    TOKEN_REJECTED = "token_rejected"
+    # life cycle
+    BOT_STARTED = "bot_started"
+    BOT_STOPPED = "bot_stopped"
+    SHUTDOWN_REQUESTED = "shutdown_requested"
+    DRAIN_INCOMPLETE = "drain_incomplete"
+    CHANNEL_DISABLED = "channel_disabled"
+    LOG = "log"  # a plain library log message (`logger`, `message`)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(v for k, v in vars(cls).items() if k.isupper())
+
+
 class ExitCode:
     """Exit codes of `harness run` and `harness report` (documented in docs/cli.md)."""
 
