@@ -167,6 +167,39 @@ class Thresholds:
 
 THRESHOLDS = Thresholds()
 
+
+@dataclass(frozen=True)
+class AvailabilitySli:
+    """The availability SLI, defined once: good events / all events, judged against `objective`
+    (scenario files may override the objective, as `[sla] availability`).
+
+    Two sides count it. The user side is what the simulated users saw, from the load generator's
+    windows (windows.jsonl `replies_ok` / `sent`); the report judges the run on it. The bot side is
+    the bot's own counter (`chatbot_messages_processed_total` by outcome); the SLO rules and dashboards
+    use it, so that a production bot without the load generator is watched as well. The bot side
+    cannot see a message lost before it reached the bot, nor a reply that came after the user stopped
+    waiting: those count against the user side only (and a lost message against the message-loss SLA).
+    """
+
+    name: str = "availability"  # the report's SLA id and the rules' `slo` label
+    good: str = "messages with a final reply within the reply timeout"
+    total: str = "messages sent"
+    objective: float = THRESHOLDS.availability
+    # user side: fields of windows.jsonl (summed over the run)
+    user_good: str = "replies_ok"
+    user_total: str = "sent"
+    # bot side: one counter by outcome; good is the final reply accepted by the platform
+    bot_metric: str = "chatbot_messages_processed_total"
+    bot_good_outcome: str = "replied"
+    bot_good: str = "messages the bot processed that it replied to"
+
+    @property
+    def definition(self) -> str:
+        return f"{self.good} / {self.total}"
+
+
+AVAILABILITY = AvailabilitySli()
+
 # Connector and replier defaults from the source design.
 HEARTBEAT_SECONDS = 30.0
 RECONNECT_BACKOFF_CAP_SECONDS = 300.0

@@ -10,7 +10,7 @@ import pytest
 from harness.analysis.report.builder import build_report
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.cli.main import main
-from harness.core.contract import THRESHOLDS, ExitCode
+from harness.core.contract import AVAILABILITY, THRESHOLDS, ExitCode
 from harness.core.runfolder.reader import NotARunFolder
 
 
@@ -54,6 +54,22 @@ def test_timeouts_count_against_p99_and_availability(tmp_path: Path) -> None:
     assert report.data["load"]["error_budget_used"] > 30
 
 
+def test_availability_is_final_replies_within_the_timeout_over_messages_sent(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", SyntheticRun(days=1))
+    windows = [json.loads(line) for line in (run / "windows.jsonl").read_text().splitlines()]
+    for w in windows[:10]:  # per window: 3 sends failed at the socket (never sent), 1 rejected by the platform
+        w["offered"] += 3
+        w["errors"] += 4
+        w["replies_ok"] -= 1
+        w["errors_by_kind"] = {"send failed": 3, "rejected": 1}
+    (run / "windows.jsonl").write_text("".join(json.dumps(w) + "\n" for w in windows))
+    sent, replied = sum(w["sent"] for w in windows), sum(w["replies_ok"] for w in windows)
+    availability = _slas(build_report(run))["availability"]
+    assert availability["value"] == pytest.approx(replied / sent) and replied / sent == 1 - 10 / sent
+    assert availability["name"] == f"Availability ({AVAILABILITY.good} / {AVAILABILITY.total})"
+    assert availability["detail"].startswith(f"10 of {sent} messages sent got no final reply within the reply timeout")
+
+
 def test_resource_and_loss_breaches(tmp_path: Path) -> None:
     spec = SyntheticRun(cpu_overload_days=(0,), lost={"not_acked": 4, "no_reply": 1})
     report = build_report(write_run(tmp_path / "run", spec))
@@ -72,16 +88,25 @@ def test_run_thresholds_override_the_contract(tmp_path: Path) -> None:
 
 
 def test_interrupted_run_is_incomplete_and_says_what_is_missing(tmp_path: Path) -> None:
-    spec = SyntheticRun(status="aborted", abort_reason="bot exited with code 137",
-                        omit=("ledger.json", "samples.jsonl"), stop_after_days=3)
+    spec = SyntheticRun(
+        status="aborted",
+        abort_reason="bot exited with code 137",
+        omit=("ledger.json", "samples.jsonl"),
+        stop_after_days=3,
+    )
     run = write_run(tmp_path / "run", spec)
     with (run / "windows.jsonl").open("a") as handle:
         handle.write('{"wall_start": 12.0, "wall_e')  # torn last line: killed mid-write
     report = build_report(run)
     assert (report.verdict, report.exit_code) == ("INCOMPLETE", ExitCode.ABORTED)
     reasons = " | ".join(report.data["incomplete_reasons"])
-    for expected in ("aborted", "bot exited with code 137", "samples.jsonl is missing", "ledger.json is missing",
-                     "windows.jsonl: 1 unreadable line"):
+    for expected in (
+        "aborted",
+        "bot exited with code 137",
+        "samples.jsonl is missing",
+        "ledger.json is missing",
+        "windows.jsonl: 1 unreadable line",
+    ):
         assert expected in reasons
     assert report.data["messages"]["source"].startswith("last ledger.jsonl snapshot")
     assert _slas(report)["cpu"]["status"] == "no_data"

@@ -66,13 +66,10 @@ class Totals:
         self.users_max = max(self.users_max, int(w.get("users", 0)))
         self.errors_by_kind.update({k: int(v) for k, v in (w.get("errors_by_kind") or {}).items()})
 
-    @property
-    def answered(self) -> int:
-        """Messages whose fate the load generator knows: replied, timed out or failed."""
-        return self.replies_ok + self.timeouts + self.errors
-
     def availability(self) -> float | None:
-        return self.replies_ok / self.answered if self.answered else None
+        """The user side of the availability SLI (contract.AVAILABILITY): messages with a final reply
+        within the reply timeout / messages sent. A send that failed at the socket was never sent."""
+        return self.replies_ok / self.sent if self.sent else None
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.core.contract import GENERATOR_CPU_WARN, LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS, THRESHOLDS
+from harness.core.contract import (
+    AVAILABILITY,
+    GENERATOR_CPU_WARN,
+    LATENCY_QUANTILE,
+    LOOP_LAG_BLOCKED_SECONDS,
+    THRESHOLDS,
+)
 from harness.observability.grafana.model import DATASOURCE, Line, Panel, Query, Row, dashboard
 from harness.observability.rules import rules, slo
 from harness.observability.rules.model import SEVERITY_PAGE, num
@@ -113,8 +119,7 @@ def overview() -> dict[str, Any]:
     t = THRESHOLDS
     p99 = rules.P99
     budget = num(1 - t.availability)
-    failed = f'sum(increase(chatbot_messages_processed_total{{{J}, outcome!="replied"}}[$__range]))'
-    processed = f"sum(increase(chatbot_messages_processed_total{{{J}}}[$__range]))"
+    failed, processed = slo.availability_counts("$__range", (J,), by="")
     fast = [w for w in slo.BURN_WINDOWS if w.severity == SEVERITY_PAGE]
     lag = f"sum by (le) (rate(chatbot_event_loop_lag_seconds_bucket{{{J}}}[{RI}]))"
     return dashboard(
@@ -155,7 +160,10 @@ def overview() -> dict[str, Any]:
                         decimals=3,
                         width=4,
                         height=4,
-                        description=f"Share of processed messages replied over the range; SLA {t.availability:.2%}.",
+                        description=(
+                            f"Share of {AVAILABILITY.bot_good} over the range (the bot side of availability: "
+                            f"{AVAILABILITY.definition}); SLA {t.availability:.2%}."
+                        ),
                         base="red",
                         lines=[Line(t.availability, "green")],
                     ),
