@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from harness.core.simclock import DAY_S, WEEKEND_DAYS, format_span
+from harness.core.simclock import DAY_S, WEEKEND_DAYS, day_of, format_span
 
 
 @dataclass(frozen=True)
@@ -154,4 +154,4 @@ def steady_timemap(sim_start: float, duration_s: float) -> TimeMap:
     """Real time from sim_start for duration_s (smoke, spike and soak runs)."""
     if duration_s <= 0:
         raise ValueError("duration must be positive")
-    return TimeMap([Segment(0.0, duration_s, sim_start, sim_start + duration_s, int(sim_start // DAY_S) % 7, "steady")])
+    return TimeMap([Segment(0.0, duration_s, sim_start, sim_start + duration_s, day_of(sim_start), "steady")])

@@ -16,6 +16,7 @@ from harness.core.contract import (
     LOOP_LAG_BLOCKED_SECONDS,
     THRESHOLDS,
 )
+from harness.core.simclock import DAY_NAMES, DAY_S
 from harness.observability.grafana.model import DATASOURCE, Line, Panel, Query, Row, dashboard
 from harness.observability.rules import rules, slo
 from harness.observability.rules.model import SEVERITY_PAGE, num
@@ -23,7 +24,7 @@ from harness.observability.rules.model import SEVERITY_PAGE, num
 J = 'job=~"$job"'
 RI = "$__rate_interval"
 SIM = "max(loadgen_sim_time_seconds)"
-WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+DAY = num(DAY_S)  # the simulated clock's day in PromQL text
 
 # The simulated clock, on every dashboard: with the shared crosshair any wall time reads as a
 # simulated day and hour, and the compression shows where the peaks were played slowly.
@@ -48,7 +49,7 @@ SIM_DAY_ANNOTATION = {
     "datasource": DATASOURCE,
     "enable": True,
     "iconColor": "purple",
-    "expr": f"floor({SIM} / 86400) > floor(max(loadgen_sim_time_seconds offset 5s) / 86400)",
+    "expr": f"floor({SIM} / {DAY}) > floor(max(loadgen_sim_time_seconds offset 5s) / {DAY})",
     "step": "5s",
     "titleFormat": "Simulated day starts",
     "textFormat": "",
@@ -65,7 +66,7 @@ ALERTS_ANNOTATION = {
     "textFormat": "{{severity}}",
     "tagKeys": "alertname,severity",
 }
-DAY_MAPPING = [{"type": "value", "options": {str(i): {"text": d, "index": i} for i, d in enumerate(WEEKDAYS)}}]
+DAY_MAPPING = [{"type": "value", "options": {str(i): {"text": d, "index": i} for i, d in enumerate(DAY_NAMES)}}]
 
 
 def sim_clock_row() -> Row:
@@ -74,7 +75,7 @@ def sim_clock_row() -> Row:
         [
             Panel(
                 "Simulated day",
-                [Query(f"floor({SIM} / 86400) % 7", instant=True)],
+                [Query(f"floor({SIM} / {DAY}) % {len(DAY_NAMES)}", instant=True)],
                 kind="stat",
                 width=4,
                 height=4,
@@ -83,7 +84,7 @@ def sim_clock_row() -> Row:
             ),
             Panel(
                 "Simulated hour",
-                [Query(f"({SIM} % 86400) / 3600", instant=True)],
+                [Query(f"({SIM} % {DAY}) / 3600", instant=True)],
                 kind="stat",
                 width=4,
                 height=4,
@@ -92,7 +93,7 @@ def sim_clock_row() -> Row:
             ),
             Panel(
                 "Simulated clock",
-                [Query(f"{SIM} / 86400", "simulated days since Mon 00:00")],
+                [Query(f"{SIM} / {DAY}", "simulated days since Mon 00:00")],
                 unit="none",
                 width=8,
                 height=4,
