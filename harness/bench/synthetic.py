@@ -215,13 +215,14 @@ def _ledger(spec: SyntheticRun, sent: int, replied: int, share: float) -> dict[s
     }
 
 
-def _manifest(spec: SyntheticRun, scenario: Scenario) -> dict[str, Any]:
+def _manifest(spec: SyntheticRun, scenario: Scenario, end_wall: float) -> dict[str, Any]:
     return {
         "scenario": scenario.name,
         "scenario_file": "scenarios/week.toml",
         "harness_version": __version__,
-        "started_at": "2026-11-23T00:00:00+00:00",
-        "ended_at": "2026-11-23T00:30:00+00:00",
+        "started_at": RUN_START,
+        "ended_at": RUN_START + end_wall,
+        "run_start_unix": RUN_START,
         "status": spec.status,
         "abort_reason": spec.abort_reason,
         "machine": {"cpus": 2, "memory_bytes": 24 * 2**30, "python": "3.11"},
@@ -267,7 +268,7 @@ def write_run(run_dir: Path, spec: SyntheticRun | None = None) -> Path:
         return name not in spec.omit
 
     if want("manifest.json"):
-        (run_dir / "manifest.json").write_text(json.dumps(_manifest(spec, week.plan.scenario), indent=2))
+        (run_dir / "manifest.json").write_text(json.dumps(_manifest(spec, week.plan.scenario, end_wall), indent=2))
     if want("timemap.json"):
         (run_dir / "timemap.json").write_text(json.dumps(week.timemap.to_json(RUN_START)))
     sent = replied = 0
