@@ -28,9 +28,10 @@ class Segment:
     @classmethod
     def from_dict(cls, item: dict) -> Segment:
         """One segment as timemap.json holds it; `day` and `kind` default (from `sim_start`, "fast") for
-        hand-made maps. Raises KeyError, TypeError or ValueError on a malformed segment."""
+        hand-made maps. Raises KeyError, TypeError or ValueError on a malformed segment (one that
+        plays no wall time could map no instant)."""
         sim_start = float(item["sim_start"])
-        return cls(
+        segment = cls(
             float(item["wall_start"]),
             float(item["wall_end"]),
             sim_start,
@@ -38,6 +39,9 @@ class Segment:
             int(item.get("day", sim_start // DAY_S)),
             str(item.get("kind", "fast")),
         )
+        if not segment.wall_end > segment.wall_start:
+            raise ValueError(f"segment at wall {segment.wall_start}: wall_end must be after wall_start")
+        return segment
 
     @property
     def speed(self) -> float:

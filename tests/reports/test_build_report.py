@@ -174,6 +174,16 @@ def test_chart_buckets_follow_the_run_length(tmp_path: Path) -> None:
     assert folder.bucket_s() == 3600
 
 
+def test_a_damaged_timemap_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    from harness.core.runfolder.reader import RunFolder
+
+    segment = {"wall_start": 5, "wall_end": 5, "sim_start": 0, "sim_end": 3600}  # plays no wall time
+    (tmp_path / "timemap.json").write_text(json.dumps({"run_start_unix": 1000.0, "segments": [segment]}))
+    folder = RunFolder.open(tmp_path)
+    assert folder.timemap is None and folder.sim_at_unix(1010.0) is None
+    assert any("timemap.json has a malformed segment" in p and "wall_end" in p for p in folder.problems)
+
+
 def test_cli_baseline_flags_the_regression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = write_run(tmp_path / "base", SyntheticRun(base_latency_s=0.03, bot_log=False))
     worse = write_run(tmp_path / "worse", SyntheticRun(base_latency_s=0.06, bot_log=False))
