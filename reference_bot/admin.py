@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from harness.core import jsontext
+from harness.core.contract import BotEvent
 from reference_bot.auth import AuthError, LoginGuard, LogThrottle, TokenIssuer, UsernameTag, password_matches
 from reference_bot.logs import event
 from reference_bot.metrics import BotMetrics
@@ -62,7 +63,7 @@ class AdminApi:
     def _failure(self, username: str, remote: str, reason: str) -> None:
         self.metrics.logins.labels(outcome="failure").inc()
         self.guard.failed(username, remote)
-        self._warn("login_failed", username, remote, reason=reason)
+        self._warn(BotEvent.LOGIN_FAILED, username, remote, reason=reason)
 
     async def login(self, request: web.Request) -> web.Response:
         try:
@@ -81,7 +82,7 @@ class AdminApi:
         locked = self.guard.locked_for(username, remote)
         if locked > 0:
             self.metrics.logins.labels(outcome="failure").inc()
-            self._warn("login_locked", username, remote, retry_after_s=round(locked, 1))
+            self._warn(BotEvent.LOGIN_LOCKED, username, remote, retry_after_s=round(locked, 1))
             return web.json_response(
                 {"error": "too many failed logins; try later", "retry_after_s": round(locked, 1)},
                 status=429,
@@ -95,7 +96,7 @@ class AdminApi:
             return _error(401, "bad username or password")
         self.guard.succeeded(username, remote)
         self.metrics.logins.labels(outcome="success").inc()
-        event("login_ok", username=username, remote=remote)
+        event(BotEvent.LOGIN_OK, username=username, remote=remote)
         return web.json_response(
             {"access_token": self.issuer.issue(username), "token_type": "Bearer", "expires_in": self.issuer.ttl}
         )
@@ -111,7 +112,7 @@ class AdminApi:
             if claims["sub"] != self.username:  # signed by us, but not for the admin account
                 raise AuthError("token is not for the admin account")
         except AuthError as exc:
-            event("token_rejected", WARNING, remote=request.remote, reason=str(exc))
+            event(BotEvent.TOKEN_REJECTED, WARNING, remote=request.remote, reason=str(exc))
             return _error(401, str(exc))
         return web.json_response(self.status())
 

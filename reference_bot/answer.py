@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from harness.core.contract import BotEvent
 from reference_bot.adapter import StandardMessage
 from reference_bot.commands import answer_command
 from reference_bot.conversations import Conversations
@@ -51,7 +52,7 @@ class Answerer:
         except Exception as exc:  # any failure is this message's outcome, never the worker's end
             self.metrics.processed.labels(outcome="failed").inc()
             event(
-                "reply_failed",
+                BotEvent.REPLY_FAILED,
                 40,
                 exc_info=not isinstance(exc, ApiError),
                 msgId=msg.msg_id,
@@ -65,7 +66,7 @@ class Answerer:
         self.metrics.processing_seconds.observe(elapsed)
         self.metrics.processed.labels(outcome="replied").inc()
         event(
-            "reply_sent",
+            BotEvent.REPLY_SENT,
             msgId=msg.msg_id,
             conversationId=msg.conversation_id,
             seq=self.conversations.next_reply_seq(msg.conversation_id),
@@ -83,9 +84,9 @@ class Answerer:
                 await self.replier.send_text(msg, EXPIRED_REPLY)
                 told = True
             except Exception as exc:  # the apology is best effort; the outcome stays "expired"
-                event("reply_failed", WARNING, msgId=msg.msg_id, api=getattr(exc, "api", "send"), error=str(exc))
+                event(BotEvent.REPLY_FAILED, WARNING, msgId=msg.msg_id, api=getattr(exc, "api", "send"), error=str(exc))
         event(
-            "message_expired",
+            BotEvent.MESSAGE_EXPIRED,
             WARNING,
             msgId=msg.msg_id,
             conversationId=msg.conversation_id,

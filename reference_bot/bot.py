@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from harness.core.contract import BotEvent
 from reference_bot import PROTOCOL, __version__
 from reference_bot.admin import AdminApi
 from reference_bot.answer import Answerer
@@ -81,9 +82,9 @@ class ReferenceBot:
         if cfg.channels.enterprise_chat.enabled:
             self._stream_task = asyncio.create_task(self.stream.run())
         else:
-            event("channel_disabled", channel="enterprise_chat")
+            event(BotEvent.CHANNEL_DISABLED, channel="enterprise_chat")
         event(
-            "bot_started",
+            BotEvent.BOT_STARTED,
             version=__version__,
             protocol=PROTOCOL,
             engine=self.engine.name,
@@ -127,7 +128,7 @@ class ReferenceBot:
             await self._runner.cleanup()
         await self.session.close()
         await self.loop_lag.stop()
-        event("bot_stopped", uptime_s=round(time.monotonic() - self.started_at, 1))
+        event(BotEvent.BOT_STOPPED, uptime_s=round(time.monotonic() - self.started_at, 1))
 
     def status(self) -> dict[str, Any]:
         m = self.metrics

@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import Any
 
-from harness.core.contract import ExitCode
+from harness.core.contract import BotEvent, ExitCode
 from harness.core.readiness import write_ready_file
 from reference_bot.auth import AuthError, check_signing_key
 from reference_bot.config import ConfigError, Secrets, load_config
@@ -105,7 +105,7 @@ async def serve(config: Any, secrets: Secrets, ready_file: str | None, drain_sec
     try:
         await stop.wait()
     finally:
-        event("shutdown_requested")
+        event(BotEvent.SHUTDOWN_REQUESTED)
         await bot.stop(drain_seconds)
     return ExitCode.OK
 

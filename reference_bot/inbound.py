@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from harness.core.contract import BotEvent
 from reference_bot.adapter import AdapterError, StandardMessage, from_robot_message
 from reference_bot.config import Buffer
 from reference_bot.conversations import Conversations, membership_change
@@ -60,7 +61,7 @@ class InboundBuffer:
         try:
             await asyncio.wait_for(self.queue.join(), drain_seconds)
         except asyncio.TimeoutError:
-            event("drain_incomplete", WARNING, queued=self.queue.qsize(), running=self.busy)
+            event(BotEvent.DRAIN_INCOMPLETE, WARNING, queued=self.queue.qsize(), running=self.busy)
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -71,7 +72,7 @@ class InboundBuffer:
         if frame.type == "EVENT":
             return self._on_event(frame)
         if frame.topic != ROBOT_TOPIC:
-            event("unknown_topic", WARNING, type=frame.type, topic=frame.topic, messageId=frame.message_id)
+            event(BotEvent.UNKNOWN_TOPIC, WARNING, type=frame.type, topic=frame.topic, messageId=frame.message_id)
             return ack(frame.message_id, NOT_FOUND, f"no handler for topic {frame.topic!r}")
         return self._on_robot_message(frame)
 
@@ -80,15 +81,15 @@ class InboundBuffer:
         try:
             change = membership_change(event_type, frame.json_data())
         except FrameError as exc:
-            event("bad_event", WARNING, messageId=frame.message_id, eventType=event_type, reason=str(exc))
+            event(BotEvent.BAD_EVENT, WARNING, messageId=frame.message_id, eventType=event_type, reason=str(exc))
             return ack(frame.message_id, BAD_REQUEST, str(exc))
         if change is None:
-            event("event_ignored", eventType=event_type, messageId=frame.message_id)
+            event(BotEvent.EVENT_IGNORED, eventType=event_type, messageId=frame.message_id)
         else:
             kind, conversation_id, users = change
             self.conversations.apply(kind, conversation_id, users)
             event(
-                "membership_changed",
+                BotEvent.MEMBERSHIP_CHANGED,
                 change=kind,
                 conversationId=conversation_id,
                 users=users,
@@ -98,7 +99,7 @@ class InboundBuffer:
 
     def _reject(self, frame: Frame, reason: str, msg_id: str = "") -> str:
         self.metrics.processed.labels(outcome="rejected").inc()
-        event("message_rejected", WARNING, messageId=frame.message_id, msgId=msg_id, reason=reason)
+        event(BotEvent.MESSAGE_REJECTED, WARNING, messageId=frame.message_id, msgId=msg_id, reason=reason)
         return ack(frame.message_id, BAD_REQUEST, reason)
 
     def _on_robot_message(self, frame: Frame) -> str:
@@ -115,14 +116,14 @@ class InboundBuffer:
             )
         if msg.msg_id in self.recent:
             self.metrics.duplicates.inc()
-            event("duplicate_dropped", msgId=msg.msg_id, conversationId=msg.conversation_id)
+            event(BotEvent.DUPLICATE_DROPPED, msgId=msg.msg_id, conversationId=msg.conversation_id)
             return ack(frame.message_id)
         try:
             self.queue.put_nowait(Inbound(msg, received_at))
         except asyncio.QueueFull:
             self.metrics.queue_rejected.labels(queue=INBOUND_QUEUE).inc()
             event(
-                "queue_rejected",
+                BotEvent.QUEUE_REJECTED,
                 WARNING,
                 msgId=msg.msg_id,
                 conversationId=msg.conversation_id,
@@ -132,7 +133,7 @@ class InboundBuffer:
         self.recent.add(msg.msg_id)
         self._depth.set(self.queue.qsize())
         event(
-            "message_received",
+            BotEvent.MESSAGE_RECEIVED,
             msgId=msg.msg_id,
             conversationId=msg.conversation_id,
             msgtype=msg.msgtype,
@@ -148,7 +149,7 @@ class InboundBuffer:
             try:
                 await self._answer_in_order(item)
             except Exception:  # one message's failure must not kill the worker
-                event("handler_crashed", 40, msgId=item.msg.msg_id, exc_info=True)
+                event(BotEvent.HANDLER_CRASHED, 40, msgId=item.msg.msg_id, exc_info=True)
             finally:
                 self.busy -= 1
                 self.queue.task_done()

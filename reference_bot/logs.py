@@ -1,7 +1,7 @@
 """Structured JSON-lines logs: one object per line with ts, level, event and the event's fields.
 
-The event names are a contract with the diagnosis (docs/run-folder.md, "The bot's log"). Callers
-pass only what is safe to show; secrets are never handed to the logger.
+The event names are harness.core.contract.BotEvent, a contract with the diagnosis (docs/run-folder.md,
+"The bot's log"). Callers pass only what is safe to show; secrets are never handed to the logger.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import logging
 import sys
 from datetime import datetime, timezone
 from typing import Any
+
+from harness.core.contract import BotEvent
 
 LOGGER_NAME = "reference_bot"
 log = logging.getLogger(LOGGER_NAME)
@@ -24,7 +26,7 @@ class JsonLinesFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if fields is None:  # a plain log call, e.g. from a library
-            line["event"] = "log"
+            line["event"] = BotEvent.LOG
             line["logger"] = record.name
             line["message"] = record.getMessage()
         else:

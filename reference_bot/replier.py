@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from harness.core import jsontext
+from harness.core.contract import BotEvent
 from reference_bot.adapter import StandardMessage
 from reference_bot.backoff import backoff_delay
 from reference_bot.config import RetryPolicy
@@ -87,7 +88,7 @@ class AccessTokens:
                 token, ttl = await self._fetch()
                 # Refresh early: 10 % of the lifetime before expiry, at most 5 minutes early.
                 self._token, self._refresh_at = token, self._clock() + ttl - min(300.0, 0.1 * ttl)
-                event("access_token_refreshed", expires_in_s=ttl)
+                event(BotEvent.ACCESS_TOKEN_REFRESHED, expires_in_s=ttl)
             return self._token
 
     def invalidate(self, token: str) -> None:
@@ -180,7 +181,7 @@ class Replier:
                 if api not in self._permission_logged:
                     self._permission_logged.add(api)
                     event(
-                        "permission_denied",
+                        BotEvent.PERMISSION_DENIED,
                         40,
                         api=api,
                         status=status,
@@ -188,7 +189,7 @@ class Replier:
                         requiredScopes=required_scopes(payload),
                     )
             elif verdict == "retry":
-                event("retries_exhausted", 40, api=api, status=status, code=code, attempts=attempt)
+                event(BotEvent.RETRIES_EXHAUSTED, 40, api=api, status=status, code=code, attempts=attempt)
             raise ApiError(api, status, code, str(payload.get("message", "")))
 
     # --- the replies ---

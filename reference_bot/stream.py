@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from harness.core.contract import BotEvent
 from reference_bot import __version__
 from reference_bot.backoff import ReconnectPolicy
 from reference_bot.config import BotConfig
@@ -91,20 +92,20 @@ class StreamClient:
                 self.metrics.reconnects.labels(reason=reason).inc()
                 record = {"reason": reason, "attempt": self.policy.attempt, "delay_s": round(delay, 4)}
                 self.history.append(record)
-                event("reconnect", **record)
+                event(BotEvent.RECONNECT, **record)
                 if delay > 0 and await self._stopped_within(delay):
                     break
             try:
                 conn = await self._connect()
             except OpenFailed as exc:
-                event("connect_failed", WARNING, error=str(exc))
+                event(BotEvent.CONNECT_FAILED, WARNING, error=str(exc))
                 reason = "open_failed"
                 continue
             self.policy.connected(loop.time())
             try:
                 reason = await self._serve(conn)
             except Exception:  # a bug must cost a reconnect, never the stream loop itself
-                event("stream_crashed", 40, exc_info=True, connection=conn.local_id)
+                event(BotEvent.STREAM_CRASHED, 40, exc_info=True, connection=conn.local_id)
                 await conn.ws.close()
                 reason = "error"
             self.policy.disconnected(loop.time())
@@ -157,7 +158,7 @@ class StreamClient:
         conn = Connection(ws)
         self.live.add(conn)
         self._set_connected()
-        event("stream_connected", connection=conn.local_id, live=len(self.live))
+        event(BotEvent.STREAM_CONNECTED, connection=conn.local_id, live=len(self.live))
         return conn
 
     def _set_connected(self) -> None:
@@ -208,7 +209,7 @@ class StreamClient:
                     reason = "error"
                     break
         except (aiohttp.ClientError, ConnectionError) as exc:
-            event("stream_error", WARNING, connection=conn.local_id, error=str(exc))
+            event(BotEvent.STREAM_ERROR, WARNING, connection=conn.local_id, error=str(exc))
             reason = "error"
         finally:
             if isinstance(ws.exception(), aiohttp.ServerTimeoutError):
@@ -217,7 +218,7 @@ class StreamClient:
             self._set_connected()
             if not ws.closed:
                 await ws.close()
-            event("stream_closed", connection=conn.local_id, reason=reason, close_code=ws.close_code)
+            event(BotEvent.STREAM_CLOSED, connection=conn.local_id, reason=reason, close_code=ws.close_code)
         return reason
 
     def _on_text(self, conn: Connection, text: str | bytes) -> str | None:
@@ -225,14 +226,14 @@ class StreamClient:
             frame = parse_frame(text)
         except FrameError as exc:
             self.metrics.received.labels(type="INVALID").inc()
-            event("bad_frame", WARNING, reason=str(exc), messageId=exc.message_id, connection=conn.local_id)
+            event(BotEvent.BAD_FRAME, WARNING, reason=str(exc), messageId=exc.message_id, connection=conn.local_id)
             return ack(exc.message_id, BAD_REQUEST, str(exc)) if exc.message_id else None
         self.metrics.received.labels(type=frame.type).inc()
         if frame.type != "SYSTEM":
             try:
                 return self.on_frame(frame)
             except Exception:  # keep reading; the platform redelivers what we could not take
-                event("handler_crashed", 40, exc_info=True, messageId=frame.message_id, topic=frame.topic)
+                event(BotEvent.HANDLER_CRASHED, 40, exc_info=True, messageId=frame.message_id, topic=frame.topic)
                 return ack(frame.message_id, ERROR, "internal error, deliver again later")
         if frame.topic == "ping":
             return ack(frame.message_id, data=frame.data)  # echoes the opaque value
@@ -243,8 +244,8 @@ class StreamClient:
                 reason = str(data.get("reason", "")) if isinstance(data, dict) else ""
             except FrameError:
                 pass
-            event("disconnect_requested", connection=conn.local_id, reason=reason)
+            event(BotEvent.DISCONNECT_REQUESTED, connection=conn.local_id, reason=reason)
             conn.replace_requested.set()
             return None  # nothing to ACK: the server only announces the close
-        event("unknown_topic", WARNING, type=frame.type, topic=frame.topic, messageId=frame.message_id)
+        event(BotEvent.UNKNOWN_TOPIC, WARNING, type=frame.type, topic=frame.topic, messageId=frame.message_id)
         return ack(frame.message_id, NOT_FOUND, f"no handler for SYSTEM topic {frame.topic!r}")

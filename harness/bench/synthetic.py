@@ -1,46 +1,49 @@
 """Synthetic run folders that follow docs/run-folder.md, for tests and for harness.bench.report.
 
-A week of weekday / weekend load (peak at 10:00, lunch dip, afternoon shoulder), compressed (each
-day's peak hour played for `peak_wall_s`, the rest fast-forwarded) or real time (wall = sim, a true
-7-day soak). Faults make the numbers breach on purpose. Latency histograms come from a small pool of
-pre-built ones so that generating a real-time week takes seconds, while the report still has to
-decode and merge every window's histogram.
+The load is the real week plan (harness.loadgen.shapes.build_plan) of a scenario built from the spec:
+the week's time map (each day's peak window played for `peak_wall_s`, the rest fast-forwarded at
+`factor`, or everything in real time: a true 7-day soak) and the users WeekProfile's curves put online.
+Faults make the numbers breach on purpose. Latency histograms come from a small pool of pre-built ones
+so that generating a real-time week takes seconds, while the report still has to decode and merge
+every window's histogram.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from harness.core import histograms
-from harness.core.runfolder.reader import SECONDS_PER_DAY
+from harness.core.contract import REQUIRED_SCOPE, BotEvent
+from harness.core.runfolder.jsonlines import JsonLinesWriter
+from harness.core.scenario.schema import Compression, Load, Scenario, Shape
+from harness.core.simclock import DAY_S
+from harness.core.timemap import Segment, TimeMap
 from harness.core.version import __version__
+from harness.loadgen.shapes import Plan, build_plan
 
-PEAK_START_H, PEAK_END_H = 9.5, 10.5
-RUN_START = 1_764_000_000.0
-SCOPE_OF = {
-    "card_streaming": "Card.Streaming.Write",
-    "card_create": "Card.Instance.Write",
-    "robot_send": "qyapi_robot_sendmsg",
-}
+RUN_START = 1_764_000_000.0  # unix time of wall 0
 
 
 @dataclass
 class SyntheticRun:
     days: int = 7
-    real_time: bool = False
-    peak_wall_s: float = 120.0  # wall seconds each peak hour is played (compressed runs)
-    fast_wall_s: float = 30.0  # wall seconds for each off-peak stretch (compressed runs)
+    real_time: bool = False  # factor 1: wall = sim, a true soak
+    factor: float = 1380.0  # compressed runs: off-peak simulated seconds per wall second (a day's off-peak: 60 s)
+    peak_wall_s: float = 120.0  # wall seconds each weekday's peak window is played (compressed runs)
+    weekend_peak_wall_s: float = 60.0
     window_wall_s: float = 10.0
     sample_every_wall_s: float = 5.0
     ledger_every_wall_s: float = 30.0
-    peak_rate: float = 80.0  # messages per wall second at the 10:00 peak
+    peak_rate: float = 80.0  # messages per wall second at the 10:00 weekday peak
     peak_users: int = 400
+    reply_timeout_s: float = 60.0
     base_latency_s: float = 0.08
     seed: int = 7
     status: str = "completed"
@@ -61,60 +64,42 @@ class SyntheticRun:
     omit: tuple[str, ...] = ()  # files not to write (an interrupted run)
     stop_after_days: float | None = None  # stop writing windows / samples early (a killed run)
 
-
-def load_factor(sim: float) -> float:
-    """Offered load as a share of the weekly peak at simulated time `sim`."""
-    day, hour = int(sim // SECONDS_PER_DAY) % 7, (sim % SECONDS_PER_DAY) / 3600
-
-    def bump(centre: float, width: float) -> float:
-        return math.exp(-(((hour - centre) / width) ** 2))
-
-    f = 0.03 + 0.97 * bump(10, 0.9) + 0.55 * bump(15, 1.8) - 0.25 * bump(12.5, 0.5)
-    return max(f * (0.3 if day >= 5 else 1.0), 0.02)
-
-
-def segments(spec: SyntheticRun) -> list[dict[str, Any]]:
-    out, wall = [], 0.0
-    for day in range(spec.days):
-        base = day * SECONDS_PER_DAY
-        for start_h, end_h, kind in (
-            (0, PEAK_START_H, "fast"),
-            (PEAK_START_H, PEAK_END_H, "peak"),
-            (PEAK_END_H, 24, "fast"),
-        ):
-            sim_start, sim_end = base + start_h * 3600, base + end_h * 3600
-            span = sim_end - sim_start if spec.real_time else (spec.peak_wall_s if kind == "peak" else spec.fast_wall_s)
-            out.append(
-                {
-                    "wall_start": wall,
-                    "wall_end": wall + span,
-                    "sim_start": sim_start,
-                    "sim_end": sim_end,
-                    "day": day,
-                    "kind": kind,
-                }
-            )
-            wall += span
-    return out
+    def scenario(self) -> Scenario:
+        """The week scenario this run plays: default peak window and curves, the spec's sizes and speeds."""
+        return Scenario(
+            name="synthetic-week",
+            shape=Shape(kind="week", peak_users=self.peak_users, days=self.days),
+            compression=Compression(
+                factor=1.0 if self.real_time else self.factor,
+                peak_wall_s=self.peak_wall_s,
+                weekend_peak_wall_s=self.weekend_peak_wall_s,
+            ),
+            load=Load(
+                messages_per_user_per_minute=60.0 * self.peak_rate / self.peak_users,
+                reply_timeout_s=self.reply_timeout_s,
+                window_s=self.window_wall_s,
+            ),
+        )
 
 
-def wall_to_sim(segs: list[dict[str, Any]], wall: float) -> float:
-    for s in segs:
-        if s["wall_start"] <= wall < s["wall_end"] or s is segs[-1]:
-            share = (wall - s["wall_start"]) / (s["wall_end"] - s["wall_start"])
-            return s["sim_start"] + min(max(share, 0.0), 1.0) * (s["sim_end"] - s["sim_start"])
-    return 0.0
+class Week:
+    """The spec's plan, and the questions the fake data asks of it."""
 
+    def __init__(self, spec: SyntheticRun) -> None:
+        self.spec = spec
+        self.plan: Plan = build_plan(spec.scenario())
+        self.timemap: TimeMap = self.plan.timemap
 
-def sim_to_wall(segs: list[dict[str, Any]], sim: float) -> float:
-    s = next((s for s in segs if s["sim_start"] <= sim < s["sim_end"]), segs[-1])
-    share = (sim - s["sim_start"]) / (s["sim_end"] - s["sim_start"])
-    return s["wall_start"] + min(max(share, 0.0), 1.0) * (s["wall_end"] - s["wall_start"])
+    def load_share(self, wall: float) -> float:
+        """Users online at wall time `wall` as a share of the weekday peak's."""
+        return (self.plan.users_at(wall) or 0) / self.spec.peak_users
 
+    def in_peak_of(self, wall: float, days: tuple[int, ...]) -> bool:
+        seg = self.timemap.segment_at(wall)
+        return seg.kind == "peak" and seg.day in days
 
-def _in_days_peak(sim: float, days: tuple[int, ...]) -> bool:
-    hour = (sim % SECONDS_PER_DAY) / 3600
-    return int(sim // SECONDS_PER_DAY) in days and PEAK_START_H <= hour < PEAK_END_H
+    def peaks_of(self, days: tuple[int, ...]) -> list[Segment]:
+        return [s for s in self.timemap.peaks if s.day in days]
 
 
 class HistogramPool:
@@ -141,24 +126,21 @@ class HistogramPool:
         return max(1, round(self.spec.peak_rate * self.spec.window_wall_s))
 
 
-def _windows(
-    spec: SyntheticRun, segs: list[dict[str, Any]], rng: random.Random, end_wall: float
-) -> Iterator[dict[str, Any]]:
+def _windows(week: Week, rng: random.Random, end_wall: float) -> Iterator[dict[str, Any]]:
+    spec = week.spec
     pool, wall = HistogramPool(spec, rng), 0.0
     while wall < end_wall - 1e-9:
         wall_end = min(wall + spec.window_wall_s, end_wall)
-        sim, sim_end = wall_to_sim(segs, wall), wall_to_sim(segs, wall_end)
-        f = load_factor(sim)
-        offered = max(1, round(spec.peak_rate * f * (wall_end - wall)))
+        offered = max(1, round(week.plan.offered_rate_at(wall) * (wall_end - wall)))
         timeouts = sum(1 for _ in range(offered) if rng.random() < spec.error_ratio) if spec.error_ratio else 0
-        reply_hist, replies = pool.get(offered - timeouts, _in_days_peak(sim, spec.slow_peak_days))
+        reply_hist, replies = pool.get(offered - timeouts, week.in_peak_of(wall, spec.slow_peak_days))
         chunk_hist, _ = pool.get(offered - timeouts, False)
         yield {
             "wall_start": wall,
             "wall_end": wall_end,
-            "sim_start": sim,
-            "sim_end": sim_end,
-            "users": round(spec.peak_users * f),
+            "sim_start": week.timemap.sim_at(wall),
+            "sim_end": week.timemap.sim_at(wall_end),
+            "users": week.plan.users_at(wall),
             "offered": replies + timeouts,
             "sent": replies + timeouts,
             "replies_ok": replies,
@@ -172,20 +154,18 @@ def _windows(
         wall = wall_end
 
 
-def _samples(
-    spec: SyntheticRun, segs: list[dict[str, Any]], rng: random.Random, end_wall: float
-) -> Iterator[dict[str, Any]]:
+def _samples(week: Week, rng: random.Random, end_wall: float) -> Iterator[dict[str, Any]]:
+    spec = week.spec
     steps = int(end_wall / spec.sample_every_wall_s)
     for i in range(steps + 1):
         wall = i * spec.sample_every_wall_s
-        sim = wall_to_sim(segs, wall)
-        f = load_factor(sim)
-        bot_cpu = 0.97 if _in_days_peak(sim, spec.cpu_overload_days) else 0.05 + 0.45 * f
-        backlog = 180 if _in_days_peak(sim, spec.backlog_days) else round(8 * f)
+        f = week.load_share(wall)
+        bot_cpu = 0.97 if week.in_peak_of(wall, spec.cpu_overload_days) else 0.05 + 0.45 * f
+        backlog = 180 if week.in_peak_of(wall, spec.backlog_days) else round(8 * f)
         yield {
-            "t": 1_764_000_000 + wall,
+            "t": RUN_START + wall,
             "wall": wall,
-            "sim": sim,
+            "sim": week.timemap.sim_at(wall),
             "host": {"cpu": round(0.1 + 0.4 * f + rng.random() * 0.02, 4), "mem": round(0.42 + 0.05 * f, 4)},
             "procs": {
                 "bot": {"cpu": round(bot_cpu, 4), "rss": 80e6 + 20e6 * f, "threads": 4, "fds": 40},
@@ -200,8 +180,8 @@ def _ledger(spec: SyntheticRun, sent: int, replied: int, share: float) -> dict[s
     api = [{"api": "card_streaming", "status": 200, "code": "", "count": round(replied * 3 * share)}]
     api += [{"api": a, "status": st, "code": c, "count": round(n * share)} for (a, st, c), n in spec.api_errors.items()]
     return {
-        "generated_at": 1_764_000_000.0,
-        "reply_timeout_s": 60,
+        "generated_at": RUN_START,
+        "reply_timeout_s": spec.reply_timeout_s,
         "messages": {
             "sent": sent,
             "pushed": sent - lost.get("not_pushed", 0),
@@ -235,108 +215,118 @@ def _ledger(spec: SyntheticRun, sent: int, replied: int, share: float) -> dict[s
     }
 
 
-def _jsonl(handle: IO[str], item: dict[str, Any]) -> None:
-    handle.write(json.dumps(item, separators=(",", ":")) + "\n")
+def _manifest(spec: SyntheticRun, scenario: Scenario, end_wall: float) -> dict[str, Any]:
+    return {
+        "scenario": scenario.name,
+        "scenario_file": "scenarios/week.toml",
+        "harness_version": __version__,
+        "started_at": RUN_START,
+        "ended_at": RUN_START + end_wall,
+        "run_start_unix": RUN_START,
+        "status": spec.status,
+        "abort_reason": spec.abort_reason,
+        "machine": {"cpus": 2, "memory_bytes": 24 * 2**30, "python": "3.11"},
+        "components": {"bot": {"pid": 4242, "command": "python -m reference_bot", "exit_code": 0}},
+        "thresholds": spec.thresholds,
+        "reply_timeout_s": scenario.load.reply_timeout_s,
+        "window_s": scenario.load.window_s,
+        "warnings": [],
+        "generator_bound": False,
+        "prometheus": {
+            "available": True,
+            "url": "http://127.0.0.1:9090",
+            "targets": {"bot": "http://127.0.0.1:8081/metrics"},
+        },
+        "alertmanager": {"available": False, "reason": "alertmanager not found"},
+        **spec.manifest_extra,
+    }
+
+
+def _fresh_lines(path: Path) -> JsonLinesWriter:
+    path.unlink(missing_ok=True)  # the writer appends: start the file afresh
+    return JsonLinesWriter(path)
+
+
+def _write_lines(path: Path, items: Iterable[dict[str, Any]]) -> None:
+    with _fresh_lines(path) as out:
+        for item in items:
+            out.write(item)
 
 
 def write_run(run_dir: Path, spec: SyntheticRun | None = None) -> Path:
     """Write a synthetic run folder; returns its path."""
     spec = spec or SyntheticRun()
+    week = Week(spec)
     rng = random.Random(spec.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    segs = segments(spec)
-    total_wall = segs[-1]["wall_end"]
+    total_wall = week.timemap.wall_duration
     end_wall = total_wall
     if spec.stop_after_days is not None:
-        end_wall = next(s["wall_start"] for s in segs if s["sim_start"] >= spec.stop_after_days * SECONDS_PER_DAY)
+        end_wall = week.timemap.wall_at(spec.stop_after_days * DAY_S)
 
     def want(name: str) -> bool:
         return name not in spec.omit
 
     if want("manifest.json"):
-        manifest = {
-            "scenario": "synthetic-week",
-            "scenario_file": "scenarios/week.toml",
-            "harness_version": __version__,
-            "started_at": "2026-11-23T00:00:00+00:00",
-            "ended_at": "2026-11-23T00:30:00+00:00",
-            "status": spec.status,
-            "abort_reason": spec.abort_reason,
-            "machine": {"cpus": 2, "memory_bytes": 24 * 2**30, "python": "3.11"},
-            "components": {"bot": {"pid": 4242, "command": "python -m reference_bot", "exit_code": 0}},
-            "thresholds": spec.thresholds,
-            "warnings": [],
-            "generator_bound": False,
-            "prometheus": {
-                "available": True,
-                "url": "http://127.0.0.1:9090",
-                "targets": {"bot": "http://127.0.0.1:8081/metrics"},
-            },
-            "alertmanager": {"available": False, "reason": "alertmanager not found"},
-            **spec.manifest_extra,
-        }
-        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        (run_dir / "manifest.json").write_text(json.dumps(_manifest(spec, week.plan.scenario, end_wall), indent=2))
     if want("timemap.json"):
-        (run_dir / "timemap.json").write_text(json.dumps({"run_start_unix": RUN_START, "segments": segs}))
+        (run_dir / "timemap.json").write_text(json.dumps(week.timemap.to_json(RUN_START)))
     sent = replied = 0
     next_ledger = 0.0
     ledger_lines = []
     if want("windows.jsonl"):
-        with (run_dir / "windows.jsonl").open("w") as out:
-            for w in _windows(spec, segs, rng, end_wall):
-                _jsonl(out, w)
+        with _fresh_lines(run_dir / "windows.jsonl") as out:
+            for w in _windows(week, rng, end_wall):
+                out.write(w)
                 sent, replied = sent + w["sent"], replied + w["replies_ok"]
                 if w["wall_end"] >= next_ledger:
                     ledger_lines.append((w["wall_end"], w["sim_end"], sent, replied))
                     next_ledger += spec.ledger_every_wall_s
     if want("samples.jsonl"):
-        with (run_dir / "samples.jsonl").open("w") as out:
-            for s in _samples(spec, segs, rng, end_wall):
-                _jsonl(out, s)
+        _write_lines(run_dir / "samples.jsonl", _samples(week, rng, end_wall))
     if want("ledger.jsonl"):
-        with (run_dir / "ledger.jsonl").open("w") as out:
-            for wall, sim, s_sent, s_replied in ledger_lines:
-                _jsonl(out, {"wall": wall, "sim": sim, "ledger": _ledger(spec, s_sent, s_replied, wall / total_wall)})
+        _write_lines(
+            run_dir / "ledger.jsonl",
+            [
+                {"wall": wall, "sim": sim, "ledger": _ledger(spec, s_sent, s_replied, wall / total_wall)}
+                for wall, sim, s_sent, s_replied in ledger_lines
+            ],
+        )
     if want("ledger.json"):
         (run_dir / "ledger.json").write_text(json.dumps(_ledger(spec, sent, replied, end_wall / total_wall)))
     if spec.bot_log and want("logs/bot.log"):
         (run_dir / "logs").mkdir(exist_ok=True)
-        with (run_dir / "logs" / "bot.log").open("w") as out:
-            for event in sorted(_bot_events(spec, segs), key=lambda e: e["ts"]):
-                _jsonl(out, event)
+        _write_lines(run_dir / "logs" / "bot.log", sorted(_bot_events(week), key=lambda e: e["ts"]))
     if want("alerts.jsonl"):
-        with (run_dir / "alerts.jsonl").open("w") as out:
-            for alert in _alerts(spec, segs):
-                _jsonl(out, alert)
+        _write_lines(run_dir / "alerts.jsonl", _alerts(week))
     return run_dir
 
 
-def _alerts(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _alerts(week: Week) -> Iterator[dict[str, Any]]:
+    spec, timemap = week.spec, week.timemap
     faults = (
         ("ChatbotP99LatencyHigh", "critical", spec.slow_peak_days),
         ("ChatbotCpuHigh", "warning", spec.cpu_overload_days),
         ("ChatbotBacklogHigh", "critical", spec.backlog_days),
     )
     for name, severity, days in faults:
-        for s in segs:
-            if s["kind"] == "peak" and s["day"] in days:
-                span = s["wall_end"] - s["wall_start"]
-                for state, share in (("firing", 0.2), ("resolved", 0.8)):
-                    wall = s["wall_start"] + span * share
-                    yield {
-                        "wall": wall,
-                        "sim": wall_to_sim(segs, wall),
-                        "alertname": name,
-                        "severity": severity,
-                        "state": state,
-                        "labels": {"alertname": name, "severity": severity},
-                    }
-    for day in spec.overrun_alert_days:  # a compressed week resolves it in the fast-forward after the peak
-        base = day * SECONDS_PER_DAY
-        fired, resolved = base + (PEAK_END_H - 1 / 12) * 3600, base + (PEAK_END_H + 5) * 3600
-        for state, sim in (("firing", fired), ("resolved", resolved)):
+        for peak in week.peaks_of(days):
+            span = peak.wall_end - peak.wall_start
+            for state, share in (("firing", 0.2), ("resolved", 0.8)):
+                wall = peak.wall_start + span * share
+                yield {
+                    "wall": wall,
+                    "sim": timemap.sim_at(wall),
+                    "alertname": name,
+                    "severity": severity,
+                    "state": state,
+                    "labels": {"alertname": name, "severity": severity},
+                }
+    # fires 5 simulated minutes before the peak ends; a compressed week resolves it in the fast-forward after
+    for peak in week.peaks_of(spec.overrun_alert_days):
+        for state, sim in (("firing", peak.sim_end - 300), ("resolved", peak.sim_end + 5 * 3600)):
             yield {
-                "wall": sim_to_wall(segs, sim),
+                "wall": timemap.wall_at(sim),
                 "sim": sim,
                 "alertname": "HostCpuHigh",
                 "severity": "warning",
@@ -345,35 +335,40 @@ def _alerts(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str
             }
 
 
-def _bot_events(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _bot_events(week: Week) -> Iterator[dict[str, Any]]:
     """A sample of ordinary message events, and the events each configured fault leaves in a bot log."""
-    import datetime as dt
+    spec = week.spec
 
-    def ev(wall: float, name: str, **fields: Any) -> dict[str, Any]:
+    def ev(wall: float, name: str, **fields: Any) -> dict[str, Any]:  # a line as reference_bot/logs.py writes it
         ts = dt.datetime.fromtimestamp(RUN_START + wall, dt.timezone.utc).isoformat(timespec="milliseconds")
         return {"ts": ts, "level": "info", "event": name, **fields}
 
-    yield ev(0.0, "bot_started", version=__version__)
+    yield ev(0.0, BotEvent.BOT_STARTED, version=__version__)
     for i in range(100):
         wall = 1.0 + i
-        yield ev(wall, "message_received", msgId=f"m{i}", conversationId=f"dm-{i % 10}")
-        yield ev(wall + 0.1, "reply_sent", msgId=f"m{i}", conversationId=f"dm-{i % 10}", seq=i // 10 + 1)
+        yield ev(wall, BotEvent.MESSAGE_RECEIVED, msgId=f"m{i}", conversationId=f"dm-{i % 10}")
+        yield ev(wall + 0.1, BotEvent.REPLY_SENT, msgId=f"m{i}", conversationId=f"dm-{i % 10}", seq=i // 10 + 1)
     for stage, n in spec.lost.items():
         for k in range(n):
             wall, msg_id = 100.0 + k, f"lost-{stage}-{k}"
             if stage == "not_acked":
-                yield ev(wall, "queue_rejected", msgId=msg_id, conversationId="dm-1", capacity=1000)
+                yield ev(wall, BotEvent.QUEUE_REJECTED, msgId=msg_id, conversationId="dm-1", capacity=1000)
             elif stage == "not_pushed":
-                yield ev(wall, "reconnect", reason="error", attempt=k + 1, delay_s=1.0)
+                yield ev(wall, BotEvent.RECONNECT, reason="error", attempt=k + 1, delay_s=1.0)
             else:
-                yield ev(wall, "message_received", msgId=msg_id, conversationId="dm-1")
+                yield ev(wall, BotEvent.MESSAGE_RECEIVED, msgId=msg_id, conversationId="dm-1")
                 if stage == "reply_rejected":
                     yield ev(
-                        wall + 1, "retries_exhausted", api="card_streaming", status=429, code="Throttling", attempts=3
+                        wall + 1,
+                        BotEvent.RETRIES_EXHAUSTED,
+                        api="card_streaming",
+                        status=429,
+                        code="Throttling",
+                        attempts=3,
                     )
                 yield ev(
                     wall + 2,
-                    "reply_failed",
+                    BotEvent.REPLY_FAILED,
                     msgId=msg_id,
                     conversationId="dm-1",
                     api="card_streaming",
@@ -382,11 +377,12 @@ def _bot_events(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict
                 )
     for (api, status, code), n in spec.api_errors.items():
         if status == 403 and "QpsLimit" not in code:
-            yield ev(50.0, "permission_denied", api=api, status=403, code=code, requiredScopes=[SCOPE_OF.get(api, "?")])
+            scopes = [REQUIRED_SCOPE.get(api, "?")]
+            yield ev(50.0, BotEvent.PERMISSION_DENIED, api=api, status=403, code=code, requiredScopes=scopes)
         elif status == 401:
             yield ev(
                 50.0,
-                "reply_failed",
+                BotEvent.REPLY_FAILED,
                 msgId="m401",
                 api=api,
                 status=401,
@@ -394,10 +390,9 @@ def _bot_events(spec: SyntheticRun, segs: list[dict[str, Any]]) -> Iterator[dict
             )
         else:
             for k in range(max(1, n // 20)):
-                yield ev(60.0 + k, "retries_exhausted", api=api, status=status, code=code, attempts=3)
-    for s in segs:
-        if s["kind"] == "peak" and s["day"] in spec.login_abuse_days:
-            wall = s["wall_start"]
-            while wall < s["wall_end"]:
-                yield ev(wall, "login_failed", username="admin", remote="127.0.0.1", reason="bad password")
-                wall += 3.0
+                yield ev(60.0 + k, BotEvent.RETRIES_EXHAUSTED, api=api, status=status, code=code, attempts=3)
+    for peak in week.peaks_of(spec.login_abuse_days):
+        wall = math.ceil(peak.wall_start)  # whole seconds: a log's millisecond stamp never falls before the peak
+        while wall < peak.wall_end:
+            yield ev(wall, BotEvent.LOGIN_FAILED, username="admin", remote="127.0.0.1", reason="bad password")
+            wall += 3.0

@@ -76,10 +76,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"bad scenario: {exc}", file=sys.stderr)
         return int(ExitCode.USAGE)
     if args.check:
-        peaks = [s for s in plan.timemap.segments if s.kind == "peak"]
         print(
             f"{scenario.name}: valid; {plan.duration_s:.0f} s wall ({plan.play_s:.0f} s played + "
-            f"{scenario.load.drain_s:.0f} s drain), {len(peaks)} peak windows"
+            f"{scenario.load.drain_s:.0f} s drain), {len(plan.timemap.peaks)} peak windows"
         )
         return int(ExitCode.OK)
     options = RunOptions(

@@ -173,6 +173,39 @@ class Thresholds:
 
 THRESHOLDS = Thresholds()
 
+
+@dataclass(frozen=True)
+class AvailabilitySli:
+    """The availability SLI, defined once: good events / all events, judged against `objective`
+    (scenario files may override the objective, as `[sla] availability`).
+
+    Two sides count it. The user side is what the simulated users saw, from the load generator's
+    windows (windows.jsonl `replies_ok` / `sent`); the report judges the run on it. The bot side is
+    the bot's own counter (`chatbot_messages_processed_total` by outcome); the SLO rules and dashboards
+    use it, so that a production bot without the load generator is watched as well. The bot side
+    cannot see a message lost before it reached the bot, nor a reply that came after the user stopped
+    waiting: those count against the user side only (and a lost message against the message-loss SLA).
+    """
+
+    name: str = "availability"  # the report's SLA id and the rules' `slo` label
+    good: str = "messages with a final reply within the reply timeout"
+    total: str = "messages sent"
+    objective: float = THRESHOLDS.availability
+    # user side: fields of windows.jsonl (summed over the run)
+    user_good: str = "replies_ok"
+    user_total: str = "sent"
+    # bot side: one counter by outcome; good is the final reply accepted by the platform
+    bot_metric: str = "chatbot_messages_processed_total"
+    bot_good_outcome: str = "replied"
+    bot_good: str = "messages the bot processed that it replied to"
+
+    @property
+    def definition(self) -> str:
+        return f"{self.good} / {self.total}"
+
+
+AVAILABILITY = AvailabilitySli()
+
 # Connector and replier defaults from the source design.
 HEARTBEAT_SECONDS = 30.0
 RECONNECT_BACKOFF_CAP_SECONDS = 300.0
@@ -182,6 +215,12 @@ RETRY_BACKOFF_FACTOR = 1.5
 TOKEN_TTL_SECONDS = 3600
 TICKET_TTL_SECONDS = 90
 PERMISSION_SCOPES = ("Card.Streaming.Write", "Card.Instance.Write", "qyapi_robot_sendmsg")
+# The permission scope each reply API needs (a 403 names it in accessdenieddetail.requiredScopes).
+REQUIRED_SCOPE = {
+    "robot_send": "qyapi_robot_sendmsg",
+    "card_create": "Card.Instance.Write",
+    "card_streaming": "Card.Streaming.Write",
+}
 
 # Open-API names used as the `api` label by emulator and bot alike.
 APIS = (
@@ -202,6 +241,58 @@ GENERATOR_CPU_SAMPLES = 3
 # Where things go. Every service binds to loopback with an ephemeral port unless told otherwise.
 DEFAULT_HOST = "127.0.0.1"
 RUNS_DIR = "reports"  # default parent of run folders (git-ignored in a checkout)
+
+
+class BotEvent:
+    """The `event` names of a bot's JSON-lines log (logs/bot.log), their fields in docs/run-folder.md.
+
+    An optional contract: the reference bot writes every one of them; any bot that logs these lines
+    adds detail to `harness diagnose`, and a bot without such a log is still measured in full from the
+    platform's ledger and the load generator.
+    """
+
+    # messages
+    MESSAGE_RECEIVED = "message_received"  # a message taken from the stream
+    REPLY_SENT = "reply_sent"  # the final reply accepted by the platform (seq per conversation)
+    REPLY_FAILED = "reply_failed"  # the reply given up
+    DUPLICATE_DROPPED = "duplicate_dropped"
+    QUEUE_REJECTED = "queue_rejected"  # inbound buffer full, the platform redelivers
+    MESSAGE_EXPIRED = "message_expired"  # queued past the bot's deadline: apologised for or dropped
+    MESSAGE_REJECTED = "message_rejected"
+    HANDLER_CRASHED = "handler_crashed"  # a bug met while taking a frame
+    MEMBERSHIP_CHANGED = "membership_changed"
+    EVENT_IGNORED = "event_ignored"
+    BAD_EVENT = "bad_event"
+    BAD_FRAME = "bad_frame"
+    UNKNOWN_TOPIC = "unknown_topic"
+    # platform open API
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    PERMISSION_DENIED = "permission_denied"  # read
+    ACCESS_TOKEN_REFRESHED = "access_token_refreshed"
+    # stream connection
+    STREAM_CONNECTED = "stream_connected"
+    STREAM_CLOSED = "stream_closed"
+    STREAM_ERROR = "stream_error"
+    STREAM_CRASHED = "stream_crashed"
+    RECONNECT = "reconnect"
+    CONNECT_FAILED = "connect_failed"
+    DISCONNECT_REQUESTED = "disconnect_requested"
+    # the bot's admin API
+    LOGIN_OK = "login_ok"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_LOCKED = "login_locked"  # read
+    TOKEN_REJECTED = "token_rejected"
+    # life cycle
+    BOT_STARTED = "bot_started"
+    BOT_STOPPED = "bot_stopped"
+    SHUTDOWN_REQUESTED = "shutdown_requested"
+    DRAIN_INCOMPLETE = "drain_incomplete"
+    CHANNEL_DISABLED = "channel_disabled"
+    LOG = "log"  # a plain library log message (`logger`, `message`)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(v for k, v in vars(cls).items() if k.isupper())
 
 
 class ExitCode:

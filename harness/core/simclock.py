@@ -39,11 +39,23 @@ def parse_hour(text: str) -> float:
     return hours + minutes / 60
 
 
-def format_sim(sim_s: float) -> str:
-    """Seconds since Monday 00:00 -> 'Wed 10:15' (days past Sunday wrap into a new week)."""
-    day = int(sim_s // DAY_S) % 7
-    rest = int(sim_s % DAY_S)
-    return f"{DAY_NAMES[day]} {rest // 3600:02d}:{rest % 3600 // 60:02d}"
+def format_sim(sim_s: float, *, end: bool = False, day: bool = True) -> str:
+    """Seconds since Monday 00:00 -> 'Wed 10:15', the clock every report, chart and console line uses.
+    Days past Sunday read 'Mon+1w 10:15'. An `end` on midnight reads as the day before's 24:00 (a span
+    'Tue 10:30-24:00' ends on its own day); `day=False` leaves out the day ('10:15')."""
+    days, rest = divmod(int(sim_s), int(DAY_S))
+    if end and rest == 0 and days > 0:
+        days, rest = days - 1, int(DAY_S)
+    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}"
+    if not day:
+        return clock
+    week = f"+{days // 7}w" if days >= 7 else ""
+    return f"{DAY_NAMES[days % 7]}{week} {clock}"
+
+
+def format_span(start_s: float, end_s: float) -> str:
+    """A simulated span as 'Tue 09:30-10:30' (the end's day is left out)."""
+    return f"{format_sim(start_s)}-{format_sim(end_s, end=True, day=False)}"
 
 
 def day_of(sim_s: float) -> int:

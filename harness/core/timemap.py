@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from harness.core.simclock import DAY_S, WEEKEND_DAYS
+from harness.core.simclock import DAY_S, WEEKEND_DAYS, day_of, format_span
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,10 @@ class Segment:
     @classmethod
     def from_dict(cls, item: dict) -> Segment:
         """One segment as timemap.json holds it; `day` and `kind` default (from `sim_start`, "fast") for
-        hand-made maps. Raises KeyError, TypeError or ValueError on a malformed segment."""
+        hand-made maps. Raises KeyError, TypeError or ValueError on a malformed segment (one that
+        plays no wall time could map no instant)."""
         sim_start = float(item["sim_start"])
-        return cls(
+        segment = cls(
             float(item["wall_start"]),
             float(item["wall_end"]),
             sim_start,
@@ -38,11 +39,25 @@ class Segment:
             int(item.get("day", sim_start // DAY_S)),
             str(item.get("kind", "fast")),
         )
+        if not segment.wall_end > segment.wall_start:
+            raise ValueError(f"segment at wall {segment.wall_start}: wall_end must be after wall_start")
+        return segment
 
     @property
     def speed(self) -> float:
         """Simulated seconds per wall second."""
         return (self.sim_end - self.sim_start) / (self.wall_end - self.wall_start)
+
+    @property
+    def fast_forwarded(self) -> bool:
+        """An off-peak stretch of a compressed week: simulated time ran faster than real time. A factor-1
+        week's "fast" stretches are real time, so they count as played."""
+        return self.kind == "fast" and self.speed > 1 + 1e-9
+
+    @property
+    def label(self) -> str:
+        """The simulated span as 'Tue 09:30-10:30'."""
+        return format_span(self.sim_start, self.sim_end)
 
 
 class TimeMap:
@@ -65,6 +80,10 @@ class TimeMap:
     def sim_end(self) -> float:
         return self.segments[-1].sim_end
 
+    @property
+    def peaks(self) -> list[Segment]:
+        return [s for s in self.segments if s.kind == "peak"]
+
     def segment_at(self, wall_s: float) -> Segment:
         i = max(0, bisect.bisect_right(self._wall_starts, wall_s) - 1)
         return self.segments[i]
@@ -77,6 +96,10 @@ class TimeMap:
             return self.sim_end
         seg = self.segment_at(wall_s)
         return seg.sim_start + (wall_s - seg.wall_start) * seg.speed
+
+    def sim_at_unix(self, unix: float, run_start_unix: float) -> float:
+        """Simulated time at a wall-clock instant (now, a log timestamp) of a run started at run_start_unix."""
+        return self.sim_at(unix - run_start_unix)
 
     def wall_at(self, sim_s: float) -> float:
         """Wall seconds after run start at which simulated time sim_s is played (clamped)."""
@@ -135,4 +158,4 @@ def steady_timemap(sim_start: float, duration_s: float) -> TimeMap:
     """Real time from sim_start for duration_s (smoke, spike and soak runs)."""
     if duration_s <= 0:
         raise ValueError("duration must be positive")
-    return TimeMap([Segment(0.0, duration_s, sim_start, sim_start + duration_s, int(sim_start // DAY_S) % 7, "steady")])
+    return TimeMap([Segment(0.0, duration_s, sim_start, sim_start + duration_s, day_of(sim_start), "steady")])

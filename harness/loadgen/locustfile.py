@@ -111,7 +111,9 @@ class MasterState:
         self.stop_requested = True
 
     def sim_now(self) -> float:
-        return self.plan.timemap.sim_at(time.time() - self.run_start) if self.run_start else self.plan.timemap.sim_start
+        if not self.run_start:
+            return self.plan.timemap.sim_start
+        return self.plan.timemap.sim_at_unix(time.time(), self.run_start)
 
     def on_windows(self, environment: Any, msg: Any, **_: Any) -> None:
         if self.merger is None:

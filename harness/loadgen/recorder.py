@@ -3,7 +3,8 @@
 Windows are fixed slices of wall time since the run start (the master's clock, sent to workers), so
 the master can merge the same window from every worker. Everything about a message - offered, sent,
 its reply latency or its failure - lands in the window of its *intended send time*, so a window's
-sent = replies_ok + timeouts + errors once settled, and a failure is charged to the simulated hour
+offered = replies_ok + timeouts + errors once settled (a send that failed at the socket is offered, not
+sent, and counted in errors), and a failure is charged to the simulated hour
 whose load caused it, not to whenever the timeout expired. A window is therefore shipped only after
 `hold_s` (the reply timeout) has passed. Histograms are HdrHistogram via harness.core.histograms.
 """

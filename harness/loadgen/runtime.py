@@ -62,7 +62,7 @@ class Runtime:
 
     def sim_now(self) -> float:
         assert self.plan is not None
-        return self.plan.timemap.sim_at(time.time() - self.run_start)
+        return self.plan.timemap.sim_at_unix(time.time(), self.run_start)
 
     def _sweep_forever(self) -> None:
         """Time out replies that never came, close retired sockets once settled, keep idle ones alive."""

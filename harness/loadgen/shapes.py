@@ -7,6 +7,7 @@ here is plain arithmetic, unit-tested without Locust.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from harness.core import simclock
 from harness.core.scenario.schema import Scenario
@@ -29,6 +30,12 @@ class Plan:
     def duration_s(self) -> float:
         return self.play_s + self.scenario.load.drain_s
 
+    @cached_property
+    def profile(self) -> WeekProfile:
+        """The daily curves of a week shape (the defaults for other shapes, which do not use them)."""
+        shape = self.scenario.shape
+        return WeekProfile(tuple(map(tuple, shape.weekday_curve)), tuple(map(tuple, shape.weekend_curve)))
+
     @property
     def per_user_rate(self) -> float:
         """Messages per second each chatting user sends (Poisson)."""
@@ -42,9 +49,8 @@ class Plan:
             return 0
         shape = self.scenario.shape
         if shape.kind == "week":
-            sim = self.timemap.sim_at(wall_s)
-            profile = WeekProfile(tuple(map(tuple, shape.weekday_curve)), tuple(map(tuple, shape.weekend_curve)))
-            return max(shape.min_users, round(shape.peak_users * profile.fraction(sim)))
+            fraction = self.profile.fraction(self.timemap.sim_at(wall_s))
+            return max(shape.min_users, round(shape.peak_users * fraction))
         if shape.kind == "spike" and shape.spike_at_s <= wall_s < shape.spike_at_s + shape.spike_duration_s:
             return shape.spike_users
         return shape.users

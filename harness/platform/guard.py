@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
+from harness.core.contract import REQUIRED_SCOPE
 from harness.core.faults import Faults
 from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.config import Settings
 from harness.platform.responses import ApiError
-
-SCOPE_OF = {
-    "robot_send": "qyapi_robot_sendmsg",
-    "card_create": "Card.Instance.Write",
-    "card_streaming": "Card.Streaming.Write",
-}
 
 
 class RateLimiter:
@@ -42,7 +37,7 @@ class Guard:
         if forced == 401:
             raise ApiError(401, "InvalidAuthentication", "access token rejected (injected fault)", injected=True)
         if forced == 403:
-            scope = SCOPE_OF.get(api, "qyapi_robot_sendmsg")
+            scope = REQUIRED_SCOPE.get(api, "qyapi_robot_sendmsg")
             raise ApiError(
                 403,
                 "Forbidden.AccessDenied.AccessTokenPermissionDenied",

@@ -14,10 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.core.contract import REQUIRED_SCOPE
 from harness.core.faults import Faults
 from harness.platform import frames
 from harness.platform.config import Settings
-from harness.platform.guard import SCOPE_OF, Guard
+from harness.platform.guard import Guard
 from harness.platform.ledger import Ledger, Record
 from harness.platform.metrics import PlatformMetrics
 from harness.platform.responses import ApiError, error, json_body, reply, required_str
@@ -111,7 +112,7 @@ class OpenApi:
         app = self.settings.app(app_id)
         if app is None:
             raise ApiError(401, "InvalidAuthentication", f"access token names app {app_id!r}, which is not configured")
-        scope = SCOPE_OF.get(api)
+        scope = REQUIRED_SCOPE.get(api)
         if scope and scope not in app.scopes:
             raise ApiError(
                 403,

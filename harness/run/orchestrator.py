@@ -23,7 +23,8 @@ from typing import Any, TextIO
 from harness.core import procs
 from harness.core.contract import DEFAULT_HOST, GENERATOR_CPU_SAMPLES, GENERATOR_CPU_WARN, RUNS_DIR, ExitCode
 from harness.core.readiness import NotReady
-from harness.core.runfolder.writer import JsonLines, Manifest, new_run_dir, write_json_atomic
+from harness.core.runfolder.jsonlines import JsonLinesWriter
+from harness.core.runfolder.writer import Manifest, new_run_dir, write_json_atomic
 from harness.core.scenario.config import resolved_toml
 from harness.core.scenario.schema import SLA_FIELDS, Scenario
 from harness.core.timemap import TimeMap
@@ -95,7 +96,7 @@ class Run:
         )
         self.tail = WindowsTail(self.run_dir / "windows.jsonl")
         self.live: LiveStatus | None = None
-        self.jsonl: list[JsonLines] = []
+        self.jsonl: list[JsonLinesWriter] = []
         (self.run_dir / "scenario.toml").write_text(resolved_toml(scenario))
         self.manifest = Manifest(
             self.run_dir / "manifest.json",
@@ -123,8 +124,8 @@ class Run:
         wall = time.time() - start
         return round(wall, 3), round(self.timemap.sim_at(wall), 1)
 
-    def _lines(self, name: str) -> JsonLines:
-        lines = JsonLines(self.run_dir / name)
+    def _lines(self, name: str) -> JsonLinesWriter:
+        lines = JsonLinesWriter(self.run_dir / name)
         self.jsonl.append(lines)
         return lines
 
@@ -144,7 +145,7 @@ class Run:
         self.say(f"run folder: {self.run_dir}")
         self.say(
             f"scenario {self.scenario.name}: {self.plan.duration_s:.0f} s wall "
-            f"({len([s for s in self.timemap.segments if s.kind == 'peak'])} peak windows), "
+            f"({len(self.timemap.peaks)} peak windows), "
             f"{self.workers} Locust worker(s)"
         )
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.core.faults import FaultTimeline, ScheduledFault
-from harness.core.runfolder.writer import JsonLines
+from harness.core.runfolder.jsonlines import JsonLinesWriter
 from harness.core.timemap import TimeMap
 
 log = logging.getLogger("harness.run")
@@ -25,7 +25,7 @@ def http_json(url: str, body: Any = None, timeout: float = 3.0) -> Any:
 
 
 class LedgerPoller:
-    def __init__(self, platform_url: str, out: JsonLines, clock: Callable[[], tuple[float | None, float | None]]):
+    def __init__(self, platform_url: str, out: JsonLinesWriter, clock: Callable[[], tuple[float | None, float | None]]):
         self.url = platform_url.rstrip("/") + "/admin/ledger"
         self.out = out
         self.clock = clock

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from harness.core import assets
-from harness.core.runfolder.writer import JsonLines
+from harness.core.runfolder.jsonlines import JsonLinesWriter
 from harness.run.processes import Component
 
 log = logging.getLogger("harness.run")
@@ -126,7 +126,7 @@ def missing_rules_text(rules: dict[str, Any], log_path: Path) -> str:
 class AlertPoller:
     """Diffs the set of firing alerts on each poll; writes a line when one starts or stops firing."""
 
-    def __init__(self, url: str, out: JsonLines, clock: Callable[[], tuple[float | None, float | None]]):
+    def __init__(self, url: str, out: JsonLinesWriter, clock: Callable[[], tuple[float | None, float | None]]):
         self.url = url
         self.out = out
         self.clock = clock

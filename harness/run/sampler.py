@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.core.exposition import counter, gauge
-from harness.core.runfolder.writer import JsonLines
+from harness.core.runfolder.jsonlines import JsonLinesWriter
 
 log = logging.getLogger("harness.run")
 PROC_FIELDS = ("cpu", "rss", "threads", "fds")
@@ -118,7 +118,7 @@ class LagDelta:
 
 
 class Sampler:
-    def __init__(self, out: JsonLines, interval_s: float, clock: Callable[[], tuple[float | None, float | None]]):
+    def __init__(self, out: JsonLinesWriter, interval_s: float, clock: Callable[[], tuple[float | None, float | None]]):
         self.out = out
         self.interval_s = interval_s
         self.clock = clock  # -> (wall seconds since run start, simulated seconds) or Nones before the start

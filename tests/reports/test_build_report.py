@@ -12,7 +12,7 @@ from harness.analysis.report.model import SlaVerdict, Verdict
 from harness.analysis.report.result import Report
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.cli.main import main
-from harness.core.contract import THRESHOLDS, ExitCode
+from harness.core.contract import AVAILABILITY, THRESHOLDS, ExitCode
 from harness.core.runfolder.reader import NotARunFolder
 
 
@@ -58,6 +58,22 @@ def test_timeouts_count_against_p99_and_availability(tmp_path: Path) -> None:
     assert slas["availability"].status == "fail"
     assert (slas["p99_overall"].value or 0) >= 60  # 2 % timeouts, counted at the 60 s reply timeout
     assert (report.data.load.error_budget_used or 0) > 30
+
+
+def test_availability_is_final_replies_within_the_timeout_over_messages_sent(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", SyntheticRun(days=1))
+    windows = [json.loads(line) for line in (run / "windows.jsonl").read_text().splitlines()]
+    for w in windows[:10]:  # per window: 3 sends failed at the socket (never sent), 1 rejected by the platform
+        w["offered"] += 3
+        w["errors"] += 4
+        w["replies_ok"] -= 1
+        w["errors_by_kind"] = {"send failed": 3, "rejected": 1}
+    (run / "windows.jsonl").write_text("".join(json.dumps(w) + "\n" for w in windows))
+    sent, replied = sum(w["sent"] for w in windows), sum(w["replies_ok"] for w in windows)
+    availability = _slas(build_report(run))["availability"]
+    assert availability["value"] == pytest.approx(replied / sent) and replied / sent == 1 - 10 / sent
+    assert availability["name"] == f"Availability ({AVAILABILITY.good} / {AVAILABILITY.total})"
+    assert availability["detail"].startswith(f"10 of {sent} messages sent got no final reply within the reply timeout")
 
 
 def test_resource_and_loss_breaches(tmp_path: Path) -> None:
@@ -166,16 +182,28 @@ def test_latency_summary_matches_hdrh_percentiles() -> None:
 
 
 def test_chart_buckets_follow_the_run_length(tmp_path: Path) -> None:
-    from harness.core.runfolder.reader import RunFolder, Segment
+    from harness.core.runfolder.reader import RunFolder
+    from harness.core.timemap import Segment, TimeMap
 
     folder = RunFolder(tmp_path)
     assert folder.bucket_s() == 3600  # no timemap: hourly
-    folder.segments = [Segment(0, 135, 36_000, 36_135, 1, "fast")]  # a 135 s real-time run
-    assert folder.bucket_s() == 10
     folder.run_start_unix = 1000.0
+    assert folder.sim_at_unix(1000.0 + 35) is None
+    folder.timemap = TimeMap([Segment(0, 135, 36_000, 36_135, 1, "fast")])  # a 135 s real-time run
+    assert folder.bucket_s() == 10
     assert folder.sim_at_unix(1000.0 + 35) == 36_035
-    folder.segments = [Segment(0, 60, 0, 7 * 86_400, 0, "fast")]  # a compressed week
+    folder.timemap = TimeMap([Segment(0, 60, 0, 7 * 86_400, 0, "fast")])  # a compressed week
     assert folder.bucket_s() == 3600
+
+
+def test_a_damaged_timemap_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    from harness.core.runfolder.reader import RunFolder
+
+    segment = {"wall_start": 5, "wall_end": 5, "sim_start": 0, "sim_end": 3600}  # plays no wall time
+    (tmp_path / "timemap.json").write_text(json.dumps({"run_start_unix": 1000.0, "segments": [segment]}))
+    folder = RunFolder.open(tmp_path)
+    assert folder.timemap is None and folder.sim_at_unix(1010.0) is None
+    assert any("timemap.json has a malformed segment" in p and "wall_end" in p for p in folder.problems)
 
 
 def test_cli_baseline_flags_the_regression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.core.runfolder.writer import JsonLines, Manifest, new_run_dir
+from harness.core.runfolder.jsonlines import JsonLinesWriter
+from harness.core.runfolder.writer import Manifest, new_run_dir
 from harness.run.processes import Component
 from harness.run.sampler import Sampler
 
@@ -50,7 +51,7 @@ def test_component_death_is_noticed_unless_asked(tmp_path: Path):
 def test_sampler_measures_a_busy_component_and_exports_node_names(tmp_path: Path):
     comp = Component("busy", [sys.executable, "-c", BUSY_WITH_CHILD], tmp_path / "busy.log", stop_grace_s=5)
     comp.start()
-    out = JsonLines(tmp_path / "samples.jsonl")
+    out = JsonLinesWriter(tmp_path / "samples.jsonl")
     sampler = Sampler(out, 0.5, lambda: (1.0, 36000.0))
     try:
         sampler.watch("busy", comp.pid)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness.core import assets, procs
-from harness.core.runfolder.writer import JsonLines
+from harness.core.runfolder.jsonlines import JsonLinesWriter
 from harness.run import prometheus
 from harness.run.prometheus import AlertPoller, write_config
 
@@ -87,7 +87,7 @@ def alert(name: str, state: str = "firing", **labels: str) -> dict:
 
 
 def test_alert_poller_writes_transitions_only(tmp_path: Path, alerts_server: AlertsServer):
-    out = JsonLines(tmp_path / "alerts.jsonl")
+    out = JsonLinesWriter(tmp_path / "alerts.jsonl")
     poller = AlertPoller(alerts_server.url, out, lambda: (12.0, 36000.0))
     alerts_server.alerts = [alert("HostCpuHigh", "pending")]
     poller.poll()
@@ -108,7 +108,7 @@ def test_alert_poller_writes_transitions_only(tmp_path: Path, alerts_server: Ale
 
 
 def test_alert_poller_survives_an_unreachable_prometheus(tmp_path: Path):
-    poller = AlertPoller("http://127.0.0.1:9", JsonLines(tmp_path / "a.jsonl"), lambda: (0.0, 0.0))
+    poller = AlertPoller("http://127.0.0.1:9", JsonLinesWriter(tmp_path / "a.jsonl"), lambda: (0.0, 0.0))
     poller.poll()
     assert poller.errors == 1 and poller.names_firing() == []
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.core.simclock import DAY_S, WEEK_S, format_sim, parse_hour, parse_sim
+from harness.core.simclock import DAY_S, WEEK_S, format_sim, format_span, parse_hour, parse_sim
 from harness.core.timemap import steady_timemap, week_timemap
 from harness.core.week import WEEKDAY_CURVE, WEEKEND_CURVE, WeekProfile, check_curve, curve_value
 
@@ -54,6 +54,21 @@ def test_sim_at_clamps_outside_the_map():
     assert tm.sim_at(-5) == 0 and tm.sim_at(tm.wall_duration + 100) == WEEK_S
 
 
+def test_unix_time_maps_through_the_run_start():
+    tm = default_week()
+    start = 1_764_000_000.0
+    wall = tm.peaks[2].wall_start + 30  # half way into Wednesday's one-minute peak
+    assert tm.sim_at_unix(start + wall, start) == pytest.approx(parse_sim("Wed 10:00"))
+
+
+def test_segments_name_their_span_and_say_whether_they_were_fast_forwarded():
+    compressed, real = default_week(), default_week(factor=1)
+    assert [p.label for p in compressed.peaks[:2]] == ["Mon 09:30-10:30", "Tue 09:30-10:30"]
+    assert compressed.segments[-1].label == "Sun 10:30-24:00"
+    assert [s.fast_forwarded for s in compressed.segments[:3]] == [True, False, True]
+    assert not any(s.fast_forwarded for s in real.segments)  # factor 1: every stretch is played
+
+
 def test_steady_map_is_real_time_from_its_start():
     tm = steady_timemap(parse_sim("Tue 10:00"), 60)
     assert tm.segments[0].kind == "steady" and tm.segments[0].day == 1
@@ -87,6 +102,10 @@ def test_bad_curves_are_rejected(bad):
 def test_sim_clock_names():
     assert parse_sim("Wed 10:15") == 2 * DAY_S + 10.25 * 3600
     assert format_sim(parse_sim("sun 23:59:30")) == "Sun 23:59"
+    assert format_sim(WEEK_S + parse_sim("Tue 08:05")) == "Tue+1w 08:05"  # a second week says so
+    assert format_sim(2 * DAY_S, end=True) == "Tue 24:00" and format_sim(2 * DAY_S) == "Wed 00:00"
+    assert format_sim(parse_sim("Wed 10:15"), day=False) == "10:15"
+    assert format_span(parse_sim("Tue 09:30"), parse_sim("Tue 10:30")) == "Tue 09:30-10:30"
     assert parse_hour("24:00") == 24
     for bad in ("Wed", "Xyz 10:00", "Mon 25:00", "Mon 10:61"):
         with pytest.raises(ValueError):

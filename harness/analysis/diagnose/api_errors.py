@@ -11,6 +11,7 @@ from __future__ import annotations
 from harness.analysis.diagnose.context import Context
 from harness.analysis.diagnose.model import Evidence, Finding
 from harness.analysis.report.model import ActivitySpan, ApiErrorSpan
+from harness.core.contract import BotEvent
 
 
 def _kind(status: int, code: str) -> str | None:
@@ -43,9 +44,12 @@ def _unauthorized(ctx: Context, api: str, span: ActivitySpan, evidence: list[Evi
     else:
         cause = "invalid or expired access token, or a token signed with the wrong secret"
         action = "refresh the access token on 401 (once), and check the app secret the bot signs with"
-    refreshed = ctx.bot.events.get("access_token_refreshed", 0)
+    refreshed = ctx.bot.events.get(BotEvent.ACCESS_TOKEN_REFRESHED, 0)
     evidence.append(
-        Evidence(f"the bot refreshed its access token {refreshed} times", "logs/bot.log event=access_token_refreshed")
+        Evidence(
+            f"the bot refreshed its access token {refreshed} times",
+            f"logs/bot.log event={BotEvent.ACCESS_TOKEN_REFRESHED}",
+        )
     )
     return Finding(
         f"api.401.{api}",

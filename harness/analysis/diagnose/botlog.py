@@ -1,9 +1,10 @@
 """One streamed pass over the bot's JSON-lines log (logs/bot.log), kept to counters and small samples;
 the lines are read by the run folder's JSON-lines reader, so a torn or damaged line counts the same way.
 
-Events read (docs/run-folder.md): message_received, reply_sent (seq per conversation), reply_failed,
-queue_rejected, retries_exhausted, permission_denied, reconnect, handler_crashed, login_failed,
-access_token_refreshed. Memory stays bounded: messages still waiting for their reply are tracked up to
+Events read (harness.core.contract.BotEvent, fields in docs/run-folder.md): message_received,
+reply_sent (seq per conversation), reply_failed, queue_rejected, retries_exhausted, permission_denied,
+reconnect, handler_crashed, login_failed / login_locked; every event is counted (access_token_refreshed
+is read that way). Memory stays bounded: messages still waiting for their reply are tracked up to
 OPEN_CAP ids, conversations by their last reply sequence number only.
 """
 
@@ -15,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness.core.runfolder.reader import JsonLines
+from harness.core.contract import BotEvent
+from harness.core.runfolder.jsonlines import JsonLinesReader
 
 OPEN_CAP = 200_000
 
@@ -73,14 +75,14 @@ def _handle(log: BotLog, e: dict[str, Any], open_ids: dict[str, None], last_seq:
     msg_id = e.get("msgId")
     if msg_id in log.lost_seen:
         log.lost_seen[msg_id].append(name)
-    if name == "message_received" and msg_id:
+    if name == BotEvent.MESSAGE_RECEIVED and msg_id:
         if len(open_ids) < OPEN_CAP:
             open_ids[msg_id] = None
         else:
             log.open_overflow += 1
-    elif name in ("reply_sent", "reply_failed", "handler_crashed") and msg_id:
+    elif name in (BotEvent.REPLY_SENT, BotEvent.REPLY_FAILED, BotEvent.HANDLER_CRASHED) and msg_id:
         open_ids.pop(msg_id, None)
-    if name == "reply_sent":
+    if name == BotEvent.REPLY_SENT:
         conversation, seq = str(e.get("conversationId")), e.get("seq")
         if isinstance(seq, int):
             previous = last_seq.get(conversation, 0)
@@ -88,25 +90,25 @@ def _handle(log: BotLog, e: dict[str, Any], open_ids: dict[str, None], last_seq:
                 log.seq_gaps += seq - previous - 1
                 log.seq_gap_example = log.seq_gap_example or f"conversation {conversation}: seq {previous} -> {seq}"
             last_seq[conversation] = max(previous, seq)
-    elif name == "reply_failed":
+    elif name == BotEvent.REPLY_FAILED:
         key = (str(e.get("api")), str(e.get("status")))
         log.reply_failed.setdefault(key, Seen()).add(unix)
         log.reply_failed_example.setdefault(key, str(e.get("error", ""))[:300])
-    elif name == "queue_rejected":
+    elif name == BotEvent.QUEUE_REJECTED:
         log.queue_rejected.add(unix)
-    elif name == "handler_crashed":
+    elif name == BotEvent.HANDLER_CRASHED:
         log.handler_crashed.add(unix)
-    elif name == "reconnect":
+    elif name == BotEvent.RECONNECT:
         log.reconnects.setdefault(str(e.get("reason")), Seen()).add(unix)
-    elif name == "retries_exhausted":
+    elif name == BotEvent.RETRIES_EXHAUSTED:
         key = (str(e.get("api")), str(e.get("status")), str(e.get("code") or ""))
         log.retries_exhausted.setdefault(key, Seen()).add(unix)
-    elif name == "permission_denied":
+    elif name == BotEvent.PERMISSION_DENIED:
         scopes = e.get("requiredScopes") or []
         log.permission_denied.setdefault(str(e.get("api")), set()).update(
             [scopes] if isinstance(scopes, str) else [str(s) for s in scopes]
         )
-    elif name in ("login_failed", "login_locked"):  # a locked-out attempt is a failed login too
+    elif name in (BotEvent.LOGIN_FAILED, BotEvent.LOGIN_LOCKED):  # a locked-out attempt is a failed login too
         log.login_failed.add(unix)
         if unix is not None:
             log.login_failed_per_minute[int(unix // 60)] += 1
@@ -121,7 +123,7 @@ def read_bot_log(path: Path, lost_msg_ids: list[str] | None = None) -> BotLog:
     log.present = True
     open_ids: dict[str, None] = {}
     last_seq: dict[str, int] = {}
-    lines = JsonLines(path)
+    lines = JsonLinesReader(path)
     for e in lines:
         _handle(log, e, open_ids, last_seq)
     log.lines, log.unreadable = lines.lines, lines.bad

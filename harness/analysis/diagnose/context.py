@@ -10,7 +10,8 @@ from harness.analysis.diagnose.botlog import BotLog, Seen
 from harness.analysis.report.model import LedgerFigures, ReportData
 from harness.analysis.report.result import ChartSeries
 from harness.core.contract import Thresholds
-from harness.core.runfolder.reader import RunFolder, sim_label
+from harness.core.runfolder.reader import RunFolder
+from harness.core.simclock import format_sim
 
 BOT_LOG = "logs/bot.log"
 
@@ -41,7 +42,7 @@ class Context:
         return None
 
     def sim(self, sim: float | None) -> str:
-        return "n/a" if sim is None else sim_label(sim)
+        return "n/a" if sim is None else format_sim(sim)
 
     def at(self, unix: float | None) -> str:
         """A log timestamp as simulated time when the timemap allows, else UTC wall time."""
@@ -49,7 +50,7 @@ class Context:
             return "n/a"
         sim = self.folder.sim_at_unix(unix)
         if sim is not None:
-            return sim_label(sim)
+            return format_sim(sim)
         return dt.datetime.fromtimestamp(unix, dt.timezone.utc).strftime("%H:%M:%S UTC")
 
     def span(self, seen: Seen) -> str:

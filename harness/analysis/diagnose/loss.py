@@ -12,6 +12,7 @@ from collections import Counter
 
 from harness.analysis.diagnose.context import Context
 from harness.analysis.diagnose.model import Evidence, Finding
+from harness.core.contract import BotEvent
 
 RUNBOOK = "runbooks/message-loss.md"
 
@@ -122,7 +123,8 @@ def _cross_checks(ctx: Context, stage: str, sample: list[dict]) -> list[Evidence
             )
         )
     seen_by_bot = Counter(
-        "received" if "message_received" in bot.lost_seen.get(m.get("msgId"), []) else "never seen" for m in sample
+        "received" if BotEvent.MESSAGE_RECEIVED in bot.lost_seen.get(m.get("msgId"), []) else "never seen"
+        for m in sample
     )
     if sample:
         out.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from harness.analysis.diagnose.context import Context
 from harness.analysis.diagnose.model import Evidence, Finding
+from harness.core.contract import BotEvent
 
 RUNBOOK = "runbooks/AdminLoginFailuresHigh.md"
 
@@ -24,15 +25,15 @@ def findings(ctx: Context) -> list[Finding]:
                 f"{bot.login_failed.count} failed admin logins{ctx.span(bot.login_failed)}; {len(busy_minutes)} wall "
                 f"minute(s) above {limit:.0f}/min, worst {max(busy_minutes.values())}; {len(bot.login_failed_users)} "
                 f"username(s) from {len(bot.login_failed_remotes)} address(es)",
-                "logs/bot.log event=login_failed / login_locked",
+                f"logs/bot.log event={BotEvent.LOGIN_FAILED} / {BotEvent.LOGIN_LOCKED}",
             )
         )
-        locked = bot.events.get("login_locked", 0)
+        locked = bot.events.get(BotEvent.LOGIN_LOCKED, 0)
         if locked:
             evidence.append(
                 Evidence(
                     f"the admin API locked the account out {locked} times (the lockout worked)",
-                    "logs/bot.log event=login_locked",
+                    f"logs/bot.log event={BotEvent.LOGIN_LOCKED}",
                 )
             )
     for api, span in sorted(ctx.report.login_failures.items()):

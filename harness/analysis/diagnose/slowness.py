@@ -21,7 +21,7 @@ from harness.analysis.diagnose.model import Evidence, Finding
 from harness.analysis.report.model import PeakWindow
 from harness.analysis.report.summary import bucket_label
 from harness.core.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS, LOOP_LAG_BUCKETS
-from harness.core.runfolder.reader import JsonLines
+from harness.core.runfolder.jsonlines import JsonLinesReader
 
 RUNBOOK = "runbooks/MessageLatencyP99High.md"
 SATURATED_CORE = 0.9  # a single-threaded process at 90 % of a core has no headroom left
@@ -64,7 +64,7 @@ def _slow_spans(ctx: Context, peaks: list[PeakWindow], limit: float) -> list[tup
 def loop_lag_buckets(samples: Path, spans: list[tuple[float, float]]) -> Counter[float]:
     """samples.jsonl `loop_lag` merged over simulated spans: probe count per bucket upper bound."""
     merged: Counter[float] = Counter()
-    for line in JsonLines(samples):
+    for line in JsonLinesReader(samples):
         sim, lag = line.get("sim"), line.get("loop_lag")
         if lag and sim is not None and any(a <= sim <= b for a, b in spans):
             merged.update({float(le): n for le, n in lag["buckets"].items()})

@@ -21,7 +21,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator, NullFo
 
 from harness.analysis.report.model import Alert, PeakWindow
 from harness.core.contract import Thresholds
-from harness.core.runfolder.reader import SECONDS_PER_DAY, sim_label
+from harness.core.simclock import DAY_S, format_sim
 
 plt.rcParams.update(
     {
@@ -44,18 +44,16 @@ def to_data_uri(fig: Figure) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-TICK_STEPS_S = (60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, SECONDS_PER_DAY)
+TICK_STEPS_S = (60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, DAY_S)
 
 
 def _sim_axis(ax: Axes, start: float, end: float) -> None:
     span = max(end - start, 1.0)
-    step = next((t for t in TICK_STEPS_S if span / t <= 9), SECONDS_PER_DAY)
+    step = next((t for t in TICK_STEPS_S if span / t <= 9), DAY_S)
     ax.xaxis.set_major_locator(MultipleLocator(step))
     # within one day the day name adds nothing: 'HH:MM' only
-    short = span < SECONDS_PER_DAY and int(start // SECONDS_PER_DAY) == int((end - 1) // SECONDS_PER_DAY)
-    ax.xaxis.set_major_formatter(
-        FuncFormatter(lambda x, _pos: sim_label(x, end=x >= end)[4:] if short else sim_label(x, end=x >= end))
-    )
+    short = span < DAY_S and int(start // DAY_S) == int((end - 1) // DAY_S)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_sim(x, end=x >= end, day=not short)))
     ax.set_xlim(start, end)
     ax.set_xlabel("simulated time")
 

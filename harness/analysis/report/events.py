@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,13 +67,7 @@ def _span(start: Any, end: Any) -> float | None:
     return None if start is None or end is None else max(float(end) - float(start), 0.0)
 
 
-def fast_forwarded(seg: Segment) -> bool:
-    """An off-peak stretch of a compressed week: simulated time ran faster than real time. A factor-1
-    week's "fast" stretches are real time, so they count as played."""
-    return seg.kind == "fast" and seg.speed > 1 + 1e-9
-
-
-def played_split(segments: list[Segment], start_sim: Any, end_sim: Any) -> dict[str, Any]:
+def played_split(segments: Sequence[Segment], start_sim: Any, end_sim: Any) -> dict[str, Any]:
     """Split an alert's simulated span [start_sim, end_sim] at the first fast-forward it ran into:
     `duration_played_sim_s` (played time from firing up to it: the duration worth reading),
     `fast_forwarded_sim_s` (time skipped through) and `played_after_fast_forward_sim_s` (later peaks it stayed
@@ -93,7 +88,7 @@ def played_split(segments: list[Segment], start_sim: Any, end_sim: Any) -> dict[
         overlap = min(end, seg.sim_end) - max(start, seg.sim_start)
         if overlap <= 0:
             continue
-        if fast_forwarded(seg):
+        if seg.fast_forwarded:
             skipped += overlap
         elif skipped:
             later += overlap

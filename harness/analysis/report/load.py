@@ -19,7 +19,8 @@ from hdrh.histogram import HdrHistogram
 
 from harness.analysis.report.model import LatencySummary, LoadTotals, PeakWindow
 from harness.core import histograms
-from harness.core.runfolder.reader import RunFolder, Segment, segment_label
+from harness.core.runfolder.reader import RunFolder
+from harness.core.timemap import Segment
 
 GC_EVERY_WINDOWS = 1000
 ZOOM_MAX_POINTS = 400  # a peak zoom keeps at most this many points (windows merged beyond that)
@@ -65,13 +66,10 @@ class Totals:
         self.users_max = max(self.users_max, int(w.get("users", 0)))
         self.errors_by_kind.update({k: int(v) for k, v in (w.get("errors_by_kind") or {}).items()})
 
-    @property
-    def answered(self) -> int:
-        """Messages whose fate the load generator knows: replied, timed out or failed."""
-        return self.replies_ok + self.timeouts + self.errors
-
     def availability(self) -> float | None:
-        return self.replies_ok / self.answered if self.answered else None
+        """The user side of the availability SLI (contract.AVAILABILITY): messages with a final reply
+        within the reply timeout / messages sent. A send that failed at the socket was never sent."""
+        return self.replies_ok / self.sent if self.sent else None
 
     def summary(self) -> LoadTotals:
         return LoadTotals(
@@ -164,7 +162,7 @@ class Peak:
 
     @property
     def label(self) -> str:
-        return segment_label(self.segment)
+        return self.segment.label
 
     def window(self) -> PeakWindow:
         s = self.segment

@@ -23,7 +23,7 @@ from harness.analysis.report.summary import (
     fmt_value,
     not_evaluated_text,
 )
-from harness.core.runfolder.reader import sim_label
+from harness.core.simclock import format_sim
 
 TEMPLATES = Path(__file__).parent / "templates"
 FAST_FORWARD_MARK = "\u2020"
@@ -76,7 +76,7 @@ def _environment(html: bool) -> jinja2.Environment:
         op=lambda op: OP_TEXT[op],
         duration=_duration,
         worsening=_worsening,
-        sim=lambda s: "n/a" if s is None else sim_label(s),
+        sim=lambda s: "n/a" if s is None else format_sim(s),
         pct=lambda v: "n/a" if v is None else f"{v:.1%}",
         status_md=lambda s: {"pass": "pass", "fail": "**FAIL**", "no_data": "no data"}[s],
     )

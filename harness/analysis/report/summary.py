@@ -6,7 +6,7 @@ Everything here renders the report model (harness.analysis.report.model); nothin
 from __future__ import annotations
 
 from harness.analysis.report.model import Conditions, ReportData, SlaVerdict, Verdict
-from harness.core.runfolder.reader import sim_label
+from harness.core.simclock import format_sim
 
 OP_TEXT = {"<": "<", "<=": "≤", ">=": "≥"}
 
@@ -69,7 +69,7 @@ def _verdict_sentence(report: ReportData) -> str:
     judgement, load = report.judgement, report.load
     span = ""
     if load.sim_start is not None and load.sim_end is not None:
-        span = f" over simulated {sim_label(load.sim_start)} to {sim_label(load.sim_end, end=True)}"
+        span = f" over simulated {format_sim(load.sim_start)} to {format_sim(load.sim_end, end=True)}"
     sent, total = f"{load.sent:,} messages sent", len(report.slas)
     if judgement.verdict is Verdict.INCOMPLETE:
         return f"INCOMPLETE: the run cannot be fully judged{span}; {sent}."

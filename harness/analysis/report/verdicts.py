@@ -10,7 +10,7 @@ from __future__ import annotations
 from harness.analysis.report.load import LoadResult, latency_summary
 from harness.analysis.report.model import Op, SlaStatus, SlaVerdict, Unit
 from harness.analysis.report.resources import ResourceResult
-from harness.core.contract import Thresholds
+from harness.core.contract import AVAILABILITY, Thresholds
 
 
 def judge(
@@ -71,16 +71,17 @@ def sla_verdicts(
     avail_target = thresholds.availability
     availability = load.totals.availability()
     budget = error_budget_used(availability, avail_target)
+    unanswered = load.totals.sent - load.totals.replies_ok
     out.append(
         judge(
-            "availability",
-            "Availability (replied / sent)",
+            AVAILABILITY.name,
+            f"Availability ({AVAILABILITY.definition})",
             availability,
             avail_target,
             "ratio",
             ">=",
-            "windows.jsonl replies_ok, timeouts, errors",
-            f"{load.totals.answered - load.totals.replies_ok} of {load.totals.answered} messages failed"
+            f"windows.jsonl {AVAILABILITY.user_good} / {AVAILABILITY.user_total}",
+            f"{unanswered} of {load.totals.sent} messages sent got no final reply within the reply timeout"
             + (f"; error budget used {budget:.0%}" if budget is not None else ""),
         )
     )

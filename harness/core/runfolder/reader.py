@@ -2,8 +2,7 @@
 
 Nothing here talks to a live process. Missing or damaged files are not errors: they are recorded in
 `problems` so that the report can say what it could not see and mark the verdict incomplete.
-JSON-lines files are streamed one line at a time (parsed with orjson, three times faster than the
-standard library) so that a week-long run never sits in memory.
+JSON-lines files are streamed (jsonlines.py), never read whole.
 """
 
 from __future__ import annotations
@@ -14,67 +13,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from harness.core.contract import THRESHOLDS
-from harness.core.simclock import DAY_NAMES
-from harness.core.timemap import Segment
+from harness.core.runfolder.jsonlines import JsonLinesReader
+from harness.core.timemap import Segment, TimeMap
 
 # Chart buckets in simulated seconds: the smallest that gives at most MAX_CHART_POINTS over the run.
 NICE_BUCKETS_S = (10, 30, 60, 300, 600, 1800, 3600)
 MAX_CHART_POINTS = 240
-SECONDS_PER_DAY = 86_400
 
 
 class NotARunFolder(ValueError):
     """The path is not a directory, or holds none of the files a run leaves."""
 
 
-def sim_label(sim: float, *, end: bool = False) -> str:
-    """Simulated seconds since Monday 00:00 as 'Tue 10:05' (the clock every chart uses); an end
-    time on midnight reads as the day before's 24:00."""
-    day, rest = divmod(int(sim), SECONDS_PER_DAY)
-    if end and rest == 0 and day > 0:
-        day, rest = day - 1, SECONDS_PER_DAY
-    name = DAY_NAMES[day % 7] + (f"+{day // 7}w" if day >= 7 else "")
-    return f"{name} {rest // 3600:02d}:{rest % 3600 // 60:02d}"
-
-
-def segment_label(seg: Segment) -> str:
-    """A segment's simulated span as 'Tue 09:30-10:30'."""
-    return f"{sim_label(seg.sim_start)}-{sim_label(seg.sim_end, end=True).split(' ')[-1]}"
-
-
-class JsonLines:
-    """The JSON objects of a JSON-lines file, streamed. Once iterated: `lines` (non-blank lines read),
-    `bad` (lines that are not a JSON object: a torn last line, damage) and `first_bad` (its number)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lines = self.bad = self.first_bad = 0
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        with self.path.open("rb") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                self.lines += 1
-                try:
-                    item = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    item = None
-                if isinstance(item, dict):
-                    yield item
-                else:
-                    self.bad += 1
-                    self.first_bad = self.first_bad or number
-
-
 @dataclass
 class RunFolder:
     path: Path
     manifest: dict[str, Any] = field(default_factory=dict)
-    segments: list[Segment] = field(default_factory=list)
+    timemap: TimeMap | None = None  # None: timemap.json missing, empty or damaged
     run_start_unix: float | None = None
     problems: list[str] = field(default_factory=list)  # data the report could not see: incomplete
     warnings: list[str] = field(default_factory=list)  # odd but harmless input, shown in the report
@@ -109,11 +65,12 @@ class RunFolder:
         if not timemap:
             return
         self.run_start_unix = timemap.get("run_start_unix")
+        if not timemap.get("segments"):
+            return
         try:
-            self.segments = [Segment.from_dict(s) for s in timemap.get("segments", [])]
+            self.timemap = TimeMap.from_json(timemap)
         except (KeyError, TypeError, ValueError) as exc:
             self.problems.append(f"timemap.json has a malformed segment: {exc!r}")
-            self.segments = []
 
     # --- streamed JSON lines ---------------------------------------------------------------------
     def exists(self, name: str) -> bool:
@@ -127,7 +84,7 @@ class RunFolder:
             if required:
                 self.problems.append(f"{name} is missing")
             return
-        lines = JsonLines(target)
+        lines = JsonLinesReader(target)
         yield from lines
         if lines.bad:
             self.problems.append(f"{name}: {lines.bad} unreadable line(s), first at line {lines.first_bad}")
@@ -147,27 +104,25 @@ class RunFolder:
         merged.update({k: float(v) for k, v in override.items() if k in merged})
         return merged
 
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        return self.timemap.segments if self.timemap else ()
+
     def sim_at_unix(self, unix: float) -> float | None:
-        """Simulated time at a wall-clock instant (log timestamps), from the timemap's segments."""
-        if self.run_start_unix is None or not self.segments:
+        """Simulated time at a wall-clock instant (log timestamps); None without a time map."""
+        if self.run_start_unix is None or self.timemap is None:
             return None
-        wall = unix - float(self.run_start_unix)
-        for seg in self.segments:
-            if wall < seg.wall_end or seg is self.segments[-1]:
-                span = max(seg.wall_end - seg.wall_start, 1e-9)
-                share = min(max((wall - seg.wall_start) / span, 0.0), 1.0)
-                return seg.sim_start + share * (seg.sim_end - seg.sim_start)
-        return None
+        return self.timemap.sim_at_unix(unix, float(self.run_start_unix))
 
     def bucket_s(self) -> int:
         """Simulated seconds per chart point: an hour for a week, seconds for a short real-time run."""
-        if not self.segments:
+        if self.timemap is None:
             return NICE_BUCKETS_S[-1]
-        span = max(s.sim_end for s in self.segments) - min(s.sim_start for s in self.segments)
+        span = self.timemap.sim_end - self.timemap.sim_start
         return next((b for b in NICE_BUCKETS_S if span / b <= MAX_CHART_POINTS), NICE_BUCKETS_S[-1])
 
     def peak_segments(self) -> list[Segment]:
-        return [s for s in self.segments if s.kind == "peak"]
+        return self.timemap.peaks if self.timemap else []
 
     def files(self, pattern: str) -> list[Path]:
         return sorted(self.path.glob(pattern))

@@ -1,4 +1,4 @@
-"""The run folder (docs/run-folder.md): its layout, the manifest and streamed JSON-lines files."""
+"""The run folder (docs/run-folder.md): its layout and the manifest (JSON-lines files: jsonlines.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import platform
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,24 +47,6 @@ def machine_info() -> dict[str, Any]:
         "cpus": psutil.cpu_count(),
         "memory_bytes": psutil.virtual_memory().total,
     }
-
-
-class JsonLines:
-    """An append-only JSON-lines file, flushed per line (a crash loses at most the line being written)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._file = path.open("a", encoding="utf-8", buffering=1)
-        self._lock = threading.Lock()
-
-    def write(self, record: dict[str, Any]) -> None:
-        with self._lock:
-            if not self._file.closed:
-                self._file.write(json.dumps(record, default=str) + "\n")
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
 
 
 class Manifest:

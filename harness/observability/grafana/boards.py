@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.core.contract import GENERATOR_CPU_WARN, LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS, THRESHOLDS
+from harness.core.contract import (
+    AVAILABILITY,
+    GENERATOR_CPU_WARN,
+    LATENCY_QUANTILE,
+    LOOP_LAG_BLOCKED_SECONDS,
+    THRESHOLDS,
+)
+from harness.core.simclock import DAY_NAMES, DAY_S
 from harness.observability.grafana.model import DATASOURCE, Line, Panel, Query, Row, dashboard
 from harness.observability.rules import rules, slo
 from harness.observability.rules.model import SEVERITY_PAGE, num
@@ -17,7 +24,7 @@ from harness.observability.rules.model import SEVERITY_PAGE, num
 J = 'job=~"$job"'
 RI = "$__rate_interval"
 SIM = "max(loadgen_sim_time_seconds)"
-WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+DAY = num(DAY_S)  # the simulated clock's day in PromQL text
 
 # The simulated clock, on every dashboard: with the shared crosshair any wall time reads as a
 # simulated day and hour, and the compression shows where the peaks were played slowly.
@@ -42,7 +49,7 @@ SIM_DAY_ANNOTATION = {
     "datasource": DATASOURCE,
     "enable": True,
     "iconColor": "purple",
-    "expr": f"floor({SIM} / 86400) > floor(max(loadgen_sim_time_seconds offset 5s) / 86400)",
+    "expr": f"floor({SIM} / {DAY}) > floor(max(loadgen_sim_time_seconds offset 5s) / {DAY})",
     "step": "5s",
     "titleFormat": "Simulated day starts",
     "textFormat": "",
@@ -59,7 +66,7 @@ ALERTS_ANNOTATION = {
     "textFormat": "{{severity}}",
     "tagKeys": "alertname,severity",
 }
-DAY_MAPPING = [{"type": "value", "options": {str(i): {"text": d, "index": i} for i, d in enumerate(WEEKDAYS)}}]
+DAY_MAPPING = [{"type": "value", "options": {str(i): {"text": d, "index": i} for i, d in enumerate(DAY_NAMES)}}]
 
 
 def sim_clock_row() -> Row:
@@ -68,7 +75,7 @@ def sim_clock_row() -> Row:
         [
             Panel(
                 "Simulated day",
-                [Query(f"floor({SIM} / 86400) % 7", instant=True)],
+                [Query(f"floor({SIM} / {DAY}) % {len(DAY_NAMES)}", instant=True)],
                 kind="stat",
                 width=4,
                 height=4,
@@ -77,7 +84,7 @@ def sim_clock_row() -> Row:
             ),
             Panel(
                 "Simulated hour",
-                [Query(f"({SIM} % 86400) / 3600", instant=True)],
+                [Query(f"({SIM} % {DAY}) / 3600", instant=True)],
                 kind="stat",
                 width=4,
                 height=4,
@@ -86,7 +93,7 @@ def sim_clock_row() -> Row:
             ),
             Panel(
                 "Simulated clock",
-                [Query(f"{SIM} / 86400", "simulated days since Mon 00:00")],
+                [Query(f"{SIM} / {DAY}", "simulated days since Mon 00:00")],
                 unit="none",
                 width=8,
                 height=4,
@@ -113,8 +120,7 @@ def overview() -> dict[str, Any]:
     t = THRESHOLDS
     p99 = rules.P99
     budget = num(1 - t.availability)
-    failed = f'sum(increase(chatbot_messages_processed_total{{{J}, outcome!="replied"}}[$__range]))'
-    processed = f"sum(increase(chatbot_messages_processed_total{{{J}}}[$__range]))"
+    failed, processed = slo.availability_counts("$__range", (J,), by="")
     fast = [w for w in slo.BURN_WINDOWS if w.severity == SEVERITY_PAGE]
     lag = f"sum by (le) (rate(chatbot_event_loop_lag_seconds_bucket{{{J}}}[{RI}]))"
     return dashboard(
@@ -155,7 +161,10 @@ def overview() -> dict[str, Any]:
                         decimals=3,
                         width=4,
                         height=4,
-                        description=f"Share of processed messages replied over the range; SLA {t.availability:.2%}.",
+                        description=(
+                            f"Share of {AVAILABILITY.bot_good} over the range (the bot side of availability: "
+                            f"{AVAILABILITY.definition}); SLA {t.availability:.2%}."
+                        ),
                         base="red",
                         lines=[Line(t.availability, "green")],
                     ),

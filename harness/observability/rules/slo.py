@@ -1,7 +1,8 @@
 """SLOs as ratio SLIs with multi-window multi-burn-rate alerts (Google SRE workbook, 30-day budget).
 
-Two SLOs: availability (share of processed messages that were replied, objective from the contract)
-and latency (share of replied messages processed within the P99 threshold; objective = the quantile).
+Two SLOs: availability (the bot side of contract.AVAILABILITY: share of the messages the bot processed
+that it replied to, so that the rules watch a production bot without the load generator as well) and
+latency (share of replied messages processed within the P99 threshold; objective = the quantile).
 Each gets error-ratio recording rules per window, and two alerts: a page on a fast burn (1h and 5m
 above 14.4x, or 6h and 30m above 6x) and a ticket on a slow burn (1d and 2h above 3x, or 3d and 6h
 above 1x).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.core.contract import LATENCY_BUCKETS, LATENCY_QUANTILE, THRESHOLDS
+from harness.core.contract import AVAILABILITY, LATENCY_BUCKETS, LATENCY_QUANTILE, THRESHOLDS
 from harness.observability.rules.model import SEVERITY_PAGE, SEVERITY_TICKET, Alert, Group, Record, le_label, num
 
 
@@ -54,10 +55,20 @@ class Slo:
 # ratio exactly at a threshold compares as equal instead of a rounding error above it.
 
 
+def availability_counts(window: str, matchers: tuple[str, ...] = (), by: str = "job") -> tuple[str, str]:
+    """PromQL (bad, total) of the bot side of contract.AVAILABILITY over `window`: processed messages
+    whose outcome is not the good one, and all processed messages, summed by `by` ("": over all).
+    The rules and dashboards share it."""
+    metric, good = AVAILABILITY.bot_metric, AVAILABILITY.bot_good_outcome
+    total_sel = f"{{{', '.join(matchers)}}}" if matchers else ""
+    bad_sel = "{" + ", ".join((*matchers, f'outcome!="{good}"')) + "}"
+    agg = f"sum by ({by}) " if by else "sum"
+    return f"{agg}(increase({metric}{bad_sel}[{window}]))", f"{agg}(increase({metric}{total_sel}[{window}]))"
+
+
 class Availability(Slo):
     def error_ratio(self, window: str) -> str:
-        processed = f"sum by (job) (increase(chatbot_messages_processed_total[{window}]))"
-        failed = f'sum by (job) (increase(chatbot_messages_processed_total{{outcome!="replied"}}[{window}]))'
+        failed, processed = availability_counts(window)
         return f"({failed} or {processed} * 0) / {processed}"
 
 
@@ -72,7 +83,7 @@ class Latency(Slo):
 
 
 SLOS = (
-    Availability("availability", "Availability", THRESHOLDS.availability, "processed messages replied"),
+    Availability(AVAILABILITY.name, "Availability", AVAILABILITY.objective, AVAILABILITY.bot_good),
     Latency(
         "latency",
         "Latency",

@@ -8,7 +8,7 @@ the windowed error ratio, so every case states the full set of alerts promtool m
 
 from __future__ import annotations
 
-from harness.core.contract import THRESHOLDS
+from harness.core.contract import AVAILABILITY, THRESHOLDS
 from harness.observability.rules import slo
 from harness.observability.rules.cases import Case, Expect, counter, rule
 from harness.observability.rules.model import le_label
@@ -49,10 +49,10 @@ class SloSeries:
     def series(self, profile: Profile) -> dict[str, str]:
         bad = [(length, self.events(r)) for length, r in profile]
         good = [(length, self.per_minute - b) for length, b in bad]
-        if self.slo.name == "availability":
+        if self.slo.name == AVAILABILITY.name:
             return {
-                _sel("chatbot_messages_processed_total", "replied"): counter(*good),
-                _sel("chatbot_messages_processed_total", "failed"): counter(*bad),
+                _sel(AVAILABILITY.bot_metric, AVAILABILITY.bot_good_outcome): counter(*good),
+                _sel(AVAILABILITY.bot_metric, "failed"): counter(*bad),
             }
         metric = "chatbot_message_processing_seconds"
         le = le_label(THRESHOLDS.p99_latency_seconds)
@@ -123,7 +123,7 @@ def num_pct(ratio: float) -> str:
 def cases() -> dict[str, tuple[str, list[Case]]]:
     out = {}
     for s in slo.SLOS:
-        data = SloSeries(s, 10_000 if s.name == "availability" else 1000)
+        data = SloSeries(s, 10_000 if s.name == AVAILABILITY.name else 1000)
         # Rules evaluated every 5 minutes (all eval times are multiples of it): 6 hours of history stay cheap.
         out[f"slo-{s.name}"] = ("5m", [c for w in slo.BURN_WINDOWS for c in _pair_cases(s, w, data)])
     return out
