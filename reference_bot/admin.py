@@ -55,15 +55,18 @@ class AdminApi:
         app.router.add_get("/readyz", self.readyz)
         return app
 
-    def _warn(self, name: str, username: str, remote: str, **fields: Any) -> None:
+    def _throttled(self, username: str, remote: str) -> dict[str, Any] | None:
+        """The fields of a failed-login line, or None when the log rate limit leaves this one out."""
         suppressed = self._log_throttle.allow()
-        if suppressed is not None:
-            event(name, WARNING, username=self._tag(username), remote=remote, suppressed=suppressed, **fields)
+        if suppressed is None:
+            return None
+        return {"username": self._tag(username), "remote": remote, "suppressed": suppressed}
 
     def _failure(self, username: str, remote: str, reason: str) -> None:
         self.metrics.logins.labels(outcome="failure").inc()
         self.guard.failed(username, remote)
-        self._warn(BotEvent.LOGIN_FAILED, username, remote, reason=reason)
+        if (fields := self._throttled(username, remote)) is not None:
+            event(BotEvent.LOGIN_FAILED, WARNING, reason=reason, **fields)
 
     async def login(self, request: web.Request) -> web.Response:
         try:
@@ -82,7 +85,8 @@ class AdminApi:
         locked = self.guard.locked_for(username, remote)
         if locked > 0:
             self.metrics.logins.labels(outcome="failure").inc()
-            self._warn(BotEvent.LOGIN_LOCKED, username, remote, retry_after_s=round(locked, 1))
+            if (fields := self._throttled(username, remote)) is not None:
+                event(BotEvent.LOGIN_LOCKED, WARNING, retry_after_s=round(locked, 1), **fields)
             return web.json_response(
                 {"error": "too many failed logins; try later", "retry_after_s": round(locked, 1)},
                 status=429,

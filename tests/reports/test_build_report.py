@@ -71,9 +71,9 @@ def test_availability_is_final_replies_within_the_timeout_over_messages_sent(tmp
     (run / "windows.jsonl").write_text("".join(json.dumps(w) + "\n" for w in windows))
     sent, replied = sum(w["sent"] for w in windows), sum(w["replies_ok"] for w in windows)
     availability = _slas(build_report(run))["availability"]
-    assert availability["value"] == pytest.approx(replied / sent) and replied / sent == 1 - 10 / sent
-    assert availability["name"] == f"Availability ({AVAILABILITY.good} / {AVAILABILITY.total})"
-    assert availability["detail"].startswith(f"10 of {sent} messages sent got no final reply within the reply timeout")
+    assert availability.value == pytest.approx(replied / sent) and replied / sent == 1 - 10 / sent
+    assert availability.name == f"Availability ({AVAILABILITY.good} / {AVAILABILITY.total})"
+    assert availability.detail.startswith(f"10 of {sent} messages sent got no final reply within the reply timeout")
 
 
 def test_resource_and_loss_breaches(tmp_path: Path) -> None:
