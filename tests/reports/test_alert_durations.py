@@ -20,13 +20,15 @@ from harness.core.simclock import DAY_S, parse_sim
 from harness.core.timemap import Segment, TimeMap, week_timemap
 
 WED_PEAK, THU_PEAK = parse_sim("Wed 09:30"), parse_sim("Thu 09:30")
-COMPRESSED = TimeMap([
-    Segment(0, 10, 0, WED_PEAK, 2, "fast"),
-    Segment(10, 70, WED_PEAK, WED_PEAK + 3600, 2, "peak"),
-    Segment(70, 80, WED_PEAK + 3600, THU_PEAK, 2, "fast"),
-    Segment(80, 140, THU_PEAK, THU_PEAK + 3600, 3, "peak"),
-    Segment(140, 150, THU_PEAK + 3600, 4 * DAY_S, 3, "fast"),
-])
+COMPRESSED = TimeMap(
+    [
+        Segment(0, 10, 0, WED_PEAK, 2, "fast"),
+        Segment(10, 70, WED_PEAK, WED_PEAK + 3600, 2, "peak"),
+        Segment(70, 80, WED_PEAK + 3600, THU_PEAK, 2, "fast"),
+        Segment(80, 140, THU_PEAK, THU_PEAK + 3600, 3, "peak"),
+        Segment(140, 150, THU_PEAK + 3600, 4 * DAY_S, 3, "fast"),
+    ]
+)
 
 
 def _run(tmp_path: Path, timemap: TimeMap | None, events: list[tuple[str, str, str]]) -> Path:
@@ -40,8 +42,14 @@ def _run(tmp_path: Path, timemap: TimeMap | None, events: list[tuple[str, str, s
     with (run / "alerts.jsonl").open("w") as out:
         for name, state, when in events:
             sim = parse_sim(when)
-            line = {"wall": round(mapping.wall_at(sim), 3), "sim": sim, "alertname": name, "severity": "warning",
-                    "state": state, "labels": {"alertname": name, "severity": "warning"}}
+            line = {
+                "wall": round(mapping.wall_at(sim), 3),
+                "sim": sim,
+                "alertname": name,
+                "severity": "warning",
+                "state": state,
+                "labels": {"alertname": name, "severity": "warning"},
+            }
             out.write(json.dumps(line) + "\n")
     return run
 
@@ -52,8 +60,11 @@ def _alerts(run: Path, timemap: TimeMap) -> dict[str, dict]:
 
 
 def test_an_alert_inside_one_peak_keeps_its_whole_duration(tmp_path: Path) -> None:
-    run = _run(tmp_path, COMPRESSED, [("Inside", "firing", "Wed 09:40"), ("Inside", "firing", "Wed 09:45"),
-                                      ("Inside", "resolved", "Wed 10:00")])
+    run = _run(
+        tmp_path,
+        COMPRESSED,
+        [("Inside", "firing", "Wed 09:40"), ("Inside", "firing", "Wed 09:45"), ("Inside", "resolved", "Wed 10:00")],
+    )
     a = _alerts(run, COMPRESSED)["Inside"]
     assert a["duration_sim_s"] == a["duration_played_sim_s"] == 20 * 60
     assert a["fast_forwarded_sim_s"] == a["played_after_fast_forward_sim_s"] == 0
@@ -62,8 +73,16 @@ def test_an_alert_inside_one_peak_keeps_its_whole_duration(tmp_path: Path) -> No
 
 
 def test_an_alert_that_crossed_a_fast_forward_counts_played_time_up_to_it(tmp_path: Path) -> None:
-    run = _run(tmp_path, COMPRESSED, [("Overnight", "firing", "Wed 09:56"), ("Overnight", "resolved", "Thu 10:14"),
-                                      ("Evening", "firing", "Wed 10:20"), ("Evening", "resolved", "Wed 13:00")])
+    run = _run(
+        tmp_path,
+        COMPRESSED,
+        [
+            ("Overnight", "firing", "Wed 09:56"),
+            ("Overnight", "resolved", "Thu 10:14"),
+            ("Evening", "firing", "Wed 10:20"),
+            ("Evening", "resolved", "Wed 13:00"),
+        ],
+    )
     alerts = _alerts(run, COMPRESSED)
     overnight = alerts["Overnight"]
     assert overnight["ended_sim"] == parse_sim("Thu 10:14")  # the raw end stays
@@ -123,8 +142,12 @@ def test_report_tables_show_played_time_and_explain_the_mark(tmp_path: Path) -> 
     assert cpu["crossed_fast_forward"] and cpu["duration_played_sim_s"] == 5 * 60
     assert cpu["fast_forwarded_sim_s"] == 5 * 3600
     on_disk = json.loads(report.json_path.read_text())
-    new_fields = {"duration_played_sim_s", "fast_forwarded_sim_s", "played_after_fast_forward_sim_s",
-                  "crossed_fast_forward"}
+    new_fields = {
+        "duration_played_sim_s",
+        "fast_forwarded_sim_s",
+        "played_after_fast_forward_sim_s",
+        "crossed_fast_forward",
+    }
     assert new_fields <= set(on_disk["alerts"][0])
     md = report.md_path.read_text()
     [row] = [line for line in md.splitlines() if line.startswith("| HostCpuHigh |")]
@@ -133,5 +156,5 @@ def test_report_tables_show_played_time_and_explain_the_mark(tmp_path: Path) -> 
     assert "\u2020" not in latency_row  # inside its peak: no mark
     assert "\u2020 Crossed a fast-forward" in md
     html = report.html_path.read_text()
-    assert "5m00s<sup class=\"ff\" title=\"not counted: 5h00m fast-forwarded\">\u2020</sup>" in html
+    assert '5m00s<sup class="ff" title="not counted: 5h00m fast-forwarded">\u2020</sup>' in html
     assert 'id="fast-forward-note"' in html and "Wed 15:30" in html  # the raw resolved time stays

@@ -72,16 +72,25 @@ def test_run_thresholds_override_the_contract(tmp_path: Path) -> None:
 
 
 def test_interrupted_run_is_incomplete_and_says_what_is_missing(tmp_path: Path) -> None:
-    spec = SyntheticRun(status="aborted", abort_reason="bot exited with code 137",
-                        omit=("ledger.json", "samples.jsonl"), stop_after_days=3)
+    spec = SyntheticRun(
+        status="aborted",
+        abort_reason="bot exited with code 137",
+        omit=("ledger.json", "samples.jsonl"),
+        stop_after_days=3,
+    )
     run = write_run(tmp_path / "run", spec)
     with (run / "windows.jsonl").open("a") as handle:
         handle.write('{"wall_start": 12.0, "wall_e')  # torn last line: killed mid-write
     report = build_report(run)
     assert (report.verdict, report.exit_code) == ("INCOMPLETE", ExitCode.ABORTED)
     reasons = " | ".join(report.data["incomplete_reasons"])
-    for expected in ("aborted", "bot exited with code 137", "samples.jsonl is missing", "ledger.json is missing",
-                     "windows.jsonl: 1 unreadable line"):
+    for expected in (
+        "aborted",
+        "bot exited with code 137",
+        "samples.jsonl is missing",
+        "ledger.json is missing",
+        "windows.jsonl: 1 unreadable line",
+    ):
         assert expected in reasons
     assert report.data["messages"]["source"].startswith("last ledger.jsonl snapshot")
     assert _slas(report)["cpu"]["status"] == "no_data"

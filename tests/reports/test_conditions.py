@@ -17,14 +17,17 @@ def _run(tmp_path: Path, **manifest) -> Path:
 
 
 def test_generator_bound_run_without_prometheus_says_so_everywhere(tmp_path: Path) -> None:
-    run = _run(tmp_path, generator_bound=True, warnings=[BOUND_WARNING, "bot wrote to stderr"],
-               prometheus={"available": False, "reason": "prometheus not found", "hint": HINT})
+    run = _run(
+        tmp_path,
+        generator_bound=True,
+        warnings=[BOUND_WARNING, "bot wrote to stderr"],
+        prometheus={"available": False, "reason": "prometheus not found", "hint": HINT},
+    )
     report = build_report(run)
     conditions = json.loads(report.json_path.read_text())["conditions"]
     assert conditions["generator_bound"] is True
     assert conditions["alerts_evaluated"] is False
-    assert conditions["prometheus"] == {"available": False, "reason": "prometheus not found", "hint": HINT,
-                                        "url": None}
+    assert conditions["prometheus"] == {"available": False, "reason": "prometheus not found", "hint": HINT, "url": None}
     assert conditions["warnings"] == [BOUND_WARNING, "bot wrote to stderr"]
 
     summary = report.data["summary"]
@@ -66,5 +69,10 @@ def test_older_manifests_boolean_or_missing_prometheus(tmp_path: Path) -> None:
     (missing / "manifest.json").write_text(json.dumps(manifest))
     conditions = build_report(missing).data["conditions"]
     # the manifest does not say: the report claims nothing either way
-    assert conditions == {"generator_bound": False, "prometheus": None, "alertmanager": conditions["alertmanager"],
-                          "alerts_evaluated": None, "warnings": []}
+    assert conditions == {
+        "generator_bound": False,
+        "prometheus": None,
+        "alertmanager": conditions["alertmanager"],
+        "alerts_evaluated": None,
+        "warnings": [],
+    }

@@ -11,11 +11,18 @@ from harness.analysis.report.builder import build_report
 from harness.bench.synthetic import SyntheticRun, write_run
 from tests.reports.browser import CHROMIUM, open_page
 
-FAULTY = SyntheticRun(slow_peak_days=(1,), backlog_days=(3,), cpu_overload_days=(3,), overrun_alert_days=(4,),
-                      lost={"not_acked": 3},
-                      api_errors={("card_streaming", 429, "Throttled"): 50},
-                      manifest_extra={"env": {"BOT_CLIENT_SECRET": "hunter2-secret"},
-                                      "command": "python -m reference_bot --client-secret hunter2-secret"})
+FAULTY = SyntheticRun(
+    slow_peak_days=(1,),
+    backlog_days=(3,),
+    cpu_overload_days=(3,),
+    overrun_alert_days=(4,),
+    lost={"not_acked": 3},
+    api_errors={("card_streaming", 429, "Throttled"): 50},
+    manifest_extra={
+        "env": {"BOT_CLIENT_SECRET": "hunter2-secret"},
+        "command": "python -m reference_bot --client-secret hunter2-secret",
+    },
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +32,19 @@ def faulty_report(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 def test_html_renders_in_chromium_without_errors_and_shows_the_verdicts(faulty_report, tmp_path: Path) -> None:
-    page = open_page(faulty_report.html_path, {
-        "verdict": "document.getElementById('verdict').textContent",
-        "rows": "Array.from(document.querySelectorAll('tr.sla')).map(r => [r.dataset.sla, r.querySelector('.pill')"
-                ".textContent])",
-        "charts": "Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])",
-        "external": "Array.from(document.querySelectorAll('[src],[href]')).map(e => e.src || e.href)"
-                    ".filter(u => !u.startsWith('data:') && !u.startsWith('file:'))",
-        "text": "document.body.innerText",
-        "alert_rows": "Array.from(document.querySelectorAll('#alert-table tr')).map(r => r.innerText)",
-    })
+    page = open_page(
+        faulty_report.html_path,
+        {
+            "verdict": "document.getElementById('verdict').textContent",
+            "rows": "Array.from(document.querySelectorAll('tr.sla')).map(r => [r.dataset.sla, r.querySelector('.pill')"
+            ".textContent])",
+            "charts": "Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])",
+            "external": "Array.from(document.querySelectorAll('[src],[href]')).map(e => e.src || e.href)"
+            ".filter(u => !u.startsWith('data:') && !u.startsWith('file:'))",
+            "text": "document.body.innerText",
+            "alert_rows": "Array.from(document.querySelectorAll('#alert-table tr')).map(r => r.innerText)",
+        },
+    )
     (tmp_path / "report.png").write_bytes(page.screenshot_png)
     assert page.console_errors == [] and page.exceptions == []
     assert page.values["verdict"].startswith("FAIL")
@@ -42,9 +52,16 @@ def test_html_renders_in_chromium_without_errors_and_shows_the_verdicts(faulty_r
     assert rows["p99_peak_day1"] == "fail" and rows["p99_peak_day0"] == "pass" and rows["cpu"] == "fail"
     assert len(rows) == 12
     charts = dict(page.values["charts"])
-    expected = {"Load: offered vs achieved", "Reply latency over the run", "Peak windows zoomed",
-                "Errors by status code", "Backlog vs the alert line", "CPU and memory", "Alert timeline",
-                "Message fates (ledger)"}
+    expected = {
+        "Load: offered vs achieved",
+        "Reply latency over the run",
+        "Peak windows zoomed",
+        "Errors by status code",
+        "Backlog vs the alert line",
+        "CPU and memory",
+        "Alert timeline",
+        "Message fates (ledger)",
+    }
     assert set(charts) == expected and all(charts.values()), charts  # every chart decoded and drawn
     assert page.values["external"] == []  # self-contained: nothing fetched from anywhere
     # Friday's HostCpuHigh resolved in the fast-forward: 5 played minutes, marked and explained
