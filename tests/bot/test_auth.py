@@ -3,6 +3,8 @@ import pytest
 
 from reference_bot.auth import AuthError, LoginGuard, TokenIssuer, password_matches
 
+pytestmark = pytest.mark.unit
+
 KEY = "k" * 64
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from prometheus_client import start_http_server
 
 from harness.analysis.report.builder import analyse
@@ -15,6 +16,8 @@ from harness.bench.synthetic import SyntheticRun, write_run
 from harness.core.runfolder.reader import RunFolder
 from harness.run.sampler import LagDelta, scrape_bot
 from reference_bot.metrics import BotMetrics
+
+pytestmark = pytest.mark.integration
 
 THURSDAY = 3
 

@@ -4,7 +4,6 @@ starts it, with notifications recorded in the run folder."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -22,8 +21,11 @@ from harness.observability.alertmanager import (
     read_notifications,
     run_config,
 )
+from tests.tools import needs, needs_tool
 
-amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed")
+pytestmark = pytest.mark.integration
+
+amtool = needs_tool("amtool")
 
 # The routing policy, stated independently of the config file: severity decides page vs ticket, and
 # security alerts reach the security receiver first and then follow severity.
@@ -124,7 +126,7 @@ def _poll(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     return check()
 
 
-@pytest.mark.skipif(find_binary() is None, reason="Alertmanager not installed")
+@needs(find_binary() is not None, "Alertmanager")
 def test_real_alertmanager_routes_inhibits_and_records(tmp_path: Path) -> None:
     host = {"job": "host", "instance": "host:9100"}
     with AlertmanagerProcess(tmp_path) as am:

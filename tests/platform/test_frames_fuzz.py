@@ -3,11 +3,14 @@ server builds is exactly the official shape."""
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.platform import frames
 from tests.platform.helpers import server
+
+pytestmark = pytest.mark.unit
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

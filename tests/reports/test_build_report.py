@@ -13,6 +13,8 @@ from harness.cli.main import main
 from harness.core.contract import THRESHOLDS, ExitCode
 from harness.core.runfolder.reader import NotARunFolder
 
+pytestmark = pytest.mark.unit
+
 
 def _slas(report) -> dict[str, dict]:
     return {s["id"]: s for s in report.data["slas"]}

@@ -3,8 +3,12 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from harness.core.scenario.config import parse_scenario
 from harness.run.orchestrator import GENERATOR_CPU_SAMPLES, Run, RunOptions
+
+pytestmark = pytest.mark.unit
 
 
 def make_run(tmp_path: Path) -> Run:

@@ -6,11 +6,14 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.core.runfolder.writer import JsonLines, Manifest, new_run_dir
 from harness.run.processes import Component
 from harness.run.sampler import Sampler
+
+pytestmark = pytest.mark.integration
 
 BUSY_WITH_CHILD = (
     "import subprocess, sys, time\n"

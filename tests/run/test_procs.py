@@ -12,6 +12,9 @@ import pytest
 
 from harness.core import procs
 from harness.observability.alertmanager import find_binary
+from tests.tools import needs
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0  # generous: the machine is shared
@@ -87,6 +90,6 @@ def test_a_child_does_not_outlive_a_sigkilled_parent(tmp_path: Path):
     kill_parent_and_expect_child_gone(PARENT_OF_SLEEPER, tmp_path, "python")
 
 
-@pytest.mark.skipif(find_binary() is None, reason="Alertmanager not installed")
+@needs(find_binary() is not None, "Alertmanager")
 def test_alertmanager_does_not_outlive_a_sigkilled_harness(tmp_path: Path):
     kill_parent_and_expect_child_gone(PARENT_OF_ALERTMANAGER, tmp_path, "alertmanager")
