@@ -26,7 +26,8 @@ run: $(STAMP) system-deps
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest
 
-# The inner loop: lint, unit and integration tiers (no full harness runs); about 2 minutes on 2 idle cores.
+# The inner loop: lint, unit and integration tiers (no full harness runs); keep it under 3 minutes
+# (2 min 11 s on the 2-core reference machine).
 test-fast: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -m "not e2e"
 
