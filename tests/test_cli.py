@@ -1,9 +1,13 @@
 import subprocess
 import sys
 
+import pytest
+
 from harness.cli import COMMANDS
 from harness.cli.main import main
 from harness.core.contract import ExitCode
+
+pytestmark = pytest.mark.integration
 
 
 def test_help_lists_every_subcommand():

@@ -9,6 +9,8 @@ import pytest
 
 from harness.cli import COMMANDS
 
+pytestmark = pytest.mark.unit
+
 CLI_DOC = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
 
 

@@ -1,4 +1,8 @@
+import pytest
+
 from harness.core import histograms
+
+pytestmark = pytest.mark.unit
 
 
 def test_merge_of_windows_equals_one_histogram_of_all_values():

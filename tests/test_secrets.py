@@ -4,6 +4,8 @@ import pytest
 
 from harness.core.secrets import MASK, is_secret_name, mask_args, mask_env, mask_mapping
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     "name",

@@ -21,7 +21,7 @@ HELP = "Generate, check or push the Prometheus rules, Alertmanager routing and G
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    gen = sub.add_parser("generate", help="rewrite rules, rule tests and dashboards from harness/contract.py")
+    gen = sub.add_parser("generate", help="rewrite rules, rule tests and dashboards from the contract (in a checkout)")
     check = sub.add_parser("check", help="fail on stale generated files, promtool / amtool errors, bad dashboards")
     for p in (gen, check):
         p.add_argument(

@@ -146,8 +146,14 @@ def locust_master(
     )
 
 
+# A worker machine finds the same locustfile in its own installation of the project (shell syntax).
+REMOTE_LOCUSTFILE = (
+    """$(python -c 'import importlib.util as u; print(u.find_spec("harness.loadgen.locustfile").origin)')"""
+)
+
+
 def remote_worker_command(host: str, port: int) -> str:
-    return f"python -m locust -f scenarios/locustfile.py --worker --master-host {host} --master-port {port}"
+    return f'python -m locust -f "{REMOTE_LOCUSTFILE}" --worker --master-host {host} --master-port {port}'
 
 
 def locust_worker(run_dir: Path, index: int, host: str, port: int) -> Component:

@@ -3,6 +3,8 @@ import pytest
 from reference_bot.adapter import AdapterError, from_robot_message
 from reference_bot.conversations import Conversations, membership_change
 
+pytestmark = pytest.mark.unit
+
 BASE = {
     "conversationId": "cid-9",
     "conversationType": "2",

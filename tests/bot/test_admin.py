@@ -7,12 +7,15 @@ import logging
 
 import aiohttp
 import jwt
+import pytest
 
 from harness.core.contract import METRICS
 from harness.core.version import __version__
 from reference_bot.auth import TokenIssuer
 from reference_bot.logs import LOGGER_NAME, JsonLinesFormatter
 from tests.bot.helpers import ADMIN_PASSWORD, JWT_KEY, async_test, running, wait_for
+
+pytestmark = pytest.mark.integration
 
 AUDIENCE = "reference-bot-admin"
 

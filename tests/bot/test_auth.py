@@ -11,6 +11,8 @@ from reference_bot.auth import (
     password_matches,
 )
 
+pytestmark = pytest.mark.unit
+
 KEY = "k" * 64
 
 

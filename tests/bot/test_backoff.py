@@ -4,6 +4,8 @@ from hypothesis import strategies as st
 
 from reference_bot.backoff import ReconnectPolicy, backoff_bounds, backoff_delay, backoff_schedule
 
+pytestmark = pytest.mark.unit
+
 RECONNECT = {"initial": 1.0, "factor": 2.0, "cap": 300.0, "jitter": 0.2}
 
 

@@ -16,6 +16,8 @@ from harness.core import procs
 from harness.core.readiness import wait_ready_file
 from tests.bot.helpers import ADMIN_PASSWORD, JWT_KEY, SECRET, User
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = [sys.executable, "-m", "harness"]
 BOT = [sys.executable, "-m", "reference_bot"]

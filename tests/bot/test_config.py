@@ -5,6 +5,8 @@ import pytest
 
 from reference_bot.config import BotConfig, ConfigError, Secrets, load_config, parse_config
 
+pytestmark = pytest.mark.unit
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "reference_bot" / "config.example.json"
 
 

@@ -1,4 +1,8 @@
+import pytest
+
 from reference_bot.dedup import RecentIds
+
+pytestmark = pytest.mark.unit
 
 
 class Clock:

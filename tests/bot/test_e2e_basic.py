@@ -2,8 +2,12 @@
 
 import logging
 
+import pytest
+
 from reference_bot import __version__
 from tests.bot.helpers import User, async_test, running, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 @async_test

@@ -5,7 +5,11 @@ duplicates. The emulator's forced-error fault draws from `faults.rng`; a scripte
 import asyncio
 import logging
 
+import pytest
+
 from tests.bot.helpers import User, async_test, running, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 class FirstCallsFail:

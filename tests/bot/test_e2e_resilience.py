@@ -6,11 +6,14 @@ Delays are checked against the pure backoff schedule the bot records, never by t
 import asyncio
 
 import aiohttp
+import pytest
 
 from harness.platform import PlatformServer
 from reference_bot.backoff import backoff_bounds
 from reference_bot.bot import ReferenceBot
 from tests.bot.helpers import DEADLINE, User, async_test, bot_config, platform_settings, running, secrets, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 async def send_all(user: User, texts: list[str]) -> list[str]:

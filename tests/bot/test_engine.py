@@ -1,8 +1,12 @@
 import asyncio
 import time
 
+import pytest
+
 from reference_bot.config import parse_config
 from reference_bot.engine import SimulatedEngine, simulate_token_compute
+
+pytestmark = pytest.mark.unit
 
 
 def engine(**engine_fields) -> SimulatedEngine:

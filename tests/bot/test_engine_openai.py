@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
 from aiohttp import web
 
 from tests.bot.helpers import User, async_test, running
+
+pytestmark = pytest.mark.integration
 
 WORDS = ["Reset ", "it ", "from ", "the ", "self-service ", "portal."]
 

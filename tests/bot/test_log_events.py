@@ -8,8 +8,12 @@ import logging
 import re
 from pathlib import Path
 
+import pytest
+
 from harness.core.contract import BotEvent
 from reference_bot.logs import LOGGER_NAME, JsonLinesFormatter
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from reference_bot.looplag import LoopLagProbe
 from reference_bot.metrics import BotMetrics
 from tests.aio import async_test, wait_for
+
+pytestmark = pytest.mark.unit
 
 LAG = "chatbot_event_loop_lag_seconds"
 

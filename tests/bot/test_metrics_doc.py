@@ -3,7 +3,11 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from harness.core.contract import METRICS
+
+pytestmark = pytest.mark.unit
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 

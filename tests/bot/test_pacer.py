@@ -5,6 +5,8 @@ import pytest
 from reference_bot.pacer import MIN_RATE, Pacer
 from tests.aio import async_test
 
+pytestmark = pytest.mark.unit
+
 
 class Clock:
     def __init__(self) -> None:

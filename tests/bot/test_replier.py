@@ -1,10 +1,13 @@
 import asyncio
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from reference_bot.metrics import ERROR_CODE, OTHER_CODE, BotMetrics, error_code
 from reference_bot.replier import AccessTokens, classify, parse_body, required_scopes
+
+pytestmark = pytest.mark.unit
 
 QPS = {"code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"}
 PERMISSION = {

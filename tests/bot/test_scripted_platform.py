@@ -12,6 +12,8 @@ from reference_bot.bot import ReferenceBot
 from tests.bot.helpers import DEADLINE, User, async_test, bot_config, running, secrets, wait_for
 from tests.bot.stub_platform import StubPlatform
 
+pytestmark = pytest.mark.integration
+
 
 def warnings_named(caplog: pytest.LogCaptureFixture, event: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.msg == event]

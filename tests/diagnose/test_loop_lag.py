@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from prometheus_client import start_http_server
 
 from harness.analysis.diagnose.model import Finding
@@ -16,6 +17,8 @@ from harness.bench.synthetic import SyntheticRun, write_run
 from harness.core.runfolder.reader import RunFolder
 from harness.run.sampler import LagDelta, scrape_bot
 from reference_bot.metrics import BotMetrics
+
+pytestmark = pytest.mark.integration
 
 THURSDAY = 3
 

@@ -13,6 +13,8 @@ from harness.bench.synthetic import SyntheticRun, write_run
 from harness.cli.main import main
 from harness.core.contract import ExitCode
 
+pytestmark = pytest.mark.unit
+
 
 def _findings(tmp_path: Path, spec: SyntheticRun) -> dict[str, Finding]:
     return {f.id: f for f in analyse(write_run(tmp_path / "run", spec)).data.findings}

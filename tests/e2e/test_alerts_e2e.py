@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,9 @@ from harness.core.contract import THRESHOLDS
 from harness.observability.alertmanager import read_notifications
 from tests.e2e.runs_faults import EXPECTED_FIRING, EXPECTED_INHIBITED, EXPECTED_ROUTED, HOST_CPU_ALERTS
 from tests.observability.replay import ReplayPrometheus
+from tests.tools import needs_tool
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("prometheus") is None, reason="no prometheus")]
+pytestmark = [pytest.mark.e2e, needs_tool("prometheus")]
 
 WINDOW_S = 60  # the rules' rate window and `for:`
 MARGIN = 0.05  # host CPU this close to a threshold may go either way

@@ -4,7 +4,6 @@ holding a real run's metrics: the compressed default week's TSDB, replayed after
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,9 @@ from harness.observability import grafana
 from harness.observability.grafana.checks import MACROS, promql
 from harness.observability.grafana.model import queries
 from tests.observability.replay import ReplayPrometheus
+from tests.tools import needs_tool, skip_missing
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("prometheus") is None, reason="no prometheus")]
+pytestmark = [pytest.mark.e2e, needs_tool("prometheus")]
 
 QUERIES = [(b["uid"], where, expr) for b in grafana.load_dashboards() for where, expr in queries(b)]
 
@@ -24,7 +24,7 @@ QUERIES = [(b["uid"], where, expr) for b in grafana.load_dashboards() for where,
 def replay(week_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ReplayPrometheus, dict]]:
     manifest = json.loads((week_run / "manifest.json").read_text())
     if not manifest.get("prometheus", {}).get("available"):
-        pytest.skip("the week run had no Prometheus")
+        skip_missing("Prometheus in the week run (its manifest says it was not available)")
     with ReplayPrometheus(week_run, tmp_path_factory.mktemp("replay")) as prom:
         yield prom, manifest
 

@@ -22,7 +22,8 @@ import pytest
 from harness.analysis.report.builder import analyse
 from harness.profiling import pyspy
 from tests.e2e.runs_week import ROOT
-from tests.reports.browser import open_page
+from tests.reports.browser import CHROMIUM, open_page
+from tests.tools import needs_pyspy_attach, needs_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -113,7 +114,7 @@ def clean_profiled_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
                 proc.wait(30)
 
 
-@pytest.mark.skipif(not pyspy.attach_permitted()[0], reason=pyspy.attach_permitted()[1])
+@needs_pyspy_attach()
 def test_clean_run_has_no_findings_and_the_engine_knob_is_the_top_hot_function(clean_profiled_run) -> None:
     run_dir, result = clean_profiled_run
     assert result.mode == "attached" and result.samples > 50
@@ -127,6 +128,7 @@ def test_clean_run_has_no_findings_and_the_engine_knob_is_the_top_hot_function(c
     assert (run_dir / profile["files"]["svg"]).exists()
 
 
+@needs_tool(CHROMIUM)
 def test_week_report_renders_in_chromium(week_run: Path) -> None:
     page = open_page(
         week_run / "report.html",
@@ -177,7 +179,7 @@ def test_every_injected_fault_has_its_finding(faults_run: Path) -> None:
     assert report["verdict"] == "FAIL" and {f["id"] for f in report["findings"]} >= set(findings) - {"loss.no_reply"}
 
 
-@pytest.mark.skipif(not pyspy.attach_permitted()[0], reason=pyspy.attach_permitted()[1])
+@needs_pyspy_attach()
 def test_week_profiling_windows_reach_the_report(week_run: Path) -> None:
     report = json.loads((week_run / "report.json").read_text())
     windows = [(p["window"], p["component"], p["mode"]) for p in report["profiles"]]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from harness.core.scenario.config import load_scenario
 from harness.core.simclock import DAY_S, WEEK_S
 from harness.core.timemap import TimeMap
 from harness.loadgen.shapes import build_plan
+from tests.tools import needs_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +117,7 @@ def test_samples_cover_every_component(week_run: Path):
     assert any("backlog" in s for s in during)
 
 
-@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Prometheus not installed")
+@needs_tool("prometheus")
 def test_prometheus_recorded_the_run_and_the_login_alert_fired(week_run: Path):
     manifest = json.loads((week_run / "manifest.json").read_text())
     assert manifest["prometheus"]["available"] is True

@@ -4,7 +4,6 @@ starts it, with notifications recorded in the run folder."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -17,8 +16,11 @@ import yaml
 from harness.core import assets, procs
 from harness.observability import rules as rulegen
 from harness.observability.alertmanager import BINARIES, AlertmanagerProcess, read_notifications, run_config
+from tests.tools import needs, needs_tool
 
-amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed")
+pytestmark = pytest.mark.integration
+
+amtool = needs_tool("amtool")
 
 # The routing policy, stated independently of the config file: severity decides page vs ticket, and
 # security alerts reach the security receiver first and then follow severity.
@@ -119,7 +121,7 @@ def _poll(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     return check()
 
 
-@pytest.mark.skipif(procs.find_binary(*BINARIES) is None, reason="Alertmanager not installed")
+@needs(procs.find_binary(*BINARIES) is not None, "Alertmanager")
 def test_real_alertmanager_routes_inhibits_and_records(tmp_path: Path) -> None:
     host = {"job": "host", "instance": "host:9100"}
     with AlertmanagerProcess(tmp_path) as am:

@@ -16,6 +16,8 @@ from harness.observability.grafana.checks import promql, structure_problems
 from harness.observability.grafana.model import queries
 from tests.observability.grafana_stub import GrafanaStub, RunningStub
 
+pytestmark = pytest.mark.integration
+
 BOARDS = grafana.load_dashboards()
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import tomllib
 
 from harness.core.scenario.config import parse_scenario
 from harness.observability import rules as rulegen
 from tests.e2e.runs_faults import EXPECTED_FIRING, EXPECTED_INHIBITED, EXPECTED_ROUTED, FAULTS_SCENARIO, HOST_CPU_ALERTS
+
+pytestmark = pytest.mark.unit
 
 
 def test_faults_scenario_is_valid() -> None:

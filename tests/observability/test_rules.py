@@ -4,7 +4,6 @@ proven by promtool unit tests with a firing and a quiet case at its boundary."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -16,8 +15,9 @@ from harness.core import assets
 from harness.core.contract import LATENCY_QUANTILE, THRESHOLDS
 from harness.observability import rules as rulegen
 from harness.observability.rules import cases, slo
+from tests.tools import needs_tool
 
-pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+pytestmark = [pytest.mark.integration, needs_tool("promtool")]
 
 RULE_FILES = sorted(assets.rules_dir().glob("*.yml"))
 TEST_FILES = sorted(assets.rule_tests_dir().glob("*.test.yml"))

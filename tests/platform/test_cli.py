@@ -5,9 +5,12 @@ import subprocess
 import sys
 import urllib.request
 
+import pytest
 from websockets.sync.client import connect
 
 from harness.core.readiness import wait_ready_file
+
+pytestmark = pytest.mark.integration
 
 
 def test_platform_command_serves_and_writes_ledger_on_sigterm(tmp_path):

@@ -14,6 +14,8 @@ from harness.platform import ConfigError, PlatformServer, load_toml
 from tests.platform.helpers import Bot, SteppedClock, User, async_test, poll, server
 from tests.platform.test_openapi import CARD, call, token
 
+pytestmark = pytest.mark.integration
+
 GOOD = """
 [settings]
 reply_timeout_s = 30

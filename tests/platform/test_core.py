@@ -1,9 +1,12 @@
 import json
 
 import aiohttp
+import pytest
 
 from harness.core.histograms import decode
 from tests.platform.helpers import APP, Bot, User, async_test, poll, server
+
+pytestmark = pytest.mark.integration
 
 
 @async_test

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from harness.platform import frames
 from tests.platform.helpers import server
 
+pytestmark = pytest.mark.unit
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),

@@ -7,9 +7,12 @@ import asyncio
 import json
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.platform.helpers import APP, Bot, SteppedClock, User, async_test, poll, server
+
+pytestmark = pytest.mark.integration
 
 
 @async_test

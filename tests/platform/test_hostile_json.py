@@ -5,9 +5,12 @@ close the sockets with 1006 and answer the HTTP routes with a bare 500.
 """
 
 import aiohttp
+import pytest
 
 from tests.bot.helpers import running
 from tests.platform.helpers import APP, SECRET, Bot, User, async_test, poll, server
+
+pytestmark = pytest.mark.integration
 
 NESTED = "[" * 30_000 + "]" * 30_000
 LIMIT = 128 * 1024  # above the nested document's size, so the depth and not the size is what is tested

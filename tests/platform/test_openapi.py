@@ -5,11 +5,14 @@ import time
 
 import aiohttp
 import jwt
+import pytest
 
 from harness.platform import AppConfig, PlatformServer
 from harness.platform.config import RobotWebhook
 from harness.platform.openapi import sign
 from tests.platform.helpers import APP, SECRET, Bot, SteppedClock, User, async_test, poll, server, settings
+
+pytestmark = pytest.mark.integration
 
 CARD = {"cardTemplateId": "t", "outTrackId": "c1", "openSpaceId": "dtv1.card//IM_GROUP.g1", "cardData": {}}
 

@@ -11,6 +11,8 @@ import pytest
 
 from tests.platform.helpers import APP, SECRET, User, async_test, poll, server
 
+pytestmark = pytest.mark.integration
+
 SDK_BOT = Path(__file__).with_name("sdk_bot.py")
 
 

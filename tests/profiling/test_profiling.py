@@ -18,9 +18,12 @@ from harness.bench.synthetic import write_run
 from harness.cli.main import main
 from harness.core.contract import ExitCode
 from harness.profiling import pyspy
+from tests.tools import needs_pyspy_attach
+
+pytestmark = pytest.mark.integration
 
 BUSY = Path(__file__).with_name("busy.py")
-can_attach = pytest.mark.skipif(not pyspy.attach_permitted()[0], reason=pyspy.attach_permitted()[1])
+can_attach = needs_pyspy_attach()
 
 
 @pytest.fixture

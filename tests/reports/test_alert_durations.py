@@ -19,6 +19,8 @@ from harness.core.runfolder.reader import RunFolder
 from harness.core.simclock import DAY_S, parse_sim
 from harness.core.timemap import Segment, TimeMap, week_timemap
 
+pytestmark = pytest.mark.unit
+
 WED_PEAK, THU_PEAK = parse_sim("Wed 09:30"), parse_sim("Thu 09:30")
 COMPRESSED = TimeMap(
     [

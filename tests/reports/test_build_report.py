@@ -15,6 +15,8 @@ from harness.cli.main import main
 from harness.core.contract import AVAILABILITY, THRESHOLDS, ExitCode
 from harness.core.runfolder.reader import NotARunFolder
 
+pytestmark = pytest.mark.unit
+
 
 def _slas(report: Report) -> dict[str, SlaVerdict]:
     return {s.id: s for s in report.data.slas}

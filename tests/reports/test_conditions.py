@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.analysis.report.builder import build_report
 from harness.bench.synthetic import SyntheticRun, write_run
+
+pytestmark = pytest.mark.unit
 
 HINT = "install Prometheus 2.42+ (Debian/Ubuntu: apt-get install prometheus) or pass --prometheus PATH"
 BOUND_WARNING = "loadgen-worker-1 CPU above 90%: results may be generator-bound; add workers or machines"

@@ -10,6 +10,9 @@ import pytest
 from harness.analysis.report.builder import build_report
 from harness.bench.synthetic import SyntheticRun, write_run
 from tests.reports.browser import CHROMIUM, open_page
+from tests.tools import needs_tool
+
+pytestmark = pytest.mark.integration
 
 FAULTY = SyntheticRun(
     slow_peak_days=(1,),
@@ -30,7 +33,7 @@ def faulty_report(tmp_path_factory: pytest.TempPathFactory):
     return build_report(write_run(tmp_path_factory.mktemp("report") / "run", FAULTY))
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+@needs_tool(CHROMIUM)
 def test_html_renders_in_chromium_without_errors_and_shows_the_verdicts(faulty_report, tmp_path: Path) -> None:
     page = open_page(
         faulty_report.html_path,

@@ -14,6 +14,8 @@ from harness.analysis.report.schema import schema_text
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.core.contract import ExitCode
 
+pytestmark = pytest.mark.unit
+
 SCHEMA = Path(__file__).parents[2] / "docs" / "report.schema.json"
 
 

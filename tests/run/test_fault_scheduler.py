@@ -7,10 +7,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from harness.core.scenario.config import parse_scenario
 from harness.loadgen.shapes import build_plan
 from harness.platform import AppConfig, PlatformServer, Settings
 from harness.run.pollers import FaultScheduler, http_json
+
+pytestmark = pytest.mark.integration
 
 
 @contextmanager

@@ -13,6 +13,9 @@ from harness.run.orchestrator import GENERATOR_CPU_SAMPLES, Run, RunOptions
 
 FAKE_PROMETHEUS = Path(__file__).with_name("fake_prometheus.py")
 
+# mostly pure, but one test starts a stand-in Prometheus process
+pytestmark = pytest.mark.integration
+
 
 def make_run(tmp_path: Path) -> Run:
     return Run(parse_scenario({}, "unit"), RunOptions(runs_dir=tmp_path, out=io.StringIO()))

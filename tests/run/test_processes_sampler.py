@@ -6,12 +6,15 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.core.runfolder.jsonlines import JsonLinesWriter
 from harness.core.runfolder.writer import Manifest, new_run_dir
 from harness.run.processes import Component
 from harness.run.sampler import Sampler
+
+pytestmark = pytest.mark.integration
 
 BUSY_WITH_CHILD = (
     "import subprocess, sys, time\n"

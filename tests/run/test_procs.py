@@ -18,6 +18,9 @@ import pytest
 from harness.core import procs
 from harness.core.readiness import NotReady, wait_http_ready
 from harness.observability.alertmanager import BINARIES
+from tests.tools import needs
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0  # generous: the machine is shared
@@ -93,7 +96,7 @@ def test_a_child_does_not_outlive_a_sigkilled_parent(tmp_path: Path):
     kill_parent_and_expect_child_gone(PARENT_OF_SLEEPER, tmp_path, "python")
 
 
-@pytest.mark.skipif(procs.find_binary(*BINARIES) is None, reason="Alertmanager not installed")
+@needs(procs.find_binary(*BINARIES) is not None, "Alertmanager")
 def test_alertmanager_does_not_outlive_a_sigkilled_harness(tmp_path: Path):
     kill_parent_and_expect_child_gone(PARENT_OF_ALERTMANAGER, tmp_path, "alertmanager")
 

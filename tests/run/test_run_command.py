@@ -1,7 +1,11 @@
 from pathlib import Path
 
+import pytest
+
 from harness.cli.main import main
 from harness.core.contract import ExitCode
+
+pytestmark = pytest.mark.unit
 
 
 def test_check_prints_the_plan_without_starting_anything(capsys, tmp_path: Path):

@@ -12,6 +12,8 @@ from harness.core.scenario.config import (
 )
 from harness.loadgen.shapes import build_plan
 
+pytestmark = pytest.mark.unit
+
 
 def test_defaults_fill_in_and_sla_comes_from_the_contract():
     sc = parse_scenario({}, "x")

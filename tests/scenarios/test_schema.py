@@ -2,11 +2,15 @@
 
 import json
 
+import pytest
+
 from harness.cli.main import main
 from harness.core import assets
 from harness.core.contract import ExitCode
 from harness.core.scenario.config import json_schema, json_schema_text
 from harness.core.scenario.schema import Scenario
+
+pytestmark = pytest.mark.unit
 
 SCHEMA_FILE = assets.scenarios_dir() / "scenario.schema.json"
 

@@ -8,6 +8,8 @@ from harness.core.simclock import DAY_S, WEEK_S, format_sim, format_span, parse_
 from harness.core.timemap import steady_timemap, week_timemap
 from harness.core.week import WEEKDAY_CURVE, WEEKEND_CURVE, WeekProfile, check_curve, curve_value
 
+pytestmark = pytest.mark.unit
+
 
 def default_week(factor=14400.0, peak_wall=60.0, weekend_peak_wall=30.0):
     return week_timemap(factor, 9.5, 10.5, peak_wall, weekend_peak_wall)

@@ -1,10 +1,14 @@
 import io
 import json
 
+import pytest
+
 from harness.core import histograms
 from harness.core.timemap import steady_timemap
 from harness.loadgen.recorder import WindowRecorder
 from harness.loadgen.windows import LiveTotals, LoadgenCollector, WindowMerger
+
+pytestmark = pytest.mark.unit
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""Prometheus rules and their promtool tests, generated from harness/contract.py.
+"""Prometheus rules and their promtool tests, generated from harness.core.contract.
 
 The committed files under dashboards/prometheus/ are this package's output; `harness dashboards
 generate` rewrites them and `harness dashboards check` fails when they are stale, so the thresholds
