@@ -31,11 +31,13 @@ test: $(STAMP) system-deps lint
 test-fast: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -m "not e2e"
 
-# Style and the import contract (the layers of docs/architecture.md, [tool.importlinter] in pyproject.toml).
+# Style, the import contract (the layers of docs/architecture.md, [tool.importlinter] in pyproject.toml)
+# and the type check of harness.core and harness.analysis ([tool.mypy]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/harness bench

@@ -40,7 +40,9 @@ FORCED_STATUSES = (401, 403, 429)
 QPS_MODES = ("429", "403")  # how a QPS limit answers: 429, or DingTalk's 403 QpsLimit code
 MAX_QPS = 1_000_000.0
 
-Api = Literal[APIS]
+# mypy cannot read a Literal spelled from a tuple; pydantic (and the JSON Schema) can, and the tuple
+# in the contract stays the one list of names.
+Api = Literal[APIS]  # type: ignore[valid-type]
 Qps = Annotated[float, Field(ge=0.001, le=MAX_QPS)]
 
 
@@ -51,7 +53,9 @@ class FaultError(ConfigError):
 class ForcedError(ConfigModel):
     """A forced-error rule for one API."""
 
-    status: Literal[FORCED_STATUSES] = Field(description="the HTTP status to answer: 401, 403 or 429")
+    status: Literal[FORCED_STATUSES] = Field(  # type: ignore[valid-type]
+        description="the HTTP status to answer: 401, 403 or 429"
+    )
     ratio: Ratio = Field(1.0, description="share of the API's calls that get it")
 
 
@@ -77,7 +81,7 @@ class FaultSwitches(ConfigModel):
     token_ttl_s: Annotated[float, Field(ge=1, le=MAX_SECONDS)] | None = Field(
         None, description="lifetime of new access tokens; null = the emulator's setting"
     )
-    qps_mode: Literal[QPS_MODES] | None = Field(
+    qps_mode: Literal[QPS_MODES] | None = Field(  # type: ignore[valid-type]
         None, description='how QPS limits answer, "429" or "403"; null = the emulator\'s setting'
     )
 
@@ -106,7 +110,8 @@ class ScheduledFault(ConfigModel):
     def _check(self) -> ScheduledFault:
         if not self.set:
             raise FieldProblem("set", "must name at least one fault switch (docs/platform.md)")
-        if self.until is not None and self.until_s <= self.at_s:
+        until = self.until_s
+        if until is not None and until <= self.at_s:
             raise FieldProblem("until", "must be after `at`")
         return self
 

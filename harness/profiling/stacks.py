@@ -79,7 +79,7 @@ def hot_functions(stacks: Stacks, limit: int = 25) -> list[dict[str, Any]]:
         }
         for name, n in inclusive.items()
     ]
-    rows.sort(key=lambda r: (-r["self_samples"], -r["inclusive_samples"], r["function"]))
+    rows.sort(key=lambda r: (-own[str(r["function"])], -inclusive[str(r["function"])], str(r["function"])))
     return rows[:limit]
 
 

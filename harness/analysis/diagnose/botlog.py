@@ -101,8 +101,8 @@ def _handle(log: BotLog, e: dict[str, Any], open_ids: dict[str, None], last_seq:
     elif name == BotEvent.RECONNECT:
         log.reconnects.setdefault(str(e.get("reason")), Seen()).add(unix)
     elif name == BotEvent.RETRIES_EXHAUSTED:
-        key = (str(e.get("api")), str(e.get("status")), str(e.get("code") or ""))
-        log.retries_exhausted.setdefault(key, Seen()).add(unix)
+        retry = (str(e.get("api")), str(e.get("status")), str(e.get("code") or ""))
+        log.retries_exhausted.setdefault(retry, Seen()).add(unix)
     elif name == BotEvent.PERMISSION_DENIED:
         scopes = e.get("requiredScopes") or []
         log.permission_denied.setdefault(str(e.get("api")), set()).update(

@@ -123,7 +123,7 @@ def _cross_checks(ctx: Context, stage: str, sample: list[dict]) -> list[Evidence
             )
         )
     seen_by_bot = Counter(
-        "received" if BotEvent.MESSAGE_RECEIVED in bot.lost_seen.get(m.get("msgId"), []) else "never seen"
+        "received" if BotEvent.MESSAGE_RECEIVED in bot.lost_seen.get(str(m.get("msgId")), []) else "never seen"
         for m in sample
     )
     if sample:

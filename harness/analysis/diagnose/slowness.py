@@ -119,7 +119,8 @@ def findings(ctx: Context) -> list[Finding]:
     peaks = {f"p99_peak_day{p.day}": p for p in ctx.report.latency.peaks}
     windows = [peaks[s.id] for s in breached if s.id in peaks]
     evidence = [
-        Evidence(f"{s.name}: {s.value * 1000:.0f} ms against {limit * 1000:.0f} ms", s.source) for s in breached
+        Evidence(f"{s.name}: {(s.value or 0.0) * 1000:.0f} ms against {limit * 1000:.0f} ms", s.source)
+        for s in breached
     ]
     causes: list[str] = []
     actions: list[str] = []

@@ -34,7 +34,7 @@ plt.rcParams.update(
         "svg.hashsalt": "report",
     }
 )
-LIMIT_STYLE = {"color": "#c0392b", "linestyle": "--", "linewidth": 1}
+LIMIT_STYLE: dict[str, Any] = {"color": "#c0392b", "linestyle": "--", "linewidth": 1}
 
 
 def to_data_uri(fig: Figure) -> str:
@@ -92,7 +92,7 @@ def _latency_lines(ax: Axes, points: list[dict[str, Any]], limit: float) -> None
     for key, label in (("p50", "P50"), ("p90", "P90"), ("p99", "P99"), ("max", "max")):
         ax.plot(
             sims,
-            [p.get(key) if p.get(key) is not None else float("nan") for p in points],
+            [float(p[key]) if p.get(key) is not None else float("nan") for p in points],
             label=label,
             linewidth=1.3 if key == "p99" else 0.8,
         )
@@ -248,9 +248,10 @@ def ledger_fates(messages: dict[str, Any] | None, lost_by_stage: dict[str, Any] 
     fates = ("sent", "pushed", "acked", "redelivered", "first_chunk", "replied", "pending")
     order = [k for k in fates if k in messages]
     ax.barh(order, [messages[k] for k in order], color="#2980b9")
-    stages = list(lost_by_stage or {})
-    ax.barh([f"lost: {s}" for s in stages], [lost_by_stage[s] for s in stages], color="#c0392b")
-    for y, value in enumerate([messages[k] for k in order] + [lost_by_stage[s] for s in stages]):
+    lost = lost_by_stage or {}
+    stages = list(lost)
+    ax.barh([f"lost: {s}" for s in stages], [lost[s] for s in stages], color="#c0392b")
+    for y, value in enumerate([messages[k] for k in order] + [lost[s] for s in stages]):
         ax.annotate(f"{value:,}", (value, y), xytext=(3, -3), textcoords="offset points", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("messages")

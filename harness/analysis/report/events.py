@@ -186,8 +186,8 @@ def aggregate_ledger(folder: RunFolder) -> LedgerResult:
             result.login_failure_spans.setdefault(api, Span()).add(n, since, sim, step)
         previous_logins = logins
         if errors and sim is not None:
-            key = float(sim) // bucket_s * bucket_s
-            buckets.setdefault(key, Counter()).update(errors)
+            bucket = float(sim) // bucket_s * bucket_s
+            buckets.setdefault(bucket, Counter()).update(errors)
     result.statuses = sorted({s for c in buckets.values() for s in c})
     result.status_series = [{"sim": k, **dict(c)} for k, c in sorted(buckets.items())]
     final = folder.read_json("ledger.json") if folder.exists("ledger.json") else None

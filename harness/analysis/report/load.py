@@ -146,7 +146,7 @@ class Peak:
     segment: Segment
     totals: Totals = field(default_factory=Totals)
     hist: HdrHistogram = field(default_factory=histograms.new_histogram)
-    zoom: PointSeries | None = None
+    zoom: PointSeries = field(init=False)
 
     def __post_init__(self) -> None:
         span = (self.segment.sim_end - self.segment.sim_start) / ZOOM_MAX_POINTS

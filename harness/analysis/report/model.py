@@ -415,7 +415,7 @@ class ReportData(_Model):
         return sentences(self)
 
     @model_serializer(mode="wrap")
-    def _verdict_first(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+    def _verdict_first(self, handler: SerializerFunctionWrapHandler):
         # no return annotation on purpose: pydantic then describes the output by the fields (JSON Schema)
         data = handler(self)
         return {**{k: data[k] for k in LEADING if k in data}, **data}

@@ -126,8 +126,9 @@ def write_junit(report: Report) -> Path:
                 report.data.incomplete_reasons
             )
         ET.SubElement(case, "system-out").text = f"{sla.name}: {measured}; {sla.detail}"
-    tree = ET.ElementTree(ET.Element("testsuites"))
-    tree.getroot().append(suite)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    tree = ET.ElementTree(root)
     ET.indent(tree)
     tree.write(report.junit_path, encoding="utf-8", xml_declaration=True)
     return report.junit_path

@@ -94,7 +94,7 @@ class RunFolder:
     def status(self) -> str:
         return str(self.manifest.get("status", "unknown"))
 
-    def thresholds(self) -> dict[str, float]:
+    def thresholds(self) -> dict[str, Any]:
         """Contract defaults, overridden by the run's own thresholds (scenario files may set them)."""
         merged = THRESHOLDS.as_dict()
         override = self.manifest.get("thresholds") or {}

@@ -46,7 +46,7 @@ Point = Annotated[list[Annotated[float, Field(ge=0, le=24)]], Field(min_length=2
 class Target(ConfigModel):
     """The bot under test."""
 
-    kind: Literal[TARGETS] = Field(
+    kind: Literal[TARGETS] = Field(  # type: ignore[valid-type]
         "reference",
         description="reference: the built-in reference bot; command: start your bot; url: an emulator already running with a bot",
     )
@@ -100,7 +100,7 @@ Curve = Annotated[list[Point], Field(min_length=2)]
 class Shape(ConfigModel):
     """How many users are online over time."""
 
-    kind: Literal[SHAPES] = Field(
+    kind: Literal[SHAPES] = Field(  # type: ignore[valid-type]
         "week",
         description="week: Monday to Sunday, compressed; smoke / spike / soak: real time from `start` for `duration_s`",
     )
