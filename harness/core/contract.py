@@ -222,6 +222,21 @@ REQUIRED_SCOPE = {
     "card_streaming": "Card.Streaming.Write",
 }
 
+
+class DingTalkCode:
+    """Error codes of DingTalk's open API that the emulator answers with and `harness doctor` reads
+    (HTTP status and sources in docs/platform.md "App settings")."""
+
+    # 403, naming the missing scope in accessdenieddetail.requiredScopes
+    PERMISSION_DENIED = "Forbidden.AccessDenied.AccessTokenPermissionDenied"
+    # 403 on an open-API call from an address the app does not whitelist; its message says "request ip=<ip>"
+    IP_NOT_WHITELISTED = "Forbidden.AccessDenied.IpNotInWhiteList"
+    # 400 "robot 不存在" on robot send: no usable robot with that robotCode
+    ROBOT_NOT_FOUND = "resource.not.found"
+    # 403 from connections/open for an app not in Stream mode: the emulator's own code (DingTalk's is unknown)
+    STREAM_MODE_OFF = "StreamModeNotEnabled"
+
+
 # Open-API names used as the `api` label by emulator and bot alike.
 APIS = (
     "gateway_open",
