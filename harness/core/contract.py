@@ -311,10 +311,13 @@ class BotEvent:
 
 
 class ExitCode:
-    """Exit codes of `harness run` and `harness report` (documented in docs/cli.md)."""
+    """Exit codes of every command (documented in docs/cli.md): `harness run` and `harness report` by
+    their verdict, `harness doctor` by its checklist (the same codes under the names it uses)."""
 
-    OK = 0  # every SLA met
+    OK = 0  # every SLA met; doctor: every check passed
     SLA_BREACHED = 1  # the run completed, at least one SLA failed
     USAGE = 2  # bad arguments or a bad scenario / config file (argparse uses 2 as well)
     ABORTED = 3  # run aborted or incomplete: a component died, Ctrl-C, missing data
     HARNESS_ERROR = 4  # the harness itself failed
+    CHECK_FAILED = SLA_BREACHED  # doctor: at least one check failed
+    CHECKS_UNDECIDED = ABORTED  # doctor: no check failed, but at least one could not be decided (unknown)
