@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -340,7 +341,7 @@ async def round_trip(
                 f"bot in a DingTalk chat and expect its version information",
             )
         async with ws:
-            client_msg_id = f"doctor-{int(loop.time() * 1000)}"
+            client_msg_id = f"doctor-{secrets.token_hex(4)}"
             started = loop.time()
             frame = {
                 "type": "message",
@@ -360,7 +361,10 @@ async def round_trip(
                     continue
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     return Check("test_round_trip", "unknown", f"the user side closed ({msg.type.name}) before a reply")
-                got = json.loads(msg.data)
+                try:
+                    got = json.loads(msg.data)
+                except ValueError:
+                    continue
                 if not isinstance(got, dict) or got.get("clientMsgId") != client_msg_id:
                     continue
                 if got.get("type") == "error":
