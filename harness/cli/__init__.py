@@ -11,6 +11,7 @@ COMMANDS: dict[str, str] = {
     "bot": "Run the reference bot against a platform",
     "report": "Build the SLA report (html, md, json, junit) from a run folder",
     "diagnose": "Explain message loss, 401/403/429 errors and slowness found in a run folder",
+    "doctor": "Check an app's setup (credentials, Stream mode, permissions, bot, IP whitelist, /test) on a platform",
     "profile": "Record py-spy flame graphs of a running process",
     "dashboards": "Check or push the Grafana dashboards",
     "bench": "Run the performance benchmarks and print ratios against in-run baselines",

@@ -222,6 +222,21 @@ REQUIRED_SCOPE = {
     "card_streaming": "Card.Streaming.Write",
 }
 
+
+class DingTalkCode:
+    """Error codes of DingTalk's open API that the emulator answers with and `harness doctor` reads
+    (HTTP status and sources in docs/platform.md "App settings")."""
+
+    # 403, naming the missing scope in accessdenieddetail.requiredScopes
+    PERMISSION_DENIED = "Forbidden.AccessDenied.AccessTokenPermissionDenied"
+    # 403 on an open-API call from an address the app does not whitelist; its message says "request ip=<ip>"
+    IP_NOT_WHITELISTED = "Forbidden.AccessDenied.IpNotInWhiteList"
+    # 400 "robot 不存在" on robot send: no usable robot with that robotCode
+    ROBOT_NOT_FOUND = "resource.not.found"
+    # 403 from connections/open for an app not in Stream mode: the emulator's own code (DingTalk's is unknown)
+    STREAM_MODE_OFF = "StreamModeNotEnabled"
+
+
 # Open-API names used as the `api` label by emulator and bot alike.
 APIS = (
     "gateway_open",
@@ -296,10 +311,13 @@ class BotEvent:
 
 
 class ExitCode:
-    """Exit codes of `harness run` and `harness report` (documented in docs/cli.md)."""
+    """Exit codes of every command (documented in docs/cli.md): `harness run` and `harness report` by
+    their verdict, `harness doctor` by its checklist (the same codes under the names it uses)."""
 
-    OK = 0  # every SLA met
+    OK = 0  # every SLA met; doctor: every check passed
     SLA_BREACHED = 1  # the run completed, at least one SLA failed
     USAGE = 2  # bad arguments or a bad scenario / config file (argparse uses 2 as well)
     ABORTED = 3  # run aborted or incomplete: a component died, Ctrl-C, missing data
     HARNESS_ERROR = 4  # the harness itself failed
+    CHECK_FAILED = SLA_BREACHED  # doctor: at least one check failed
+    CHECKS_UNDECIDED = ABORTED  # doctor: no check failed, but at least one could not be decided (unknown)

@@ -6,6 +6,8 @@ in a platform TOML file fails fast with a message that says where to look.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -33,17 +35,48 @@ __all__ = ["AppConfig", "ConfigError", "RobotWebhook", "Settings", "load_toml", 
 
 
 class AppConfig(ConfigModel):
-    """One robot application: its AppKey (clientId), AppSecret and the permission scopes granted."""
+    """One robot application: its AppKey (clientId), AppSecret and the permission scopes granted, and
+    how its setup in the developer console stands (each setting off reproduces a misconfiguration that
+    `harness doctor` names; docs/platform.md "App settings")."""
 
     app_id: str = Field(min_length=1)  # clientId / appKey
     secret: str = Field(min_length=1, repr=False)  # clientSecret / appSecret
     # permission scopes granted; default: all three
     scopes: tuple[Scope, ...] = Field(PERMISSION_SCOPES, strict=False)
     robot_code: str = ""  # robotCode; default: app_id
+    stream_mode: bool = True  # Stream mode is the robot's message receiving mode; false: connections/open refuses
+    bot_enabled: bool = True  # the robot is enabled; false: robot send finds no robot, users' messages are refused
+    # server egress IPs (or networks) allowed to call the open API; empty: any address
+    ip_whitelist: tuple[str, ...] = Field((), strict=False)
+    secret_reset: bool = False  # the secret was reset in the console: `secret`, the copy bots hold, is refused
+
+    @field_validator("ip_whitelist")
+    @classmethod
+    def _networks(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 203.0.113.7, 10.0.0.0/8)") from None
+        return entries
 
     @property
     def code(self) -> str:
         return self.robot_code or self.app_id
+
+    def accepts_secret(self, secret: str) -> bool:
+        """Whether `secret` is this app's secret as the platform holds it now."""
+        return not self.secret_reset and hmac.compare_digest(self.secret.encode(), secret.encode())
+
+    def allows_ip(self, address: str | None) -> bool:
+        """Whether the open API takes calls from `address` (the whitelist is empty, or lists it)."""
+        if not self.ip_whitelist:
+            return True
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(entry, strict=False) for entry in self.ip_whitelist)
 
 
 class RobotWebhook(ConfigModel):

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from harness.core.contract import DingTalkCode
 from harness.core.faults import Faults
 from harness.platform import frames
 from harness.platform.clock import SYSTEM_CLOCK, Clock
@@ -96,12 +97,18 @@ class Gateway:
             client_id = required_str(body, "clientId")
             secret = required_str(body, "clientSecret")
             app = self.settings.app(client_id)
-            if app is None or app.secret != secret:
+            if app is None or not app.accepts_secret(secret):
                 self.metrics.login_failures.labels(api).inc()
                 log.warning(
                     "connections/open refused: bad credentials for clientId %r from %s", client_id, request.remote
                 )
                 raise ApiError(401, "InvalidAuthentication", "clientId / clientSecret do not match a configured app")
+            if not app.stream_mode:
+                raise ApiError(
+                    403,
+                    DingTalkCode.STREAM_MODE_OFF,
+                    f"app {client_id} does not receive robot messages in Stream mode (its robot is set to HTTP mode)",
+                )
             subscriptions = _subscriptions(body.get("subscriptions"))
             self.guard.check(app.app_id, api)
         except ApiError as exc:

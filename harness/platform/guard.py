@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.core.contract import REQUIRED_SCOPE
+from harness.core.contract import REQUIRED_SCOPE, DingTalkCode
 from harness.core.faults import Faults
 from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.config import Settings
@@ -40,7 +40,7 @@ class Guard:
             scope = REQUIRED_SCOPE.get(api, "qyapi_robot_sendmsg")
             raise ApiError(
                 403,
-                "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                DingTalkCode.PERMISSION_DENIED,
                 f"app {app_id} lacks the permission scope {scope} (injected fault)",
                 accessdenieddetail={"requiredScopes": [scope]},
                 injected=True,

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.core.contract import REQUIRED_SCOPE
+from harness.core.contract import REQUIRED_SCOPE, DingTalkCode
 from harness.core.faults import Faults
 from harness.platform import frames
 from harness.platform.config import Settings
@@ -107,19 +107,28 @@ class OpenApi:
 
     # --- shared checks ------------------------------------------------------------------------------
     def authorize(self, request: web.Request, api: str) -> str:
-        """Token, scope, injected faults and QPS, in the order the real platform checks them."""
+        """Token, IP whitelist, scope, robot, injected faults and QPS, in the order the real platform
+        checks them (the whitelist's and the robot's place in it assumed: docs/platform.md)."""
         app_id = self.tokens.app_of(request.headers.get(TOKEN_HEADER))
         app = self.settings.app(app_id)
         if app is None:
             raise ApiError(401, "InvalidAuthentication", f"access token names app {app_id!r}, which is not configured")
+        if not app.allows_ip(request.remote):
+            raise ApiError(
+                403,
+                DingTalkCode.IP_NOT_WHITELISTED,
+                f"访问ip不在白名单之中: request ip={request.remote} appKey({app_id}) is not in the app's server IP whitelist",
+            )
         scope = REQUIRED_SCOPE.get(api)
         if scope and scope not in app.scopes:
             raise ApiError(
                 403,
-                "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                DingTalkCode.PERMISSION_DENIED,
                 f"app {app_id} lacks the permission scope {scope}",
                 accessdenieddetail={"requiredScopes": [scope]},
             )
+        if api == "robot_send" and not app.bot_enabled:
+            raise ApiError(400, DingTalkCode.ROBOT_NOT_FOUND, f"robot 不存在: the robot of app {app_id} is disabled")
         self.guard.check(app_id, api)
         return app_id
 
@@ -148,7 +157,7 @@ class OpenApi:
         body = await json_body(request, self.settings.max_payload_bytes)
         app_key, secret = required_str(body, "appKey"), required_str(body, "appSecret")
         app = self.settings.app(app_key)
-        if app is None or app.secret != secret:
+        if app is None or not app.accepts_secret(secret):
             self.metrics.login_failures.labels("access_token").inc()
             log.warning("accessToken refused: bad credentials for appKey %r from %s", app_key, request.remote)
             raise ApiError(401, "InvalidAuthentication", "appKey / appSecret do not match a configured app")

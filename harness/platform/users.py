@@ -114,6 +114,8 @@ class Users:
 
     def _message(self, session: UserSession, frame: dict[str, Any], client_msg_id: str) -> None:
         app = self._app(frame)
+        if not app.bot_enabled:
+            raise UserInputError(f"the robot of app {app.app_id} is disabled: DingTalk delivers no messages to it")
         cid = _str(frame, "conversationId")
         ctype = frame.get("conversationType", "1")
         if ctype not in ("1", "2"):

@@ -30,7 +30,19 @@ def default_workers(bot_cores: int = 1) -> int:
     return max(1, (os.cpu_count() or 1) - bot_cores)
 
 
-def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, host: str) -> Component:
+def platform(
+    run_dir: Path,
+    ready: Path,
+    scenario: Scenario,
+    app_secret: str,
+    host: str,
+    config: Path | None = None,
+    drain: bool = True,
+) -> Component:
+    """The emulator with the run's app (APP_ID, `app_secret`), or with the apps of a platform TOML `config`.
+    `drain`: on stop it waits up to the reply timeout for messages in flight, so that the ledger counts
+    their fate (a run's accounting); without, it stops at once."""
+    apps = ["--config", str(config)] if config else ["--app", APP_ID]
     argv = [
         PYTHON,
         "-m",
@@ -38,8 +50,7 @@ def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, ho
         "platform",
         "--host",
         host,
-        "--app",
-        APP_ID,
+        *apps,
         "--ready-file",
         str(ready),
         "--ledger-file",
@@ -47,30 +58,38 @@ def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, ho
         "--reply-timeout",
         f"{scenario.load.reply_timeout_s:g}",
         "--drain",
-        f"{scenario.load.reply_timeout_s:g}",
+        f"{scenario.load.reply_timeout_s if drain else 0:g}",
     ]
     return Component(
         "platform",
         argv,
         run_dir / "logs" / "platform.log",
-        env={"HARNESS_APP_SECRET": app_secret},
+        env={} if config else {"HARNESS_APP_SECRET": app_secret},
         ready_file=ready,
         stop_grace_s=scenario.load.reply_timeout_s + 10,
     )
 
 
-def bot_env(platform_url: str, app_secret: str, admin_password: str, scenario: Scenario) -> dict[str, str]:
+def bot_env(
+    platform_url: str, app_secret: str, admin_password: str, scenario: Scenario, app_id: str = APP_ID
+) -> dict[str, str]:
     return {
         **scenario.target.env,
         "DINGTALK_OPENAPI_ENDPOINT": platform_url,
-        "DINGTALK_CLIENT_ID": APP_ID,
+        "DINGTALK_CLIENT_ID": app_id,
         "DINGTALK_CLIENT_SECRET": app_secret,
         "BOT_ADMIN_PASSWORD": admin_password,
     }
 
 
 def reference_bot(
-    run_dir: Path, ready: Path, platform_url: str, env: dict[str, str], scenario: Scenario, host: str
+    run_dir: Path,
+    ready: Path,
+    platform_url: str,
+    env: dict[str, str],
+    scenario: Scenario,
+    host: str,
+    app_id: str = APP_ID,
 ) -> Component:
     argv = [
         PYTHON,
@@ -80,7 +99,7 @@ def reference_bot(
         "--platform",
         platform_url,
         "--client-id",
-        APP_ID,
+        app_id,
         "--admin-host",
         host,
         "--ready-file",
