@@ -158,4 +158,4 @@ async def _serve(server: PlatformServer, ready_file: str | None) -> int:
     await stop.wait()
     log.info("stopping")
     await server.stop()
-    return ExitCode.OK
+    return ExitCode.HARNESS_ERROR if server.ledger_unwritten else ExitCode.OK

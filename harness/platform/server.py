@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from harness.core import jsontext
 from harness.core.faults import FaultError, Faults, read_faults
+from harness.core.runfolder.writer import write_json_atomic
 from harness.platform.cards import Cards
 from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.config import Settings
@@ -63,6 +63,7 @@ class PlatformServer:
         self.openapi = OpenApi(settings, self.ledger, self.metrics, self.faults, guard, self.tokens, self.users)
         self.cards = Cards(self.openapi)
         self.ledger_file = Path(ledger_file) if ledger_file else None
+        self.ledger_unwritten: OSError | None = None  # why stop() could not write the ledger file
         self.drain_s = drain_s
         self.url = ""
         self.port = 0  # the bound port, once started
@@ -121,10 +122,13 @@ class PlatformServer:
         if self._runner is not None:
             await self._runner.cleanup()
         if self.ledger_file is not None:
-            tmp = self.ledger_file.with_name(self.ledger_file.name + ".tmp")
-            tmp.write_text(json.dumps(self.summary(), indent=1))
-            tmp.replace(self.ledger_file)
-            log.info("ledger written to %s", self.ledger_file)
+            try:
+                write_json_atomic(self.ledger_file, self.summary())
+            except OSError as exc:  # a full disk: say so in one line; the run keeps its last snapshot
+                self.ledger_unwritten = exc
+                log.error("ledger NOT written to %s: %s", self.ledger_file, exc.strerror or exc)
+            else:
+                log.info("ledger written to %s", self.ledger_file)
 
     async def __aenter__(self) -> PlatformServer:
         await self.start()
