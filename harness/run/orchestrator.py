@@ -2,8 +2,8 @@
 
 Startup: sampler exporter -> emulator -> bot (connected to the stream) -> Locust master -> Prometheus
 -> Locust workers (the load starts when they connect). Shutdown is the reverse. Any component dying
-mid-run, Ctrl-C, a full disk or a failed start ends the run as `aborted` with a reason, and the report
-is still built from what the run folder holds.
+mid-run, a stop signal (Ctrl-C, SIGTERM), a full disk or a failed start ends the run as `aborted` with
+a reason, and the report is still built from what the run folder holds.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Run:
         self.provisional_start = time.time()
         self.timemap: TimeMap = self.plan.timemap
         self.abort_reason: str | None = None
-        self.interrupted = False
+        self.interrupted: str | None = None  # the stop signal received, as a reason
         self.harness_failed = False
         self.platform_url = ""
         self.bot_admin_url = scenario.target.admin_url
@@ -182,7 +182,8 @@ class Run:
         return self._report()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        self.interrupted = True
+        name = signal.Signals(signum).name
+        self.interrupted = f"interrupted by {name}" + (" (Ctrl-C)" if signum == signal.SIGINT else "")
 
     def _launch(self, comp: Component, ready_timeout: float | None = None) -> dict[str, str]:
         self.components.append(comp)
@@ -362,7 +363,7 @@ class Run:
 
     def _check_alive(self, wall: float = 0.0) -> None:
         if self.interrupted:
-            raise Abort("interrupted (Ctrl-C)")
+            raise Abort(self.interrupted)
         disk = self._disk_problem()  # before deaths: a component that met the full disk dies of it
         if disk:
             raise Abort(disk)
