@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from harness.core.config import ConfigError, ConfigModel, FieldProblem, Seconds, load
+from harness.core.config import ConfigError, ConfigModel, FieldProblem, PositiveSeconds, Seconds, load
 from harness.core.contract import (
     DEFAULT_HOST,
     HEARTBEAT_SECONDS,
@@ -77,6 +77,12 @@ class Timings(ConfigModel):
     qps_mode: Literal[QPS_MODES] = "429"  # "429" (Throttling) or "403" (DingTalk's QpsLimitForAppkeyAndApi)
     lost_sample_size: int = Field(200, ge=0, le=100_000)
     signature_window_s: Seconds = 3600.0  # robot webhook timestamps accepted within this of now
+    # TCP connections (harness/platform/sockets.py): at most this many open at once
+    max_connections: int = Field(10_000, ge=1, le=1_000_000)
+    # a connection is closed if its first request head is not complete this long after it was accepted
+    header_timeout_s: PositiveSeconds = 10.0
+    # a kept-alive HTTP connection with no request in progress is closed after this
+    idle_timeout_s: PositiveSeconds = 60.0
 
     @field_validator("public_url")
     @classmethod

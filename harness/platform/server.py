@@ -28,6 +28,7 @@ from harness.platform.ledger import Ledger
 from harness.platform.metrics import CONTENT_TYPE, PlatformMetrics
 from harness.platform.openapi import OpenApi
 from harness.platform.schedule import FaultSchedule
+from harness.platform.sockets import Sockets
 from harness.platform.tokens import TokenIssuer
 from harness.platform.users import Users
 
@@ -67,7 +68,9 @@ class PlatformServer:
         self.drain_s = drain_s
         self.url = ""
         self.port = 0  # the bound port, once started
+        self.sockets = Sockets(settings, clock)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def app(self) -> web.Application:
@@ -91,17 +94,33 @@ class PlatformServer:
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        self._runner = web.AppRunner(
+            self.app(),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=5.0,
+            keepalive_timeout=self.settings.idle_timeout_s,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port, reuse_address=True)
-        await site.start()
-        port = self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        assert self._runner.server is not None
+        loop = asyncio.get_running_loop()
+        # every connection passes the limit and the header timeout before aiohttp sees it (sockets.py)
+        sweep = self.sockets.start(loop, self._runner.server)
+        try:
+            self._listener = await loop.create_server(
+                self.sockets.protocol, self.settings.host, self.settings.port, reuse_address=True, backlog=128
+            )
+        except OSError:
+            sweep.cancel()
+            self.sockets.close()
+            await self._runner.cleanup()
+            raise
+        port = self.port = self._listener.sockets[0].getsockname()[1]
         host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "::", "") else self.settings.host
         self.url = self.settings.public_url.rstrip("/") or f"http://{host}:{port}"
         self.gateway.ws_url = self.url.replace("http", "ws", 1) + "/connect"
         self.users.base_url = self.url
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self.gateway.run_timers()), loop.create_task(self.schedule.run())]
+        self._tasks = [sweep, loop.create_task(self.gateway.run_timers()), loop.create_task(self.schedule.run())]
         log.info(
             "platform emulator serving on %s (apps: %s)",
             self.url,
@@ -118,6 +137,9 @@ class PlatformServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.ledger.lose_all_pending("emulator stopped before the message was answered")
+        if self._listener is not None:
+            self._listener.close()  # no new connections
+        self.sockets.close()
         await asyncio.gather(self.gateway.close_all(), self.users.close_all())
         if self._runner is not None:
             await self._runner.cleanup()
@@ -142,9 +164,11 @@ class PlatformServer:
         result["bad_input"] = dict(self.gateway.bad_input.counts + self.users.bad_input.counts)
         result["faults_applied"] = dict(self.gateway.fault_hits)
         result["unmatched_replies"] = self.openapi.unmatched_replies
+        result["sockets"] = self.sockets.summary()
         return result
 
     # --- admin --------------------------------------------------------------------------------------
+
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
