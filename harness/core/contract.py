@@ -241,6 +241,8 @@ GENERATOR_CPU_SAMPLES = 3
 # Where things go. Every service binds to loopback with an ephemeral port unless told otherwise.
 DEFAULT_HOST = "127.0.0.1"
 RUNS_DIR = "reports"  # default parent of run folders (git-ignored in a checkout)
+# The emulator's admin token (Bearer on /admin/*), required when it listens off loopback (docs/platform.md).
+ADMIN_TOKEN_ENV = "HARNESS_ADMIN_TOKEN"
 
 # Disk space on the run folder's filesystem (docs/run-folder.md "A full disk"). `harness run` refuses to
 # start with less than DISK_MIN_FREE_MB free (--min-free-mb). While it plays it holds DISK_RESERVE_MB in a

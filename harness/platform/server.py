@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from aiohttp import web
 from harness.core import jsontext
 from harness.core.faults import FaultError, Faults, read_faults
 from harness.core.runfolder.writer import write_json_atomic
+from harness.platform.adminauth import authorized
 from harness.platform.cards import Cards
 from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.config import Settings
@@ -33,6 +35,7 @@ from harness.platform.tokens import TokenIssuer
 from harness.platform.users import Users
 
 log = logging.getLogger("harness.platform")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class PlatformServer:
@@ -69,6 +72,7 @@ class PlatformServer:
         self.url = ""
         self.port = 0  # the bound port, once started
         self.sockets = Sockets(settings, clock)
+        self._admin_refused = 0
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -84,11 +88,11 @@ class PlatformServer:
                 *self.cards.routes(),
                 web.get("/healthz", self._healthz),
                 web.get("/metrics", self._metrics),
-                web.get("/admin/ledger", self._ledger),
-                web.get("/admin/status", self._status),
-                web.get("/admin/faults", self._get_faults),
-                web.post("/admin/faults", self._post_faults),
-                web.post("/admin/actions/disconnect", self._disconnect),
+                web.get("/admin/ledger", self._admin(self._ledger)),
+                web.get("/admin/status", self._admin(self._status)),
+                web.get("/admin/faults", self._admin(self._get_faults)),
+                web.post("/admin/faults", self._admin(self._post_faults)),
+                web.post("/admin/actions/disconnect", self._admin(self._disconnect)),
             ]
         )
         return app
@@ -168,6 +172,24 @@ class PlatformServer:
         return result
 
     # --- admin --------------------------------------------------------------------------------------
+    def _admin(self, handler: Handler) -> Handler:
+        """`handler` behind the admin token (adminauth.py), when one is configured."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if authorized(request, self.settings.admin_token):
+                return await handler(request)
+            self._admin_refused += 1
+            if self._admin_refused <= 20 or self._admin_refused % 1000 == 0:
+                log.warning(
+                    "admin request refused from %s: no valid admin token (#%d)", request.remote, self._admin_refused
+                )
+            return web.json_response(
+                {"code": "Unauthorized", "message": "the admin API needs Authorization: Bearer <admin token>"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+        return guarded
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

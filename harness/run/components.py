@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from harness.core.contract import ADMIN_TOKEN_ENV
 from harness.core.scenario.schema import Scenario
 from harness.run.processes import Component
 
@@ -30,7 +31,7 @@ def default_workers(bot_cores: int = 1) -> int:
     return max(1, (os.cpu_count() or 1) - bot_cores)
 
 
-def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, host: str) -> Component:
+def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, admin_token: str, host: str) -> Component:
     argv = [
         PYTHON,
         "-m",
@@ -53,7 +54,7 @@ def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, ho
         "platform",
         argv,
         run_dir / "logs" / "platform.log",
-        env={"HARNESS_APP_SECRET": app_secret},
+        env={"HARNESS_APP_SECRET": app_secret, ADMIN_TOKEN_ENV: admin_token},
         ready_file=ready,
         stop_grace_s=scenario.load.reply_timeout_s + 10,
     )

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from harness.core import procs
 from harness.core.contract import (
+    ADMIN_TOKEN_ENV,
     DEFAULT_HOST,
     DISK_RESERVE_MB,
     GENERATOR_CPU_SAMPLES,
@@ -81,6 +82,10 @@ class Run:
         self.components: list[Component] = []
         self.app_secret = secrets.token_urlsafe(32)  # never written to the run folder
         self.admin_password = secrets.token_urlsafe(16)
+        # the emulator's /admin/* token: ours when we start it, the environment's for a platform at a URL
+        self.admin_token = (
+            os.environ.get(ADMIN_TOKEN_ENV, "") if scenario.target.kind == "url" else secrets.token_urlsafe(32)
+        )
         self.workers = options.workers or scenario.load.workers or components.default_workers()
         self.run_start: float | None = None
         self.provisional_start = time.time()
@@ -210,7 +215,12 @@ class Run:
         else:
             urls = self._launch(
                 components.platform(
-                    self.run_dir, self.ready_dir / "platform.json", self.scenario, self.app_secret, self.options.listen
+                    self.run_dir,
+                    self.ready_dir / "platform.json",
+                    self.scenario,
+                    self.app_secret,
+                    self.admin_token,
+                    self.options.listen,
                 ),
                 60,
             )
@@ -234,11 +244,12 @@ class Run:
                 self._launch(components.command_bot(self.run_dir, env, self.scenario))
             self._wait_bot_connected(target.ready_timeout_s)
         self.sampler.bot_metrics_url = self.bot_metrics_url
-        self.ledger = LedgerPoller(self.platform_url, self._lines("ledger.jsonl"), self.clock)
+        self.ledger = LedgerPoller(self.platform_url, self._lines("ledger.jsonl"), self.clock, self.admin_token)
         self.faults = FaultScheduler(
             self.platform_url,
             self.scenario.faults,
             lambda applied: self.manifest.data["faults_applied"].append(applied),
+            self.admin_token,
         )
         host, remote = self.options.listen, self.options.remote_workers
         port = self.options.master_port or procs.free_port()
@@ -277,7 +288,8 @@ class Run:
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                if http_json(self.platform_url + "/admin/ledger")["connections"]["current"] >= 1:
+                ledger = http_json(self.platform_url + "/admin/ledger", token=self.admin_token)
+                if ledger["connections"]["current"] >= 1:
                     return
             except (OSError, ValueError, KeyError):
                 pass
