@@ -31,7 +31,10 @@ def default_workers(bot_cores: int = 1) -> int:
     return max(1, (os.cpu_count() or 1) - bot_cores)
 
 
-def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, admin_token: str, host: str) -> Component:
+def platform(
+    run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, host: str, admin_token: str = ""
+) -> Component:
+    """The emulator with the run's app (APP_ID, `app_secret`); `admin_token` guards its /admin/* routes."""
     argv = [
         PYTHON,
         "-m",
@@ -54,7 +57,7 @@ def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, ad
         "platform",
         argv,
         run_dir / "logs" / "platform.log",
-        env={"HARNESS_APP_SECRET": app_secret, ADMIN_TOKEN_ENV: admin_token},
+        env={"HARNESS_APP_SECRET": app_secret, **({ADMIN_TOKEN_ENV: admin_token} if admin_token else {})},
         ready_file=ready,
         stop_grace_s=scenario.load.reply_timeout_s + 10,
     )

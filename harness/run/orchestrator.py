@@ -219,8 +219,8 @@ class Run:
                     self.ready_dir / "platform.json",
                     self.scenario,
                     self.app_secret,
-                    self.admin_token,
                     self.options.listen,
+                    admin_token=self.admin_token,
                 ),
                 60,
             )
