@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import Any
 
-from harness.core.contract import APIS, DEFAULT_HOST, ExitCode
+from harness.core.contract import ADMIN_TOKEN_ENV, APIS, DEFAULT_HOST, ExitCode
 from harness.core.faults import QPS_MODES, FaultError
 from harness.core.readiness import write_ready_file
 from harness.platform.config import ConfigError, Settings, load_toml
@@ -25,9 +25,13 @@ log = logging.getLogger("harness.platform")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = (
         f"App secrets come from the environment ({SECRET_ENV}) or the TOML file, never from flags. "
-        "Docs: docs/platform.md"
+        f"The admin token ({ADMIN_TOKEN_ENV}) is required off loopback. Docs: docs/platform.md"
     )
-    parser.add_argument("--host", help=f"address to bind (default {DEFAULT_HOST}, or the TOML's settings.host)")
+    parser.add_argument(
+        "--host",
+        help=f"address to bind (default {DEFAULT_HOST}, or the TOML's settings.host); "
+        f"not a loopback address: /admin/* needs the token in {ADMIN_TOKEN_ENV}",
+    )
     parser.add_argument("--port", type=int, help="port to bind (default 0: an ephemeral port)")
     parser.add_argument("--config", metavar="TOML", help="apps, robots, settings, qps_limits and faults")
     parser.add_argument(
@@ -76,7 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
     """Settings and faults from the TOML file, then the flags on top. Raises ConfigError / FaultError."""
-    settings, faults = load_toml(args.config) if args.config else (Settings(), {})
+    # the token first: a TOML file that binds off loopback is valid only with it
+    base = Settings(admin_token=os.environ.get(ADMIN_TOKEN_ENV, ""))
+    settings, faults = load_toml(args.config, base) if args.config else (base, {})
     changes: dict[str, Any] = {name: value for name in ("host", "port") if (value := getattr(args, name)) is not None}
     if args.app:
         secret = os.environ.get(SECRET_ENV, "")
@@ -158,4 +164,4 @@ async def _serve(server: PlatformServer, ready_file: str | None) -> int:
     await stop.wait()
     log.info("stopping")
     await server.stop()
-    return ExitCode.OK
+    return ExitCode.HARNESS_ERROR if server.ledger_unwritten else ExitCode.OK

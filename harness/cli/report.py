@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.analysis.report.builder import build_report
+    from harness.analysis.report.builder import analyse, build_report
+    from harness.core.runfolder.diskspace import is_disk_full
     from harness.core.runfolder.reader import NotARunFolder
 
     for label, path in (("RUN_DIR", args.run_dir), ("--baseline", args.baseline)):
@@ -37,6 +38,14 @@ def run(args: argparse.Namespace) -> int:
     except NotARunFolder as exc:
         print(f"harness report: {exc}", file=sys.stderr)
         return ExitCode.USAGE
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # what there is, on the terminal, since it cannot go into the folder
+        for line in analyse(args.run_dir).data.summary:
+            print(line)
+        print(f"harness report: report files NOT written (may be incomplete) in {args.run_dir}: {exc}", file=sys.stderr)
+        return ExitCode.HARNESS_ERROR
     if not args.quiet:
         for line in report.data.summary:
             print(line)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.core.contract import RUNS_DIR, ExitCode
+from harness.core.contract import DISK_MIN_FREE_MB, RUNS_DIR, ExitCode
 
 HELP = "Play a scenario (default: the 7-day peak-hour week) against a bot and write the run folder"
 
@@ -25,6 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="local Locust workers (default: the scenario's, else one per core minus one for the bot)",
     )
     parser.add_argument("--runs-dir", default=RUNS_DIR, help=f"where run folders go (default: {RUNS_DIR}/)")
+    parser.add_argument(
+        "--min-free-mb",
+        type=float,
+        default=DISK_MIN_FREE_MB,
+        metavar="MB",
+        help=f"refuse to start with less free disk space than this where run folders go (default {DISK_MIN_FREE_MB}; "
+        "0: no check)",
+    )
     parser.add_argument("--prometheus", default="", help="Prometheus binary (default: the scenario's, else PATH)")
     parser.add_argument("--no-prometheus", action="store_true", help="run without Prometheus (alerts not evaluated)")
     parser.add_argument(
@@ -59,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.core.runfolder import diskspace
     from harness.core.scenario.config import ScenarioError, json_schema_text, load_scenario
     from harness.loadgen.shapes import build_plan
     from harness.run.orchestrator import Run, RunOptions
@@ -66,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.schema:
         sys.stdout.write(json_schema_text())
         return int(ExitCode.OK)
-    if args.workers < 0 or args.remote_workers < 0:
-        print("--workers and --remote-workers must be >= 0", file=sys.stderr)
+    if args.workers < 0 or args.remote_workers < 0 or not args.min_free_mb >= 0:
+        print("--workers, --remote-workers and --min-free-mb must be >= 0", file=sys.stderr)
         return int(ExitCode.USAGE)
     try:
         scenario = load_scenario(args.scenario)
@@ -81,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
             f"{scenario.load.drain_s:.0f} s drain), {len(plan.timemap.peaks)} peak windows"
         )
         return int(ExitCode.OK)
+    no_room = diskspace.start_problem(Path(args.runs_dir), args.min_free_mb)
+    if no_room:
+        print(f"harness run: {no_room}", file=sys.stderr)
+        return int(ExitCode.ABORTED)
     options = RunOptions(
         runs_dir=Path(args.runs_dir),
         workers=args.workers,
@@ -91,4 +104,10 @@ def run(args: argparse.Namespace) -> int:
         remote_workers=args.remote_workers,
         master_port=args.master_port or (5557 if args.remote_workers else 0),
     )
-    return Run(scenario, options).execute()
+    try:
+        return Run(scenario, options).execute()
+    except OSError as exc:  # the run folder could not even be created or started
+        if not diskspace.is_disk_full(exc):
+            raise
+        print(f"harness run: disk full: {exc}", file=sys.stderr)
+        return int(ExitCode.ABORTED)

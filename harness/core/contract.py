@@ -256,6 +256,15 @@ GENERATOR_CPU_SAMPLES = 3
 # Where things go. Every service binds to loopback with an ephemeral port unless told otherwise.
 DEFAULT_HOST = "127.0.0.1"
 RUNS_DIR = "reports"  # default parent of run folders (git-ignored in a checkout)
+# The emulator's admin token (Bearer on /admin/*), required when it listens off loopback (docs/platform.md).
+ADMIN_TOKEN_ENV = "HARNESS_ADMIN_TOKEN"
+
+# Disk space on the run folder's filesystem (docs/run-folder.md "A full disk"). `harness run` refuses to
+# start with less than DISK_MIN_FREE_MB free (--min-free-mb). While it plays it holds DISK_RESERVE_MB in a
+# reserve file and stops once less than that is left (or a write meets a full disk); the reserve is then
+# deleted, so that stopping still writes the manifest, the ledger and the report.
+DISK_MIN_FREE_MB = 256
+DISK_RESERVE_MB = 8
 
 
 class BotEvent:

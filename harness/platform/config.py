@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from harness.core.config import ConfigError, ConfigModel, FieldProblem, Seconds, load
+from harness.core.config import ConfigError, ConfigModel, FieldProblem, PositiveSeconds, Seconds, load
 from harness.core.contract import (
+    ADMIN_TOKEN_ENV,
     DEFAULT_HOST,
     HEARTBEAT_SECONDS,
     PERMISSION_SCOPES,
@@ -23,6 +24,7 @@ from harness.core.contract import (
     TOKEN_TTL_SECONDS,
 )
 from harness.core.faults import QPS_MODES, Api, FaultsTable, Qps
+from harness.platform.adminauth import MIN_TOKEN_LENGTH, is_loopback
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -110,6 +112,12 @@ class Timings(ConfigModel):
     qps_mode: Literal[QPS_MODES] = "429"  # "429" (Throttling) or "403" (DingTalk's QpsLimitForAppkeyAndApi)
     lost_sample_size: int = Field(200, ge=0, le=100_000)
     signature_window_s: Seconds = 3600.0  # robot webhook timestamps accepted within this of now
+    # TCP connections (harness/platform/sockets.py): at most this many open at once
+    max_connections: int = Field(10_000, ge=1, le=1_000_000)
+    # a connection is closed if its first request head is not complete this long after it was accepted
+    header_timeout_s: PositiveSeconds = 10.0
+    # a kept-alive HTTP connection with no request in progress is closed after this
+    idle_timeout_s: PositiveSeconds = 60.0
 
     @field_validator("public_url")
     @classmethod
@@ -125,6 +133,8 @@ class Settings(Timings):
     apps: tuple[AppConfig, ...] = Field((), strict=False)
     robots: tuple[RobotWebhook, ...] = Field((), strict=False)
     qps_limits: dict[Api, Qps] = Field(default_factory=dict)  # calls per second per app and API
+    # required by /admin/* as a bearer token; must be set when `host` is not a loopback address
+    admin_token: str = Field("", repr=False)
 
     @model_validator(mode="after")
     def _apps_once(self) -> Settings:
@@ -132,6 +142,18 @@ class Settings(Timings):
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:
             raise FieldProblem("apps", f"app_id {twice[0]!r} is defined twice")
+        return self
+
+    @model_validator(mode="after")
+    def _admin_token_off_loopback(self) -> Settings:
+        if self.admin_token and len(self.admin_token) < MIN_TOKEN_LENGTH:
+            raise FieldProblem("admin_token", f"must be at least {MIN_TOKEN_LENGTH} characters")
+        if not self.admin_token and not is_loopback(self.host):
+            raise FieldProblem(
+                "admin_token",
+                f"is required when the emulator listens on {self.host or 'every address'!r}, which is not a loopback "
+                f"address (harness platform reads it from {ADMIN_TOKEN_ENV})",
+            )
         return self
 
     def app(self, app_id: str) -> AppConfig | None:

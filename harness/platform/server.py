@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from aiohttp import web
 
 from harness.core import jsontext
 from harness.core.faults import FaultError, Faults, read_faults
+from harness.core.runfolder.writer import write_json_atomic
+from harness.platform.adminauth import authorized
 from harness.platform.cards import Cards
 from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.config import Settings
@@ -28,10 +30,12 @@ from harness.platform.ledger import Ledger
 from harness.platform.metrics import CONTENT_TYPE, PlatformMetrics
 from harness.platform.openapi import OpenApi
 from harness.platform.schedule import FaultSchedule
+from harness.platform.sockets import Sockets
 from harness.platform.tokens import TokenIssuer
 from harness.platform.users import Users
 
 log = logging.getLogger("harness.platform")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class PlatformServer:
@@ -63,10 +67,14 @@ class PlatformServer:
         self.openapi = OpenApi(settings, self.ledger, self.metrics, self.faults, guard, self.tokens, self.users)
         self.cards = Cards(self.openapi)
         self.ledger_file = Path(ledger_file) if ledger_file else None
+        self.ledger_unwritten: OSError | None = None  # why stop() could not write the ledger file
         self.drain_s = drain_s
         self.url = ""
         self.port = 0  # the bound port, once started
+        self.sockets = Sockets(settings, clock)
+        self._admin_refused = 0
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def app(self) -> web.Application:
@@ -80,27 +88,43 @@ class PlatformServer:
                 *self.cards.routes(),
                 web.get("/healthz", self._healthz),
                 web.get("/metrics", self._metrics),
-                web.get("/admin/ledger", self._ledger),
-                web.get("/admin/status", self._status),
-                web.get("/admin/faults", self._get_faults),
-                web.post("/admin/faults", self._post_faults),
-                web.post("/admin/actions/disconnect", self._disconnect),
+                web.get("/admin/ledger", self._admin(self._ledger)),
+                web.get("/admin/status", self._admin(self._status)),
+                web.get("/admin/faults", self._admin(self._get_faults)),
+                web.post("/admin/faults", self._admin(self._post_faults)),
+                web.post("/admin/actions/disconnect", self._admin(self._disconnect)),
             ]
         )
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        self._runner = web.AppRunner(
+            self.app(),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=5.0,
+            keepalive_timeout=self.settings.idle_timeout_s,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port, reuse_address=True)
-        await site.start()
-        port = self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        assert self._runner.server is not None
+        loop = asyncio.get_running_loop()
+        # every connection passes the limit and the header timeout before aiohttp sees it (sockets.py)
+        sweep = self.sockets.start(loop, self._runner.server)
+        try:
+            self._listener = await loop.create_server(
+                self.sockets.protocol, self.settings.host, self.settings.port, reuse_address=True, backlog=128
+            )
+        except OSError:
+            sweep.cancel()
+            self.sockets.close()
+            await self._runner.cleanup()
+            raise
+        port = self.port = self._listener.sockets[0].getsockname()[1]
         host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "::", "") else self.settings.host
         self.url = self.settings.public_url.rstrip("/") or f"http://{host}:{port}"
         self.gateway.ws_url = self.url.replace("http", "ws", 1) + "/connect"
         self.users.base_url = self.url
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self.gateway.run_timers()), loop.create_task(self.schedule.run())]
+        self._tasks = [sweep, loop.create_task(self.gateway.run_timers()), loop.create_task(self.schedule.run())]
         log.info(
             "platform emulator serving on %s (apps: %s)",
             self.url,
@@ -117,14 +141,20 @@ class PlatformServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.ledger.lose_all_pending("emulator stopped before the message was answered")
+        if self._listener is not None:
+            self._listener.close()  # no new connections
+        self.sockets.close()
         await asyncio.gather(self.gateway.close_all(), self.users.close_all())
         if self._runner is not None:
             await self._runner.cleanup()
         if self.ledger_file is not None:
-            tmp = self.ledger_file.with_name(self.ledger_file.name + ".tmp")
-            tmp.write_text(json.dumps(self.summary(), indent=1))
-            tmp.replace(self.ledger_file)
-            log.info("ledger written to %s", self.ledger_file)
+            try:
+                write_json_atomic(self.ledger_file, self.summary())
+            except OSError as exc:  # a full disk: say so in one line; the run keeps its last snapshot
+                self.ledger_unwritten = exc
+                log.error("ledger NOT written to %s: %s", self.ledger_file, exc.strerror or exc)
+            else:
+                log.info("ledger written to %s", self.ledger_file)
 
     async def __aenter__(self) -> PlatformServer:
         await self.start()
@@ -138,9 +168,29 @@ class PlatformServer:
         result["bad_input"] = dict(self.gateway.bad_input.counts + self.users.bad_input.counts)
         result["faults_applied"] = dict(self.gateway.fault_hits)
         result["unmatched_replies"] = self.openapi.unmatched_replies
+        result["sockets"] = self.sockets.summary()
         return result
 
     # --- admin --------------------------------------------------------------------------------------
+    def _admin(self, handler: Handler) -> Handler:
+        """`handler` behind the admin token (adminauth.py), when one is configured."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if authorized(request, self.settings.admin_token):
+                return await handler(request)
+            self._admin_refused += 1
+            if self._admin_refused <= 20 or self._admin_refused % 1000 == 0:
+                log.warning(
+                    "admin request refused from %s: no valid admin token (#%d)", request.remote, self._admin_refused
+                )
+            return web.json_response(
+                {"code": "Unauthorized", "message": "the admin API needs Authorization: Bearer <admin token>"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+        return guarded
+
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 

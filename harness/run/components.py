@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from harness.core.contract import ADMIN_TOKEN_ENV
 from harness.core.scenario.schema import Scenario
 from harness.run.processes import Component
 
@@ -38,10 +39,11 @@ def platform(
     host: str,
     config: Path | None = None,
     drain: bool = True,
+    admin_token: str = "",
 ) -> Component:
     """The emulator with the run's app (APP_ID, `app_secret`), or with the apps of a platform TOML `config`.
     `drain`: on stop it waits up to the reply timeout for messages in flight, so that the ledger counts
-    their fate (a run's accounting); without, it stops at once."""
+    their fate (a run's accounting); without, it stops at once. `admin_token` guards its /admin/* routes."""
     apps = ["--config", str(config)] if config else ["--app", APP_ID]
     argv = [
         PYTHON,
@@ -64,7 +66,10 @@ def platform(
         "platform",
         argv,
         run_dir / "logs" / "platform.log",
-        env={} if config else {"HARNESS_APP_SECRET": app_secret},
+        env={
+            **({} if config else {"HARNESS_APP_SECRET": app_secret}),
+            **({ADMIN_TOKEN_ENV: admin_token} if admin_token else {}),
+        },
         ready_file=ready,
         stop_grace_s=scenario.load.reply_timeout_s + 10,
     )

@@ -2,8 +2,8 @@
 
 Startup: sampler exporter -> emulator -> bot (connected to the stream) -> Locust master -> Prometheus
 -> Locust workers (the load starts when they connect). Shutdown is the reverse. Any component dying
-mid-run, Ctrl-C or a failed start ends the run as `aborted` with a reason, and the report is still
-built from what the run folder holds.
+mid-run, a stop signal (Ctrl-C, SIGTERM), a full disk or a failed start ends the run as `aborted` with
+a reason, and the report is still built from what the run folder holds.
 """
 
 from __future__ import annotations
@@ -21,8 +21,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.core import procs
-from harness.core.contract import DEFAULT_HOST, GENERATOR_CPU_SAMPLES, GENERATOR_CPU_WARN, RUNS_DIR, ExitCode
+from harness.core.contract import (
+    ADMIN_TOKEN_ENV,
+    DEFAULT_HOST,
+    DISK_RESERVE_MB,
+    GENERATOR_CPU_SAMPLES,
+    GENERATOR_CPU_WARN,
+    RUNS_DIR,
+    ExitCode,
+)
 from harness.core.readiness import NotReady
+from harness.core.runfolder.diskspace import MB, DiskReserve, free_bytes, is_disk_full
 from harness.core.runfolder.jsonlines import JsonLinesWriter
 from harness.core.runfolder.writer import Manifest, new_run_dir, write_json_atomic
 from harness.core.scenario.config import resolved_toml
@@ -73,12 +82,16 @@ class Run:
         self.components: list[Component] = []
         self.app_secret = secrets.token_urlsafe(32)  # never written to the run folder
         self.admin_password = secrets.token_urlsafe(16)
+        # the emulator's /admin/* token: ours when we start it, the environment's for a platform at a URL
+        self.admin_token = (
+            os.environ.get(ADMIN_TOKEN_ENV, "") if scenario.target.kind == "url" else secrets.token_urlsafe(32)
+        )
         self.workers = options.workers or scenario.load.workers or components.default_workers()
         self.run_start: float | None = None
         self.provisional_start = time.time()
         self.timemap: TimeMap = self.plan.timemap
         self.abort_reason: str | None = None
-        self.interrupted = False
+        self.interrupted: str | None = None  # the stop signal received, as a reason
         self.harness_failed = False
         self.platform_url = ""
         self.bot_admin_url = scenario.target.admin_url
@@ -97,6 +110,8 @@ class Run:
         self.tail = WindowsTail(self.run_dir / "windows.jsonl")
         self.live: LiveStatus | None = None
         self.jsonl: list[JsonLinesWriter] = []
+        self.disk = DiskReserve(self.run_dir, DISK_RESERVE_MB * MB)
+        self.unwritten_ledger: dict[str, Any] | None = None  # kept in memory while the disk is full
         (self.run_dir / "scenario.toml").write_text(resolved_toml(scenario))
         self.manifest = Manifest(
             self.run_dir / "manifest.json",
@@ -150,6 +165,7 @@ class Run:
         )
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            self.disk.hold()
             self._start()
             self._play()
         except Abort as exc:
@@ -158,9 +174,12 @@ class Run:
             self.abort_reason = f"harness error: {exc}"
             self.harness_failed = True
         except Exception as exc:  # the harness failed: still stop everything and report
-            log.exception("run failed")
-            self.abort_reason = f"harness error: {exc}"
-            self.harness_failed = True
+            if is_disk_full(exc):
+                self.abort_reason = f"disk full: {exc}"
+            else:
+                log.exception("run failed")
+                self.abort_reason = f"harness error: {exc}"
+                self.harness_failed = True
         finally:
             self._shutdown()
             for sig, handler in previous.items():
@@ -168,7 +187,8 @@ class Run:
         return self._report()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        self.interrupted = True
+        name = signal.Signals(signum).name
+        self.interrupted = f"interrupted by {name}" + (" (Ctrl-C)" if signum == signal.SIGINT else "")
 
     def _launch(self, comp: Component, ready_timeout: float | None = None) -> dict[str, str]:
         self.components.append(comp)
@@ -195,7 +215,12 @@ class Run:
         else:
             urls = self._launch(
                 components.platform(
-                    self.run_dir, self.ready_dir / "platform.json", self.scenario, self.app_secret, self.options.listen
+                    self.run_dir,
+                    self.ready_dir / "platform.json",
+                    self.scenario,
+                    self.app_secret,
+                    self.options.listen,
+                    admin_token=self.admin_token,
                 ),
                 60,
             )
@@ -219,11 +244,12 @@ class Run:
                 self._launch(components.command_bot(self.run_dir, env, self.scenario))
             self._wait_bot_connected(target.ready_timeout_s)
         self.sampler.bot_metrics_url = self.bot_metrics_url
-        self.ledger = LedgerPoller(self.platform_url, self._lines("ledger.jsonl"), self.clock)
+        self.ledger = LedgerPoller(self.platform_url, self._lines("ledger.jsonl"), self.clock, self.admin_token)
         self.faults = FaultScheduler(
             self.platform_url,
             self.scenario.faults,
             lambda applied: self.manifest.data["faults_applied"].append(applied),
+            self.admin_token,
         )
         host, remote = self.options.listen, self.options.remote_workers
         port = self.options.master_port or procs.free_port()
@@ -262,7 +288,8 @@ class Run:
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                if http_json(self.platform_url + "/admin/ledger")["connections"]["current"] >= 1:
+                ledger = http_json(self.platform_url + "/admin/ledger", token=self.admin_token)
+                if ledger["connections"]["current"] >= 1:
                     return
             except (OSError, ValueError, KeyError):
                 pass
@@ -348,7 +375,10 @@ class Run:
 
     def _check_alive(self, wall: float = 0.0) -> None:
         if self.interrupted:
-            raise Abort("interrupted (Ctrl-C)")
+            raise Abort(self.interrupted)
+        disk = self._disk_problem()  # before deaths: a component that met the full disk dies of it
+        if disk:
+            raise Abort(disk)
         for comp in self.components:
             if comp.name.startswith("loadgen-") and comp.exit_code() == 0 and wall >= self.plan.play_s:
                 comp.expected_exit = True  # Locust finishing the shape
@@ -395,6 +425,23 @@ class Run:
                 raise Abort(f"the load generator did not finish {FINISH_GRACE_S:.0f} s after the planned end")
             time.sleep(0.25)
 
+    def _disk_problem(self) -> str | None:
+        """Why the run must stop for lack of disk space (a write met a full disk, or less than the
+        reserve is left), or None."""
+        if self.manifest.unsaved is not None:
+            return f"disk full: manifest.json not written ({self.manifest.unsaved.strerror})"
+        for lines in self.jsonl:
+            if lines.unwritten:
+                why = lines.error.strerror if lines.error else "short write"
+                return f"disk full: {lines.unwritten} line(s) of {lines.path.name} not written ({why})"
+        free = free_bytes(self.run_dir)
+        if free < self.disk.size:
+            return (
+                f"disk full: {free / MB:.1f} MB left on the filesystem of the run folder "
+                f"(a run stops below {self.disk.size / MB:g} MB)"
+            )
+        return None
+
     def _watch_generator_cpu(self) -> None:
         for name, values in self.sampler.latest.items():
             if not name.startswith("loadgen-worker"):
@@ -410,6 +457,7 @@ class Run:
 
     # --- the end -----------------------------------------------------------------------------------
     def _shutdown(self) -> None:
+        self.disk.release()  # room for what stopping writes, even on a disk that filled up
         self.profiler.stop()
         # the master first: stopping, it collects the workers' last windows before they quit
         order = ["loadgen-master", "loadgen-worker", "bot", "platform"]
@@ -418,11 +466,7 @@ class Run:
                 if prefix == "platform" and self.ledger is not None:
                     self.ledger.poll()  # the last live snapshot; ledger.json follows on the emulator's exit
                 self.manifest.component(comp.name, exit_code=comp.stop())
-        if self.scenario.target.kind == "url" and self.ledger is not None:
-            # a platform we did not start will not write ledger.json for us: keep its final summary
-            final = self.ledger.poll()
-            if final is not None:
-                write_json_atomic(self.run_dir / "ledger.json", final)
+        self._keep_ledger()
         if self.alerts is not None:
             self.alerts.poll()
         for comp in [c for c in self.components if c.name == "prometheus"]:
@@ -443,22 +487,63 @@ class Run:
             sampler=self.sampler.overhead(),
         )
 
+    def _keep_ledger(self) -> None:
+        """ledger.json is the emulator's, written on its way out. A platform we did not start does not
+        write it, and an emulator may fail to (a full disk): then the run's last snapshot of the live
+        ledger is kept, in memory until it can be written."""
+        if self.ledger is None:
+            return
+        if self.scenario.target.kind == "url":
+            self.unwritten_ledger = self.ledger.poll()  # the final summary of a platform we did not start
+        elif not (self.run_dir / "ledger.json").exists() and self.ledger.last is not None:
+            self.unwritten_ledger = self.ledger.last
+            self._warn("ledger.json is the run's last live snapshot: the emulator did not write its own")
+        self._write_held_back()
+
+    def _write_held_back(self) -> None:
+        """Write what a full disk held back (the manifest, the ledger), if there is room now."""
+        if self.manifest.unsaved is not None:
+            self.manifest.save()
+        if self.unwritten_ledger is not None:
+            try:
+                write_json_atomic(self.run_dir / "ledger.json", self.unwritten_ledger)
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+            else:
+                self.unwritten_ledger = None
+
     def _report(self) -> int:
         self.tail.read_new()
         for line in summary_lines(self.tail):
             self.say(line)
         if self.abort_reason:
             self.say(f"run aborted: {self.abort_reason}")
-        try:
-            from harness.analysis.report.builder import build_report
+        self._write_held_back()
+        if self.manifest.unsaved is not None:
+            self.say(f"manifest.json: NOT written, the disk is full; status {self.manifest.data['status']}")
+        if self.unwritten_ledger is not None:
+            self.say(f"ledger.json: NOT written, the disk is full; {json.dumps(self.unwritten_ledger['messages'])}")
+        from harness.analysis.report.builder import analyse, write_report
 
-            result = build_report(self.run_dir)
+        try:
+            result = analyse(self.run_dir)
         except Exception as exc:
-            log.exception("report failed")
-            self.say(f"report: FAILED to build ({exc}); the run folder is complete: {self.run_dir}")
-            return int(ExitCode.HARNESS_ERROR)
+            return self._report_failed(exc)
+        try:
+            write_report(result)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                return self._report_failed(exc)
+            self.say(f"report: NOT written, the disk is full ({exc}); SLA verdict {result.verdict}")
+            return int(ExitCode.ABORTED if self.abort_reason else ExitCode.HARNESS_ERROR)
         self.say(f"report: {self.run_dir / 'report.html'}")
         self.say(f"SLA verdict: {result.verdict}")
         if self.harness_failed:
             return int(ExitCode.HARNESS_ERROR)
         return int(ExitCode.ABORTED) if self.abort_reason else int(result.exit_code)
+
+    def _report_failed(self, exc: Exception) -> int:
+        log.exception("report failed")
+        self.say(f"report: FAILED to build ({exc}); the run folder is complete: {self.run_dir}")
+        return int(ExitCode.HARNESS_ERROR)

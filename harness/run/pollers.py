@@ -15,25 +15,32 @@ from harness.core.timemap import TimeMap
 log = logging.getLogger("harness.run")
 
 
-def http_json(url: str, body: Any = None, timeout: float = 3.0) -> Any:
+def http_json(url: str, body: Any = None, timeout: float = 3.0, token: str = "") -> Any:
+    """GET (or POST `body`) JSON; `token`: the emulator's admin token, sent as a bearer token."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method="GET" if body is None else "POST", headers={"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST", headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.load(response)
 
 
 class LedgerPoller:
-    def __init__(self, platform_url: str, out: JsonLinesWriter, clock: Callable[[], tuple[float | None, float | None]]):
+    def __init__(
+        self,
+        platform_url: str,
+        out: JsonLinesWriter,
+        clock: Callable[[], tuple[float | None, float | None]],
+        token: str = "",
+    ):
         self.url = platform_url.rstrip("/") + "/admin/ledger"
         self.out = out
         self.clock = clock
+        self.token = token
         self.last: dict[str, Any] | None = None
 
     def poll(self) -> dict[str, Any] | None:
         try:
-            ledger = http_json(self.url)
+            ledger = http_json(self.url, token=self.token)
         except (OSError, ValueError):
             return None
         wall, sim = self.clock()
@@ -46,15 +53,20 @@ class FaultScheduler:
     """Plays the scenario's `[[faults]]` on its simulated week through the emulator's POST /admin/faults."""
 
     def __init__(
-        self, platform_url: str, faults: list[ScheduledFault], on_applied: Callable[[dict[str, Any]], None]
+        self,
+        platform_url: str,
+        faults: list[ScheduledFault],
+        on_applied: Callable[[dict[str, Any]], None],
+        token: str = "",
     ) -> None:
         self.url = platform_url.rstrip("/") + "/admin/faults"
         self.on_applied = on_applied
+        self.token = token
         self.timeline = FaultTimeline(faults)
 
     def tick(self, timemap: TimeMap, wall: float, sim: float) -> None:
         for step in self.timeline.due(lambda at_s: timemap.wall_at(at_s) <= wall):
-            changes = self.timeline.changes(step, {} if step.revert_keys else http_json(self.url))
-            answer = http_json(self.url, changes)
+            changes = self.timeline.changes(step, {} if step.revert_keys else http_json(self.url, token=self.token))
+            answer = http_json(self.url, changes, token=self.token)
             self.on_applied({"wall": wall, "sim": sim, "step": step.label, "set": changes, "faults": answer})
             log.info("fault %s: %s", step.label, json.dumps(changes))

@@ -1,6 +1,7 @@
 import io
 import json
 import shutil
+import signal
 import stat
 import sys
 from pathlib import Path
@@ -82,3 +83,21 @@ def test_report_says_alerts_were_not_evaluated_when_prometheus_did_not_run(tmp_p
     run.execute()
     report = (run.run_dir / "report.md").read_text()
     assert "No alert fired" not in report and "Alerts were not evaluated" in report
+
+
+@pytest.mark.parametrize(
+    ("signum", "reason"),
+    [(signal.SIGTERM, "interrupted by SIGTERM"), (signal.SIGINT, "interrupted by SIGINT (Ctrl-C)")],
+)
+def test_a_stop_signal_is_recorded_by_its_name(tmp_path: Path, signum: int, reason: str):
+    run = make_run(tmp_path)
+
+    def start() -> None:
+        signal.raise_signal(signum)  # delivered to the run's own handler, as `kill` would
+        run._check_alive()
+
+    run._start = start
+    assert run.execute() == ExitCode.ABORTED
+    manifest = json.loads((run.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "aborted" and manifest["abort_reason"] == reason
+    assert signal.getsignal(signum) is not run._on_signal  # the previous handler is back

@@ -1,8 +1,8 @@
 """JSON-lines files of a run folder: one JSON object per line, written by the run, read by the analysis.
 
-The writer flushes per line, so a crash loses at most the line being written; the reader streams one
-line at a time (parsed with orjson, three times faster than the standard library) so that a week-long
-run never sits in memory, and counts a torn or damaged line instead of failing on it.
+The writer writes each line with one call, so a crash loses at most the line being written; the
+reader streams one line at a time (parsed with orjson, three times faster than the standard library)
+so that a week-long run never sits in memory, and counts a torn or damaged line instead of failing on it.
 """
 
 from __future__ import annotations
@@ -16,19 +16,43 @@ from typing import Any
 
 import orjson
 
+from harness.core.runfolder.diskspace import is_disk_full
+
 
 class JsonLinesWriter:
-    """An append-only JSON-lines file, flushed per line; safe to share between threads."""
+    """An append-only JSON-lines file, one write per line; safe to share between threads.
+
+    A line that meets a full disk is counted (`unwritten`, the error in `error`) instead of raised: the
+    run decides what a full disk means. A line the full disk tore is ended before the next one is
+    written, so the reader counts one bad line and reads every later one."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._file = path.open("a", encoding="utf-8", buffering=1)
+        self._file = path.open("ab", buffering=0)
         self._lock = threading.Lock()
+        self._torn = False
+        self.unwritten = 0
+        self.error: OSError | None = None
 
     def write(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, default=str) + "\n").encode()
         with self._lock:
-            if not self._file.closed:
-                self._file.write(json.dumps(record, default=str) + "\n")
+            if self._file.closed:
+                return
+            data = memoryview(b"\n" + line if self._torn else line)
+            written = 0
+            try:
+                written = self._file.write(data)
+                if written < len(data):  # a short write: the next one says why (a full disk)
+                    written += self._file.write(data[written:])
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                self.error = exc
+            if written < len(data):
+                self.unwritten += 1
+            if written:
+                self._torn = written < len(data)
 
     def close(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ import psutil
 
 from harness import __version__
 from harness.core.contract import RUNS_DIR
+from harness.core.runfolder.diskspace import is_disk_full
 
 
 def new_run_dir(scenario_name: str, base: str | Path = RUNS_DIR) -> Path:
@@ -34,9 +35,14 @@ def new_run_dir(scenario_name: str, base: str | Path = RUNS_DIR) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """Write `path` whole or not at all: a failed write (say, a full disk) leaves the old file and no .tmp."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, default=str))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def machine_info() -> dict[str, Any]:
@@ -50,10 +56,14 @@ def machine_info() -> dict[str, Any]:
 
 
 class Manifest:
-    """manifest.json, rewritten atomically whenever something worth knowing changes."""
+    """manifest.json, rewritten atomically whenever something worth knowing changes.
+
+    On a full disk the manifest stays in memory: `unsaved` holds the error, and the next save that
+    finds room writes it whole. Other write errors are raised."""
 
     def __init__(self, path: Path, **fields: Any):
         self.path = path
+        self.unsaved: OSError | None = None
         self.data: dict[str, Any] = {
             "harness_version": __version__,
             "machine": machine_info(),
@@ -81,4 +91,11 @@ class Manifest:
             self.save()
 
     def save(self) -> None:
-        write_json_atomic(self.path, self.data)
+        try:
+            write_json_atomic(self.path, self.data)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            self.unsaved = exc
+        else:
+            self.unsaved = None
