@@ -289,3 +289,39 @@ async def test_a_repeated_card_for_an_answered_message_is_a_duplicate_never_cred
         assert (counts["replied"], counts["duplicate_replies"]) == (1, 1)
         assert srv.ledger.get(two["msgId"]).final is False  # the second question is still unanswered
         assert srv.summary()["unmatched_replies"] == 0
+
+
+@async_test
+async def test_a_card_stays_addressable_after_its_stream_is_finalized():
+    """The official SDK's AI card: create, deliver, stream (append, then full), finalize the stream, then
+    finish the card (PUT flowStatus 3) and update it again. The instance outlives the finalized stream as
+    on the real platform: every call is accepted, the user gets one reply, nothing counts twice."""
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send("hello", conversation="dm-1")
+        await bot.ack(await bot.frame("CALLBACK"))
+        tok = await bot.token(srv.url)
+        card_url, stream_url = f"{srv.url}/v1.0/card/instances", f"{srv.url}/v1.0/card/streaming"
+        created = {"cardTemplateId": "t", "outTrackId": "sdk-card", "cardData": {"cardParamMap": {"flowStatus": "1"}}}
+        steps = [
+            ("POST", card_url, created),
+            ("POST", f"{card_url}/deliver", {"outTrackId": "sdk-card", "openSpaceId": "dtv1.card//IM_ROBOT.u1"}),
+            ("PUT", stream_url, {"outTrackId": "sdk-card", "key": "msgContent", "content": "he", "isFull": False}),
+            ("PUT", stream_url, {"outTrackId": "sdk-card", "key": "msgContent", "content": "hello", "isFull": True}),
+            ("PUT", stream_url, {"outTrackId": "sdk-card", "content": "hello!", "isFull": True, "isFinalize": True}),
+            ("PUT", card_url, {"outTrackId": "sdk-card", "cardData": {"cardParamMap": {"flowStatus": "3"}}}),
+            ("PUT", stream_url, {"outTrackId": "sdk-card", "content": "late", "isFull": True, "isFinalize": True}),
+            ("PUT", card_url, {"outTrackId": "sdk-card", "cardData": {"cardParamMap": {"msgContent": "edited"}}}),
+        ]
+        for method, url, body in steps:
+            status, answer = await call(http, method, url, tok, body)
+            assert status == 200 and answer["success"] is True, (method, url, answer)
+        assert [(await user.expect("chunk"))["content"] for _ in range(2)] == ["he", "hello"]
+        reply = await user.expect("reply")
+        assert (reply["content"], reply["via"], reply["outTrackId"]) == ("hello!", "card", "sdk-card")
+        counts = srv.summary()["messages"]
+        assert (counts["replied"], counts["duplicate_replies"], counts["late_replies"]) == (1, 0, 0)
+        status, answer = await call(
+            http, "PUT", card_url, tok, {"outTrackId": "never-made", "cardData": {"cardParamMap": {}}}
+        )
+        assert (status, answer["code"]) == (404, "InvalidParameter.OutTrackId")
