@@ -325,3 +325,44 @@ async def test_a_card_stays_addressable_after_its_stream_is_finalized():
             http, "PUT", card_url, tok, {"outTrackId": "never-made", "cardData": {"cardParamMap": {}}}
         )
         assert (status, answer["code"]) == (404, "InvalidParameter.OutTrackId")
+
+
+@async_test
+async def test_legacy_gettoken_gives_the_same_access_token_and_refuses_the_old_apis_way():
+    """GET /gettoken?appkey=&appsecret= (oapi; the Node SDK's getAccessToken): {errcode 0, access_token,
+    expires_in}, a token the new API takes; bad credentials are HTTP 200 errcode 40089 and a failed login."""
+    async with server({"token_ttl_s": 600}) as srv, aiohttp.ClientSession() as http:
+        async with http.get(f"{srv.url}/gettoken", params={"appkey": APP, "appsecret": SECRET}) as r:
+            assert r.status == 200
+            body = await r.json()
+        assert (body["errcode"], body["errmsg"], body["expires_in"]) == (0, "ok", 600)
+        robot_send = {"robotCode": APP, "userIds": ["u1"], "msgKey": "sampleText", "msgParam": "{}"}
+        status, _ = await call(
+            http, "POST", f"{srv.url}/v1.0/robot/oToMessages/batchSend", body["access_token"], robot_send
+        )
+        assert status == 200
+        for params, why in [
+            ({"appkey": APP, "appsecret": "wrong"}, "do not match"),
+            ({"appkey": "nobody", "appsecret": SECRET}, "do not match"),
+            ({"appkey": APP}, "missing appsecret"),
+            ({}, "missing appkey and appsecret"),
+        ]:
+            async with http.get(f"{srv.url}/gettoken", params=params) as r:
+                refused = await r.json()
+            assert r.status == 200 and refused["errcode"] == 40089 and why in refused["errmsg"], refused
+            assert "access_token" not in refused and SECRET not in json.dumps(refused)
+        summary = srv.summary()
+        assert summary["login_failures"]["access_token"] == 4
+        assert {"api": "access_token", "status": 200, "code": "40089", "count": 4} in summary["api_responses"]
+
+
+@async_test
+async def test_legacy_gettoken_answers_injected_rate_limits_with_the_old_apis_code():
+    async with (
+        server({"errors": {"access_token": {"status": 429, "ratio": 1}}}) as srv,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(f"{srv.url}/gettoken", params={"appkey": APP, "appsecret": SECRET}) as r:
+            body = await r.json()
+        assert r.status == 200 and body["errcode"] == 90018 and body["injected"] is True
+        assert srv.summary()["login_failures"]["access_token"] == 0  # the credentials were right
