@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ready-file", metavar="PATH", help="write {pid, urls: {http}} here once serving")
     parser.add_argument("--ledger-file", metavar="PATH", help="write the final ledger JSON here on shutdown")
     parser.add_argument(
+        "--refusals-file",
+        metavar="PATH",
+        help="append the first refused calls of each kind here as JSON lines (refusals.jsonl)",
+    )
+    parser.add_argument(
         "--drain",
         type=float,
         default=0.0,
@@ -132,7 +137,9 @@ def _error_flag(value: str) -> tuple[str, dict[str, float]]:
 def run(args: argparse.Namespace) -> int:
     try:
         settings, faults = build(args)
-        server = PlatformServer(settings, faults, ledger_file=args.ledger_file, drain_s=args.drain)
+        server = PlatformServer(
+            settings, faults, ledger_file=args.ledger_file, drain_s=args.drain, refusals_file=args.refusals_file
+        )
     except (ConfigError, FaultError) as exc:
         print(f"harness platform: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -104,6 +104,13 @@ METRICS: dict[str, Metric] = {
             "Failed credential checks (connections/open, accessToken): abnormal login attempts.",
         ),
         _m(
+            "platform_refusals_total",
+            "counter",
+            ("api", "status", "code", "cause"),
+            "Every call the emulator refused (a non-2xx answer, or the old API's nonzero errcode), unknown "
+            "routes and methods included, by API, HTTP status, error code and cause: bot, injected, harness.",
+        ),
+        _m(
             "platform_bad_input_total",
             "counter",
             ("side", "kind"),
@@ -232,6 +239,13 @@ APIS = (
     "card_streaming",
     "robot_webhook",
 )
+
+# Who caused a refused call (platform_refusals_total `cause`, ledger.json `refusals[].cause`): the bot
+# side (counts against the run's refused-calls SLA), a fault the scenario injected on purpose (forced
+# errors, its QPS limits, its abusive client), or the harness's own side (user socket, admin API).
+REFUSAL_CAUSES = ("bot", "injected", "harness")
+# The header the harness's own abusive client sends, so that what it provokes counts as injected.
+INJECTED_HEADER = "X-Harness-Injected"
 
 # Rig health: a load-generator process above this share of a core for this many consecutive samples
 # may be what limits the run, not the bot.

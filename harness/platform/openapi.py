@@ -77,6 +77,7 @@ class OpenApi:
                 log.exception("internal error in %s", api)
                 return error(self.metrics, api, ApiError(500, "InternalError", f"emulator error: {exc!r}"[:300]))
 
+        endpoint.api = api  # type: ignore[attr-defined]  # what a refused wrong method on this route is filed under
         return endpoint
 
     async def _blame(self, request: web.Request, api: str, exc: ApiError) -> None:

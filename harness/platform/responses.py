@@ -12,6 +12,7 @@ from harness.core import jsontext
 from harness.platform.metrics import PlatformMetrics
 
 BODY = web.RequestKey("body", dict)  # the parsed JSON body, kept for a second look after an error
+REFUSED_API = web.ResponseKey("refused_api", str)  # which open API gave an error answer (refusals.py reads it)
 
 
 class ApiError(Exception):
@@ -48,7 +49,9 @@ def error(metrics: PlatformMetrics, api: str, exc: ApiError) -> web.Response:
         body = {"errcode": int(exc.code), "errmsg": exc.message, **exc.extra}
     else:
         body = {"code": exc.code, "message": exc.message, "requestid": uuid.uuid4().hex, **exc.extra}
-    return reply(metrics, api, body, exc.status, exc.code)
+    response = reply(metrics, api, body, exc.status, exc.code)
+    response[REFUSED_API] = api
+    return response
 
 
 async def json_body(request: web.Request, limit: int) -> dict[str, Any]:

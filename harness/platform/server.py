@@ -27,6 +27,7 @@ from harness.platform.guard import Guard
 from harness.platform.ledger import Ledger
 from harness.platform.metrics import CONTENT_TYPE, PlatformMetrics
 from harness.platform.openapi import OpenApi
+from harness.platform.refusals import Refusals
 from harness.platform.schedule import FaultSchedule
 from harness.platform.tokens import TokenIssuer
 from harness.platform.users import Users
@@ -42,10 +43,11 @@ class PlatformServer:
         ledger_file: str | Path | None = None,
         drain_s: float = 0.0,
         clock: Clock = SYSTEM_CLOCK,
+        refusals_file: str | Path | None = None,
     ) -> None:
         """`faults`: a [faults] table (may hold a `schedule` list; FaultError if bad); `drain_s`: how long
         stop() waits for in-flight messages before counting them lost; `clock`: what every timeout and
-        expiry is due on."""
+        expiry is due on; `refusals_file`: where the first refusals of each class go (JSON lines)."""
         self.settings = settings
         self.clock = clock
         self.metrics = PlatformMetrics()
@@ -62,6 +64,7 @@ class PlatformServer:
         self.users = Users(settings, self.ledger, self.gateway, self.tokens)
         self.openapi = OpenApi(settings, self.ledger, self.metrics, self.faults, guard, self.tokens, self.users)
         self.cards = Cards(self.openapi)
+        self.refusals = Refusals(self.metrics, clock, Path(refusals_file) if refusals_file else None)
         self.ledger_file = Path(ledger_file) if ledger_file else None
         self.drain_s = drain_s
         self.url = ""
@@ -70,7 +73,9 @@ class PlatformServer:
         self._tasks: list[asyncio.Task[None]] = []
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.settings.max_payload_bytes + 1024)
+        app = web.Application(
+            client_max_size=self.settings.max_payload_bytes + 1024, middlewares=[self.refusals.middleware]
+        )
         app.add_routes(
             [
                 web.post("/v1.0/gateway/connections/open", self.gateway.open_connection),
@@ -120,6 +125,7 @@ class PlatformServer:
         await asyncio.gather(self.gateway.close_all(), self.users.close_all())
         if self._runner is not None:
             await self._runner.cleanup()
+        self.refusals.close()
         if self.ledger_file is not None:
             tmp = self.ledger_file.with_name(self.ledger_file.name + ".tmp")
             tmp.write_text(json.dumps(self.summary(), indent=1))
@@ -138,6 +144,7 @@ class PlatformServer:
         result["bad_input"] = dict(self.gateway.bad_input.counts + self.users.bad_input.counts)
         result["faults_applied"] = dict(self.gateway.fault_hits)
         result["unmatched_replies"] = self.openapi.unmatched_replies
+        result["refusals"] = self.refusals.summary()
         return result
 
     # --- admin --------------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, ho
         str(ready),
         "--ledger-file",
         str(run_dir / "ledger.json"),
+        "--refusals-file",
+        str(run_dir / "refusals.jsonl"),
         "--reply-timeout",
         f"{scenario.load.reply_timeout_s:g}",
         "--drain",
