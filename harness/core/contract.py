@@ -170,6 +170,7 @@ class Thresholds:
     availability: float = 0.9995
     cpu_target: float = 0.70  # resource-use SLA: CPU < 70 %
     memory_target: float = 0.80  # resource-use SLA: memory < 80 %
+    refused_calls: float = 0  # open-API calls the platform may refuse the bot (injected faults not counted)
     cpu_alert: float = 0.85  # system alert: CPU > 85 %
     backlog_alert: int = 100  # business alert: backlog > 100 messages
     failed_logins_per_minute: int = 5  # security alert: > 5 abnormal logins per minute
