@@ -239,6 +239,7 @@ APIS = (
     "card_create",
     "card_streaming",
     "robot_webhook",
+    "media_upload",
 )
 
 # Who caused a refused call (platform_refusals_total `cause`, ledger.json `refusals[].cause`): the bot

@@ -125,6 +125,13 @@ class OpenApi:
         self.guard.check(app_id, api)
         return app_id
 
+    def check_old_api(self, app_id: str, api: str) -> None:
+        """The guard's checks (injected errors, QPS) on an old-API route: refused with the old API's codes."""
+        try:
+            self.guard.check(app_id, api)
+        except ApiError as exc:
+            raise ApiError.legacy_errcode(_legacy_code(exc), exc.message, **exc.extra) from None
+
     def answer(self, record: Record | None, payload: dict[str, Any], final: bool) -> None:
         if record is None:
             return
@@ -170,10 +177,7 @@ class OpenApi:
             missing = [name for name, value in (("appkey", app_key), ("appsecret", secret)) if not value]
             why = f"missing {' and '.join(missing)}" if missing else "appkey / appsecret do not match a configured app"
             raise ApiError.legacy_errcode(LEGACY_BAD_CREDENTIALS, f"invalid appkey or appsecret: {why}")
-        try:
-            self.guard.check(app.app_id, "access_token")
-        except ApiError as exc:  # the old API's codes for the same refusals
-            raise ApiError.legacy_errcode(_legacy_code(exc), exc.message, **exc.extra) from None
+        self.check_old_api(app.app_id, "access_token")
         ttl = self.faults.token_ttl_s or self.settings.token_ttl_s
         return {
             "errcode": 0,
@@ -292,18 +296,38 @@ def _legacy_code(exc: ApiError) -> int:
     return LEGACY_NO_PERMISSION if exc.status == 403 else LEGACY_SECRET_OR_TOKEN
 
 
+# What a robot message of each msgtype must carry (sessionWebhook and custom robot webhook alike), and
+# the field that is its text for the user: msgtype -> (object, required fields, text field).
+MESSAGE_TYPES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "text": ("text", ("content",), "content"),
+    "markdown": ("markdown", ("title", "text"), "text"),
+    "actionCard": ("actionCard", ("title", "text"), "text"),
+    "link": ("link", ("title", "text", "messageUrl"), "text"),
+}
+
+
 def _message_content(body: dict[str, Any]) -> tuple[str, str]:
+    """(msgtype, the text the user reads) of a robot message; a 400 naming the first field missing."""
     msgtype = body.get("msgtype")
-    if msgtype == "text":
-        content = (body.get("text") or {}).get("content") if isinstance(body.get("text"), dict) else None
-    elif msgtype == "markdown":
-        content = (body.get("markdown") or {}).get("text") if isinstance(body.get("markdown"), dict) else None
-    else:
-        raise ApiError(400, "InvalidParameter.Msgtype", f"msgtype must be text or markdown, got {msgtype!r}")
-    if not isinstance(content, str):
-        field = "text.content" if msgtype == "text" else "markdown.text"
-        raise ApiError(400, "MissingParameter", f"{field} is required and must be a string")
-    return msgtype, content
+    if msgtype == "feedCard":
+        links = (body.get("feedCard") or {}).get("links") if isinstance(body.get("feedCard"), dict) else None
+        if not isinstance(links, list) or not links or not all(isinstance(x, dict) and x.get("title") for x in links):
+            raise ApiError(
+                400, "MissingParameter", "feedCard.links must be a non-empty list of {title, messageURL, picURL}"
+            )
+        return msgtype, "\n".join(str(x["title"]) for x in links)
+    if not isinstance(msgtype, str) or msgtype not in MESSAGE_TYPES:
+        known = ", ".join([*MESSAGE_TYPES, "feedCard"])
+        raise ApiError(400, "InvalidParameter.Msgtype", f"msgtype must be one of {known}, got {msgtype!r}"[:300])
+    name, required, text_field = MESSAGE_TYPES[msgtype]
+    part = body.get(name)
+    if msgtype == "text" and isinstance(part, dict) and isinstance(part.get("content"), str):
+        return msgtype, part["content"]  # the hot path: most replies are plain text
+    for field in required:
+        value = part.get(field) if isinstance(part, dict) else None
+        if not isinstance(value, str) or (field != "content" and not value):
+            raise ApiError(400, "MissingParameter", f"{name}.{field} is required and must be a string")
+    return msgtype, part[text_field]
 
 
 def sign(secret: str, timestamp_ms: str) -> str:

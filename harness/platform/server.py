@@ -25,9 +25,11 @@ from harness.platform.config import Settings
 from harness.platform.gateway import Gateway
 from harness.platform.guard import Guard
 from harness.platform.ledger import Ledger
+from harness.platform.media import Media
 from harness.platform.metrics import CONTENT_TYPE, PlatformMetrics
 from harness.platform.openapi import OpenApi
 from harness.platform.refusals import Refusals
+from harness.platform.robotcards import RobotCards
 from harness.platform.schedule import FaultSchedule
 from harness.platform.tokens import TokenIssuer
 from harness.platform.users import Users
@@ -83,6 +85,8 @@ class PlatformServer:
                 web.get("/user", self.users.handle),
                 *self.openapi.routes(),
                 *self.cards.routes(),
+                *RobotCards(self.openapi).routes(),
+                *Media(self.openapi).routes(),
                 web.get("/healthz", self._healthz),
                 web.get("/metrics", self._metrics),
                 web.get("/admin/ledger", self._ledger),
