@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from harness.core.scenario.schema import Scenario
+from harness.platform import sdk
 from harness.run.processes import Component
 
 APP_ID = "harness-app"
@@ -62,9 +63,13 @@ def platform(run_dir: Path, ready: Path, scenario: Scenario, app_secret: str, ho
 
 
 def bot_env(platform_url: str, app_secret: str, admin_password: str, scenario: Scenario) -> dict[str, str]:
+    """The bot's environment: the emulator's URL for the Python SDK (DINGTALK_OPENAPI_ENDPOINT) and, for
+    a bot on node, the preload that points the Node SDK there too (NODE_OPTIONS; other programs ignore it)."""
+    node_options = scenario.target.env.get("NODE_OPTIONS", os.environ.get("NODE_OPTIONS", ""))
     return {
         **scenario.target.env,
-        "DINGTALK_OPENAPI_ENDPOINT": platform_url,
+        sdk.ENDPOINT_ENV: platform_url,
+        "NODE_OPTIONS": sdk.node_options(node_options),
         "DINGTALK_CLIENT_ID": APP_ID,
         "DINGTALK_CLIENT_SECRET": app_secret,
         "BOT_ADMIN_PASSWORD": admin_password,
