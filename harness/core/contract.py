@@ -263,8 +263,9 @@ class BotEvent:
     """The `event` names of a bot's JSON-lines log (logs/bot.log), their fields in docs/run-folder.md.
 
     An optional contract: the reference bot writes every one of them; any bot that logs these lines
-    adds detail to `harness diagnose`, and a bot without such a log is still measured in full from the
-    platform's ledger and the load generator.
+    adds detail to `harness diagnose`, and a bot without such a log is still measured and diagnosed in
+    full from what the platform saw (ledger, refusals, samples). A log in another format is no evidence
+    either way: an event it lacks is never read as something the bot did not do.
     """
 
     # messages
