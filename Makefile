@@ -6,8 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/week.toml
+# The official DingTalk Node SDK for the test suite's Node SDK bot, installed like the venv.
+NODE_STAMP := .node/.installed
 
-.PHONY: run test test-fast lint bench system-deps clean
+.PHONY: run test test-fast lint bench system-deps node-sdk clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "bootstrap: creating $(VENV) and installing the harness with [dev] extras ..."
@@ -19,16 +21,22 @@ $(STAMP): pyproject.toml constraints.txt
 system-deps:
 	@scripts/install-system-deps.sh
 
+# Offline-tolerant: says so and the Node SDK tests skip; with CI=true a failed install fails.
+node-sdk: $(NODE_STAMP)
+
+$(NODE_STAMP): tests/sdk_bots/package.json tests/sdk_bots/package-lock.json
+	@scripts/install-node-sdk.sh
+
 run: $(STAMP) system-deps
 	$(BIN)/harness run $(SCENARIO)
 
 # Everything, what CI runs (.ci/run): lint, then the unit, integration and e2e tiers.
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps node-sdk lint
 	$(BIN)/python -m pytest
 
 # The inner loop: lint, unit and integration tiers (no full harness runs); keep it under 3 minutes
 # (2 min 11 s on the 2-core reference machine).
-test-fast: $(STAMP) system-deps lint
+test-fast: $(STAMP) system-deps node-sdk lint
 	$(BIN)/python -m pytest -m "not e2e"
 
 # Style, the import contract (the layers of docs/architecture.md, [tool.importlinter] in pyproject.toml)
@@ -43,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/harness bench
 
 clean:
-	rm -rf $(VENV) reports runs .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .node tests/sdk_bots/node_modules reports runs .pytest_cache .ruff_cache .mypy_cache

@@ -56,6 +56,9 @@ class SyntheticRun:
     error_ratio: float = 0.0  # share of messages that time out
     lost: dict[str, int] = field(default_factory=dict)  # lost_by_stage
     api_errors: dict[tuple[str, int, str], int] = field(default_factory=dict)  # (api, status, code) -> count
+    api_errors_cause: str = "injected"  # whom the ledger's refusals hold to the api_errors: injected or bot
+    # further refused calls (unknown routes, ...): (api, method, route, status, code, cause) -> count
+    refusals: dict[tuple[str, str, str, int, str, str], int] = field(default_factory=dict)
     faults_applied: dict[str, int] = field(default_factory=dict)  # the emulator's fault hits (ledger)
     login_abuse_days: tuple[int, ...] = ()  # failed admin logins at 20 per minute in these days' peaks
     bot_log: bool = True  # logs/bot.log with a sample of message events plus each fault's events
@@ -175,6 +178,40 @@ def _samples(week: Week, rng: random.Random, end_wall: float) -> Iterator[dict[s
         }
 
 
+ROUTES = {  # where the synthetic API errors were refused (method, route)
+    "card_streaming": ("PUT", "/v1.0/card/streaming"),
+    "card_create": ("POST", "/v1.0/card/instances/createAndDeliver"),
+    "robot_send": ("POST", "/v1.0/robot/oToMessages/batchSend"),
+    "session_webhook": ("POST", "/robot/sendBySession"),
+    "access_token": ("POST", "/v1.0/oauth2/accessToken"),
+    "gateway_open": ("POST", "/v1.0/gateway/connections/open"),
+}
+
+
+def _refusals(spec: SyntheticRun, share: float) -> list[dict[str, Any]]:
+    classes = {
+        (a, *ROUTES.get(a, ("POST", f"/{a}")), st, c, spec.api_errors_cause): n
+        for (a, st, c), n in spec.api_errors.items()
+    }
+    classes.update(spec.refusals)
+    return [
+        {
+            "api": api,
+            "method": method,
+            "route": route,
+            "status": status,
+            "code": code,
+            "cause": cause,
+            "count": round(n * share),
+            "first_wall": RUN_START + 60.0,
+            "last_wall": RUN_START + 60.0 + share * 100,
+            "reason": f"synthetic {status} {code}",
+        }
+        for (api, method, route, status, code, cause), n in classes.items()
+        if round(n * share)
+    ]
+
+
 def _ledger(spec: SyntheticRun, sent: int, replied: int, share: float) -> dict[str, Any]:
     lost = {stage: round(n * share) for stage, n in spec.lost.items()}
     api = [{"api": "card_streaming", "status": 200, "code": "", "count": round(replied * 3 * share)}]
@@ -198,6 +235,7 @@ def _ledger(spec: SyntheticRun, sent: int, replied: int, share: float) -> dict[s
         "login_failures": {"gateway_open": 0, "access_token": 0},
         "connections": {"opened": 1, "closed": 0, "current": 1},
         "faults_applied": dict(spec.faults_applied),
+        "refusals": _refusals(spec, share),
         "lost_sample": [
             {
                 "msgId": f"lost-{stage}-{k}",

@@ -14,6 +14,7 @@ from typing import Any
 from harness.core.contract import ADMIN_TOKEN_ENV, APIS, DEFAULT_HOST, ExitCode
 from harness.core.faults import QPS_MODES, FaultError
 from harness.core.readiness import write_ready_file
+from harness.platform import sdk
 from harness.platform.config import ConfigError, Settings, load_toml
 from harness.platform.server import PlatformServer
 
@@ -42,7 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"an app id (clientId / appKey) with all scopes; its secret is ${SECRET_ENV}. Repeatable",
     )
     parser.add_argument("--ready-file", metavar="PATH", help="write {pid, urls: {http}} here once serving")
+    parser.add_argument(
+        "--node-preload",
+        action="store_true",
+        help="print the path of the Node SDK preload module (NODE_OPTIONS=--require PATH) and exit",
+    )
     parser.add_argument("--ledger-file", metavar="PATH", help="write the final ledger JSON here on shutdown")
+    parser.add_argument(
+        "--refusals-file",
+        metavar="PATH",
+        help="append the first refused calls of each kind here as JSON lines (refusals.jsonl)",
+    )
     parser.add_argument(
         "--drain",
         type=float,
@@ -136,9 +147,14 @@ def _error_flag(value: str) -> tuple[str, dict[str, float]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.node_preload:
+        print(sdk.node_preload())
+        return ExitCode.OK
     try:
         settings, faults = build(args)
-        server = PlatformServer(settings, faults, ledger_file=args.ledger_file, drain_s=args.drain)
+        server = PlatformServer(
+            settings, faults, ledger_file=args.ledger_file, drain_s=args.drain, refusals_file=args.refusals_file
+        )
     except (ConfigError, FaultError) as exc:
         print(f"harness platform: {exc}", file=sys.stderr)
         return ExitCode.USAGE

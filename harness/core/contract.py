@@ -104,6 +104,13 @@ METRICS: dict[str, Metric] = {
             "Failed credential checks (connections/open, accessToken): abnormal login attempts.",
         ),
         _m(
+            "platform_refusals_total",
+            "counter",
+            ("api", "status", "code", "cause"),
+            "Every call the emulator refused (a non-2xx answer, or the old API's nonzero errcode), unknown "
+            "routes and methods included, by API, HTTP status, error code and cause: bot, injected, harness.",
+        ),
+        _m(
             "platform_bad_input_total",
             "counter",
             ("side", "kind"),
@@ -163,6 +170,7 @@ class Thresholds:
     availability: float = 0.9995
     cpu_target: float = 0.70  # resource-use SLA: CPU < 70 %
     memory_target: float = 0.80  # resource-use SLA: memory < 80 %
+    refused_calls: float = 0  # open-API calls the platform may refuse the bot (injected faults not counted)
     cpu_alert: float = 0.85  # system alert: CPU > 85 %
     backlog_alert: int = 100  # business alert: backlog > 100 messages
     failed_logins_per_minute: int = 5  # security alert: > 5 abnormal logins per minute
@@ -246,7 +254,15 @@ APIS = (
     "card_create",
     "card_streaming",
     "robot_webhook",
+    "media_upload",
 )
+
+# Who caused a refused call (platform_refusals_total `cause`, ledger.json `refusals[].cause`): the bot
+# side (counts against the run's refused-calls SLA), a fault the scenario injected on purpose (forced
+# errors, its QPS limits, its abusive client), or the harness's own side (user socket, admin API).
+REFUSAL_CAUSES = ("bot", "injected", "harness")
+# The header the harness's own abusive client sends, so that what it provokes counts as injected.
+INJECTED_HEADER = "X-Harness-Injected"
 
 # Rig health: a load-generator process above this share of a core for this many consecutive samples
 # may be what limits the run, not the bot.
@@ -271,8 +287,9 @@ class BotEvent:
     """The `event` names of a bot's JSON-lines log (logs/bot.log), their fields in docs/run-folder.md.
 
     An optional contract: the reference bot writes every one of them; any bot that logs these lines
-    adds detail to `harness diagnose`, and a bot without such a log is still measured in full from the
-    platform's ledger and the load generator.
+    adds detail to `harness diagnose`, and a bot without such a log is still measured and diagnosed in
+    full from what the platform saw (ledger, refusals, samples). A log in another format is no evidence
+    either way: an event it lacks is never read as something the bot did not do.
     """
 
     # messages

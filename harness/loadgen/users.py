@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from locust import HttpUser, User, task
 
+from harness.core.contract import INJECTED_HEADER
 from harness.core.simclock import parse_sim
 from harness.loadgen.chatsocket import ChatSocket, Pending
 from harness.loadgen.runtime import RUNTIME
@@ -221,7 +222,9 @@ class AbusiveClient(HttpUser):
             if self.abuse.target == "bot"
             else {"appKey": RUNTIME.targets.app_key, "appSecret": "wrong-secret"}
         )
-        with self.client.post(self.url, json=body, name="bad login", catch_response=True) as response:
+        # the header files what this provokes on the platform as injected, not held against the bot
+        headers = {INJECTED_HEADER: "abusive-client"}
+        with self.client.post(self.url, json=body, headers=headers, name="bad login", catch_response=True) as response:
             if response.status_code in (400, 401, 403, 429):
                 response.success()  # refused, as it should be
             else:

@@ -3,11 +3,18 @@
 Both ways bots use them work: `createAndDeliver` + `PUT /v1.0/card/streaming` with `isFinalize`
 (the reference bot), and the official SDK's AI card (`POST /v1.0/card/instances`, `.../deliver`,
 streaming, then `PUT /v1.0/card/instances` with `flowStatus` finished or failed). Streaming updates
-reach the user as `chunk`s; the final one as the `reply`.
+reach the user as `chunk`s; the first final one (a finalized stream or a finished flow) as the `reply`.
+
+A card instance outlives its final answer, as on the real platform: the SDK's AI card finalizes the
+stream and then PUTs the card's final data with `flowStatus`, and later updates may follow. Those
+are updates of an answered card, never duplicate replies. Finished cards are kept up to KEPT_CARDS
+(the newest), so a week-long run stays in bounded memory.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -17,20 +24,27 @@ from harness.platform.openapi import TOKEN_HEADER, OpenApi
 from harness.platform.responses import ApiError, json_body, required_str
 
 FLOW_FINISHED, FLOW_FAILED = "3", "5"  # the SDK's AICardStatus values
+KEPT_CARDS = 50_000  # answered card instances kept addressable for later updates and finishes
+
+
+@dataclass(slots=True, eq=False)
+class Card:
+    record: Record | None  # the message it answers; None: not delivered yet, or answering nothing
+    answered: bool = False  # its final answer went out: later updates change the card, not the ledger
 
 
 class Cards:
     def __init__(self, api: OpenApi) -> None:
         self.api = api
-        # outTrackId -> the message it answers; None: created but not yet delivered, or answering nothing
-        self.cards: dict[str, Record | None] = {}
+        self.cards: OrderedDict[str, Card] = OrderedDict()  # outTrackId -> card, oldest first
         api.resolvers["card_create"] = api.resolvers["card_streaming"] = self._record_of
 
     def _record_of(self, request: web.Request, body: dict[str, Any]) -> Record | None:
         out_track_id, space = body.get("outTrackId"), body.get("openSpaceId")
         if not isinstance(out_track_id, str):
             return None
-        record = self.cards.get(out_track_id) or self.api.ledger.get(out_track_id)
+        card = self.cards.get(out_track_id)
+        record = (card.record if card else None) or self.api.ledger.get(out_track_id)
         if record is None and isinstance(space, str) and not self.api.names_message(body):
             record = self._by_space(self.api.tokens.app_of(request.headers.get(TOKEN_HEADER)), space)
         return record
@@ -50,24 +64,37 @@ class Cards:
         body = await json_body(request, self.api.settings.max_payload_bytes)
         return app_id, body, required_str(body, "outTrackId")
 
-    def _known(self, out_track_id: str) -> Record | None:
-        if out_track_id not in self.cards:
+    def _known(self, out_track_id: str) -> Card:
+        card = self.cards.get(out_track_id)
+        if card is None:
             raise ApiError(
                 404,
                 "InvalidParameter.OutTrackId",
                 f"no card instance {out_track_id!r}: create it first (createAndDeliver or instances)",
             )
-        return self.cards[out_track_id]
+        return card
+
+    def _store(self, out_track_id: str, record: Record | None) -> Card:
+        """A new card instance (creating one again under the same outTrackId starts it afresh)."""
+        if record is not None:
+            record.claimed = True
+        card = self.cards[out_track_id] = Card(record)
+        self.cards.move_to_end(out_track_id)
+        if len(self.cards) > 2 * KEPT_CARDS:
+            self._prune()
+        return card
+
+    def _prune(self) -> None:
+        """Keep every card still answering a pending message, and the newest KEPT_CARDS of the others."""
+        done = [k for k, c in self.cards.items() if c.answered or (c.record is not None and c.record.final)]
+        for out_track_id in done[: max(len(done) - KEPT_CARDS, 0)]:
+            del self.cards[out_track_id]
 
     def _bind(self, out_track_id: str, record: Record | None, duplicate: bool = False) -> None:
         """`duplicate`: the card names a message answered already (counted as such by the ledger)."""
-        if record is not None:
-            record.claimed = True
-        elif not duplicate:
+        if record is None and not duplicate:
             self.api.unmatched_replies += 1
-        self.cards[out_track_id] = record
-        if len(self.cards) > 4 * len(self.api.ledger.records) + 1000:  # drop cards of finished messages
-            self.cards = {k: r for k, r in self.cards.items() if r is None or not r.final}
+        self._store(out_track_id, record)
 
     async def _create_and_deliver(self, request: web.Request) -> dict[str, Any]:
         app_id, body, out_track_id = await self._request(request, "card_create")
@@ -84,59 +111,72 @@ class Cards:
 
     async def _create(self, request: web.Request) -> dict[str, Any]:
         _, body, out_track_id = await self._request(request, "card_create")
-        record = self.api.by_out_track(body)
-        if record is not None:
-            record.claimed = True
-        self.cards[out_track_id] = record
+        self._store(out_track_id, self.api.by_out_track(body))
         return {"success": True, "result": out_track_id}
 
     async def _deliver(self, request: web.Request) -> dict[str, Any]:
         app_id, body, out_track_id = await self._request(request, "card_create")
         space = required_str(body, "openSpaceId")
-        if self._known(out_track_id) is None:
+        card = self._known(out_track_id)
+        if card.record is None and not card.answered and not self.api.names_message(body):
             self._bind(out_track_id, self._by_space(app_id, space))
         return {"success": True, "result": [{"spaceId": space, "success": True}]}
 
     async def _update(self, request: web.Request) -> dict[str, Any]:
         _, body, out_track_id = await self._request(request, "card_create")
-        record = self._known(out_track_id)
+        card = self._known(out_track_id)
         params = (body.get("cardData") or {}).get("cardParamMap") if isinstance(body.get("cardData"), dict) else None
         if not isinstance(params, dict):
             raise ApiError(400, "MissingParameter", "cardData.cardParamMap is required and must be an object")
         status = str(params.get("flowStatus", ""))
         content = params.get("msgContent")
-        if record is not None and isinstance(content, str) and content:
-            record.card_text = content
+        if card.record is not None and not card.answered and isinstance(content, str) and content:
+            card.record.card_text = content
         if status in (FLOW_FINISHED, FLOW_FAILED):
-            self._finish(out_track_id, record, status == FLOW_FAILED)
+            self._finish(out_track_id, card, status == FLOW_FAILED)
         return {"success": True, "result": True}
 
     async def _streaming(self, request: web.Request) -> dict[str, Any]:
         _, body, out_track_id = await self._request(request, "card_streaming")
-        record = self._known(out_track_id)
+        card = self._known(out_track_id)
         content = body.get("content", "")
         if not isinstance(content, str):
             raise ApiError(400, "InvalidParameter.Content", "content must be a string")
+        record = None if card.answered else card.record
         if record is not None and not record.final:
             record.card_text = content if body.get("isFull") is True else record.card_text + content
         if body.get("isFinalize") is True:
-            self._finish(out_track_id, record, body.get("isError") is True)
+            self._finish(out_track_id, card, body.get("isError") is True)
         elif record is not None and not record.final:
             self.api.answer(
-                record, {"type": "chunk", "seq": record.chunks + 1, "content": record.card_text}, final=False
+                record,
+                {"type": "chunk", "seq": record.chunks + 1, "content": record.card_text, "outTrackId": out_track_id},
+                final=False,
             )
         return {"success": True, "result": True}
 
-    def _finish(self, out_track_id: str, record: Record | None, failed: bool) -> None:
-        self.cards.pop(out_track_id, None)
+    def _finish(self, out_track_id: str, card: Card, failed: bool) -> None:
+        """The card's final answer: the first finish of a card answers its message; later ones (the
+        SDK's finish after a finalized stream) only update the card."""
+        if card.answered:
+            return
+        card.answered = True
+        record = card.record
         if record is None:
             return
-        if record.final:
+        if record.final:  # the message was answered another way before this card finished
             self.api.ledger.answer_for_final(record.msg_id)
             return
         self.api.answer(
             record,
-            {"type": "reply", "via": "card", "msgtype": "card", "content": record.card_text, "isError": failed},
+            {
+                "type": "reply",
+                "via": "card",
+                "msgtype": "card",
+                "content": record.card_text,
+                "isError": failed,
+                "outTrackId": out_track_id,
+            },
             final=True,
         )
 

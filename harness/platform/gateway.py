@@ -225,15 +225,16 @@ class Gateway:
     def _apply_ack(self, record: Record, ack: frames.Ack) -> None:
         if ack.code == 200 and ack.status != "LATER":
             self.ledger.acked(record)
-            if record.kind == "event" and record.recipient is not None:
-                record.recipient.notify(
-                    {"type": "event", "clientMsgId": record.client_msg_id, "status": ack.status or "SUCCESS"}
-                )
+            if record.answered_by_ack and record.recipient is not None:
+                answer = {"type": "event", "clientMsgId": record.client_msg_id, "status": ack.status or "SUCCESS"}
+                if record.kind == "card_callback":  # the card update the bot answered the click with
+                    answer["response"] = ack.data.get("response")
+                record.recipient.notify(answer)
             return
         record.nack = f"code {ack.code} {ack.status or ack.message}".strip()[:200]
         if ack.code == 500 or ack.status == "LATER":
             self._redeliver_later(record, self.settings.redeliver_delay_s)
-        elif record.kind == "event":  # 400 / 404: the bot refused the event; that is its final answer
+        elif record.answered_by_ack:  # 400 / 404: the bot refused the event; that is its final answer
             self.ledger.event_refused(record)
             if record.recipient is not None:
                 record.recipient.notify(

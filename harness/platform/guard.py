@@ -45,9 +45,10 @@ class Guard:
                 accessdenieddetail={"requiredScopes": [scope]},
                 injected=True,
             )
-        qps = self.faults.qps_limits.get(api) or dict(self.settings.qps_limits).get(api)
+        fault_qps = self.faults.qps_limits.get(api)  # a limit the run's faults set is injected too
+        qps = fault_qps or dict(self.settings.qps_limits).get(api)
         if forced == 429 or (qps and not self.limiter.allow(app_id, api, qps)):
-            extra = {"injected": True} if forced == 429 else {}
+            extra = {"injected": True} if forced == 429 or fault_qps else {}
             limit = "a rate limit (injected fault)" if forced == 429 else f"{qps:g} calls/s"
             if (self.faults.qps_mode or self.settings.qps_mode) == "403":
                 raise ApiError(

@@ -30,7 +30,7 @@ class Recipient(Protocol):
 @dataclass(slots=True, eq=False)
 class Record:
     msg_id: str
-    kind: str  # "message" (robot CALLBACK) or "event" (EVENT frame)
+    kind: str  # "message" (robot CALLBACK), "event" (EVENT frame) or "card_callback" (card CALLBACK)
     app_id: str
     conversation_id: str
     client_msg_id: str
@@ -53,6 +53,11 @@ class Record:
     card_text: str = ""
     claimed: bool = False  # a card instance answers it
     final: bool = False
+
+    @property
+    def answered_by_ack(self) -> bool:
+        """An event or a card callback: the bot's ACK is its whole answer (a message needs a reply)."""
+        return self.kind != "message"
 
 
 class Ledger:
@@ -95,7 +100,7 @@ class Ledger:
         record.sent_at, record.sent_monotonic = self.clock.wall(), self.clock.monotonic()
         self.records[record.msg_id] = record
         heapq.heappush(self._deadlines, (record.sent_monotonic + self.reply_timeout_s, next(self._seq), record.msg_id))
-        if record.kind == "event":
+        if record.answered_by_ack:
             self.event_counts["sent"] += 1
             return
         self._by_conversation.setdefault(record.conversation_id, deque()).append(record.msg_id)
@@ -110,7 +115,7 @@ class Ledger:
             if record.kind == "message":
                 record_seconds(self.latency["push"], record.pushed_at - record.sent_monotonic)
         stage = "pushed" if first else "redelivered"
-        if record.kind == "event":
+        if record.answered_by_ack:
             self.event_counts[stage] += 1
         else:
             self._count(stage)
@@ -119,7 +124,7 @@ class Ledger:
         if record.acked_at is not None:
             return
         record.acked_at = self.clock.monotonic()
-        if record.kind == "event":
+        if record.answered_by_ack:
             self.event_counts["acked"] += 1
             self._finish(record, "acked")
         else:
@@ -182,7 +187,7 @@ class Ledger:
 
     def lose(self, record: Record, reason: str = "") -> None:
         stage = self._loss_stage(record)
-        if record.kind == "event":
+        if record.answered_by_ack:
             self.event_counts["lost"] += 1
         else:
             self._count("lost")

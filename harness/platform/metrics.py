@@ -49,6 +49,7 @@ class PlatformMetrics:
         self.connections = _gauge(self.registry, "platform_connections")
         self.login_failures = _counter(self.registry, "platform_login_failures_total")
         self.bad_input = _counter(self.registry, "platform_bad_input_total")
+        self.refusals = _counter(self.registry, "platform_refusals_total")
         # Pre-create the children so a scrape shows zeros instead of missing series.
         self._stage = {
             s: self.messages.labels(s)

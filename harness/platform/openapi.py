@@ -59,6 +59,7 @@ class OpenApi:
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/v1.0/oauth2/accessToken", self.endpoint("access_token", self._access_token)),
+            web.get("/gettoken", self.endpoint("access_token", self._legacy_token)),
             web.post("/robot/sendBySession", self.endpoint("session_webhook", self._session_webhook)),
             web.post("/v1.0/robot/oToMessages/batchSend", self.endpoint("robot_send", self._robot_send)),
             web.post("/v1.0/robot/groupMessages/send", self.endpoint("robot_send", self._robot_send)),
@@ -76,6 +77,7 @@ class OpenApi:
                 log.exception("internal error in %s", api)
                 return error(self.metrics, api, ApiError(500, "InternalError", f"emulator error: {exc!r}"[:300]))
 
+        endpoint.api = api  # type: ignore[attr-defined]  # what a refused wrong method on this route is filed under
         return endpoint
 
     async def _blame(self, request: web.Request, api: str, exc: ApiError) -> None:
@@ -132,6 +134,13 @@ class OpenApi:
         self.guard.check(app_id, api)
         return app_id
 
+    def check_old_api(self, app_id: str, api: str) -> None:
+        """The guard's checks (injected errors, QPS) on an old-API route: refused with the old API's codes."""
+        try:
+            self.guard.check(app_id, api)
+        except ApiError as exc:
+            raise ApiError.legacy_errcode(_legacy_code(exc), exc.message, **exc.extra) from None
+
     def answer(self, record: Record | None, payload: dict[str, Any], final: bool) -> None:
         if record is None:
             return
@@ -164,6 +173,27 @@ class OpenApi:
         self.guard.check(app.app_id, "access_token")
         ttl = self.faults.token_ttl_s or self.settings.token_ttl_s
         return {"accessToken": self.tokens.access_token(app.app_id, ttl), "expireIn": int(ttl)}
+
+    async def _legacy_token(self, request: web.Request) -> dict[str, Any]:
+        """The old API's token (oapi.dingtalk.com/gettoken, the Node SDK's getAccessToken): the same access
+        token as the OAuth2 route, refused the old API's way (HTTP 200, errcode); a failed credential
+        check is a failed login like the OAuth2 one."""
+        app_key, secret = request.query.get("appkey", ""), request.query.get("appsecret", "")
+        app = self.settings.app(app_key) if app_key else None
+        if app is None or app.secret != secret:
+            self.metrics.login_failures.labels("access_token").inc()
+            log.warning("gettoken refused: bad credentials for appkey %r from %s", app_key, request.remote)
+            missing = [name for name, value in (("appkey", app_key), ("appsecret", secret)) if not value]
+            why = f"missing {' and '.join(missing)}" if missing else "appkey / appsecret do not match a configured app"
+            raise ApiError.legacy_errcode(LEGACY_BAD_CREDENTIALS, f"invalid appkey or appsecret: {why}")
+        self.check_old_api(app.app_id, "access_token")
+        ttl = self.faults.token_ttl_s or self.settings.token_ttl_s
+        return {
+            "errcode": 0,
+            "errmsg": "ok",
+            "access_token": self.tokens.access_token(app.app_id, ttl),
+            "expires_in": int(ttl),
+        }
 
     async def _session_webhook(self, request: web.Request) -> dict[str, Any]:
         session = self.tokens.session_of(request.query.get("session"))
@@ -217,7 +247,7 @@ class OpenApi:
         query = request.query
         robot = next((r for r in self.settings.robots if r.access_token == query.get("access_token")), None)
         if robot is None:
-            raise ApiError(200, "300001", "token is not exist", errcode=300001, errmsg="token is not exist")
+            raise ApiError.legacy_errcode(300001, "token is not exist")
         _check_signature(
             robot.secret,
             query.get("timestamp", ""),
@@ -261,18 +291,52 @@ class OpenApi:
         return self.ledger.oldest_unanswered(conversation_id, app_id) if conversation_id else None
 
 
+# DingTalk's old-API (oapi) error codes for the refusals the emulator makes there
+LEGACY_BAD_CREDENTIALS = 40089  # 不合法的corpId或corpSecret: wrong or missing appkey / appsecret
+LEGACY_SECRET_OR_TOKEN = 40001  # 获取access_token时Secret错误，或者access_token无效
+LEGACY_NO_PERMISSION = 60011  # 没有调用该接口的权限
+LEGACY_QPS_LIMIT = 90018  # the app called this API above its QPS limit
+
+
+def _legacy_code(exc: ApiError) -> int:
+    """The old API's errcode for a refusal the new API gives as an HTTP status."""
+    if exc.status == 429 or "QpsLimit" in exc.code:
+        return LEGACY_QPS_LIMIT
+    return LEGACY_NO_PERMISSION if exc.status == 403 else LEGACY_SECRET_OR_TOKEN
+
+
+# What a robot message of each msgtype must carry (sessionWebhook and custom robot webhook alike), and
+# the field that is its text for the user: msgtype -> (object, required fields, text field).
+MESSAGE_TYPES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "text": ("text", ("content",), "content"),
+    "markdown": ("markdown", ("title", "text"), "text"),
+    "actionCard": ("actionCard", ("title", "text"), "text"),
+    "link": ("link", ("title", "text", "messageUrl"), "text"),
+}
+
+
 def _message_content(body: dict[str, Any]) -> tuple[str, str]:
+    """(msgtype, the text the user reads) of a robot message; a 400 naming the first field missing."""
     msgtype = body.get("msgtype")
-    if msgtype == "text":
-        content = (body.get("text") or {}).get("content") if isinstance(body.get("text"), dict) else None
-    elif msgtype == "markdown":
-        content = (body.get("markdown") or {}).get("text") if isinstance(body.get("markdown"), dict) else None
-    else:
-        raise ApiError(400, "InvalidParameter.Msgtype", f"msgtype must be text or markdown, got {msgtype!r}")
-    if not isinstance(content, str):
-        field = "text.content" if msgtype == "text" else "markdown.text"
-        raise ApiError(400, "MissingParameter", f"{field} is required and must be a string")
-    return msgtype, content
+    if msgtype == "feedCard":
+        links = (body.get("feedCard") or {}).get("links") if isinstance(body.get("feedCard"), dict) else None
+        if not isinstance(links, list) or not links or not all(isinstance(x, dict) and x.get("title") for x in links):
+            raise ApiError(
+                400, "MissingParameter", "feedCard.links must be a non-empty list of {title, messageURL, picURL}"
+            )
+        return msgtype, "\n".join(str(x["title"]) for x in links)
+    if not isinstance(msgtype, str) or msgtype not in MESSAGE_TYPES:
+        known = ", ".join([*MESSAGE_TYPES, "feedCard"])
+        raise ApiError(400, "InvalidParameter.Msgtype", f"msgtype must be one of {known}, got {msgtype!r}"[:300])
+    name, required, text_field = MESSAGE_TYPES[msgtype]
+    part = body.get(name)
+    if msgtype == "text" and isinstance(part, dict) and isinstance(part.get("content"), str):
+        return msgtype, part["content"]  # the hot path: most replies are plain text
+    for field in required:
+        value = part.get(field) if isinstance(part, dict) else None
+        if not isinstance(value, str) or (field != "content" and not value):
+            raise ApiError(400, "MissingParameter", f"{name}.{field} is required and must be a string")
+    return msgtype, part[text_field]
 
 
 def sign(secret: str, timestamp_ms: str) -> str:
@@ -283,7 +347,7 @@ def sign(secret: str, timestamp_ms: str) -> str:
 
 def _check_signature(secret: str, timestamp: str, signature: str, window_s: float, now: float) -> None:
     def refuse(why: str) -> ApiError:
-        return ApiError(200, "310000", why, errcode=310000, errmsg=why)
+        return ApiError.legacy_errcode(310000, why)
 
     if not timestamp.isdigit() or abs(now * 1000 - int(timestamp)) > window_s * 1000:
         raise refuse("invalid timestamp")

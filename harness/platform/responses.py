@@ -12,17 +12,31 @@ from harness.core import jsontext
 from harness.platform.metrics import PlatformMetrics
 
 BODY = web.RequestKey("body", dict)  # the parsed JSON body, kept for a second look after an error
+REFUSED_API = web.ResponseKey("refused_api", str)  # which open API gave an error answer (refusals.py reads it)
 
 
 class ApiError(Exception):
-    """Raised inside a handler; turned into a JSON error response `{code, message, requestid, ...}`."""
+    """Raised inside a handler; turned into a JSON error response `{code, message, requestid, ...}`,
+    or for DingTalk's old API (oapi: /gettoken, /media/upload, the custom robot webhook) into HTTP 200
+    with `{errcode, errmsg}` (see `legacy`)."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: str, message: str, *, legacy: bool = False, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.legacy = legacy
         self.extra = extra
+
+    @classmethod
+    def legacy_errcode(cls, errcode: int, errmsg: str, **extra: Any) -> ApiError:
+        """The old API's refusal: HTTP 200 and a nonzero `errcode` (the `code` label is the errcode)."""
+        return cls(200, str(errcode), errmsg, legacy=True, **extra)
+
+    @property
+    def injected(self) -> bool:
+        """Whether a fault the run asked for caused this answer (not the caller)."""
+        return self.extra.get("injected") is True
 
 
 def reply(metrics: PlatformMetrics, api: str, body: dict[str, Any], status: int = 200, code: str = "") -> web.Response:
@@ -31,8 +45,13 @@ def reply(metrics: PlatformMetrics, api: str, body: dict[str, Any], status: int 
 
 
 def error(metrics: PlatformMetrics, api: str, exc: ApiError) -> web.Response:
-    body = {"code": exc.code, "message": exc.message, "requestid": uuid.uuid4().hex, **exc.extra}
-    return reply(metrics, api, body, exc.status, exc.code)
+    if exc.legacy:
+        body = {"errcode": int(exc.code), "errmsg": exc.message, **exc.extra}
+    else:
+        body = {"code": exc.code, "message": exc.message, "requestid": uuid.uuid4().hex, **exc.extra}
+    response = reply(metrics, api, body, exc.status, exc.code)
+    response[REFUSED_API] = api
+    return response
 
 
 async def json_body(request: web.Request, limit: int) -> dict[str, Any]:

@@ -27,8 +27,11 @@ from harness.platform.config import Settings
 from harness.platform.gateway import Gateway
 from harness.platform.guard import Guard
 from harness.platform.ledger import Ledger
+from harness.platform.media import Media
 from harness.platform.metrics import CONTENT_TYPE, PlatformMetrics
 from harness.platform.openapi import OpenApi
+from harness.platform.refusals import Refusals
+from harness.platform.robotcards import RobotCards
 from harness.platform.schedule import FaultSchedule
 from harness.platform.sockets import Sockets
 from harness.platform.tokens import TokenIssuer
@@ -46,10 +49,11 @@ class PlatformServer:
         ledger_file: str | Path | None = None,
         drain_s: float = 0.0,
         clock: Clock = SYSTEM_CLOCK,
+        refusals_file: str | Path | None = None,
     ) -> None:
         """`faults`: a [faults] table (may hold a `schedule` list; FaultError if bad); `drain_s`: how long
         stop() waits for in-flight messages before counting them lost; `clock`: what every timeout and
-        expiry is due on."""
+        expiry is due on; `refusals_file`: where the first refusals of each class go (JSON lines)."""
         self.settings = settings
         self.clock = clock
         self.metrics = PlatformMetrics()
@@ -66,6 +70,7 @@ class PlatformServer:
         self.users = Users(settings, self.ledger, self.gateway, self.tokens)
         self.openapi = OpenApi(settings, self.ledger, self.metrics, self.faults, guard, self.tokens, self.users)
         self.cards = Cards(self.openapi)
+        self.refusals = Refusals(self.metrics, clock, Path(refusals_file) if refusals_file else None)
         self.ledger_file = Path(ledger_file) if ledger_file else None
         self.ledger_unwritten: OSError | None = None  # why stop() could not write the ledger file
         self.drain_s = drain_s
@@ -78,7 +83,9 @@ class PlatformServer:
         self._tasks: list[asyncio.Task[None]] = []
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.settings.max_payload_bytes + 1024)
+        app = web.Application(
+            client_max_size=self.settings.max_payload_bytes + 1024, middlewares=[self.refusals.middleware]
+        )
         app.add_routes(
             [
                 web.post("/v1.0/gateway/connections/open", self.gateway.open_connection),
@@ -86,6 +93,8 @@ class PlatformServer:
                 web.get("/user", self.users.handle),
                 *self.openapi.routes(),
                 *self.cards.routes(),
+                *RobotCards(self.openapi).routes(),
+                *Media(self.openapi).routes(),
                 web.get("/healthz", self._healthz),
                 web.get("/metrics", self._metrics),
                 web.get("/admin/ledger", self._admin(self._ledger)),
@@ -147,6 +156,7 @@ class PlatformServer:
         await asyncio.gather(self.gateway.close_all(), self.users.close_all())
         if self._runner is not None:
             await self._runner.cleanup()
+        self.refusals.close()
         if self.ledger_file is not None:
             try:
                 write_json_atomic(self.ledger_file, self.summary())
@@ -169,6 +179,7 @@ class PlatformServer:
         result["faults_applied"] = dict(self.gateway.fault_hits)
         result["unmatched_replies"] = self.openapi.unmatched_replies
         result["sockets"] = self.sockets.summary()
+        result["refusals"] = self.refusals.summary()
         return result
 
     # --- admin --------------------------------------------------------------------------------------

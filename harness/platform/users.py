@@ -22,6 +22,7 @@ log = logging.getLogger("harness.platform")
 
 EVENT_TOPIC = "*"
 EVENT_TYPES = {"join": "chat_add_member", "leave": "chat_remove_member"}
+CARD_CALLBACK_TOPIC = "/v1.0/card/instances/callback"  # both SDKs' card callback topic
 CORP_ID = "corp-emulator"
 
 
@@ -95,8 +96,10 @@ class Users:
                 self._message(session, frame, client_msg_id)
             elif isinstance(kind, str) and kind in EVENT_TYPES:
                 self._membership(session, frame, client_msg_id, kind)
+            elif kind == "card_action":
+                self._card_action(session, frame, client_msg_id)
             else:
-                raise UserInputError(f"unknown type {str(kind)[:40]!r}; use message, join or leave")
+                raise UserInputError(f"unknown type {str(kind)[:40]!r}; use message, join, leave or card_action")
         except UserInputError as exc:
             self.bad_input.count("bad_user_frame")
             session.notify({"type": "error", "clientMsgId": client_msg_id, "error": str(exc)})
@@ -178,6 +181,40 @@ class Users:
             "timeStamp": int(self.ledger.clock.wall() * 1000),
         }
         record = Record(event_id, "event", app.app_id, cid, client_msg_id, session.user_id, session, data, EVENT_TOPIC)
+        self.ledger.open(record)
+        self.gateway.submit(record)
+
+    def _card_action(self, session: UserSession, frame: dict[str, Any], client_msg_id: str) -> None:
+        """A click on a card the bot sent: a CALLBACK on the card topic, answered by the bot's ACK."""
+        app = self._app(frame)
+        out_track_id = _str(frame, "outTrackId")
+        cid = str(frame.get("conversationId") or "")
+        params = frame.get("params", {})
+        if not isinstance(params, dict):
+            raise UserInputError("params must be an object")
+        action_id = str(frame.get("actionId") or "action")
+        data = {
+            "type": "actionCallback",
+            "outTrackId": out_track_id,
+            "userId": session.user_id,
+            "userIdType": 1,
+            "corpId": CORP_ID,
+            "spaceType": "IM",
+            "spaceId": cid,
+            "content": json.dumps({"cardPrivateData": {"actionIds": [action_id], "params": params}}),
+            "extension": "{}",
+        }
+        record = Record(
+            "cbk" + frames.new_id(),
+            "card_callback",
+            app.app_id,
+            cid,
+            client_msg_id,
+            session.user_id,
+            session,
+            data,
+            CARD_CALLBACK_TOPIC,
+        )
         self.ledger.open(record)
         self.gateway.submit(record)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.core.contract import ADMIN_TOKEN_ENV
 from harness.core.scenario.schema import Scenario
+from harness.platform import sdk
 from harness.run.processes import Component
 
 APP_ID = "harness-app"
@@ -57,6 +58,8 @@ def platform(
         str(ready),
         "--ledger-file",
         str(run_dir / "ledger.json"),
+        "--refusals-file",
+        str(run_dir / "refusals.jsonl"),
         "--reply-timeout",
         f"{scenario.load.reply_timeout_s:g}",
         "--drain",
@@ -78,9 +81,13 @@ def platform(
 def bot_env(
     platform_url: str, app_secret: str, admin_password: str, scenario: Scenario, app_id: str = APP_ID
 ) -> dict[str, str]:
+    """The bot's environment: the emulator's URL for the Python SDK (DINGTALK_OPENAPI_ENDPOINT) and, for
+    a bot on node, the preload that points the Node SDK there too (NODE_OPTIONS; other programs ignore it)."""
+    node_options = scenario.target.env.get("NODE_OPTIONS", os.environ.get("NODE_OPTIONS", ""))
     return {
         **scenario.target.env,
-        "DINGTALK_OPENAPI_ENDPOINT": platform_url,
+        sdk.ENDPOINT_ENV: platform_url,
+        "NODE_OPTIONS": sdk.node_options(node_options),
         "DINGTALK_CLIENT_ID": app_id,
         "DINGTALK_CLIENT_SECRET": app_secret,
         "BOT_ADMIN_PASSWORD": admin_password,

@@ -38,7 +38,8 @@ def test_loss_by_stage_is_cross_checked_with_the_bot_log(tmp_path: Path) -> None
     assert not_acked.severity == "critical" and not_acked.runbook == "runbooks/message-loss.md"
     assert "5 messages pushed but never ACKed" in _evidence(not_acked)
     assert "refused 5 frames because its inbound buffer was full" in _evidence(not_acked)
-    assert "never saw 5" in _evidence(not_acked)  # queue-rejected messages never reached the handler
+    # queue-rejected messages never reached the handler
+    assert "5 do not appear in its log as received" in _evidence(not_acked)
     no_reply = _evidence(found["loss.no_reply"])
     assert "3 replies failed in the bot" in no_reply and "the bot logged receiving 3" in no_reply
 
@@ -54,7 +55,7 @@ def test_injected_push_drops_are_named_as_the_cause(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("error", "finding_id", "words"),
     [
-        (("card_streaming", 429, "Throttling"), "api.qps.card_streaming", "gave up 2 times"),
+        (("card_streaming", 429, "Throttling"), "api.qps.card_streaming", "giving up 2 times"),
         (
             ("card_streaming", 403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"),
             "api.qps.card_streaming",

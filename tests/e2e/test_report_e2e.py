@@ -141,7 +141,9 @@ def test_week_report_renders_in_chromium(week_run: Path) -> None:
     assert page.console_errors == [] and page.exceptions == []
     report = json.loads((week_run / "report.json").read_text())
     assert page.values["verdict"].startswith(report["verdict"])
-    assert page.values["slas"] == len(report["slas"]) == 12  # overall, 7 peaks, availability, CPU, memory, loss
+    assert (
+        page.values["slas"] == len(report["slas"]) == 13
+    )  # overall, 7 peaks, availability, CPU, memory, loss, refusals
     assert page.values["broken_images"] == 0
 
 

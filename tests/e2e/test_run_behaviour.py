@@ -179,6 +179,7 @@ window_s = 2
         f"errors {[w['errors_by_kind'] for w in ws if w['errors_by_kind']]}, no-reply "
         f"sample {[s for w in ws for s in w.get('no_reply_sample', [])][:5]}"
     )
+    assert ledger["refusals"] == [], ledger["refusals"]  # the reference bot makes no call the platform refuses
     manifest_text = (result.run_dir / "manifest.json").read_text()
     assert json.loads(manifest_text)["components"]["bot"]["command"][1:3] == ["-m", "harness"]
     assert "DINGTALK_CLIENT_SECRET" not in manifest_text

@@ -292,3 +292,80 @@ async def test_a_repeated_card_for_an_answered_message_is_a_duplicate_never_cred
         assert (counts["replied"], counts["duplicate_replies"]) == (1, 1)
         assert srv.ledger.get(two["msgId"]).final is False  # the second question is still unanswered
         assert srv.summary()["unmatched_replies"] == 0
+
+
+@async_test
+async def test_a_card_stays_addressable_after_its_stream_is_finalized():
+    """The official SDK's AI card: create, deliver, stream (append, then full), finalize the stream, then
+    finish the card (PUT flowStatus 3) and update it again. The instance outlives the finalized stream as
+    on the real platform: every call is accepted, the user gets one reply, nothing counts twice."""
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send("hello", conversation="dm-1")
+        await bot.ack(await bot.frame("CALLBACK"))
+        tok = await bot.token(srv.url)
+        card_url, stream_url = f"{srv.url}/v1.0/card/instances", f"{srv.url}/v1.0/card/streaming"
+        created = {"cardTemplateId": "t", "outTrackId": "sdk-card", "cardData": {"cardParamMap": {"flowStatus": "1"}}}
+        steps = [
+            ("POST", card_url, created),
+            ("POST", f"{card_url}/deliver", {"outTrackId": "sdk-card", "openSpaceId": "dtv1.card//IM_ROBOT.u1"}),
+            ("PUT", stream_url, {"outTrackId": "sdk-card", "key": "msgContent", "content": "he", "isFull": False}),
+            ("PUT", stream_url, {"outTrackId": "sdk-card", "key": "msgContent", "content": "hello", "isFull": True}),
+            ("PUT", stream_url, {"outTrackId": "sdk-card", "content": "hello!", "isFull": True, "isFinalize": True}),
+            ("PUT", card_url, {"outTrackId": "sdk-card", "cardData": {"cardParamMap": {"flowStatus": "3"}}}),
+            ("PUT", stream_url, {"outTrackId": "sdk-card", "content": "late", "isFull": True, "isFinalize": True}),
+            ("PUT", card_url, {"outTrackId": "sdk-card", "cardData": {"cardParamMap": {"msgContent": "edited"}}}),
+        ]
+        for method, url, body in steps:
+            status, answer = await call(http, method, url, tok, body)
+            assert status == 200 and answer["success"] is True, (method, url, answer)
+        assert [(await user.expect("chunk"))["content"] for _ in range(2)] == ["he", "hello"]
+        reply = await user.expect("reply")
+        assert (reply["content"], reply["via"], reply["outTrackId"]) == ("hello!", "card", "sdk-card")
+        counts = srv.summary()["messages"]
+        assert (counts["replied"], counts["duplicate_replies"], counts["late_replies"]) == (1, 0, 0)
+        status, answer = await call(
+            http, "PUT", card_url, tok, {"outTrackId": "never-made", "cardData": {"cardParamMap": {}}}
+        )
+        assert (status, answer["code"]) == (404, "InvalidParameter.OutTrackId")
+
+
+@async_test
+async def test_legacy_gettoken_gives_the_same_access_token_and_refuses_the_old_apis_way():
+    """GET /gettoken?appkey=&appsecret= (oapi; the Node SDK's getAccessToken): {errcode 0, access_token,
+    expires_in}, a token the new API takes; bad credentials are HTTP 200 errcode 40089 and a failed login."""
+    async with server({"token_ttl_s": 600}) as srv, aiohttp.ClientSession() as http:
+        async with http.get(f"{srv.url}/gettoken", params={"appkey": APP, "appsecret": SECRET}) as r:
+            assert r.status == 200
+            body = await r.json()
+        assert (body["errcode"], body["errmsg"], body["expires_in"]) == (0, "ok", 600)
+        robot_send = {"robotCode": APP, "userIds": ["u1"], "msgKey": "sampleText", "msgParam": "{}"}
+        status, _ = await call(
+            http, "POST", f"{srv.url}/v1.0/robot/oToMessages/batchSend", body["access_token"], robot_send
+        )
+        assert status == 200
+        for params, why in [
+            ({"appkey": APP, "appsecret": "wrong"}, "do not match"),
+            ({"appkey": "nobody", "appsecret": SECRET}, "do not match"),
+            ({"appkey": APP}, "missing appsecret"),
+            ({}, "missing appkey and appsecret"),
+        ]:
+            async with http.get(f"{srv.url}/gettoken", params=params) as r:
+                refused = await r.json()
+            assert r.status == 200 and refused["errcode"] == 40089 and why in refused["errmsg"], refused
+            assert "access_token" not in refused and SECRET not in json.dumps(refused)
+        summary = srv.summary()
+        assert summary["login_failures"]["access_token"] == 4
+        assert {"api": "access_token", "status": 200, "code": "40089", "count": 4} in summary["api_responses"]
+
+
+@async_test
+async def test_legacy_gettoken_answers_injected_rate_limits_with_the_old_apis_code():
+    async with (
+        server({"errors": {"access_token": {"status": 429, "ratio": 1}}}) as srv,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(f"{srv.url}/gettoken", params={"appkey": APP, "appsecret": SECRET}) as r:
+            body = await r.json()
+        assert r.status == 200 and body["errcode"] == 90018 and body["injected"] is True
+        assert srv.summary()["login_failures"]["access_token"] == 0  # the credentials were right

@@ -132,7 +132,7 @@ def test_not_a_run_folder_is_a_usage_error(tmp_path: Path, capsys: pytest.Captur
 def test_cli_exit_code_is_the_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = write_run(tmp_path / "run", SyntheticRun(slow_peak_days=(0,)))
     assert main(["report", str(run)]) == ExitCode.SLA_BREACHED
-    assert "FAIL: 2 of 12 SLAs breached" in capsys.readouterr().out
+    assert "FAIL: 2 of 13 SLAs breached" in capsys.readouterr().out
 
 
 def test_baseline_regression_gates_even_when_slas_pass(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_baseline_regression_gates_even_when_slas_pass(tmp_path: Path) -> None:
         and rows["p99_overall"] in judgement.regressed
     )
     summary = report.data.summary
-    assert summary[0].startswith("FAIL (regression): all 12 SLAs met")
+    assert summary[0].startswith("FAIL (regression): all 13 SLAs met")
     assert (
         summary[1] == f"Regressed against baseline base: {len(judgement.regressed)} SLA(s) worse beyond the tolerance."
     )

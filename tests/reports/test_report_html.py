@@ -53,7 +53,7 @@ def test_html_renders_in_chromium_without_errors_and_shows_the_verdicts(faulty_r
     assert page.values["verdict"].startswith("FAIL")
     rows = dict(page.values["rows"])
     assert rows["p99_peak_day1"] == "fail" and rows["p99_peak_day0"] == "pass" and rows["cpu"] == "fail"
-    assert len(rows) == 12
+    assert len(rows) == 13
     charts = dict(page.values["charts"])
     expected = {
         "Load: offered vs achieved",
@@ -83,7 +83,7 @@ def test_markdown_and_junit_carry_every_sla(faulty_report) -> None:
     assert "ChatbotCpuHigh" in md and "hunter2" not in md
     suite = ET.parse(faulty_report.junit_path).getroot().find("testsuite")
     cases = {c.get("name"): c for c in suite.findall("testcase")}
-    assert len(cases) == int(suite.get("tests")) == 12
+    assert len(cases) == int(suite.get("tests")) == 13
     failed = {name for name, c in cases.items() if c.find("failure") is not None}
     assert failed == {"p99_overall", "p99_peak_day1", "cpu", "message_loss"}
     assert suite.get("failures") == "4"
@@ -96,4 +96,4 @@ def test_incomplete_run_renders_and_lists_what_is_missing(tmp_path: Path) -> Non
     html = report.html_path.read_text()
     assert "INCOMPLETE" in html and "samples.jsonl is missing" in html and "No data in this run" in html
     suite = ET.parse(report.junit_path).getroot().find("testsuite")
-    assert int(suite.get("errors")) == 3  # cpu, memory, message loss have no data
+    assert int(suite.get("errors")) == 4  # cpu, memory, message loss, refused calls have no data

@@ -1,9 +1,11 @@
 """Runbook as code: 401 / 403 / 429 from the platform's open API, by API and cause (runbooks/401.md,
 403.md, 429.md).
 
-The ledger counts every response by API, status and code; the bot's log says what the bot did about
-them (token refreshes, retries exhausted, permission_denied with the scopes it lacks). DingTalk
-signals a QPS limit either as 429 or as 403 with a QpsLimit code: the code tells the two 403s apart.
+The ledger counts every response by API, status and code, and the platform knows the scope each API
+needs; a bot log in the optional format adds what the bot did about them (token refreshes, retries
+exhausted, permission_denied with the scopes it lacks). Without such a log nothing is claimed about
+the bot's side. DingTalk signals a QPS limit either as 429 or as 403 with a QpsLimit code: the code
+tells the two 403s apart.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from harness.analysis.diagnose.context import Context
 from harness.analysis.diagnose.model import Evidence, Finding
 from harness.analysis.report.model import ActivitySpan, ApiErrorSpan
-from harness.core.contract import BotEvent
+from harness.core.contract import REQUIRED_SCOPE, BotEvent
 
 
 def _kind(status: int, code: str) -> str | None:
@@ -44,13 +46,16 @@ def _unauthorized(ctx: Context, api: str, span: ActivitySpan, evidence: list[Evi
     else:
         cause = "invalid or expired access token, or a token signed with the wrong secret"
         action = "refresh the access token on 401 (once), and check the app secret the bot signs with"
-    refreshed = ctx.bot.events.get(BotEvent.ACCESS_TOKEN_REFRESHED, 0)
-    evidence.append(
-        Evidence(
-            f"the bot refreshed its access token {refreshed} times",
-            f"logs/bot.log event={BotEvent.ACCESS_TOKEN_REFRESHED}",
+    if ctx.bot.follows_contract:
+        refreshed = ctx.bot.events.get(BotEvent.ACCESS_TOKEN_REFRESHED, 0)
+        evidence.append(
+            Evidence(
+                f"the bot logged {refreshed} access-token refreshes",
+                f"logs/bot.log event={BotEvent.ACCESS_TOKEN_REFRESHED}",
+            )
         )
-    )
+    else:
+        evidence.append(Evidence(ctx.bot.absence, "logs/bot.log"))
     return Finding(
         f"api.401.{api}",
         f"{span.count} × 401 Unauthorized on {api}",
@@ -64,8 +69,9 @@ def _unauthorized(ctx: Context, api: str, span: ActivitySpan, evidence: list[Evi
 
 
 def _forbidden(ctx: Context, api: str, span: ActivitySpan, evidence: list[Evidence]) -> Finding:
-    scopes = sorted(ctx.bot.permission_denied.get(api, set()))
-    scope_text = ", ".join(scopes) if scopes else "unknown (the bot did not log requiredScopes)"
+    logged = sorted(ctx.bot.permission_denied.get(api, set()))
+    scopes = logged or ([REQUIRED_SCOPE[api]] if api in REQUIRED_SCOPE else [])
+    scope_text = ", ".join(scopes) if scopes else "unknown (neither the platform nor the bot's log names it)"
     injected = ctx.injected(api, 403)
     cause = f"the app is missing the scope {scope_text}"
     if injected:
@@ -73,17 +79,21 @@ def _forbidden(ctx: Context, api: str, span: ActivitySpan, evidence: list[Eviden
         cause = f"403s injected by the run's scenario ({injected}), standing for a missing scope {scope_text}"
     evidence.append(
         Evidence(
-            f"required scopes reported by the platform: {scope_text}",
-            "logs/bot.log event=permission_denied requiredScopes",
+            f"required scopes the platform named: {scope_text}",
+            "logs/bot.log event=permission_denied requiredScopes"
+            if logged
+            else f"the platform's scope for {api} (accessdenieddetail.requiredScopes of its 403)",
         )
     )
-    exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st == "403")
-    evidence.append(
-        Evidence(
-            f"{exhausted} retries exhausted on this 403 (a permission 403 must not be retried)",
-            "logs/bot.log event=retries_exhausted",
+    if ctx.bot.follows_contract:
+        exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st == "403")
+        evidence.append(
+            Evidence(
+                f"the bot logged {exhausted} calls giving up after retries on this 403 (a permission 403 "
+                "must not be retried)",
+                "logs/bot.log event=retries_exhausted",
+            )
         )
-    )
     return Finding(
         f"api.403.{api}",
         f"{span.count} × 403 permission denied on {api}",
@@ -105,13 +115,24 @@ def _rate_limited(ctx: Context, api: str, statuses: list[int], span: ActivitySpa
     exhausted = sum(s.count for (a, st, _c), s in ctx.bot.retries_exhausted.items() if a == api and st in codes)
     failed = [(st, f) for st in sorted(codes, reverse=True) if (f := ctx.bot.reply_failed.get((api, st)))]
     evidence.append(Evidence(f"peak {span.peak_per_minute:.0f} rejections per wall minute", "ledger.jsonl deltas"))
-    evidence.append(
-        Evidence(
-            f"the bot retried and gave up {exhausted} times after the maximum attempts; "
-            f"{span.count - exhausted} rejections were absorbed by retries",
-            "logs/bot.log event=retries_exhausted",
+    rejected = (ctx.ledger.lost_by_stage or {}).get("reply_rejected", 0)
+    if rejected:
+        evidence.append(
+            Evidence(
+                f"{rejected} messages were lost after the platform refused their reply",
+                f"{ctx.ledger.source} lost_by_stage.reply_rejected",
+            )
         )
-    )
+    if ctx.bot.follows_contract:
+        evidence.append(
+            Evidence(
+                f"the bot logged giving up {exhausted} times after the maximum attempts; "
+                f"{span.count - exhausted} rejections were absorbed by retries",
+                "logs/bot.log event=retries_exhausted",
+            )
+        )
+    else:
+        evidence.append(Evidence(ctx.bot.absence, "logs/bot.log"))
     for st, f in failed:
         evidence.append(
             Evidence(
@@ -129,7 +150,7 @@ def _rate_limited(ctx: Context, api: str, statuses: list[int], span: ActivitySpa
     return Finding(
         f"api.qps.{api}",
         f"{span.count} × rate limited ({form}) on {api}",
-        "critical" if exhausted else "warning",
+        "critical" if exhausted or rejected else "warning",
         f"The platform rate-limited {span.count} calls to {api} with {form}."
         + (
             " A 403 with a QpsLimit code is DingTalk's form of a rate limit, not a missing permission."

@@ -67,6 +67,24 @@ class BotLog:
     open_overflow: int = 0
     lost_seen: dict[str, list[str]] = field(default_factory=dict)  # ledger lost msgId -> bot events seen
 
+    @property
+    def follows_contract(self) -> bool:
+        """Whether the log speaks the optional contract (docs/run-folder.md, BotEvent): only then does a
+        count of zero mean the bot did not do it. Any other log (an SDK bot's plain output) is no evidence."""
+        return self.present and any(self.events.get(name) for name in BotEvent.names())
+
+    @property
+    def absence(self) -> str:
+        """Why the bot's side cannot be told, or "" when it can."""
+        if not self.present:
+            return "the bot log is missing: the bot's side cannot be cross-checked"
+        if not self.follows_contract:
+            return (
+                "the bot's log is not in the optional JSON-lines format (docs/run-folder.md): the bot's side "
+                "cannot be cross-checked; the findings rest on what the platform saw"
+            )
+        return ""
+
 
 def _handle(log: BotLog, e: dict[str, Any], open_ids: dict[str, None], last_seq: dict[str, int]) -> None:
     name = str(e.get("event", ""))

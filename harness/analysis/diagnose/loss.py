@@ -1,9 +1,11 @@
 """Runbook as code: lost messages, by the stage where they stopped (runbooks/message-loss.md).
 
-The emulator's ledger is the ground truth of each message's fate; the bot's log says what the bot
-saw of it. Each stage is cross-checked with what would explain it: queue rejections (the bot asked for
-redelivery), reconnects (pushes to a dying connection), replies the bot never logged (sequence gaps,
-received but unanswered), and retries exhausted on the open API.
+The emulator's ledger is the ground truth of each message's fate, and the finding rests on it and on
+the faults the emulator applied. A bot log in the optional format (docs/run-folder.md) adds what the
+bot logged of each stage: queue rejections (the bot asked for redelivery), reconnects (pushes to a
+dying connection), replies it never logged (sequence gaps, received but unanswered), and retries
+exhausted on the open API. Any other log, or none, adds nothing and is said so, never read as the bot
+having done nothing.
 """
 
 from __future__ import annotations
@@ -69,8 +71,8 @@ def _injected(ctx: Context, stage: str) -> list[Evidence]:
 
 def _cross_checks(ctx: Context, stage: str, sample: list[dict]) -> list[Evidence]:
     bot, out = ctx.bot, []
-    if not bot.present:
-        return [Evidence("the bot log is missing: the bot's side cannot be cross-checked", "logs/bot.log")]
+    if bot.absence:
+        return [Evidence(bot.absence, "logs/bot.log")]
     if stage in ("not_acked", "not_pushed") and bot.queue_rejected.count:
         out.append(
             Evidence(
@@ -122,15 +124,15 @@ def _cross_checks(ctx: Context, stage: str, sample: list[dict]) -> list[Evidence
                 f"{bot.seq_gaps} reply sequence numbers missing ({bot.seq_gap_example})", "logs/bot.log reply_sent seq"
             )
         )
-    seen_by_bot = Counter(
-        "received" if BotEvent.MESSAGE_RECEIVED in bot.lost_seen.get(str(m.get("msgId")), []) else "never seen"
+    logged = Counter(
+        "received" if BotEvent.MESSAGE_RECEIVED in bot.lost_seen.get(str(m.get("msgId")), []) else "not logged"
         for m in sample
     )
     if sample:
         out.append(
             Evidence(
-                f"of {len(sample)} sampled lost messages, the bot logged receiving "
-                f"{seen_by_bot['received']} and never saw {seen_by_bot['never seen']}",
+                f"of {len(sample)} sampled lost messages, the bot logged receiving {logged['received']}; "
+                f"{logged['not logged']} do not appear in its log as received (most likely lost before its handler)",
                 "ledger.json lost_sample x logs/bot.log message_received",
             )
         )

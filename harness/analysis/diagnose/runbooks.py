@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from harness.analysis.diagnose import api_errors, loss, security, slowness
+from harness.analysis.diagnose import api_errors, loss, refusals, security, slowness
 from harness.analysis.diagnose.botlog import read_bot_log
 from harness.analysis.diagnose.context import BOT_LOG, Context
 from harness.analysis.diagnose.model import Finding, ordered
@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-RUNBOOKS = (loss, api_errors, slowness, security)
+RUNBOOKS = (loss, api_errors, refusals, slowness, security)
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,11 @@ def diagnose(report: Report) -> Diagnosis:
     found: list[Finding] = []
     for runbook in RUNBOOKS:
         found += runbook.findings(ctx)
-    if bot.unreadable:
+    if bot.present and not bot.follows_contract:
+        folder.warnings.append(
+            f"{BOT_LOG} is not in the optional JSON-lines format (docs/run-folder.md): the diagnosis rests on "
+            "what the platform saw"
+        )
+    elif bot.unreadable:
         folder.warnings.append(f"{BOT_LOG}: {bot.unreadable} of {bot.lines} lines are not JSON objects")
     return Diagnosis(ordered(found), folder.warnings)

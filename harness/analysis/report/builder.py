@@ -80,7 +80,8 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
     alerts = aggregate_alerts(folder, load.sim_end, load.wall_end)
     messages = _ledger_figures(ledger, folder)
     profiles = profile_tables(folder)
-    slas = sla_verdicts(load, resources, messages.lost, thresholds)
+    refusals = ledger.refusals(folder) if ledger.final is not None else None
+    slas = sla_verdicts(load, resources, messages.lost, thresholds, refusals)
 
     incomplete = list(folder.problems)
     if folder.status != "completed":
@@ -119,6 +120,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         profiles=profiles,
         profile_diffs=window_diffs(profiles),
         manifest=mask_mapping(folder.manifest),  # secrets never appear in reports
+        refusals=refusals,
     )
     series = ChartSeries(
         load=load.series,

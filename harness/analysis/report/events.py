@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.analysis.report.model import ActivitySpan, Alert, ApiErrorSpan
+from harness.analysis.report.model import ActivitySpan, Alert, ApiErrorSpan, RefusalRow
 from harness.core.runfolder.reader import RunFolder
 from harness.core.timemap import Segment
 
@@ -153,6 +153,37 @@ class LedgerResult:
 
     def login_failures(self) -> dict[str, ActivitySpan]:
         return {api: span.summary() for api, span in self.login_failure_spans.items()}
+
+    def refusals(self, folder: RunFolder) -> list[RefusalRow] | None:
+        """The final ledger's refused calls by class, the bot's first, then by count; None when the
+        ledger does not count refusals (an emulator older than the count, or no ledger)."""
+        raw = (self.final or {}).get("refusals")
+        if not isinstance(raw, list):
+            return None
+        rows = []
+        for i, r in enumerate(raw):
+            try:
+                rows.append(
+                    RefusalRow(
+                        api=str(r["api"]),
+                        method=str(r["method"]),
+                        route=str(r["route"]),
+                        status=int(r["status"]),
+                        code=str(r.get("code") or ""),
+                        cause=str(r["cause"]),
+                        count=int(r["count"]),
+                        first_sim=_sim(folder, r.get("first_wall")),
+                        last_sim=_sim(folder, r.get("last_wall")),
+                        reason=str(r.get("reason") or ""),
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                folder.warnings.append(f"{self.source}: refusals[{i}] is malformed ({exc!r}); left out")
+        return sorted(rows, key=lambda r: (r.cause != "bot", -r.count, r.api, r.status, r.code))
+
+
+def _sim(folder: RunFolder, unix: Any) -> float | None:
+    return folder.sim_at_unix(float(unix)) if isinstance(unix, (int, float)) and unix else None
 
 
 def aggregate_ledger(folder: RunFolder) -> LedgerResult:

@@ -214,6 +214,22 @@ class ApiErrorSpan(ActivitySpan):
     code: str
 
 
+class RefusalRow(_Model):
+    """Calls the platform refused, of one class (the ledger's `refusals`, docs/run-folder.md): who is
+    held to them is `cause` (`bot` counts against the refused-calls SLA; `injected` and `harness` do not)."""
+
+    api: str
+    method: str
+    route: str
+    status: int
+    code: str
+    cause: str
+    count: int
+    first_sim: float | None
+    last_sim: float | None
+    reason: str
+
+
 class ApiResponseCount(_Model):
     """The ledger's count of one API's responses by status and code."""
 
@@ -390,6 +406,8 @@ class ReportData(_Model):
     profile_diffs: list[ProfileDiff]
     manifest: dict[str, Any]  # the run's manifest, secrets masked
     findings: list[Finding] = []
+    # every call the platform refused, by class, bot-side first; None: the ledger does not say
+    refusals: list[RefusalRow] | None = None
     baseline: Comparison | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @property

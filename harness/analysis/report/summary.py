@@ -102,6 +102,15 @@ def sentences(report: ReportData) -> list[str]:
     if ledger.lost:
         stages = ", ".join(f"{k} {v}" for k, v in (ledger.lost_by_stage or {}).items() if v)
         out.append(f"{ledger.lost:,} messages lost ({stages}); see the diagnosis.")
+    refused = [r for r in report.refusals or [] if r.cause == "bot"]
+    if refused:
+        top = "; ".join(
+            f"{r.api} {r.method} {r.route} {r.status} {r.code} x{r.count:,}".replace("  ", " ") for r in refused[:3]
+        )
+        more = f"; and {len(refused) - 3} more kinds" if len(refused) > 3 else ""
+        out.append(
+            f"The platform refused {sum(r.count for r in refused):,} of the bot's calls ({top}{more}); see Open-API refusals."
+        )
     if report.findings:
         titles = "; ".join(f.title for f in report.findings[:4])
         out.append(f"Diagnosis: {len(report.findings)} finding(s) - {titles}.")

@@ -8,7 +8,7 @@ here. The margin is signed so that positive always means "inside the SLA" (headr
 from __future__ import annotations
 
 from harness.analysis.report.load import LoadResult, latency_summary
-from harness.analysis.report.model import Op, SlaStatus, SlaVerdict, Unit
+from harness.analysis.report.model import Op, RefusalRow, SlaStatus, SlaVerdict, Unit
 from harness.analysis.report.resources import ResourceResult
 from harness.core.contract import AVAILABILITY, Thresholds
 
@@ -38,7 +38,11 @@ def judge(
 
 
 def sla_verdicts(
-    load: LoadResult, resources: ResourceResult, lost: int | None, thresholds: Thresholds
+    load: LoadResult,
+    resources: ResourceResult,
+    lost: int | None,
+    thresholds: Thresholds,
+    refusals: list[RefusalRow] | None = None,
 ) -> list[SlaVerdict]:
     p99_limit = thresholds.p99_latency_seconds
     overall = latency_summary(load.reply)
@@ -118,7 +122,30 @@ def sla_verdicts(
             "ledger (emulator ground truth)",
         )
     )
+    out.append(refused_calls_verdict(refusals, thresholds))
     return out
+
+
+def refused_calls_verdict(refusals: list[RefusalRow] | None, thresholds: Thresholds) -> SlaVerdict:
+    """Calls the platform refused the bot: a refusal the scenario's own faults caused, or one on the
+    harness's side, is not the bot's and is not counted."""
+    by_cause = {c: sum(r.count for r in refusals or [] if r.cause == c) for c in ("bot", "injected", "harness")}
+    detail = (
+        f"not counted: {by_cause['injected']} injected by the scenario's faults, "
+        f"{by_cause['harness']} on the harness's side (user socket, admin API); see Open-API refusals"
+        if refusals is not None
+        else "the ledger does not count refused calls (an emulator older than that count?)"
+    )
+    return judge(
+        "refused_calls",
+        "Open-API calls refused",
+        None if refusals is None else float(by_cause["bot"]),
+        thresholds.refused_calls,
+        "count",
+        "<=",
+        "ledger refusals (cause bot)",
+        detail,
+    )
 
 
 def error_budget_used(availability: float | None, target: float) -> float | None:
