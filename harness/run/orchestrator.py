@@ -458,6 +458,8 @@ class Run:
     # --- the end -----------------------------------------------------------------------------------
     def _shutdown(self) -> None:
         self.disk.release()  # room for what stopping writes, even on a disk that filled up
+        if self.abort_reason:  # say why at once, while the released reserve has room: logs may fill it next
+            self.manifest.update(status="aborted", abort_reason=self.abort_reason)
         self.profiler.stop()
         # the master first: stopping, it collects the workers' last windows before they quit
         order = ["loadgen-master", "loadgen-worker", "bot", "platform"]
