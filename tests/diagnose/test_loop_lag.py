@@ -14,7 +14,7 @@ from harness.analysis.diagnose.model import Finding
 from harness.analysis.report.builder import analyse
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.core.runfolder.reader import RunFolder
-from harness.run.sampler import LagDelta, scrape_bot
+from harness.run.sampler import LOOP_LAG, HistogramDelta, scrape_bot
 from reference_bot.metrics import BotMetrics
 
 THURSDAY = 3
@@ -33,7 +33,7 @@ def serving(metrics: BotMetrics) -> Iterator[str]:
 
 
 def test_sampler_records_the_lag_observed_since_the_previous_sample():
-    metrics, deltas = BotMetrics("test", 10), LagDelta()
+    metrics, deltas = BotMetrics("test", 10), HistogramDelta(LOOP_LAG)
     with serving(metrics) as url:
         assert deltas.update(scrape_bot(url)) == {"count": 0, "sum": 0.0, "buckets": {}}
         for lag in (0.0004, 0.0004, 0.3):
@@ -47,7 +47,7 @@ def test_sampler_records_the_lag_observed_since_the_previous_sample():
 
 
 def test_a_restarted_bot_starts_its_deltas_again():
-    before, restarted, deltas = BotMetrics("test", 10), BotMetrics("test", 10), LagDelta()
+    before, restarted, deltas = BotMetrics("test", 10), BotMetrics("test", 10), HistogramDelta(LOOP_LAG)
     before.event_loop_lag.observe(0.02)
     before.event_loop_lag.observe(0.02)
     restarted.event_loop_lag.observe(0.002)
