@@ -61,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.core.scenario.config import ScenarioError, json_schema_text, load_scenario
     from harness.loadgen.shapes import build_plan
+    from harness.run.components import target_problem
     from harness.run.orchestrator import Run, RunOptions
 
     if args.schema:
@@ -74,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         plan = build_plan(scenario)
     except ScenarioError as exc:
         print(f"bad scenario: {exc}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    problem = target_problem(scenario)
+    if problem:
+        print(f"bad scenario: {problem}", file=sys.stderr)
         return int(ExitCode.USAGE)
     if args.check:
         print(
@@ -91,4 +96,9 @@ def run(args: argparse.Namespace) -> int:
         remote_workers=args.remote_workers,
         master_port=args.master_port or (5557 if args.remote_workers else 0),
     )
-    return Run(scenario, options).execute()
+    try:
+        run = Run(scenario, options)
+    except OSError as exc:  # the run folder cannot be made: the user's --runs-dir, not a harness bug
+        print(f"cannot create a run folder under {args.runs_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    return run.execute()
