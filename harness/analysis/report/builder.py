@@ -31,7 +31,15 @@ from harness.core.runfolder.reader import RunFolder
 from harness.core.secrets import mask_mapping
 
 log = logging.getLogger(__name__)
-LEDGER_FIELDS = ("messages", "lost_by_stage", "api_responses", "login_failures", "connections", "faults_applied")
+LEDGER_FIELDS = (
+    "messages",
+    "lost_by_stage",
+    "api_responses",
+    "login_failures",
+    "connections",
+    "faults_applied",
+    "late_replies_by_stage",
+)
 
 
 def _ledger_figures(ledger: LedgerResult, folder: RunFolder) -> LedgerFigures:

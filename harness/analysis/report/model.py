@@ -264,6 +264,7 @@ class LedgerFigures(_Model):
     login_failures: dict[str, int] | None
     connections: dict[str, int] | None
     faults_applied: dict[str, int] | None
+    late_replies_by_stage: dict[str, int] | None = None  # lost messages answered after the timeout (newer ledgers)
 
 
 class Alert(_Model):
