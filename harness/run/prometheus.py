@@ -36,13 +36,19 @@ def host_port(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path or "/metrics"
 
 
+def duration(seconds: float) -> str:
+    """A Prometheus duration: whole units only ("2s", "500ms"; "0.5s" is refused)."""
+    ms = round(seconds * 1000)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
 def write_config(folder: Path, targets: dict[str, str], interval_s: float, alertmanager_url: str = "") -> Path:
     """prometheus.yml scraping each `job -> metrics URL`, with a copy of the project's rule files."""
     rules = folder / "rules"
     rules.mkdir(parents=True, exist_ok=True)
     for rule_file in assets.asset_files(*RULE_FILES):
         shutil.copy(rule_file, rules / rule_file.name)
-    interval = f"{max(interval_s, 0.5):g}s"
+    interval = duration(max(interval_s, 0.5))
     config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
         "rule_files": ["rules/*.yml"],
