@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.core.exposition import counter, gauge
 from harness.core.runfolder.jsonlines import JsonLinesWriter
+from harness.core.secrets import mask_argv
 
 log = logging.getLogger("harness.run")
 PROC_FIELDS = ("cpu", "rss", "threads", "fds")
@@ -135,6 +136,7 @@ class HistogramDelta:
 
 OTHERS_TOP = 3  # processes outside the run named in each sample
 OTHERS_MIN_CPU = 0.02  # share of a core below which an outside process is not named
+OTHERS_CMD_CHARS = 80
 
 
 class OutsideProcesses:
@@ -167,10 +169,12 @@ class OutsideProcesses:
         top = []
         for share, proc in sorted(busy, key=lambda item: -item[0])[:OTHERS_TOP]:
             try:
-                name = proc.name()
+                name, argv = proc.name(), proc.cmdline()
             except psutil.Error:
-                name = "?"
-            top.append({"name": name, "pid": proc.pid, "cpu": round(share, 4)})
+                name, argv = "?", []
+            # what it runs, so that a report can name it; secret-looking arguments masked, kept short
+            cmd = " ".join(mask_argv(argv))[:OTHERS_CMD_CHARS]
+            top.append({"name": name, "pid": proc.pid, "cpu": round(share, 4), "cmd": cmd})
         return {"cpu": round(total, 4), "top": top}
 
 

@@ -98,7 +98,7 @@ def test_run_folder_layout_and_manifest(tmp_path: Path):
 def test_sampler_names_a_busy_process_outside_the_run(tmp_path: Path):
     """A CPU hog the run did not start is not a component: the sample's `others` sums it and names it
     by name and pid, so that rig health can say who filled the host."""
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass", "--password", "hunter2"])
     out = JsonLinesWriter(tmp_path / "samples.jsonl")
     sampler = Sampler(out, 0.5, lambda: (1.0, 36000.0))
     try:
@@ -115,5 +115,6 @@ def test_sampler_names_a_busy_process_outside_the_run(tmp_path: Path):
         out.close()
     [named] = [p for p in line["others"]["top"] if p["pid"] == hog.pid]
     assert named["name"].startswith("python") and named["cpu"] > 0.2
+    assert "while True: pass" in named["cmd"] and "hunter2" not in named["cmd"]  # what it runs, secrets masked
     assert line["others"]["cpu"] >= named["cpu"]
     assert os.getpid() not in {p["pid"] for p in line["others"]["top"]}  # a run component is not an "other"

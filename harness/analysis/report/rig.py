@@ -121,7 +121,7 @@ def sample_consumers(sample: dict[str, Any], cores: int | None) -> dict[str, tup
         named = 0.0
         for p in others.get("top") or []:
             cpu = float(p.get("cpu", 0.0))
-            out[f"{p.get('name', '?')} (pid {p.get('pid', '?')})"] = (cpu, False)
+            out[f"{p.get('cmd') or p.get('name', '?')} (pid {p.get('pid', '?')})"] = (cpu, False)
             named += cpu
         rest = float(others.get("cpu", 0.0)) - named
     else:  # an older sampler: the outside processes are what the host used beyond the run's components
