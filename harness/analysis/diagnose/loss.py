@@ -25,6 +25,11 @@ NO_FAILURE_SEEN = (
     "no failure in the bot's log explains it (no reply_failed, handler_crashed or retries_exhausted): "
     "the bot may have dropped these without logging it, or answered them after the ledger forgot them"
 )
+STOPPED_BUSY = (
+    "the run ended while the bot still had {n} messages queued or in hand (drain_incomplete), and its log "
+    "shows no failure: they were still being worked on, too slowly to finish before the end (see the "
+    "late-reply and slowness findings)"
+)
 
 STAGES = {
     "not_pushed": (
@@ -126,6 +131,13 @@ def _cross_checks(ctx: Context, stage: str, sample: list[dict]) -> list[Evidence
                     "logs/bot.log message_received without reply_sent / reply_failed",
                 )
             )
+    if bot.left_at_stop and stage in ("not_acked", "no_reply"):
+        out.append(
+            Evidence(
+                f"the bot was stopped with {bot.left_at_stop} messages still queued or in hand",
+                "logs/bot.log event=drain_incomplete",
+            )
+        )
     if bot.seq_gaps:
         out.append(
             Evidence(
@@ -209,7 +221,7 @@ def _stage_finding(ctx: Context, stage: str, count: int, late: int) -> Finding:
     if injected:
         cause = "faults injected by the run's scenario (see the evidence); otherwise: " + cause
     elif stage in ("no_reply", "reply_rejected") and ctx.bot.present and not _bot_failures(ctx):
-        cause = NO_FAILURE_SEEN
+        cause = STOPPED_BUSY.format(n=ctx.bot.left_at_stop) if ctx.bot.left_at_stop else NO_FAILURE_SEEN
     return Finding(
         f"loss.{stage}",
         f"{count} messages lost: {what}",

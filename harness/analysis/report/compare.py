@@ -6,9 +6,11 @@ never the host's. Availability is compared on its complement (the failure rate),
 relative tolerance and the absolute floor of its unit (contract.NOISE: two identical runs differ by
 milliseconds and points of a core from scheduling alone); where both runs have enough windows with
 messages, the 95 % bootstrap interval of the worsening (windows resampled in blocks, both runs) must
-also exclude zero. A pass that became a fail is always a regression. A regression of an SLA a busy
-rig can push (latency, availability, loss) in a run whose rig did not hold is `rig_bound`: it makes
-the verdict INCONCLUSIVE, not FAIL.
+also exclude zero. A pass that became a fail is always a regression. An SLA a busy rig can push
+(latency, availability, loss) is compared, when either run's rig did not hold everywhere, on the
+windows where it held (`healthy_value`, healthy blocks): a worsening there is the bot's. A regression
+that is only a pass turned into a rig-bound fail is `rig_bound`: it makes the verdict INCONCLUSIVE, not
+FAIL.
 
 Two runs of different scenarios, targets or durations are not comparable: `compare` refuses them
 (BaselineMismatch, a usage error) unless told to compare anyway, and then lists the differences.
@@ -129,25 +131,33 @@ def _change(worse: float, minimum: float, interval: list[float] | None) -> Chang
     return "within noise"
 
 
-def _row(
-    sla: SlaVerdict, base: SlaVerdict, tolerance: float, interval: list[float] | None, rig_held: bool
-) -> ComparisonRow:
-    delta = relative_worsening = minimum = None
+def _judged_value(sla: SlaVerdict, on_healthy: bool) -> float | None:
+    """The value to compare: where the rig held, when it did not everywhere in this run (an SLA judged
+    again there has a healthy_status), else the SLA's own value."""
+    return sla.healthy_value if on_healthy and sla.healthy_status is not None else sla.value
+
+
+def _row(sla: SlaVerdict, base: SlaVerdict, tolerance: float, now: Report, then: Report) -> ComparisonRow:
+    on_healthy = sla.rig_sensitive and not (_rig_held(now) and _rig_held(then))
+    value, baseline = _judged_value(sla, on_healthy), _judged_value(base, on_healthy)
+    delta = relative_worsening = minimum = interval = None
     change: Change = "no data"
-    if sla.value is not None and base.value is not None:
-        delta = sla.value - base.value
-        base_bad = _badness(base.value, base.op)
-        worse = _badness(sla.value, sla.op) - base_bad
+    if value is not None and baseline is not None:
+        delta = value - baseline
+        base_bad = _badness(baseline, base.op)
+        worse = _badness(value, sla.op) - base_bad
         relative_worsening = worse / base_bad if base_bad else None
         minimum = max(tolerance * abs(base_bad), floor(sla.id))
+        interval = bootstrap_worsening(sla.id, _blocks(now, on_healthy), _blocks(then, on_healthy))
         change = _change(worse, minimum, interval)
-    regression = change == "worse" or (base.status == "pass" and sla.status == "fail")
+    flipped = base.status == "pass" and sla.status == "fail"
+    regression = change == "worse" or flipped
     return ComparisonRow(
         id=sla.id,
         name=sla.name,
         unit=sla.unit,
-        value=sla.value,
-        baseline=base.value,
+        value=value,
+        baseline=baseline,
         status=sla.status,
         baseline_status=base.status,
         delta=delta,
@@ -156,8 +166,18 @@ def _row(
         change=change,
         min_difference=minimum,
         interval=interval,
-        rig_bound=regression and sla.rig_sensitive and not rig_held,
+        rig_bound=regression and change != "worse" and sla.rig_bound,
+        where_rig_held=on_healthy,
     )
+
+
+def _rig_held(report: Report) -> bool:
+    rig = report.data.rig
+    return rig is None or rig.unhealthy_windows == 0
+
+
+def _blocks(report: Report, healthy_only: bool) -> list[Block]:
+    return [b for b in report.series.blocks if b.healthy or not healthy_only]
 
 
 # --- comparable runs ----------------------------------------------------------------------------------
@@ -210,19 +230,8 @@ def compare(
             f"the baseline {base.run.name} is not comparable: {'; '.join(different)} "
             "(compare anyway with --allow-mismatch)"
         )
-    rig_held = all(r is None or r.unhealthy_windows == 0 for r in (now.rig, base.rig))
     base_by_id = {s.id: s for s in base.slas}
-    rows = [
-        _row(
-            sla,
-            base_by_id[sla.id],
-            tol,
-            bootstrap_worsening(sla.id, current.series.blocks, baseline.series.blocks),
-            rig_held,
-        )
-        for sla in now.slas
-        if sla.id in base_by_id
-    ]
+    rows = [_row(sla, base_by_id[sla.id], tol, current, baseline) for sla in now.slas if sla.id in base_by_id]
     return Comparison(
         baseline_dir=base.run.dir,
         baseline_verdict=base.verdict,

@@ -49,6 +49,7 @@ class Block:
     replies_ok: int
     timeouts: int
     counts: Counter[int]  # sparse_counts of reply_hist, timeouts included at the reply timeout
+    healthy: bool = True  # the rig held in every window of the block
 
     def merge(self, other: Block) -> Block:
         return Block(
@@ -56,6 +57,7 @@ class Block:
             self.replies_ok + other.replies_ok,
             self.timeouts + other.timeouts,
             self.counts + other.counts,
+            self.healthy and other.healthy,
         )
 
 
@@ -65,12 +67,12 @@ class Blocks:
 
     items: list[Block] = field(default_factory=list)
 
-    def add(self, w: dict[str, Any], hist: HdrHistogram | None) -> None:
+    def add(self, w: dict[str, Any], hist: HdrHistogram | None, healthy: bool) -> None:
         sent = int(w.get("sent", 0))
         if not sent:
             return
         counts = sparse_counts(hist) if hist is not None else Counter()
-        self.items.append(Block(sent, int(w.get("replies_ok", 0)), int(w.get("timeouts", 0)), counts))
+        self.items.append(Block(sent, int(w.get("replies_ok", 0)), int(w.get("timeouts", 0)), counts, healthy))
         if len(self.items) > 2 * MAX_BLOCKS:
             pairs = zip(self.items[0::2], self.items[1::2], strict=False)
             merged = [a.merge(b) for a, b in pairs]
@@ -306,7 +308,7 @@ def aggregate_load(folder: RunFolder, reply_timeout_s: float | None, health: Win
         held = health is None or not health.judge(w)
         if held:
             healthy.add(w, hist)
-        blocks.add(w, hist)
+        blocks.add(w, hist, held)
         for peak in peaks:
             if peak.segment.sim_start <= w_sim < peak.segment.sim_end:
                 peak.add(w, hist, held)

@@ -412,7 +412,8 @@ class ComparisonRow(_Model):
     change: Literal["worse", "better", "within noise", "no data"] = "no data"
     min_difference: float | None = None  # the smallest worsening (in the SLA's unit) called a change
     interval: list[float] | None = None  # bootstrap interval of the worsening (value - baseline in "worse" direction)
-    rig_bound: bool = False  # worse, in an SLA a busy rig can push, in a run whose rig did not hold
+    rig_bound: bool = False  # a regression only because the SLA now fails where the rig did not hold
+    where_rig_held: bool = False  # value and baseline are over the windows where the rig held (healthy_value)
 
 
 class Comparison(_Model):

@@ -183,11 +183,13 @@ def _healthy_value(sla: SlaVerdict, load: LoadResult) -> float | None:
 
 
 def _with_rig(sla: SlaVerdict, load: LoadResult) -> SlaVerdict:
-    """Rig-sensitive SLAs that failed are judged again on the windows where the rig held: failing there
-    too is a FAIL; passing there (or no data there) means the rig, not the bot, is what was measured."""
+    """A rig-sensitive SLA in a run whose rig did not hold everywhere is judged again on the windows
+    where it held (`healthy_value`, also what a baseline comparison compares). One that failed and
+    fails there too is a FAIL; one that passes there (or has no data there) is `rig_bound`: the rig,
+    not the bot, is what was measured."""
     sensitive = sla.id.startswith(RIG_SENSITIVE)
     health = load.health
-    if not sensitive or sla.status != "fail" or health is None or not health.unhealthy:
+    if not sensitive or health is None or not health.unhealthy:
         return sla.model_copy(update={"rig_sensitive": sensitive})
     again = judge(sla.id, sla.name, _healthy_value(sla, load), sla.threshold, sla.unit, sla.op, sla.source)
     return sla.model_copy(
@@ -195,7 +197,7 @@ def _with_rig(sla: SlaVerdict, load: LoadResult) -> SlaVerdict:
             "rig_sensitive": True,
             "healthy_value": again.value,
             "healthy_status": again.status,
-            "rig_bound": again.status != "fail",
+            "rig_bound": sla.status == "fail" and again.status != "fail",
         }
     )
 
