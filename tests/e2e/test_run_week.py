@@ -98,7 +98,7 @@ def test_verdict_comes_from_the_merged_histograms(week_run: Path):
     report = json.loads((week_run / "report.json").read_text())
     overall = next(s for s in report["slas"] if s["id"] == "p99_overall")
     assert overall["value"] == pytest.approx(histograms.percentile_seconds(merged, 99.0), rel=1e-3)
-    assert report["verdict"] in ("PASS", "FAIL")
+    assert report["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE")  # which one: the next test
     totals = json.loads((week_run / "loadgen.json").read_text())["totals"]
     assert totals["sent"] == sum(w["sent"] for w in windows)
     for w in windows:  # outcomes are charged to the window of their send: every window settles
@@ -106,6 +106,53 @@ def test_verdict_comes_from_the_merged_histograms(week_run: Path):
     ledger = json.loads((week_run / "ledger.json").read_text())
     assert ledger["messages"]["sent"] == totals["sent"]
     assert ledger["messages"]["lost"] == sum(w["timeouts"] for w in windows)
+
+
+# What Thursday's injected 429s (30 % of card streaming calls, Thu 09:40-10:20) may break: its peak's
+# latency, and through it the whole run's, and the replies whose retries gave up (availability, loss).
+INJECTED_FAULT_MAY_BREAK = {"p99_peak_day3", "p99_overall", "availability", "message_loss"}
+
+
+def test_the_shipped_week_passes_except_where_a_fault_was_injected_or_the_rig_did_not_hold(week_run: Path):
+    """The README promises `make run` ends with PASS. This run is the shipped week compressed, plus a
+    login-abuse window (no SLA) and Thursday's injected 429s. Every SLA the fault cannot touch passes;
+    one it can touch may fail only through the fault: outside Thursday's fault window, where the rig
+    held, latency is under the SLA and no message was lost. Where the rig did not hold the verdict is
+    INCONCLUSIVE, and the report says which limit, by which process."""
+    report = json.loads((week_run / "report.json").read_text())
+    rig = report["rig"]
+    why_rig = "; ".join(f"{c['name']}: {c['detail']}, {c['consumers'][:3]}" for c in rig["checks"] if c["crossed"])
+    slas = {s["id"]: s for s in report["slas"]}
+    untouchable = {k: s for k, s in slas.items() if k not in INJECTED_FAULT_MAY_BREAK}
+    real_failures = [k for k, s in untouchable.items() if s["status"] != "pass" and not s["rig_bound"]]
+    assert not real_failures, f"{[(k, slas[k]['value'], slas[k]['detail']) for k in real_failures]}; rig: {why_rig}"
+    timemap = TimeMap.from_json(json.loads((week_run / "timemap.json").read_text()))
+    fault = (timemap.wall_at(3 * DAY_S + 9 * 3600 + 40 * 60), timemap.wall_at(3 * DAY_S + 10 * 3600 + 20 * 60))
+    unhealthy = [(s["wall_start"], s["wall_end"]) for s in rig["unhealthy_spans"]]
+    limit = report["thresholds"]["p99_latency_seconds"]
+    timeout_s = report["latency"]["timeouts_counted_at_s"]
+
+    def elsewhere(wall_start: float, wall_end: float) -> bool:  # outside the fault (and its replies' timeout)
+        in_fault = wall_start < fault[1] + timeout_s and fault[0] <= wall_end
+        return not in_fault and not any(a <= wall_end and wall_start <= b + limit for a, b in unhealthy)
+
+    windows = [w for w in lines(week_run / "windows.jsonl") if elsewhere(w["wall_start"], w["wall_end"])]
+    assert sum(w["sent"] for w in windows) > 200, (
+        f"too few windows where no fault was injected and the rig held: {why_rig}"
+    )
+    merged = histograms.merge(w["reply_hist"] for w in windows)
+    for _ in range(sum(w["timeouts"] for w in windows)):
+        histograms.record_seconds(merged, timeout_s)
+    assert histograms.percentile_seconds(merged, 99.0) < limit, "the week is slow where nothing was injected"
+    assert sum(w["timeouts"] + w["errors"] for w in windows) == 0, "messages lost where nothing was injected"
+    verdict = report["verdict"]
+    if verdict == "INCONCLUSIVE":
+        assert not rig["held"] and report["summary"][0].startswith("INCONCLUSIVE"), report["summary"]
+    elif verdict == "FAIL":  # by the fault alone: everywhere else it held (above)
+        failed = {k for k, s in slas.items() if s["status"] == "fail" and not s["rig_bound"]}
+        assert failed <= INJECTED_FAULT_MAY_BREAK, failed
+    else:
+        assert verdict == "PASS", report["summary"]
 
 
 def test_samples_cover_every_component(week_run: Path):

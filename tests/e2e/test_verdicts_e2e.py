@@ -129,9 +129,8 @@ def baseline_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Harness
     """Three runs of one scenario, one after the other: two identical, one with 150 ms more engine delay."""
     runs = {}
     for label, first_token in (("a", 0.05), ("b", 0.05), ("delayed", 0.20)):
-        runs[label] = run_harness(
-            smoke("baseline", first_token=first_token), tmp_path_factory.mktemp(label), "--no-prometheus", timeout=300
-        )
+        scenario = smoke("baseline", first_token=first_token, users=20)  # 600 messages: a P99 that holds still
+        runs[label] = run_harness(scenario, tmp_path_factory.mktemp(label), "--no-prometheus", timeout=300)
         assert runs[label].returncode in (ExitCode.OK, ExitCode.INCONCLUSIVE), runs[label].output[-2000:]
     return runs
 
@@ -150,8 +149,10 @@ def test_150_ms_more_delay_is_caught_by_the_baseline(baseline_runs: dict[str, Ha
     comparison = report.data.baseline
     assert comparison is not None
     p99 = next(r for r in comparison.slas if r.id == "p99_overall")
-    if p99.change == "no data":  # compared where the rig held, and it held nowhere in one of the runs
-        pytest.skip(f"no window where the rig held to compare: {rig_says(report.data.model_dump(mode='json'))}")
-    assert p99.change == "worse" and p99.regression and not p99.rig_bound, p99
+    assert p99.change == "worse" and p99.regression, (p99, rig_says(report.data.model_dump(mode="json")))
     assert p99.interval is not None and p99.interval[0] > 0 and (p99.delta or 0) > 0.1, p99
-    assert report.verdict == "FAIL" and report.exit_code == ExitCode.SLA_BREACHED  # a regression gates the release
+    # a regression gates the release; measured through a rig that did not hold, it is no verdict on the bot
+    if p99.rig_bound:
+        assert report.verdict == "INCONCLUSIVE", rig_says(report.data.model_dump(mode="json"))
+    else:
+        assert report.verdict == "FAIL" and report.exit_code == ExitCode.SLA_BREACHED

@@ -59,10 +59,11 @@ def test_the_noise_floor_holds_a_small_change_and_the_tolerance_adds_to_it(tmp_p
 
 def test_on_a_busy_rig_the_comparison_is_made_where_the_rig_held(tmp_path: Path) -> None:
     """A run whose Monday peak was slow while a hog filled the host: worse than the baseline only there,
-    so compared where the rig held it is clean, and its failed peak makes it INCONCLUSIVE. A 150 ms delay
-    everywhere is still caught where the rig held: a FAIL."""
-    base = write_run(tmp_path / "base", SyntheticRun(**DAY))
-    busy = write_run(tmp_path / "busy", SyntheticRun(seed=8, slow_peak_days=(0,), busy_host_days=(0,), **DAY))
+    so compared where the rig held (Tuesday, enough windows) it is clean, and its failed peak makes it
+    INCONCLUSIVE. A 150 ms delay everywhere is still caught where the rig held: a FAIL."""
+    days = {"days": 2}
+    base = write_run(tmp_path / "base", SyntheticRun(**days))
+    busy = write_run(tmp_path / "busy", SyntheticRun(seed=8, slow_peak_days=(0,), busy_host_days=(0,), **days))
     report = build_report(busy, base)
     rows = {r.id: r for r in report.data.baseline.slas}
     assert rows["p99_overall"].where_rig_held and rows["p99_overall"].change == "within noise", rows["p99_overall"]
@@ -70,11 +71,22 @@ def test_on_a_busy_rig_the_comparison_is_made_where_the_rig_held(tmp_path: Path)
     assert peak.regression and peak.rig_bound and peak.change == "no data"  # no healthy window in that peak
     assert report.verdict is Verdict.INCONCLUSIVE
     assert any("in a run whose rig did not hold" in line for line in report.data.summary)
-    slow = write_run(tmp_path / "slow", SyntheticRun(seed=9, latency_shift_s=0.150, busy_host_days=(0,), **DAY))
+    slow = write_run(tmp_path / "slow", SyntheticRun(seed=9, latency_shift_s=0.150, busy_host_days=(0,), **days))
     caught = build_report(slow, base)
     p99 = next(r for r in caught.data.baseline.slas if r.id == "p99_overall")
     assert p99.where_rig_held and p99.change == "worse" and p99.regression and not p99.rig_bound
     assert caught.verdict is Verdict.FAIL
+
+
+def test_without_enough_windows_where_the_rig_held_a_worsening_is_no_verdict(tmp_path: Path) -> None:
+    """One simulated day whose peak (most of its windows) was on a busy host: too few healthy windows to
+    compare, so all are compared, and the 150 ms found is the rig's as much as the bot's: INCONCLUSIVE."""
+    base = write_run(tmp_path / "base", SyntheticRun(**DAY))
+    slow = write_run(tmp_path / "slow", SyntheticRun(seed=9, latency_shift_s=0.150, busy_host_days=(0,), **DAY))
+    report = build_report(slow, base)
+    p99 = next(r for r in report.data.baseline.slas if r.id == "p99_overall")
+    assert not p99.where_rig_held and p99.change == "worse" and p99.rig_bound
+    assert report.verdict is Verdict.INCONCLUSIVE
 
 
 def test_a_baseline_of_another_scenario_is_refused_unless_allowed(tmp_path: Path, capsys) -> None:

@@ -8,9 +8,10 @@ milliseconds and points of a core from scheduling alone); where both runs have e
 messages, the 95 % bootstrap interval of the worsening (windows resampled in blocks, both runs) must
 also exclude zero. A pass that became a fail is always a regression. An SLA a busy rig can push
 (latency, availability, loss) is compared, when either run's rig did not hold everywhere, on the
-windows where it held (`healthy_value`, healthy blocks): a worsening there is the bot's. A regression
-that is only a pass turned into a rig-bound fail is `rig_bound`: it makes the verdict INCONCLUSIVE, not
-FAIL.
+windows where it held (`healthy_value`, healthy blocks) if both runs have enough of them: a worsening
+there is the bot's. Without enough of them it is compared on all windows, and a worsening found that
+way is `rig_bound`, as is a pass that only turned into a rig-bound fail: it makes the verdict
+INCONCLUSIVE, not FAIL.
 
 Two runs of different scenarios, targets or durations are not comparable: `compare` refuses them
 (BaselineMismatch, a usage error) unless told to compare anyway, and then lists the differences.
@@ -138,7 +139,13 @@ def _judged_value(sla: SlaVerdict, on_healthy: bool) -> float | None:
 
 
 def _row(sla: SlaVerdict, base: SlaVerdict, tolerance: float, now: Report, then: Report) -> ComparisonRow:
-    on_healthy = sla.rig_sensitive and not (_rig_held(now) and _rig_held(then))
+    rig_held = _rig_held(now) and _rig_held(then)
+    # where the rig held, when it did not everywhere and both runs have enough of it to tell noise apart
+    on_healthy = (
+        sla.rig_sensitive
+        and not rig_held
+        and min(len(_blocks(now, True)), len(_blocks(then, True))) >= NOISE.bootstrap_min_blocks
+    )
     value, baseline = _judged_value(sla, on_healthy), _judged_value(base, on_healthy)
     delta = relative_worsening = minimum = interval = None
     change: Change = "no data"
@@ -166,7 +173,11 @@ def _row(sla: SlaVerdict, base: SlaVerdict, tolerance: float, now: Report, then:
         change=change,
         min_difference=minimum,
         interval=interval,
-        rig_bound=regression and change != "worse" and sla.rig_bound,
+        # a regression the rig can explain: measured through a rig that did not hold, or only a pass that
+        # turned into a fail where the rig did not hold
+        rig_bound=regression
+        and sla.rig_sensitive
+        and ((change == "worse" and not rig_held and not on_healthy) or (change != "worse" and sla.rig_bound)),
         where_rig_held=on_healthy,
     )
 
