@@ -184,7 +184,10 @@ def assert_exact_accounting(run_dir: Path, ws: list[dict]) -> None:
     answered = sum(w["replies_ok"] for w in ws)
     assert fates["sent"] == sent and fates["pending"] == 0, fates  # nothing unaccounted for
     assert fates["replied"] + fates["lost"] == sent, fates  # one fate each
-    assert fates["replied"] == answered, (fates, answered)  # the users saw what the ledger says
+    # the users saw what the ledger says; a user times out from the intended send time, the ledger from
+    # the arrival, so a send that started late may be the ledger's reply and its user's timeout
+    late_starts = sum(w["late_starts"] for w in ws)
+    assert 0 <= fates["replied"] - answered <= late_starts, (fates, answered, late_starts)
     if not fates["lost"]:
         return
     report = json.loads((run_dir / "report.json").read_text())
