@@ -45,6 +45,7 @@ class SyntheticRun:
     peak_users: int = 400
     reply_timeout_s: float = 60.0
     base_latency_s: float = 0.08
+    latency_shift_s: float = 0.0  # added to every reply's latency (an injected delay)
     seed: int = 7
     status: str = "completed"
     abort_reason: str | None = None
@@ -52,9 +53,11 @@ class SyntheticRun:
     slow_peak_days: tuple[int, ...] = ()  # latency x8 in these days' peak windows
     cpu_overload_days: tuple[int, ...] = ()  # bot CPU near one core in these days' peaks
     backlog_days: tuple[int, ...] = ()  # bot backlog above the alert line in these days' peaks
+    busy_host_days: tuple[int, ...] = ()  # a process outside the run fills the host in these days' peaks
     overrun_alert_days: tuple[int, ...] = ()  # an alert fires near these days' peak ends, resolves 5 h later
     error_ratio: float = 0.0  # share of messages that time out
     lost: dict[str, int] = field(default_factory=dict)  # lost_by_stage
+    late: dict[str, int] = field(default_factory=dict)  # of those, answered after the timeout (late_replies_by_stage)
     api_errors: dict[tuple[str, int, str], int] = field(default_factory=dict)  # (api, status, code) -> count
     api_errors_cause: str = "injected"  # whom the ledger's refusals hold to the api_errors: injected or bot
     # further refused calls (unknown routes, ...): (api, method, route, status, code, cause) -> count
@@ -121,7 +124,8 @@ class HistogramPool:
             hist = histograms.new_histogram()
             scale = self.spec.base_latency_s * (8 if slow else 1)
             for _ in range(n):
-                histograms.record_seconds(hist, self.rng.lognormvariate(math.log(scale), 0.5))
+                latency = self.rng.lognormvariate(math.log(scale), 0.5) + self.spec.latency_shift_s
+                histograms.record_seconds(hist, latency)
             self.cache[key] = (histograms.encode(hist), n)
         return self.cache[key]
 
@@ -165,14 +169,26 @@ def _samples(week: Week, rng: random.Random, end_wall: float) -> Iterator[dict[s
         f = week.load_share(wall)
         bot_cpu = 0.97 if week.in_peak_of(wall, spec.cpu_overload_days) else 0.05 + 0.45 * f
         backlog = 180 if week.in_peak_of(wall, spec.backlog_days) else round(8 * f)
+        busy = week.in_peak_of(wall, spec.busy_host_days)
+        host_cpu = 0.98 if busy else 0.1 + 0.4 * f + rng.random() * 0.02
+        messages = max(1, round(week.plan.offered_rate_at(wall) * spec.sample_every_wall_s))
         yield {
             "t": RUN_START + wall,
             "wall": wall,
             "sim": week.timemap.sim_at(wall),
-            "host": {"cpu": round(0.1 + 0.4 * f + rng.random() * 0.02, 4), "mem": round(0.42 + 0.05 * f, 4)},
+            "host": {"cpu": round(host_cpu, 4), "mem": round(0.42 + 0.05 * f, 4)},
             "procs": {
                 "bot": {"cpu": round(bot_cpu, 4), "rss": 80e6 + 20e6 * f, "threads": 4, "fds": 40},
                 "platform": {"cpu": round(0.1 + 0.3 * f, 4), "rss": 60e6, "threads": 2, "fds": 30},
+            },
+            "others": {
+                "cpu": 1.4 if busy else 0.05,
+                "top": [{"name": "hog", "pid": 999, "cpu": 1.3}] if busy else [],
+            },
+            "processing": {  # the bot's own time: a tenth of a second per message, as it reports it
+                "count": messages,
+                "sum": round(messages * spec.base_latency_s, 6),
+                "buckets": {"0.05": messages // 2, "0.1": messages - messages // 2},
             },
             "backlog": backlog,
         }
@@ -229,8 +245,12 @@ def _ledger(spec: SyntheticRun, sent: int, replied: int, share: float) -> dict[s
             "lost": sum(lost.values()),
             "pending": 0,
             "duplicate_replies": 0,
+            "late_replies": sum(round(n * share) for n in spec.late.values()),
         },
         "lost_by_stage": {k: lost.get(k, 0) for k in ("not_pushed", "not_acked", "no_reply", "reply_rejected")},
+        "late_replies_by_stage": {
+            k: round(spec.late.get(k, 0) * share) for k in ("not_pushed", "not_acked", "no_reply", "reply_rejected")
+        },
         "api_responses": api,
         "login_failures": {"gateway_open": 0, "access_token": 0},
         "connections": {"opened": 1, "closed": 0, "current": 1},
@@ -393,6 +413,9 @@ def _bot_events(week: Week) -> Iterator[dict[str, Any]]:
                 yield ev(wall, BotEvent.QUEUE_REJECTED, msgId=msg_id, conversationId="dm-1", capacity=1000)
             elif stage == "not_pushed":
                 yield ev(wall, BotEvent.RECONNECT, reason="error", attempt=k + 1, delay_s=1.0)
+            elif k < spec.late.get(stage, 0):  # answered, after the timeout: no failure logged
+                yield ev(wall, BotEvent.MESSAGE_RECEIVED, msgId=msg_id, conversationId="dm-1")
+                yield ev(wall + 25, BotEvent.REPLY_SENT, msgId=msg_id, conversationId="dm-late", seq=k + 1)
             else:
                 yield ev(wall, BotEvent.MESSAGE_RECEIVED, msgId=msg_id, conversationId="dm-1")
                 if stage == "reply_rejected":

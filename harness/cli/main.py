@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 from harness import __version__
 from harness.cli import COMMANDS
@@ -46,3 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitCode.ABORTED
+    except Exception as exc:  # a harness bug: one line (the traceback with -v), never a usage-error code
+        if known.verbose:
+            traceback.print_exc()
+        print(
+            f"harness {known.command}: internal error: {exc!r}; rerun with -v for the traceback "
+            f"(exit code {int(ExitCode.HARNESS_ERROR)})",
+            file=sys.stderr,
+        )
+        return ExitCode.HARNESS_ERROR

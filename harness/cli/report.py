@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -11,21 +12,38 @@ from harness.core.contract import ExitCode
 HELP = "Build the SLA report (html, md, json, junit) from a run folder"
 
 
+def tolerance(text: str) -> float:
+    """A relative tolerance: a finite number >= 0 (argparse reports the error as a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (0.10 = 10 %), got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", type=Path, help="the run folder (reports/<stamp>-<scenario>/)")
     parser.add_argument("--baseline", type=Path, help="an earlier run folder to compare against (deltas per SLA)")
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=tolerance,
         default=None,
-        help="relative worsening per SLA allowed before the comparison flags a regression "
-        "(default: see docs/report.md)",
+        help="relative worsening per SLA allowed before the comparison flags a regression, on top of each "
+        "SLA's absolute noise floor (default 0.10; see docs/report.md)",
+    )
+    parser.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="compare with a baseline of another scenario, target or duration (refused otherwise)",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the paths written")
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.analysis.report.builder import analyse, build_report
+    from harness.analysis.report.compare import BaselineMismatch
     from harness.core.runfolder.diskspace import is_disk_full
     from harness.core.runfolder.reader import NotARunFolder
 
@@ -34,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"harness report: {label} {path} is not a directory", file=sys.stderr)
             return ExitCode.USAGE
     try:
-        report = build_report(args.run_dir, args.baseline, tolerance=args.tolerance)
-    except NotARunFolder as exc:
+        report = build_report(args.run_dir, args.baseline, tolerance=args.tolerance, allow_mismatch=args.allow_mismatch)
+    except (NotARunFolder, BaselineMismatch) as exc:
         print(f"harness report: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     except OSError as exc:

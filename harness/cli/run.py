@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.core.runfolder import diskspace
     from harness.core.scenario.config import ScenarioError, json_schema_text, load_scenario
     from harness.loadgen.shapes import build_plan
+    from harness.run.components import target_problem
     from harness.run.orchestrator import Run, RunOptions
 
     if args.schema:
@@ -83,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
         plan = build_plan(scenario)
     except ScenarioError as exc:
         print(f"bad scenario: {exc}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    problem = target_problem(scenario)
+    if problem:
+        print(f"bad scenario: {problem}", file=sys.stderr)
         return int(ExitCode.USAGE)
     if args.check:
         print(
@@ -105,8 +110,16 @@ def run(args: argparse.Namespace) -> int:
         master_port=args.master_port or (5557 if args.remote_workers else 0),
     )
     try:
-        return Run(scenario, options).execute()
-    except OSError as exc:  # the run folder could not even be created or started
+        run = Run(scenario, options)
+    except OSError as exc:  # the run folder cannot be made: the user's --runs-dir (or a full disk), not a harness bug
+        if diskspace.is_disk_full(exc):
+            print(f"harness run: disk full: {exc}", file=sys.stderr)
+            return int(ExitCode.ABORTED)
+        print(f"cannot create a run folder under {args.runs_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    try:
+        return run.execute()
+    except OSError as exc:  # the run could not even be started for lack of disk space
         if not diskspace.is_disk_full(exc):
             raise
         print(f"harness run: disk full: {exc}", file=sys.stderr)

@@ -169,7 +169,8 @@ class Thresholds:
     p99_latency_seconds: float = 0.5
     availability: float = 0.9995
     cpu_target: float = 0.70  # resource-use SLA: CPU < 70 %
-    memory_target: float = 0.80  # resource-use SLA: memory < 80 %
+    memory_target: float = 0.80  # resource-use SLA: memory < 80 % (of memory_limit_mb)
+    memory_limit_mb: float = 0.0  # the target's memory limit; 0: the container's limit, else the host's memory
     refused_calls: float = 0  # open-API calls the platform may refuse the bot (injected faults not counted)
     cpu_alert: float = 0.85  # system alert: CPU > 85 %
     backlog_alert: int = 100  # business alert: backlog > 100 messages
@@ -264,10 +265,54 @@ REFUSAL_CAUSES = ("bot", "injected", "harness")
 # The header the harness's own abusive client sends, so that what it provokes counts as injected.
 INJECTED_HEADER = "X-Harness-Injected"
 
-# Rig health: a load-generator process above this share of a core for this many consecutive samples
-# may be what limits the run, not the bot.
-GENERATOR_CPU_WARN = 0.90
+
+@dataclass(frozen=True)
+class RigLimits:
+    """Rig health: what the harness' own machine must give for a verdict to be about the bot.
+
+    The run measures its rig from its own records (samples.jsonl, windows.jsonl, Prometheus' scrapes).
+    Where one of these limits was crossed, the latency, availability and loss measured there may say
+    more about the rig than about the bot: an SLA that failed only there is judged INCONCLUSIVE, not
+    FAIL (docs/report.md "Rig health"). CPU limits are judged on a mean over a sliding `span_s`.
+    """
+
+    span_s: float = 10.0  # wall seconds of the sliding mean the CPU limits are judged on
+    host_cpu: float = 0.90  # host CPU, share of all cores: at or above it every process waits for a core
+    generator_cpu: float = 0.90  # one load-generator worker, share of one core (gevent runs on one core)
+    late_start_share: float = 0.01  # sends of a window that started late; above it the window's P99 holds them
+    sampler_gap_s: float = 3.0  # no resource sample for this long (and 3 periods): the harness was starved
+    scrape_failure_share: float = 0.05  # failed Prometheus scrapes of a target (alerts only, not the verdict)
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+RIG = RigLimits()
+# The orchestrator's live warning: a worker above RIG.generator_cpu for this many consecutive samples.
 GENERATOR_CPU_SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """The smallest change of an SLI a baseline comparison calls a change (`harness report --baseline`).
+
+    A change counts only when it exceeds both the relative tolerance (default `relative`, the CLI's
+    `--tolerance`) and the absolute floor of its unit, judged on the bot's own figures: two identical
+    runs on one machine differ by a few milliseconds and points of a core from scheduling alone.
+    """
+
+    relative: float = 0.10  # of the baseline's value (availability: of its failure rate)
+    latency_s: float = 0.020  # 20 ms
+    cpu_cores: float = 0.05  # 5 points of one core
+    memory_share: float = 0.02  # 2 points of the memory limit
+    availability: float = 0.0005  # 0.05 percentage points of failure rate
+    lost_messages: float = 1.0
+    confidence: float = 0.95  # bootstrap interval of the difference, where both runs have enough windows
+    bootstrap_min_blocks: int = 10  # blocks of windows with messages each run needs for an interval
+    bootstrap_resamples: int = 1000
+
+
+NOISE = NoiseFloor()
 
 # Where things go. Every service binds to loopback with an ephemeral port unless told otherwise.
 DEFAULT_HOST = "127.0.0.1"
@@ -347,3 +392,4 @@ class ExitCode:
     HARNESS_ERROR = 4  # the harness itself failed
     CHECK_FAILED = SLA_BREACHED  # doctor: at least one check failed
     CHECKS_UNDECIDED = ABORTED  # doctor: no check failed, but at least one could not be decided (unknown)
+    INCONCLUSIVE = 5  # an SLA failed only where the rig broke its own limits (contract.RIG): not a verdict on the bot

@@ -19,6 +19,7 @@ from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.metrics import PlatformMetrics
 
 RECENT_FINAL_IDS = 20_000
+LOST_AT = "lost:"  # a recent final id's outcome when lost: "lost:<stage>"
 
 
 class Recipient(Protocol):
@@ -85,15 +86,19 @@ class Ledger:
         )
         self.event_counts = dict.fromkeys(("sent", "pushed", "acked", "redelivered", "refused", "lost"), 0)
         self.lost_by_stage = dict.fromkeys(("not_pushed", "not_acked", "no_reply", "reply_rejected"), 0)
+        # lost messages the bot answered after all, by the stage they were lost at (each message once):
+        # late, not failed - the diagnosis tells the two apart
+        self.late_by_stage = dict.fromkeys(self.lost_by_stage, 0)
         self.lost_sample: deque[dict[str, Any]] = deque(maxlen=lost_sample_size)
         self.connections = {"opened": 0, "closed": 0, "current": 0}
         self._by_conversation: dict[str, deque[str]] = {}
         self._deadlines: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
-        self._recent_final: OrderedDict[str, str] = OrderedDict()
+        self._recent_final: OrderedDict[str, tuple[str, float]] = OrderedDict()  # msg id -> (outcome, sent)
         # Where a message's time goes, as the platform sees it (mergeable, microseconds):
-        # push = sent -> first push, ack = first push -> ACK 200, first_chunk / reply = sent -> answer.
-        self.latency = {name: new_histogram() for name in ("push", "ack", "first_chunk", "reply")}
+        # push = sent -> first push, ack = first push -> ACK 200, first_chunk / reply = sent -> answer,
+        # late_reply = sent -> the first answer to a message already lost (after the reply timeout).
+        self.latency = {name: new_histogram() for name in ("push", "ack", "first_chunk", "reply", "late_reply")}
 
     # --- stages -----------------------------------------------------------------------------------
     def open(self, record: Record) -> None:
@@ -154,11 +159,17 @@ class Ledger:
         record.reply_error = reason
 
     def answer_for_final(self, msg_id: str) -> None:
-        """A reply arrived for a message that is already final: count it as duplicate or late."""
-        if self._recent_final.get(msg_id) == "replied":
+        """A reply arrived for a message that is already final: count it as duplicate or late. The first
+        answer to a lost message also counts that message as answered late, at the stage it was lost."""
+        outcome, sent = self._recent_final.get(msg_id, ("", 0.0))
+        if outcome == "replied":
             self.counts["duplicate_replies"] += 1
-        else:  # lost, or final so long ago that it was forgotten
-            self.counts["late_replies"] += 1
+            return
+        self.counts["late_replies"] += 1  # lost, or final so long ago that it was forgotten
+        if outcome.startswith(LOST_AT):
+            self.late_by_stage[outcome.removeprefix(LOST_AT)] += 1
+            record_seconds(self.latency["late_reply"], self.clock.monotonic() - sent)
+            self._recent_final[msg_id] = ("late", sent)
 
     # --- look-ups ---------------------------------------------------------------------------------
     def get(self, msg_id: str) -> Record | None:
@@ -208,7 +219,7 @@ class Ledger:
                     "reason": reason or self._loss_reason(record, stage),
                 }
             )
-        self._finish(record, "lost")
+        self._finish(record, LOST_AT + stage if record.kind == "message" else "lost")
 
     def lose_all_pending(self, reason: str) -> None:
         for record in list(self.records.values()):
@@ -240,6 +251,7 @@ class Ledger:
             "reply_timeout_s": self.reply_timeout_s,
             "messages": {**self.counts, "pending": pending},
             "lost_by_stage": dict(self.lost_by_stage),
+            "late_replies_by_stage": dict(self.late_by_stage),
             "events": dict(self.event_counts),
             "api_responses": api,
             "login_failures": failures,
@@ -272,7 +284,7 @@ class Ledger:
                 queue.popleft()
             if not queue:
                 del self._by_conversation[record.conversation_id]
-        self._recent_final[record.msg_id] = outcome
+        self._recent_final[record.msg_id] = (outcome, record.sent_monotonic)
         if len(self._recent_final) > RECENT_FINAL_IDS:
             self._recent_final.popitem(last=False)
 

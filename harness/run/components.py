@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -124,6 +125,26 @@ def reference_bot(
     return Component("bot", argv, run_dir / "logs" / "bot.out.log", env=env, ready_file=ready, stop_grace_s=20)
 
 
+def target_problem(scenario: Scenario) -> str | None:
+    """Why `target.command` cannot be started, in one line naming the field; None when it can, as far as
+    can be told before starting it: the program is found (on PATH, or as a path) and executable, and
+    every script argument (`*.py`) exists."""
+    if scenario.target.kind != "command":
+        return None
+    program, *args = scenario.target.command
+    if os.sep in program:
+        if not Path(program).is_file():
+            return f"target.command: program {program!r} does not exist"
+        if not os.access(program, os.X_OK):
+            return f"target.command: program {program!r} is not executable"
+    elif shutil.which(program, path=scenario.target.env.get("PATH", os.environ.get("PATH"))) is None:
+        return f"target.command: program {program!r} not found on PATH"
+    for arg in args:
+        if arg.endswith(".py") and not arg.startswith("-") and " " not in arg and not Path(arg).is_file():
+            return f"target.command: script {arg!r} does not exist (relative to {Path.cwd()})"
+    return None
+
+
 def command_bot(run_dir: Path, env: dict[str, str], scenario: Scenario) -> Component:
     return Component("bot", scenario.target.command, run_dir / "logs" / "bot.log", env=env, stop_grace_s=20)
 
@@ -200,5 +221,9 @@ def locust_worker(run_dir: Path, index: int, host: str, port: int) -> Component:
         "--master-port",
         str(port),
         "--only-summary",
+        # as the master: a failed request is a measurement (windows.jsonl), not a reason to exit non-zero,
+        # which the orchestrator would read as the worker dying and abort an overloaded run at random
+        "--exit-code-on-error",
+        "0",
     ]
     return Component(f"loadgen-worker-{index}", argv, run_dir / "logs" / f"loadgen-worker-{index}.log", stop_grace_s=15)

@@ -26,7 +26,7 @@ from harness.core.contract import (
     DEFAULT_HOST,
     DISK_RESERVE_MB,
     GENERATOR_CPU_SAMPLES,
-    GENERATOR_CPU_WARN,
+    RIG,
     RUNS_DIR,
     ExitCode,
 )
@@ -97,6 +97,8 @@ class Run:
         self.bot_admin_url = scenario.target.admin_url
         self.bot_metrics_url = scenario.target.metrics_url
         self.alerts: prometheus.AlertPoller | None = None
+        self.prometheus_url = ""
+        self.prometheus_started = 0.0
         self.ledger: LedgerPoller | None = None
         self.faults: FaultScheduler | None = None
         self.alertmanager: Any = None
@@ -192,7 +194,10 @@ class Run:
 
     def _launch(self, comp: Component, ready_timeout: float | None = None) -> dict[str, str]:
         self.components.append(comp)
-        comp.start()
+        try:
+            comp.start()
+        except OSError as exc:  # a program that is not there, or not executable: say which, in one line
+            raise Abort(f"{comp.name} could not be started: {exc.strerror or exc}: {comp.argv[0]}") from None
         self.manifest.component(comp.name, pid=comp.pid, command=list(comp.argv), log=str(comp.log_path))
         self.sampler.watch(comp.name, comp.pid)
         if comp.ready_file is None or ready_timeout is None:
@@ -322,6 +327,7 @@ class Run:
         except NotReady as exc:
             raise Abort(str(exc)) from None
         self.manifest.component("prometheus", urls={"http": url})
+        self.prometheus_url, self.prometheus_started = url, time.time()
         try:
             rules = prometheus.check_rules(url)
         except prometheus.RulesNotLoaded as exc:
@@ -446,10 +452,10 @@ class Run:
         for name, values in self.sampler.latest.items():
             if not name.startswith("loadgen-worker"):
                 continue
-            self._high_cpu[name] = self._high_cpu.get(name, 0) + 1 if values["cpu"] > GENERATOR_CPU_WARN else 0
+            self._high_cpu[name] = self._high_cpu.get(name, 0) + 1 if values["cpu"] > RIG.generator_cpu else 0
             if self._high_cpu[name] == GENERATOR_CPU_SAMPLES:
                 text = (
-                    f"{name} CPU above {GENERATOR_CPU_WARN:.0%}: results may be generator-bound; "
+                    f"{name} CPU above {RIG.generator_cpu:.0%}: results may be generator-bound; "
                     "add workers or machines (docs/scaling.md)"
                 )
                 self._warn(text)
@@ -460,6 +466,7 @@ class Run:
         self.disk.release()  # room for what stopping writes, even on a disk that filled up
         if self.abort_reason:  # say why at once, while the released reserve has room: logs may fill it next
             self.manifest.update(status="aborted", abort_reason=self.abort_reason)
+        shutdown_at = time.time()  # Prometheus' scrape record is read up to here: stopped targets fail scrapes
         self.profiler.stop()
         # the master first: stopping, it collects the workers' last windows before they quit
         order = ["loadgen-master", "loadgen-worker", "bot", "platform"]
@@ -471,6 +478,10 @@ class Run:
         self._keep_ledger()
         if self.alerts is not None:
             self.alerts.poll()
+        if self.prometheus_url:
+            failures = prometheus.scrape_failures(self.prometheus_url, self.prometheus_started, shutdown_at)
+            if failures is not None:
+                self.manifest.update(prometheus={**self.manifest.data["prometheus"], "scrape_failures": failures})
         for comp in [c for c in self.components if c.name == "prometheus"]:
             self.manifest.component(comp.name, exit_code=comp.stop())
         if self.alertmanager is not None:
@@ -527,6 +538,8 @@ class Run:
         if self.unwritten_ledger is not None:
             self.say(f"ledger.json: NOT written, the disk is full; {json.dumps(self.unwritten_ledger['messages'])}")
         from harness.analysis.report.builder import analyse, write_report
+        from harness.analysis.report.model import Verdict
+        from harness.analysis.report.summary import inconclusive_text
 
         try:
             result = analyse(self.run_dir)
@@ -539,11 +552,15 @@ class Run:
                 return self._report_failed(exc)
             self.say(f"report: NOT written, the disk is full ({exc}); SLA verdict {result.verdict}")
             return int(ExitCode.ABORTED if self.abort_reason else ExitCode.HARNESS_ERROR)
+        if self.harness_failed:  # the exit code is the harness', so no verdict word that maps to another one
+            self.say(f"report: {self.run_dir / 'report.html'} (partial)")
+            self.say(f"harness error, exit code {int(ExitCode.HARNESS_ERROR)}: {self.abort_reason}")
+            return int(ExitCode.HARNESS_ERROR)
+        if result.verdict is Verdict.INCONCLUSIVE:
+            self.say(inconclusive_text(result.data))
         self.say(f"report: {self.run_dir / 'report.html'}")
         self.say(f"SLA verdict: {result.verdict}")
-        if self.harness_failed:
-            return int(ExitCode.HARNESS_ERROR)
-        return int(ExitCode.ABORTED) if self.abort_reason else int(result.exit_code)
+        return int(result.exit_code)  # the verdict's own code: the word printed and the code always agree
 
     def _report_failed(self, exc: Exception) -> int:
         log.exception("report failed")

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import yaml
 
@@ -35,13 +36,19 @@ def host_port(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path or "/metrics"
 
 
+def duration(seconds: float) -> str:
+    """A Prometheus duration: whole units only ("2s", "500ms"; "0.5s" is refused)."""
+    ms = round(seconds * 1000)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
 def write_config(folder: Path, targets: dict[str, str], interval_s: float, alertmanager_url: str = "") -> Path:
     """prometheus.yml scraping each `job -> metrics URL`, with a copy of the project's rule files."""
     rules = folder / "rules"
     rules.mkdir(parents=True, exist_ok=True)
     for rule_file in assets.asset_files(*RULE_FILES):
         shutil.copy(rule_file, rules / rule_file.name)
-    interval = f"{max(interval_s, 0.5):g}s"
+    interval = duration(max(interval_s, 0.5))
     config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
         "rule_files": ["rules/*.yml"],
@@ -121,6 +128,27 @@ def missing_rules_text(rules: dict[str, Any], log_path: Path) -> str:
         f"({rules['groups_loaded']} of {rules['groups_shipped']} groups); missing: {', '.join(rules['missing'])}; "
         f"see {log_path} and prometheus/prometheus.yml"
     )
+
+
+def _instant(url: str, query: str, at: float) -> dict[str, float]:
+    """An instant PromQL query at unix time `at`: value by job."""
+    params = urlencode({"query": query, "time": f"{at:.3f}"})
+    with urllib.request.urlopen(f"{url}/api/v1/query?{params}", timeout=10) as response:
+        result = json.load(response)["data"]["result"]
+    return {r["metric"].get("job", "?"): float(r["value"][1]) for r in result}
+
+
+def scrape_failures(url: str, since: float, until: float) -> dict[str, dict[str, int]] | None:
+    """Scrapes per job between two unix times and how many failed (`up` was 0), from Prometheus' own
+    record; None when it cannot be asked. The run's rig health reads it from the manifest."""
+    window = f"{max(1, math.ceil(until - since))}s"
+    try:
+        scrapes = _instant(url, f"sum by (job) (count_over_time(up[{window}]))", until)
+        good = _instant(url, f"sum by (job) (sum_over_time(up[{window}]))", until)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        log.warning("could not read Prometheus' scrape record: %s", exc)
+        return None
+    return {job: {"scrapes": int(n), "failed": int(n - good.get(job, 0.0))} for job, n in sorted(scrapes.items())}
 
 
 class AlertPoller:

@@ -3,7 +3,10 @@
 Every `interval_s` it appends a line to samples.jsonl and keeps the latest values for its Prometheus
 exporter, which speaks node-exporter names for the host (node_cpu_seconds_total, node_memory_*) and
 harness_process_* for the run's components. A component is its process plus all its descendants.
-It measures its own cost (thread CPU time per sample), reported in the manifest.
+Each sample also sums the CPU of every process outside the run and names the busiest of them, so that
+a report can tell a slow bot from a busy machine (rig health), and keeps the bot's event-loop lag and
+processing-time histograms as per-sample deltas. It measures its own cost (thread CPU time per
+sample), reported in the manifest.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.core.exposition import counter, gauge
 from harness.core.runfolder.jsonlines import JsonLinesWriter
+from harness.core.secrets import mask_argv
 
 log = logging.getLogger("harness.run")
 PROC_FIELDS = ("cpu", "rss", "threads", "fds")
@@ -36,6 +40,7 @@ class ComponentProcess:
         self.with_children = with_children
         self.cpu_total = 0.0  # cumulative CPU seconds seen (monotonic even when children come and go)
         self._last: dict[int, float] = {}
+        self.pids: set[int] = {pid}  # the tree's processes at the last sample
 
     def sample(self) -> dict[str, float] | None:
         try:
@@ -58,51 +63,63 @@ class ComponentProcess:
                 continue
         delta = sum(max(0.0, c - self._last.get(pid, 0.0)) for pid, c in cpu_now.items())
         self._last = cpu_now
+        self.pids = {p.pid for p in procs}
         self.cpu_total += delta
         return {"cpu_delta": delta, "rss": float(rss), "threads": float(threads), "fds": float(fds)}
 
 
 LOOP_LAG = "chatbot_event_loop_lag_seconds"
+PROCESSING = "chatbot_message_processing_seconds"
+SCRAPED_HISTOGRAMS = (LOOP_LAG, PROCESSING)
+
+
+@dataclass
+class HistogramCounts:
+    buckets: dict[str, float]  # cumulative count by `le`
+    sum: float
 
 
 @dataclass
 class BotScrape:
     backlog: float | None  # sum of chatbot_queue_depth
-    lag_buckets: dict[str, float]  # chatbot_event_loop_lag_seconds, cumulative count by `le`
-    lag_sum: float
+    histograms: dict[str, HistogramCounts]  # SCRAPED_HISTOGRAMS the bot exports
 
 
 def scrape_bot(metrics_url: str, timeout: float = 1.0) -> BotScrape | None:
-    """The bot's backlog and event-loop lag histogram from its /metrics (None when unreachable)."""
+    """The bot's backlog and histograms (event-loop lag, processing time) from its /metrics; None when
+    unreachable."""
     try:
         with urllib.request.urlopen(metrics_url, timeout=timeout) as response:
             text = response.read().decode("utf-8", "replace")
     except OSError:
         return None
-    scrape = BotScrape(None, {}, 0.0)
+    scrape = BotScrape(None, {})
     for family in text_string_to_metric_families(text):
         if family.name == "chatbot_queue_depth":
             scrape.backlog = sum(s.value for s in family.samples)
-        elif family.name == LOOP_LAG:
+        elif family.name in SCRAPED_HISTOGRAMS:
+            hist = scrape.histograms.setdefault(family.name, HistogramCounts({}, 0.0))
             for s in family.samples:
-                if s.name == LOOP_LAG + "_bucket":
-                    scrape.lag_buckets[s.labels["le"]] = s.value
-                elif s.name == LOOP_LAG + "_sum":
-                    scrape.lag_sum = s.value
+                if s.name == family.name + "_bucket":
+                    hist.buckets[s.labels["le"]] = s.value
+                elif s.name == family.name + "_sum":
+                    hist.sum = s.value
     return scrape
 
 
-class LagDelta:
-    """Per-sample event-loop lag: the histogram's observations since the previous scrape, per bucket."""
+class HistogramDelta:
+    """Per-sample observations of one of the bot's histograms since the previous scrape, per bucket."""
 
-    def __init__(self) -> None:
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
         self._last: dict[str, float] = {}
         self._last_sum = 0.0
 
     def update(self, scrape: BotScrape) -> dict[str, Any] | None:
-        now = scrape.lag_buckets
-        if not now:
-            return None  # the bot does not export the probe
+        hist = scrape.histograms.get(self.metric)
+        now = hist.buckets if hist is not None else {}
+        if not now or hist is None:
+            return None  # the bot does not export it
         if any(now.get(le, 0.0) < count for le, count in self._last.items()):
             self._last, self._last_sum = {}, 0.0  # the bot restarted: its counters began again
         bounds = sorted(now, key=float)
@@ -110,11 +127,55 @@ class LagDelta:
         per_bucket = {le: int(c - prev) for le, (prev, c) in zip(bounds, pairwise([0.0, *cumulative]), strict=True)}
         delta = {
             "count": int(cumulative[-1]),
-            "sum": round(scrape.lag_sum - self._last_sum, 6),
+            "sum": round(hist.sum - self._last_sum, 6),
             "buckets": {le: n for le, n in per_bucket.items() if n},
         }
-        self._last, self._last_sum = dict(now), scrape.lag_sum
+        self._last, self._last_sum = dict(now), hist.sum
         return delta
+
+
+OTHERS_TOP = 3  # processes outside the run named in each sample
+OTHERS_MIN_CPU = 0.02  # share of a core below which an outside process is not named
+OTHERS_CMD_CHARS = 80
+
+
+class OutsideProcesses:
+    """CPU of every process on the host that is not part of the run (a neighbour hogging cores, an
+    IDE, another test run): the total and the busiest few by name and pid, per sample."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, float] = {}
+
+    def sample(self, elapsed: float, run_pids: set[int]) -> dict[str, Any]:
+        now: dict[int, float] = {}
+        busy: list[tuple[float, psutil.Process]] = []
+        total = 0.0
+        for proc in psutil.process_iter():
+            if proc.pid in run_pids:
+                continue
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            now[proc.pid] = cpu = times.user + times.system
+            previous = self._last.get(proc.pid)
+            if previous is None:
+                continue  # first seen: no interval to measure yet
+            share = max(0.0, cpu - previous) / elapsed
+            total += share
+            if share >= OTHERS_MIN_CPU:
+                busy.append((share, proc))
+        self._last = now
+        top = []
+        for share, proc in sorted(busy, key=lambda item: -item[0])[:OTHERS_TOP]:
+            try:
+                name, argv = proc.name(), proc.cmdline()
+            except psutil.Error:
+                name, argv = "?", []
+            # what it runs, so that a report can name it; secret-looking arguments masked, kept short
+            cmd = " ".join(mask_argv(argv))[:OTHERS_CMD_CHARS]
+            top.append({"name": name, "pid": proc.pid, "cpu": round(share, 4), "cmd": cmd})
+        return {"cpu": round(total, 4), "top": top}
 
 
 class Sampler:
@@ -125,7 +186,8 @@ class Sampler:
         self.components: dict[str, ComponentProcess] = {}
         self.latest: dict[str, dict[str, float]] = {}
         self.bot_metrics_url = ""
-        self.loop_lag = LagDelta()
+        self.bot_histograms = {name: HistogramDelta(name) for name in SCRAPED_HISTOGRAMS}
+        self.outside = OutsideProcesses()
         self.samples = 0
         self.own_cpu_s = 0.0
         self._stop = threading.Event()
@@ -163,11 +225,13 @@ class Sampler:
         self._last_t = now
         mem = psutil.virtual_memory()
         procs: dict[str, dict[str, float]] = {}
+        run_pids: set[int] = set()
         for name, comp in list(self.components.items()):
             values = comp.sample()
             if values is None:
                 continue
             procs[name] = {"cpu": round(values.pop("cpu_delta") / elapsed, 4), **values}
+            run_pids |= comp.pids
         self.latest = procs
         wall, sim = self.clock()
         line: dict[str, Any] = {
@@ -176,14 +240,16 @@ class Sampler:
             "sim": sim,
             "host": {"cpu": round(psutil.cpu_percent(None) / 100, 4), "mem": round(1 - mem.available / mem.total, 4)},
             "procs": procs,
+            "others": self.outside.sample(elapsed, run_pids),
         }
         if self.bot_metrics_url:
             scrape = scrape_bot(self.bot_metrics_url)
             if scrape is not None and scrape.backlog is not None:
                 line["backlog"] = scrape.backlog
-            lag = None if scrape is None else self.loop_lag.update(scrape)
-            if lag is not None:
-                line["loop_lag"] = lag
+            for key, name in (("loop_lag", LOOP_LAG), ("processing", PROCESSING)):
+                delta = None if scrape is None else self.bot_histograms[name].update(scrape)
+                if delta is not None:
+                    line[key] = delta
         self.out.write(line)
         self.samples += 1
         return line

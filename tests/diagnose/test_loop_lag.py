@@ -15,7 +15,7 @@ from harness.analysis.diagnose.model import Finding
 from harness.analysis.report.builder import analyse
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.core.runfolder.reader import RunFolder
-from harness.run.sampler import LagDelta, scrape_bot
+from harness.run.sampler import LOOP_LAG, HistogramDelta, scrape_bot
 from reference_bot.metrics import BotMetrics
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def serving(metrics: BotMetrics) -> Iterator[str]:
 
 
 def test_sampler_records_the_lag_observed_since_the_previous_sample():
-    metrics, deltas = BotMetrics("test", 10), LagDelta()
+    metrics, deltas = BotMetrics("test", 10), HistogramDelta(LOOP_LAG)
     with serving(metrics) as url:
         assert deltas.update(scrape_bot(url)) == {"count": 0, "sum": 0.0, "buckets": {}}
         for lag in (0.0004, 0.0004, 0.3):
@@ -50,7 +50,7 @@ def test_sampler_records_the_lag_observed_since_the_previous_sample():
 
 
 def test_a_restarted_bot_starts_its_deltas_again():
-    before, restarted, deltas = BotMetrics("test", 10), BotMetrics("test", 10), LagDelta()
+    before, restarted, deltas = BotMetrics("test", 10), BotMetrics("test", 10), HistogramDelta(LOOP_LAG)
     before.event_loop_lag.observe(0.02)
     before.event_loop_lag.observe(0.02)
     restarted.event_loop_lag.observe(0.002)
@@ -97,6 +97,7 @@ def test_lag_outside_the_slow_window_does_not_count(tmp_path: Path):
     assert "p99 <= 5 ms, max <= 5 ms" in _evidence(slow) and "not blocked" in _evidence(slow)
 
 
-def test_no_lag_in_the_samples_means_no_lag_evidence(tmp_path: Path):
+def test_no_lag_in_the_samples_means_no_lag_evidence_and_says_so(tmp_path: Path):
     slow = _slowness(write_run(tmp_path / "run", SyntheticRun(slow_peak_days=(THURSDAY,))))
-    assert "event-loop lag" not in _evidence(slow)
+    assert "bot event-loop lag while slow" not in _evidence(slow) and "event loop" not in slow.cause
+    assert "no event-loop lag from the bot in the slow windows: a blocked loop is not checked" in _evidence(slow)

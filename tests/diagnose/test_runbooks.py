@@ -44,6 +44,38 @@ def test_loss_by_stage_is_cross_checked_with_the_bot_log(tmp_path: Path) -> None
     assert "3 replies failed in the bot" in no_reply and "the bot logged receiving 3" in no_reply
 
 
+def test_late_replies_are_their_own_finding_apart_from_failed_ones(tmp_path: Path) -> None:
+    """5 messages lost at no_reply: 3 the bot answered after the timeout (logged reply_sent, no failure),
+    2 it failed (reply_failed). Two findings, each counting only its own messages."""
+    found = _findings(tmp_path, SyntheticRun(lost={"no_reply": 5}, late={"no_reply": 3}))
+    assert set(found) == {"loss.no_reply", "loss.late_reply"}
+    late = found["loss.late_reply"]
+    assert (
+        late.title == "3 messages answered after the 60 s reply timeout" and late.runbook == "runbooks/late-replies.md"
+    )
+    assert "too slowly" in late.cause and "failed" not in late.title
+    assert "the bot logged a reply for 3 of 5 sampled lost messages" in _evidence(late)
+    no_reply = found["loss.no_reply"]
+    assert no_reply.title == "2 messages lost: ACKed but never answered"
+    assert "3 more lost at this stage were answered after the timeout" in _evidence(no_reply)
+
+
+def test_only_late_replies_make_no_failure_finding(tmp_path: Path) -> None:
+    """Every lost message was answered late: the spike-run case of the issue, once blamed on handler
+    errors. Only the late finding, and it says the bot's failures do not explain it."""
+    found = _findings(tmp_path, SyntheticRun(lost={"no_reply": 4}, late={"no_reply": 4}))
+    assert list(found) == ["loss.late_reply"]
+    assert "the bot logged 0 reply failures" in _evidence(found["loss.late_reply"])
+
+
+def test_a_stage_without_any_failure_in_the_bot_log_says_so(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", SyntheticRun(lost={"no_reply": 2}))
+    log = run / "logs" / "bot.log"
+    log.write_text("".join(line + "\n" for line in log.read_text().splitlines() if "reply_failed" not in line))
+    finding = {f.id: f for f in analyse(run).data.findings}["loss.no_reply"]
+    assert finding.cause.startswith("no failure in the bot's log explains it")
+
+
 def test_injected_push_drops_are_named_as_the_cause(tmp_path: Path) -> None:
     finding = _findings(tmp_path, SyntheticRun(lost={"not_acked": 4}, faults_applied={"push_dropped": 9}))[
         "loss.not_acked"

@@ -178,7 +178,8 @@ def test_every_injected_fault_has_its_finding(faults_run: Path) -> None:
     assert "the bot is CPU-bound" in slow["cause"] or "inbound buffer" in slow["cause"], slow["cause"]
     assert "(Tue 10:0" in findings["security.login_abuse"]["evidence"][0]["text"]
     report = json.loads((faults_run / "report.json").read_text())
-    assert report["verdict"] == "FAIL" and {f["id"] for f in report["findings"]} >= set(findings) - {"loss.no_reply"}
+    assert report["verdict"] == "FAIL" or (report["verdict"] == "INCONCLUSIVE" and not report["rig"]["held"])
+    assert {f["id"] for f in report["findings"]} >= set(findings) - {"loss.no_reply"}
 
 
 @needs_pyspy_attach()

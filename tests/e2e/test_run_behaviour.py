@@ -132,6 +132,32 @@ def test_bot_killed_mid_run_aborts_with_partial_report(tmp_path: Path):
     assert json.loads((result.run_dir / "loadgen.json").read_text())["workers_missing_final"] == []
 
 
+def test_a_killed_worker_is_said_and_availability_stays_within_the_ledger(tmp_path: Path):
+    """SIGKILL one of two Locust workers mid-run: its last windows never reach the master, so the load
+    generator's counts fall short of the ledger's. The report says what it could not measure, and its
+    availability is never above what the ledger allows."""
+    run = HarnessProcess(
+        STEADY.format(name="killworker", users=20, duration=40), tmp_path, "--workers", "2", "--no-prometheus"
+    )
+    try:
+        manifest = wait_for_load(run.run_dir)
+        time.sleep(6)  # let the worker hold a few unsettled windows: what dies with it
+        os.kill(manifest["components"]["loadgen-worker-2"]["pid"], signal.SIGKILL)
+    finally:
+        result = run.finish(240)
+    assert result.returncode == ExitCode.ABORTED, result.output[-3000:]
+    assert result.output.strip().splitlines()[-1] == "SLA verdict: INCOMPLETE"
+    report = json.loads((result.run_dir / "report.json").read_text())
+    ledger = json.loads((result.run_dir / "ledger.json").read_text())["messages"]
+    accounting = report["accounting"]
+    assert accounting["ledger_sent"] == ledger["sent"] and accounting["generator_sent"] < ledger["sent"], accounting
+    assert accounting["unmeasured"] == ledger["sent"] - accounting["generator_sent"]
+    assert any("was not measured" in note for note in accounting["notes"]), accounting
+    assert any("was not measured" in reason for reason in report["incomplete_reasons"])
+    availability = next(s for s in report["slas"] if s["id"] == "availability")
+    assert availability["value"] <= 1 - ledger["lost"] / ledger["sent"] + 1e-9, (availability, ledger)
+
+
 def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path):
     run = HarnessProcess(STEADY.format(name="ctrlc", users=10, duration=60), tmp_path, "--no-prometheus")
     try:
@@ -146,6 +172,38 @@ def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path):
     assert (result.run_dir / "ledger.json").exists() and (result.run_dir / "report.html").exists()
     assert result.output.strip().splitlines()[-2].startswith("report: ")
     assert_all_children_gone(manifest)
+
+
+def assert_exact_accounting(run_dir: Path, ws: list[dict]) -> None:
+    """Every message has exactly one fate in the ledger, the load generator saw the same fates, and a
+    message without a reply is explained: the ledger says where it stopped and why, and it was sent
+    while the rig did not hold (the verdict is then INCONCLUSIVE). Anything else fails, naming them."""
+    ledger = json.loads((run_dir / "ledger.json").read_text())
+    fates = ledger["messages"]
+    sent = sum(w["sent"] for w in ws)
+    answered = sum(w["replies_ok"] for w in ws)
+    assert fates["sent"] == sent and fates["pending"] == 0, fates  # nothing unaccounted for
+    assert fates["replied"] + fates["lost"] == sent, fates  # one fate each
+    # the users saw what the ledger says; a user times out from the intended send time, the ledger from
+    # the arrival, so a send that started late may be the ledger's reply and its user's timeout
+    late_starts = sum(w["late_starts"] for w in ws)
+    assert 0 <= fates["replied"] - answered <= late_starts, (fates, answered, late_starts)
+    if not fates["lost"]:
+        return
+    report = json.loads((run_dir / "report.json").read_text())
+    run_start = json.loads((run_dir / "timemap.json").read_text())["run_start_unix"]
+    spans = [(s["wall_start"], s["wall_end"]) for s in (report["rig"] or {}).get("unhealthy_spans", [])]
+    unexplained = [
+        {k: m.get(k) for k in ("msgId", "stage", "reason", "sent_at")}
+        for m in ledger["lost_sample"]
+        if not any(a <= m["sent_at"] - run_start <= b for a, b in spans)
+    ]
+    no_reply = [x for w in ws for x in w.get("no_reply_sample", [])]
+    assert report["verdict"] == "INCONCLUSIVE" and not unexplained and len(ledger["lost_sample"]) == fates["lost"], (
+        f"{fates['lost']} of {sent} messages lost on loopback; not explained by the rig: {unexplained}; "
+        f"lost_by_stage {ledger['lost_by_stage']}, connections {ledger['connections']}, user-side no-reply "
+        f"sample {no_reply[:5]}, rig {report['rig']}"
+    )
 
 
 def test_your_own_bot_started_from_a_command(tmp_path: Path):
@@ -166,19 +224,12 @@ reply_timeout_s = 8
 window_s = 2
 """
     result = run_harness(own_bot, tmp_path, "--no-prometheus", timeout=180)
-    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED), result.output[-3000:]
+    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED, ExitCode.INCONCLUSIVE), result.output[-3000:]
     ws = windows(result.run_dir)
     sent, answered = sum(w["sent"] for w in ws), sum(w["replies_ok"] for w in ws)
     assert sent > 20 and sent == answered + sum(w["timeouts"] + w["errors"] for w in ws)  # every send settled
-    # The bot answered through the emulator. Repeated runs, also several at once on a loaded host, answered
-    # every message; one earlier unexplained shortfall left no record, so a shortfall now says where.
+    assert_exact_accounting(result.run_dir, ws)
     ledger = json.loads((result.run_dir / "ledger.json").read_text())
-    assert answered >= 0.9 * sent, (
-        f"{answered} of {sent} answered; emulator lost_by_stage "
-        f"{ledger['lost_by_stage']}, connections {ledger['connections']}, loadgen "
-        f"errors {[w['errors_by_kind'] for w in ws if w['errors_by_kind']]}, no-reply "
-        f"sample {[s for w in ws for s in w.get('no_reply_sample', [])][:5]}"
-    )
     assert ledger["refusals"] == [], ledger["refusals"]  # the reference bot makes no call the platform refuses
     manifest_text = (result.run_dir / "manifest.json").read_text()
     assert json.loads(manifest_text)["components"]["bot"]["command"][1:3] == ["-m", "harness"]

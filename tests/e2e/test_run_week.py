@@ -10,7 +10,7 @@ import pytest
 
 from harness.core import histograms
 from harness.core.scenario.config import load_scenario
-from harness.core.simclock import DAY_S, WEEK_S
+from harness.core.simclock import DAY_S, WEEK_S, parse_sim
 from harness.core.timemap import TimeMap
 from harness.loadgen.shapes import build_plan
 from tests.tools import needs_tool
@@ -90,22 +90,83 @@ def test_throughput_follows_the_shape(week_run: Path):
 def test_verdict_comes_from_the_merged_histograms(week_run: Path):
     windows = lines(week_run / "windows.jsonl")
     merged = histograms.merge(w["reply_hist"] for w in windows)
-    assert merged.get_total_count() == sum(w["replies_ok"] for w in windows) > 500
+    assert merged.get_total_count() == sum(w["replies_ok"] for w in windows)
+    report = json.loads((week_run / "report.json").read_text())
+    behind = next(c for c in report["rig"]["checks"] if c["id"] == "late_starts")
+    # enough replies to judge by, unless the load generator fell behind its schedule (the rig said so)
+    assert merged.get_total_count() > 500 or behind["crossed"], behind
     # a message with no reply counts as the reply timeout in the latency SLA (the report's convention)
     timeout_s = json.loads((week_run / "manifest.json").read_text())["reply_timeout_s"]
     for _ in range(sum(w["timeouts"] for w in windows)):
         histograms.record_seconds(merged, timeout_s)
-    report = json.loads((week_run / "report.json").read_text())
     overall = next(s for s in report["slas"] if s["id"] == "p99_overall")
     assert overall["value"] == pytest.approx(histograms.percentile_seconds(merged, 99.0), rel=1e-3)
-    assert report["verdict"] in ("PASS", "FAIL")
+    assert report["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE")  # which one: the next test
     totals = json.loads((week_run / "loadgen.json").read_text())["totals"]
     assert totals["sent"] == sum(w["sent"] for w in windows)
     for w in windows:  # outcomes are charged to the window of their send: every window settles
         assert w["offered"] == w["replies_ok"] + w["timeouts"] + w["errors"], w
     ledger = json.loads((week_run / "ledger.json").read_text())
     assert ledger["messages"]["sent"] == totals["sent"]
-    assert ledger["messages"]["lost"] == sum(w["timeouts"] for w in windows)
+    # the user times a message out from its intended send time, the ledger from when it arrived: a send
+    # that started late can time out for its user and still be replied in time for the ledger, never
+    # the other way round
+    user_only = sum(w["timeouts"] for w in windows) - ledger["messages"]["lost"]
+    assert 0 <= user_only <= sum(w["late_starts"] for w in windows), (ledger["messages"], user_only)
+
+
+# What Thursday's injected 429s (30 % of card streaming calls, Thu 09:40-10:20) may break: the latency of
+# the peaks its retries reach (a compressed week plays Friday's peak seconds after Thursday's), and so
+# the whole run's, and the replies whose retries gave up or came after the timeout (availability, loss).
+FAULT = ("Thu 09:40", "Thu 10:20")
+
+
+def test_the_shipped_week_passes_except_where_a_fault_was_injected_or_the_rig_did_not_hold(week_run: Path):
+    """The README promises `make run` ends with PASS. This run is the shipped week compressed, plus a
+    login-abuse window (no SLA) and Thursday's injected 429s. Every SLA the fault cannot reach passes;
+    one it can reach may fail only through it: outside the fault's reach, where the rig held, latency is
+    under the SLA and no message was lost. Where the rig did not hold the verdict is INCONCLUSIVE, and
+    the report says which limit, by which process."""
+    report = json.loads((week_run / "report.json").read_text())
+    rig = report["rig"]
+    why_rig = "; ".join(f"{c['name']}: {c['detail']}, {c['consumers'][:3]}" for c in rig["checks"] if c["crossed"])
+    timemap = TimeMap.from_json(json.loads((week_run / "timemap.json").read_text()))
+    limit = report["thresholds"]["p99_latency_seconds"]
+    timeout_s = report["latency"]["timeouts_counted_at_s"]
+    # the fault's reach in wall time: from its start to a reply timeout after its end
+    reach = (timemap.wall_at(parse_sim(FAULT[0])), timemap.wall_at(parse_sim(FAULT[1])) + timeout_s)
+    may_break = {"p99_overall", "availability", "message_loss"} | {
+        f"p99_peak_day{p['day']}"
+        for p in report["latency"]["peaks"]
+        if p["wall_start"] < reach[1] and reach[0] < p["wall_end"]
+    }
+    slas = {s["id"]: s for s in report["slas"]}
+    real_failures = [k for k, s in slas.items() if k not in may_break and s["status"] != "pass" and not s["rig_bound"]]
+    assert not real_failures, f"{[(k, slas[k]['value'], slas[k]['detail']) for k in real_failures]}; rig: {why_rig}"
+    unhealthy = [(s["wall_start"], s["wall_end"]) for s in rig["unhealthy_spans"]]
+
+    def elsewhere(wall_start: float, wall_end: float) -> bool:  # outside the fault's reach, where the rig held
+        reached = wall_start < reach[1] and reach[0] <= wall_end
+        return not reached and not any(a <= wall_end and wall_start <= b + limit for a, b in unhealthy)
+
+    windows = [w for w in lines(week_run / "windows.jsonl") if elsewhere(w["wall_start"], w["wall_end"])]
+    if windows:
+        merged = histograms.merge(w["reply_hist"] for w in windows)
+        for _ in range(sum(w["timeouts"] for w in windows)):
+            histograms.record_seconds(merged, timeout_s)
+        slow = histograms.percentile_seconds(merged, 99.0)
+        assert slow is None or slow < limit, f"the week is slow where nothing was injected and the rig held: {slow}"
+        assert sum(w["timeouts"] + w["errors"] for w in windows) == 0, "messages lost where nothing was injected"
+    verdict = report["verdict"]
+    if verdict == "INCONCLUSIVE":
+        assert not rig["held"] and report["summary"][0].startswith("INCONCLUSIVE"), report["summary"]
+    elif verdict == "FAIL":  # by the fault alone: everywhere else it held (above)
+        failed = {k for k, s in slas.items() if s["status"] == "fail" and not s["rig_bound"]}
+        assert failed <= may_break, (failed, may_break)
+    else:
+        assert verdict == "PASS", report["summary"]
+    if not rig["held"]:  # the test could not hold the run to PASS; say why
+        print(f"the rig did not hold in {rig['unhealthy_windows']} of {rig['windows']} windows: {why_rig}")
 
 
 def test_samples_cover_every_component(week_run: Path):

@@ -176,6 +176,7 @@ async def test_ledger_histograms_say_where_the_time_went():
             "ack": 1,
             "first_chunk": 1,
             "reply": 1,
+            "late_reply": 0,
         }
         assert decode(latency["reply"]["hist"]).get_total_count() == 1
         assert 0 < latency["reply"]["p99_s"] < 20

@@ -161,8 +161,15 @@ async def test_acked_without_reply_is_lost_no_reply_and_late_reply_is_counted():
         clock.step(31)
         await poll(lambda: srv.ledger.counts["lost"] == 1)
         assert srv.summary()["lost_by_stage"]["no_reply"] == 1
-        await http.post(json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
-        assert srv.summary()["messages"]["late_replies"] == 1
+        clock.step(4)
+        webhook = json.loads(frame["data"])["sessionWebhook"]
+        for _ in range(2):  # answered late, twice: two late replies, one message answered late
+            await http.post(webhook, json={"msgtype": "text", "text": {"content": "x"}})
+        summary = srv.summary()
+        assert summary["messages"]["late_replies"] == 2
+        assert summary["late_replies_by_stage"] == {"not_pushed": 0, "not_acked": 0, "no_reply": 1, "reply_rejected": 0}
+        late = summary["latency"]["late_reply"]
+        assert late["count"] == 1 and 34.9 <= late["p50_s"] <= 35.1  # sent -> the late answer, on the stepped clock
 
 
 @async_test

@@ -61,7 +61,8 @@ def test_html_renders_in_chromium_without_errors_and_shows_the_verdicts(faulty_r
         "Peak windows zoomed",
         "Errors by status code",
         "Backlog vs the alert line",
-        "CPU and memory",
+        "The bot's CPU and memory (what the SLAs judge)",
+        "The host's CPU and memory",
         "Alert timeline",
         "Message fates (ledger)",
     }

@@ -58,8 +58,27 @@ def test_the_verdict_and_its_reasons() -> None:
     assert both.verdict is Verdict.FAIL and both.breached == [failed] and len(both.regressed) == 1
     incomplete = judge([failed], ["samples.jsonl is missing"], _comparison("p99_overall"))
     assert incomplete.verdict is Verdict.INCOMPLETE and incomplete.incomplete == ["samples.jsonl is missing"]
-    assert [v.exit_code for v in Verdict] == [ExitCode.OK, ExitCode.SLA_BREACHED, ExitCode.ABORTED]
+    assert [v.exit_code for v in Verdict] == [
+        ExitCode.OK,
+        ExitCode.SLA_BREACHED,
+        ExitCode.INCONCLUSIVE,
+        ExitCode.ABORTED,
+    ]
     assert f"{Verdict.FAIL}" == str(Verdict.FAIL) == "FAIL"
+
+
+def test_a_failure_only_where_the_rig_did_not_hold_is_inconclusive_and_a_real_one_still_fails() -> None:
+    rig_bound = _sla("p99_overall", "fail").model_copy(update={"rig_bound": True, "healthy_status": "pass"})
+    alone = judge([rig_bound], [], None)
+    assert (alone.verdict, alone.breached, alone.rig_bound) == (Verdict.INCONCLUSIVE, [], [rig_bound])
+    assert alone.verdict.exit_code == ExitCode.INCONCLUSIVE
+    real = _sla("cpu", "fail")
+    assert judge([rig_bound, real], [], None).verdict is Verdict.FAIL  # the bot's own breach decides
+    assert judge([rig_bound], ["ledger.json is missing"], None).verdict is Verdict.INCOMPLETE
+    comparison = _comparison("p99_overall")
+    noisy = comparison.model_copy(update={"slas": [r.model_copy(update={"rig_bound": True}) for r in comparison.slas]})
+    regressed = judge([_sla("p99_overall", "pass")], [], noisy)
+    assert (regressed.verdict, regressed.regressed, len(regressed.rig_regressed)) == (Verdict.INCONCLUSIVE, [], 1)
 
 
 def test_the_committed_schema_is_generated_from_the_model() -> None:

@@ -1,5 +1,7 @@
 import json
+import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
@@ -94,3 +96,28 @@ def test_run_folder_layout_and_manifest(tmp_path: Path):
     manifest.warn("w")
     data = json.loads((run / "manifest.json").read_text())
     assert data["status"] == "running" and data["components"]["bot"]["pid"] == 1 and data["warnings"] == ["w"]
+
+
+def test_sampler_names_a_busy_process_outside_the_run(tmp_path: Path):
+    """A CPU hog the run did not start is not a component: the sample's `others` sums it and names it
+    by name and pid, so that rig health can say who filled the host."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass", "--password", "hunter2"])
+    out = JsonLinesWriter(tmp_path / "samples.jsonl")
+    sampler = Sampler(out, 0.5, lambda: (1.0, 36000.0))
+    try:
+        sampler.watch("harness", os.getpid(), with_children=False)
+        sampler.sample_once()
+        deadline = time.monotonic() + 10
+        line = sampler.sample_once()
+        while not any(p["pid"] == hog.pid for p in line["others"]["top"]) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            line = sampler.sample_once()
+    finally:
+        hog.kill()
+        hog.wait(10)
+        out.close()
+    [named] = [p for p in line["others"]["top"] if p["pid"] == hog.pid]
+    assert named["name"].startswith("python") and named["cpu"] > 0.2
+    assert "while True: pass" in named["cmd"] and "hunter2" not in named["cmd"]  # what it runs, secrets masked
+    assert line["others"]["cpu"] >= named["cpu"]
+    assert os.getpid() not in {p["pid"] for p in line["others"]["top"]}  # a run component is not an "other"

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -174,3 +175,50 @@ def test_a_real_prometheus_loads_every_shipped_rule(tmp_path: Path):
     assert rules["missing"] == [], rules
     assert rules["rules_loaded"] == rules["rules_shipped"] == sum(shipped.values())
     assert rules["groups_loaded"] == len(shipped)
+
+
+@needs_tool("prometheus")
+def test_scrape_failures_are_read_from_prometheus_per_target(tmp_path: Path):
+    """A live target and one nobody listens on: Prometheus' own record of `up` counts every scrape of the
+    dead one as failed and none of the live one (rig health reads this from the manifest)."""
+    live = ThreadingHTTPServer(("127.0.0.1", 0), _MetricsHandler)
+    threading.Thread(target=live.serve_forever, daemon=True).start()
+    targets = {
+        "live": f"http://127.0.0.1:{live.server_port}/metrics",
+        "dead": f"http://127.0.0.1:{procs.free_port()}/m",
+    }
+    config = write_config(tmp_path, targets, 0.5)
+    assert yaml.safe_load(config.read_text())["global"]["scrape_interval"] == "500ms"  # "0.5s" is refused
+    port = procs.free_port()
+    comp = prometheus.component(procs.find_binary("prometheus"), tmp_path, config, port, tmp_path / "prometheus.log")
+    url = f"http://127.0.0.1:{port}"
+    comp.start()
+    try:
+        comp.wait_url(f"{url}/-/ready", 60)
+        started = time.time()
+        deadline = time.monotonic() + 30
+        failures = None
+        while time.monotonic() < deadline:
+            failures = prometheus.scrape_failures(url, started - 5, time.time())
+            if failures and all(failures.get(job, {}).get("scrapes", 0) >= 3 for job in targets):
+                break
+            time.sleep(0.5)
+    finally:
+        comp.stop()
+        live.shutdown()
+    assert failures is not None and set(failures) == {"live", "dead"}, failures
+    assert failures["live"]["failed"] == 0 and failures["dead"]["failed"] == failures["dead"]["scrapes"] >= 3
+    assert prometheus.scrape_failures(f"http://127.0.0.1:{procs.free_port()}", 0, 10) is None
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"up_test 1\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass

@@ -3,7 +3,7 @@ the lines are read by the run folder's JSON-lines reader, so a torn or damaged l
 
 Events read (harness.core.contract.BotEvent, fields in docs/run-folder.md): message_received,
 reply_sent (seq per conversation), reply_failed, queue_rejected, retries_exhausted, permission_denied,
-reconnect, handler_crashed, login_failed / login_locked; every event is counted (access_token_refreshed
+reconnect, handler_crashed, drain_incomplete, login_failed / login_locked; every event is counted (access_token_refreshed
 is read that way). Memory stays bounded: messages still waiting for their reply are tracked up to
 OPEN_CAP ids, conversations by their last reply sequence number only.
 """
@@ -66,6 +66,7 @@ class BotLog:
     unanswered: int = 0  # received, never replied nor failed (at the end of the log)
     open_overflow: int = 0
     lost_seen: dict[str, list[str]] = field(default_factory=dict)  # ledger lost msgId -> bot events seen
+    left_at_stop: int = 0  # messages queued or in hand when the bot was stopped (drain_incomplete)
 
     @property
     def follows_contract(self) -> bool:
@@ -114,6 +115,8 @@ def _handle(log: BotLog, e: dict[str, Any], open_ids: dict[str, None], last_seq:
         log.reply_failed_example.setdefault(key, str(e.get("error", ""))[:300])
     elif name == BotEvent.QUEUE_REJECTED:
         log.queue_rejected.add(unix)
+    elif name == BotEvent.DRAIN_INCOMPLETE:
+        log.left_at_stop += sum(int(e.get(k) or 0) for k in ("queued", "running"))
     elif name == BotEvent.HANDLER_CRASHED:
         log.handler_crashed.add(unix)
     elif name == BotEvent.RECONNECT:

@@ -24,6 +24,7 @@ class Context:
     bot: BotLog
     lost_sample: list[dict[str, Any]]  # ledger.json's bounded sample of lost messages
     faults: list[dict[str, Any]]  # the [[faults]] of the run's scenario.toml: errors injected on purpose
+    late_reply_latency: dict[str, Any] | None = None  # ledger.json latency.late_reply: sent -> late answer
 
     @property
     def thresholds(self) -> Thresholds:

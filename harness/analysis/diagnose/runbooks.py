@@ -45,7 +45,16 @@ def diagnose(report: Report) -> Diagnosis:
     ledger = folder.read_json("ledger.json") if folder.exists("ledger.json") else None
     sample = [m for m in (ledger or {}).get("lost_sample", []) if isinstance(m, dict)]
     bot = read_bot_log(folder.path / BOT_LOG, [str(m.get("msgId")) for m in sample])
-    ctx = Context(report.data, report.series, folder, bot, sample, _scenario_faults(folder))
+    late_latency = ((ledger or {}).get("latency") or {}).get("late_reply")
+    ctx = Context(
+        report.data,
+        report.series,
+        folder,
+        bot,
+        sample,
+        _scenario_faults(folder),
+        late_latency if isinstance(late_latency, dict) else None,
+    )
     found: list[Finding] = []
     for runbook in RUNBOOKS:
         found += runbook.findings(ctx)

@@ -18,19 +18,28 @@ from harness.analysis.diagnose.runbooks import Diagnosis, diagnose
 from harness.analysis.report.compare import compare
 from harness.analysis.report.conditions import run_conditions
 from harness.analysis.report.events import LedgerResult, aggregate_alerts, aggregate_ledger
-from harness.analysis.report.load import aggregate_load, latency_summary
-from harness.analysis.report.model import Latency, LedgerFigures, Load, ReportData, RunInfo
+from harness.analysis.report.load import LoadResult, aggregate_load, latency_summary
+from harness.analysis.report.model import Latency, LedgerFigures, Load, MessageAccounting, ReportData, RunInfo
 from harness.analysis.report.profiles import baseline_diffs, profile_tables, window_diffs
 from harness.analysis.report.render import write_all
 from harness.analysis.report.resources import aggregate_resources
 from harness.analysis.report.result import ChartSeries, Report
+from harness.analysis.report.rig import WindowHealth, rig_health
 from harness.analysis.report.verdicts import error_budget_used, sla_verdicts
 from harness.core.contract import Thresholds
 from harness.core.runfolder.reader import RunFolder
 from harness.core.secrets import mask_mapping
 
 log = logging.getLogger(__name__)
-LEDGER_FIELDS = ("messages", "lost_by_stage", "api_responses", "login_failures", "connections", "faults_applied")
+LEDGER_FIELDS = (
+    "messages",
+    "lost_by_stage",
+    "api_responses",
+    "login_failures",
+    "connections",
+    "faults_applied",
+    "late_replies_by_stage",
+)
 
 
 def _ledger_figures(ledger: LedgerResult, folder: RunFolder) -> LedgerFigures:
@@ -68,6 +77,42 @@ def _run_info(folder: RunFolder) -> RunInfo:
     )
 
 
+def _accounting(load: LoadResult, messages: LedgerFigures, folder: RunFolder) -> MessageAccounting | None:
+    """The load generator's count against the ledger's: what the report could not measure, said."""
+    t = load.totals
+    if not t.windows:
+        return None
+    ledger_sent = (messages.messages or {}).get("sent")
+    summary = folder.read_json("loadgen.json") if folder.exists("loadgen.json") else None
+    missing = [str(w) for w in (summary or {}).get("workers_missing_final") or []]
+    unmeasured = max(0, ledger_sent - t.sent) if ledger_sent is not None else 0
+    unsettled = max(0, t.offered - t.replies_ok - t.timeouts - t.errors)
+    notes = []
+    if unmeasured:
+        notes.append(
+            f"the ledger counts {ledger_sent:,} messages sent, the load generator's windows {t.sent:,}: the "
+            f"latency of {unmeasured:,} messages was not measured and the latency SLAs leave them out"
+            + (f" (no last windows from {', '.join(missing)})" if missing else "")
+        )
+    elif missing:
+        notes.append(f"no last windows from {', '.join(missing)}: messages they sent at the end may be missing")
+    if ledger_sent is not None and ledger_sent < t.sent:
+        notes.append(f"the load generator counts {t.sent - ledger_sent:,} more sends than the ledger received")
+    if unsettled:
+        notes.append(
+            f"{unsettled:,} messages were neither answered nor timed out when the load generator wrote its "
+            "windows (the run ended first): only the ledger knows their fate"
+        )
+    return MessageAccounting(
+        generator_sent=t.sent,
+        ledger_sent=ledger_sent,
+        unmeasured=unmeasured,
+        unsettled=unsettled,
+        workers_missing_final=missing,
+        notes=notes,
+    )
+
+
 def analyse(run_dir: Path, *, strict: bool = False) -> Report:
     """Read the run folder and compute everything; writes nothing. `strict`: a failing runbook raises
     (for `harness diagnose`) instead of becoming a warning in the report."""
@@ -75,32 +120,44 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
     thresholds = Thresholds(**folder.thresholds())
     ledger = aggregate_ledger(folder)
     timeout_s = (ledger.final or {}).get("reply_timeout_s") or folder.manifest.get("reply_timeout_s")
-    load = aggregate_load(folder, float(timeout_s) if timeout_s else None)
-    resources = aggregate_resources(folder)
+    resources = aggregate_resources(folder, thresholds.memory_limit_mb)
+    # a message sent this long before the rig's trouble began was already over the limit before it
+    health = WindowHealth(resources.rig, grace_s=thresholds.p99_latency_seconds) if resources.rig else None
+    load = aggregate_load(folder, float(timeout_s) if timeout_s else None, health)
     alerts = aggregate_alerts(folder, load.sim_end, load.wall_end)
     messages = _ledger_figures(ledger, folder)
     profiles = profile_tables(folder)
     refusals = ledger.refusals(folder) if ledger.final is not None else None
-    slas = sla_verdicts(load, resources, messages.lost, thresholds, refusals)
+    bot_side = resources.bot_processing()
+    target_kind = folder.manifest.get("target")
+    slas = sla_verdicts(
+        load, resources, messages, thresholds, target_kind=target_kind, bot_side=bot_side, refusals=refusals
+    )
+    accounting = _accounting(load, messages, folder)
 
     incomplete = list(folder.problems)
     if folder.status != "completed":
         reason = folder.manifest.get("abort_reason")
         incomplete.insert(0, f"run status is {folder.status!r}" + (f": {reason}" if reason else ""))
     incomplete += [f"no data for {s.name}" for s in slas if s.status == "no_data"]
+    if accounting is not None and accounting.unmeasured:
+        incomplete.append(accounting.notes[0])
+    warnings = list(folder.warnings) + [f"run: {w}" for w in folder.manifest.get("warnings") or []]
+    if target_kind == "url":
+        warnings.append("CPU and memory SLAs not judged: the bot runs outside the harness (target.kind = url)")
 
-    availability = load.totals.availability()
+    availability = next((s.value for s in slas if s.id == "availability"), None)
     data = ReportData(
         generated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         run=_run_info(folder),
         incomplete_reasons=incomplete,
-        warnings=list(folder.warnings) + [f"run: {w}" for w in folder.manifest.get("warnings") or []],
+        warnings=warnings,
         conditions=run_conditions(folder.manifest),
         thresholds=thresholds,
         chart_bucket_s=folder.bucket_s(),
         slas=slas,
         load=Load(
-            **load.totals.summary().model_dump(),
+            **{**load.totals.summary().model_dump(), "availability": availability},  # as the SLA: ledger-capped
             sim_start=load.sim_start,
             sim_end=load.sim_end,
             wall_end=load.wall_end,
@@ -111,6 +168,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
             first_chunk=latency_summary(load.first_chunk),
             timeouts_counted_at_s=timeout_s,
             peaks=[p.window() for p in load.peaks],
+            bot_processing=bot_side,
         ),
         resources=resources.summary(),
         api_errors=ledger.api_errors(),
@@ -121,6 +179,8 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         profile_diffs=window_diffs(profiles),
         manifest=mask_mapping(folder.manifest),  # secrets never appear in reports
         refusals=refusals,
+        rig=rig_health(resources.rig, health, folder.manifest),
+        accounting=accounting,
     )
     series = ChartSeries(
         load=load.series,
@@ -128,6 +188,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         resources=resources.series,
         api_errors=ledger.status_series,
         statuses=ledger.statuses,
+        blocks=load.blocks.items,
     )
     report = Report(Path(run_dir), data, series)
     try:
@@ -143,23 +204,29 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
     return report
 
 
-def _apply_baseline(report: Report, baseline: Path, tolerance: float | None) -> None:
+def _apply_baseline(report: Report, baseline: Path, tolerance: float | None, allow_mismatch: bool) -> None:
     """The comparison joins the report; a regression turns its verdict to FAIL (ReportData.judgement)."""
-    base = analyse(baseline).data
+    base = analyse(baseline)
     data = report.data
+    comparison = compare(report, base, tolerance, allow_mismatch=allow_mismatch)
+    warnings = [f"compared with a baseline that ran something else: {m}" for m in comparison.mismatches]
     report.data = data.model_copy(
         update={
-            "baseline": compare(data, base, tolerance),
-            "profile_diffs": [*data.profile_diffs, *baseline_diffs(data.profiles, base.profiles)],
+            "baseline": comparison,
+            "profile_diffs": [*data.profile_diffs, *baseline_diffs(data.profiles, base.data.profiles)],
+            "warnings": [*data.warnings, *warnings],
         }
     )
 
 
-def build_report(run_dir: Path, baseline: Path | None = None, *, tolerance: float | None = None) -> Report:
-    """Analyse RUN_DIR and write the report files into it; see docs/report.md."""
+def build_report(
+    run_dir: Path, baseline: Path | None = None, *, tolerance: float | None = None, allow_mismatch: bool = False
+) -> Report:
+    """Analyse RUN_DIR and write the report files into it; see docs/report.md. With a baseline that ran
+    something else, BaselineMismatch (nothing written) unless `allow_mismatch`."""
     report = analyse(Path(run_dir))
     if baseline is not None:
-        _apply_baseline(report, Path(baseline), tolerance)
+        _apply_baseline(report, Path(baseline), tolerance, allow_mismatch)
     write_report(report)
     return report
 

@@ -197,27 +197,51 @@ def backlog(resources: list[dict[str, Any]], limit: float, span: tuple[float, fl
     return to_data_uri(fig)
 
 
-def resources(points: list[dict[str, Any]], thresholds: Thresholds, span: tuple[float, float]) -> str | None:
-    keys = [("bot_cpu", "bot CPU (of one core)"), ("host_cpu", "host CPU"), ("host_mem", "host memory")]
+def _percent_chart(
+    points: list[dict[str, Any]],
+    keys: list[tuple[str, str]],
+    limits: list[tuple[float, str, str]],
+    span: tuple[float, float],
+) -> str | None:
     keys = [(k, label) for k, label in keys if any(k in p for p in points)]
     if not keys:
         return None
     fig, ax = _figure()
     for key, label in keys:
         pts = [p for p in points if key in p]
-        ax.plot([p["sim"] for p in pts], [p[f"{key}_max"] * 100 for p in pts], linewidth=1, label=f"{label}, max")
-    for name, text, color in (
-        ("cpu_target", "CPU SLA", "#e67e22"),
-        ("memory_target", "memory SLA", "#27ae60"),
-        ("cpu_alert", "CPU alert", "#c0392b"),
-    ):
-        limit = getattr(thresholds, name)
+        ax.plot([p["sim"] for p in pts], [p[key] * 100 for p in pts], linewidth=1, label=label)
+    for limit, text, color in limits:
         ax.axhline(limit * 100, label=f"{text} {limit:.0%}", **{**LIMIT_STYLE, "color": color})
     ax.set_ylabel("% used")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, max(105, *(p[k] * 105 for k, _ in keys for p in points if k in p)))
     _sim_axis(ax, *span)
     ax.legend(loc="upper right", fontsize=7, ncol=2)
     return to_data_uri(fig)
+
+
+def target_resources(points: list[dict[str, Any]], thresholds: Thresholds, span: tuple[float, float]) -> str | None:
+    """What the resource SLAs judge: the bot's CPU (share of one core) and memory (share of its limit),
+    each as its 1-minute sliding mean (highest per bucket), against the SLA lines."""
+    return _percent_chart(
+        points,
+        [
+            ("bot_cpu_sustained_max", "bot CPU, 1-minute mean (of one core)"),
+            ("bot_mem_sustained_max", "bot memory, 1-minute mean (of its limit)"),
+        ],
+        [(thresholds.cpu_target, "CPU SLA", "#e67e22"), (thresholds.memory_target, "memory SLA", "#27ae60")],
+        span,
+    )
+
+
+def host_resources(points: list[dict[str, Any]], thresholds: Thresholds, span: tuple[float, float]) -> str | None:
+    """The host as a whole (every process, the run's and others'): not what the SLAs judge, what rig
+    health and the host alerts watch."""
+    return _percent_chart(
+        points,
+        [("host_cpu_max", "host CPU, max (of all cores)"), ("host_mem_max", "host memory, max")],
+        [(thresholds.cpu_alert, "host CPU alert", "#c0392b")],
+        span,
+    )
 
 
 def alert_timeline(alerts: list[Alert], span: tuple[float, float]) -> str | None:

@@ -4,6 +4,11 @@ One pass over the file, one histogram per open bucket: memory stays flat however
 Percentiles always come from merged HdrHistograms, never from averaged percentiles. A message whose
 reply timed out has no latency in the window's histogram; it is counted at the reply timeout (a lower
 bound of its real latency) so that timeouts push P99 up instead of vanishing from it.
+
+Each window is also judged for rig health (harness.analysis.report.rig): the same totals and
+histograms are kept over the windows where the rig held, so that an SLA can be judged again there,
+and the windows are kept as up to MAX_BLOCKS blocks of sparse histogram counts for the baseline
+comparison's bootstrap (harness.analysis.report.compare).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from harness.analysis.report.model import LatencySummary, LoadTotals, PeakWindow
+from harness.analysis.report.rig import WindowHealth
 from harness.core import histograms
 from harness.core.runfolder.reader import RunFolder
 from harness.core.timemap import Segment
@@ -25,6 +31,54 @@ from harness.core.timemap import Segment
 GC_EVERY_WINDOWS = 1000
 ZOOM_MAX_POINTS = 400  # a peak zoom keeps at most this many points (windows merged beyond that)
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
+MAX_BLOCKS = 200  # windows with messages, merged pairwise in time order beyond twice this many
+
+
+def sparse_counts(hist: HdrHistogram) -> Counter[int]:
+    """A histogram's non-zero buckets: HdrHistogram bucket index -> count (indices ascend with value)."""
+    counts = np.ctypeslib.as_array(hist.counts)[: hist.encoder.payload.counts_len]
+    indices = np.flatnonzero(counts)
+    return Counter(dict(zip(indices.tolist(), counts[indices].tolist(), strict=True)))
+
+
+@dataclass
+class Block:
+    """Consecutive windows with messages, for the bootstrap: their counts and their reply histogram."""
+
+    sent: int
+    replies_ok: int
+    timeouts: int
+    counts: Counter[int]  # sparse_counts of reply_hist, timeouts included at the reply timeout
+    healthy: bool = True  # the rig held in every window of the block
+
+    def merge(self, other: Block) -> Block:
+        return Block(
+            self.sent + other.sent,
+            self.replies_ok + other.replies_ok,
+            self.timeouts + other.timeouts,
+            self.counts + other.counts,
+            self.healthy and other.healthy,
+        )
+
+
+@dataclass
+class Blocks:
+    """Up to 2 * MAX_BLOCKS blocks; when full, neighbours merge pairwise (memory stays bounded)."""
+
+    items: list[Block] = field(default_factory=list)
+
+    def add(self, w: dict[str, Any], hist: HdrHistogram | None, healthy: bool) -> None:
+        sent = int(w.get("sent", 0))
+        if not sent:
+            return
+        counts = sparse_counts(hist) if hist is not None else Counter()
+        self.items.append(Block(sent, int(w.get("replies_ok", 0)), int(w.get("timeouts", 0)), counts, healthy))
+        if len(self.items) > 2 * MAX_BLOCKS:
+            pairs = zip(self.items[0::2], self.items[1::2], strict=False)
+            merged = [a.merge(b) for a, b in pairs]
+            if len(self.items) % 2:
+                merged.append(self.items[-1])
+            self.items = merged
 
 
 def latency_summary(hist: HdrHistogram) -> LatencySummary:
@@ -142,19 +196,35 @@ class PointSeries:
 
 
 @dataclass
+class Judged:
+    """Totals and the reply histogram over some windows (all of them, or those where the rig held)."""
+
+    totals: Totals = field(default_factory=Totals)
+    hist: HdrHistogram = field(default_factory=histograms.new_histogram)
+
+    def add(self, w: dict[str, Any], hist: HdrHistogram | None) -> None:
+        self.totals.add(w)
+        if hist is not None:
+            self.hist.add(hist)
+
+
+@dataclass
 class Peak:
     segment: Segment
     totals: Totals = field(default_factory=Totals)
     hist: HdrHistogram = field(default_factory=histograms.new_histogram)
     zoom: PointSeries = field(init=False)
+    healthy: Judged = field(default_factory=Judged)  # the windows of this peak where the rig held
 
     def __post_init__(self) -> None:
         span = (self.segment.sim_end - self.segment.sim_start) / ZOOM_MAX_POINTS
         self.zoom = PointSeries(span, aligned=False, rollup=self.hist)  # self.hist is complete once closed
 
-    def add(self, w: dict[str, Any], hist: HdrHistogram | None) -> None:
+    def add(self, w: dict[str, Any], hist: HdrHistogram | None, healthy: bool) -> None:
         self.totals.add(w)
         self.zoom.add(w, hist)
+        if healthy:
+            self.healthy.add(w, hist)
 
     @property
     def points(self) -> list[dict[str, Any]]:
@@ -188,6 +258,9 @@ class LoadResult:
     sim_start: float | None
     sim_end: float | None
     wall_end: float | None
+    healthy: Judged = field(default_factory=Judged)  # the windows where the rig held
+    health: WindowHealth | None = None  # which windows a crossed rig limit touched
+    blocks: Blocks = field(default_factory=Blocks)
 
 
 def _window_hist(w: dict[str, Any], key: str, timeout_us: int, folder: RunFolder) -> HdrHistogram | None:
@@ -206,8 +279,9 @@ def _window_hist(w: dict[str, Any], key: str, timeout_us: int, folder: RunFolder
     return hist
 
 
-def aggregate_load(folder: RunFolder, reply_timeout_s: float | None) -> LoadResult:
+def aggregate_load(folder: RunFolder, reply_timeout_s: float | None, health: WindowHealth | None = None) -> LoadResult:
     timeout_us = int(reply_timeout_s * 1_000_000) if reply_timeout_s else histograms.HIGHEST_US
+    healthy, blocks = Judged(), Blocks()
     totals = Totals()
     reply, first_chunk = histograms.new_histogram(), histograms.new_histogram()
     peaks = [Peak(s) for s in folder.peak_segments()]
@@ -231,10 +305,16 @@ def aggregate_load(folder: RunFolder, reply_timeout_s: float | None) -> LoadResu
         sim_end = w_sim_end if sim_end is None else max(sim_end, w_sim_end)
         wall_end = w_wall_end if wall_end is None else max(wall_end, w_wall_end)
         series_points.add(w, hist)
+        held = health is None or not health.judge(w)
+        if held:
+            healthy.add(w, hist)
+        blocks.add(w, hist, held)
         for peak in peaks:
             if peak.segment.sim_start <= w_sim < peak.segment.sim_end:
-                peak.add(w, hist)
+                peak.add(w, hist, held)
     series_points.close()
     for peak in peaks:
         peak.zoom.close()
-    return LoadResult(totals, reply, first_chunk, series_points.points, peaks, sim_start, sim_end, wall_end)
+    return LoadResult(
+        totals, reply, first_chunk, series_points.points, peaks, sim_start, sim_end, wall_end, healthy, health, blocks
+    )

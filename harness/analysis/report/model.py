@@ -49,10 +49,12 @@ class _Model(BaseModel):
 
 
 class Verdict(str, Enum):
-    """The run's overall verdict; its value is what report.json and the pages show."""
+    """The run's overall verdict; its value is what report.json and the pages show. INCONCLUSIVE: an
+    SLA failed only where the rig broke its own limits, so the run says nothing about the bot there."""
 
     PASS = "PASS"
     FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
     INCOMPLETE = "INCOMPLETE"
 
     def __str__(self) -> str:
@@ -63,7 +65,12 @@ class Verdict(str, Enum):
         return int(_EXIT_CODES[self])
 
 
-_EXIT_CODES = {Verdict.PASS: ExitCode.OK, Verdict.FAIL: ExitCode.SLA_BREACHED, Verdict.INCOMPLETE: ExitCode.ABORTED}
+_EXIT_CODES = {
+    Verdict.PASS: ExitCode.OK,
+    Verdict.FAIL: ExitCode.SLA_BREACHED,
+    Verdict.INCONCLUSIVE: ExitCode.INCONCLUSIVE,
+    Verdict.INCOMPLETE: ExitCode.ABORTED,
+}
 
 
 class RunInfo(_Model):
@@ -118,6 +125,12 @@ class SlaVerdict(_Model):
     margin: float | None
     source: str
     detail: str = ""
+    # Rig health (docs/report.md): latency, availability and loss are measured through the rig, and a
+    # busy rig can push them over; the bot's own CPU and memory it can only lower.
+    rig_sensitive: bool = False
+    healthy_value: float | None = None  # the same SLA over the windows where the rig held (when it did not everywhere)
+    healthy_status: SlaStatus | None = None
+    rig_bound: bool = False  # failed, but not where the rig held: judged INCONCLUSIVE, not FAIL
 
 
 class LatencySummary(_Model):
@@ -169,15 +182,28 @@ class PeakWindow(_Model):
     totals: LoadTotals
 
 
+class BotSideLatency(_Model):
+    """The bot's own processing time, frame received to final reply accepted, from the histogram it
+    exports (chatbot_message_processing_seconds, scraped by the sampler); percentiles interpolated
+    within its buckets as Prometheus' histogram_quantile does."""
+
+    count: int
+    p50: float | None
+    p99: float | None
+    source: str
+
+
 class Latency(_Model):
     reply: LatencySummary
     first_chunk: LatencySummary
     timeouts_counted_at_s: float | None
     peaks: list[PeakWindow]
+    bot_processing: BotSideLatency | None = None  # None: the bot exports no processing histogram
 
 
 class SustainedPeak(_Model):
-    """Highest mean over a wall-clock minute (minutes counted from the run's start), and the highest sample."""
+    """Highest mean over any `sustained_window_wall_s` of wall time (a sliding window; the whole run
+    when it is shorter), where that window began, and the highest single sample."""
 
     sustained_peak: float | None
     sustained_peak_at_sim: float | None
@@ -188,13 +214,17 @@ class Resources(_Model):
     samples: int
     cpu_source: str
     sustained_window_wall_s: float
-    cpu: SustainedPeak
-    host_cpu: SustainedPeak
-    memory: SustainedPeak
+    cpu: SustainedPeak  # the target's processes, share of one core
+    host_cpu: SustainedPeak  # the host, share of all cores
+    memory: SustainedPeak  # the host's used memory fraction (shown apart; the SLA judges target_memory)
     backlog_max: float | None
     backlog_max_at_sim: float | None
     bot_rss_max_bytes: float | None
     components_cpu: dict[str, SustainedPeak]
+    target_memory: SustainedPeak | None = None  # the target's RSS as a share of memory_limit_bytes
+    memory_limit_bytes: float | None = None
+    memory_limit_source: str | None = None  # "scenario", "container" or "host"
+    others_cpu: SustainedPeak | None = None  # processes outside the run, cores (None: not sampled)
 
 
 class ActivitySpan(_Model):
@@ -250,6 +280,7 @@ class LedgerFigures(_Model):
     login_failures: dict[str, int] | None
     connections: dict[str, int] | None
     faults_applied: dict[str, int] | None
+    late_replies_by_stage: dict[str, int] | None = None  # lost messages answered after the timeout (newer ledgers)
 
 
 class Alert(_Model):
@@ -319,6 +350,68 @@ class ProfileDiff(_Model):
     rows: list[DiffRow]
 
 
+RigCheckId = Literal["host_cpu", "generator_cpu", "late_starts", "sampler_gaps", "scrape_failures"]
+
+
+class RigConsumer(_Model):
+    """A process that used CPU while a rig limit was crossed."""
+
+    process: str  # a run component ("platform", "loadgen-worker-1"), or "name (pid N)" outside the run
+    in_run: bool
+    cpu: float  # mean share of one core over the samples where the limit was crossed
+
+
+class RigSpan(_Model):
+    wall_start: float
+    wall_end: float
+    sim_start: float | None
+    sim_end: float | None
+
+
+class RigCheck(_Model):
+    """One limit of the rig (contract.RIG) and whether the run crossed it."""
+
+    id: RigCheckId
+    name: str
+    limit: float
+    unit: Literal["ratio", "s"]
+    measured: bool  # False: the run folder holds nothing to judge it by
+    worst: float | None
+    crossed: bool
+    decides_verdict: bool  # False for scrape failures: they change what the alerts mean, not the SLAs
+    seconds_crossed: float  # wall seconds over the limit
+    spans: list[RigSpan]  # where it was crossed (the first few)
+    consumers: list[RigConsumer]  # who used the CPU meanwhile, most first
+    detail: str
+    advice: str
+
+
+class RigHealth(_Model):
+    """Did the rig hold: the load generator kept its schedule and had CPU, the host had CPU to spare, the
+    sampler and Prometheus kept measuring (docs/report.md "Rig health")."""
+
+    held: bool  # no limit that decides the verdict was crossed
+    checks: list[RigCheck]
+    windows: int  # windows.jsonl windows in which messages were sent
+    unhealthy_windows: int  # of those, windows a crossed limit touched
+    unhealthy_spans: list[RigSpan]  # those windows, consecutive ones merged (the first few)
+
+    @property
+    def crossed(self) -> list[RigCheck]:
+        return [c for c in self.checks if c.crossed]
+
+
+class MessageAccounting(_Model):
+    """The load generator's count of messages against the platform ledger's, and what neither measured."""
+
+    generator_sent: int  # windows.jsonl `sent`
+    ledger_sent: int | None  # ledger `messages.sent`; None without a ledger
+    unmeasured: int  # counted by the ledger and missing from the generator's windows: latency unknown
+    unsettled: int  # sent, but neither replied nor failed when the generator wrote its windows
+    workers_missing_final: list[str]  # loadgen.json: workers whose last windows never reached the master
+    notes: list[str]  # what could not be measured, as sentences
+
+
 class ComparisonRow(_Model):
     """One SLA now and in the baseline run."""
 
@@ -332,6 +425,11 @@ class ComparisonRow(_Model):
     delta: float | None
     relative_worsening: float | None  # how much worse, relative to the baseline; negative is better
     regression: bool
+    change: Literal["worse", "better", "within noise", "no data"] = "no data"
+    min_difference: float | None = None  # the smallest worsening (in the SLA's unit) called a change
+    interval: list[float] | None = None  # bootstrap interval of the worsening (value - baseline in "worse" direction)
+    rig_bound: bool = False  # a regression only because the SLA now fails where the rig did not hold
+    where_rig_held: bool = False  # value and baseline are over the windows where the rig held (healthy_value)
 
 
 class Comparison(_Model):
@@ -342,6 +440,7 @@ class Comparison(_Model):
     tolerance: float
     slas: list[ComparisonRow]
     not_in_baseline: list[str]
+    mismatches: list[str] = []  # how the two runs differ (scenario, target, duration): compared anyway when allowed
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -350,7 +449,12 @@ class Comparison(_Model):
 
     @property
     def regressed(self) -> list[ComparisonRow]:
-        return [row for row in self.slas if row.regression]
+        return [row for row in self.slas if row.regression and not row.rig_bound]
+
+    @property
+    def rig_regressed(self) -> list[ComparisonRow]:
+        """Worse beyond the noise, but where the rig did not hold: no verdict on the bot."""
+        return [row for row in self.slas if row.regression and row.rig_bound]
 
     @property
     def baseline_name(self) -> str:
@@ -361,23 +465,37 @@ class Judgement(_Model):
     """The overall verdict and the reasons for it."""
 
     verdict: Verdict
-    breached: list[SlaVerdict]  # SLAs that failed
-    regressed: list[ComparisonRow]  # SLAs worse than the baseline beyond the tolerance
+    breached: list[SlaVerdict]  # SLAs that failed where the rig held (or that a rig cannot push)
+    regressed: list[ComparisonRow]  # SLAs worse than the baseline beyond the noise
     incomplete: list[str]  # why the run cannot be fully judged
+    rig_bound: list[SlaVerdict] = []  # SLAs that failed only where the rig did not hold
+    rig_regressed: list[ComparisonRow] = []  # worse than the baseline, in a run whose rig did not hold
 
 
 def judge(slas: list[SlaVerdict], incomplete: list[str], comparison: Comparison | None) -> Judgement:
     """INCOMPLETE when anything could not be seen; else FAIL on a breach or a regression (a regression
-    gates a release like a breach does); else PASS."""
-    breached = [s for s in slas if s.status == "fail"]
+    gates a release like a breach does) measured where the rig held; else INCONCLUSIVE when something
+    failed only where the rig broke its limits; else PASS."""
+    breached = [s for s in slas if s.status == "fail" and not s.rig_bound]
+    rig_bound = [s for s in slas if s.status == "fail" and s.rig_bound]
     regressed = comparison.regressed if comparison else []
+    rig_regressed = comparison.rig_regressed if comparison else []
     if incomplete:
         verdict = Verdict.INCOMPLETE
     elif breached or regressed:
         verdict = Verdict.FAIL
+    elif rig_bound or rig_regressed:
+        verdict = Verdict.INCONCLUSIVE
     else:
         verdict = Verdict.PASS
-    return Judgement(verdict=verdict, breached=breached, regressed=regressed, incomplete=incomplete)
+    return Judgement(
+        verdict=verdict,
+        breached=breached,
+        regressed=regressed,
+        incomplete=incomplete,
+        rig_bound=rig_bound,
+        rig_regressed=rig_regressed,
+    )
 
 
 LEADING = ("schema_version", "generated_at", "verdict", "exit_code")  # report.json opens with these
@@ -409,6 +527,8 @@ class ReportData(_Model):
     # every call the platform refused, by class, bot-side first; None: the ledger does not say
     refusals: list[RefusalRow] | None = None
     baseline: Comparison | None = Field(default=None, exclude_if=lambda value: value is None)
+    rig: RigHealth | None = None  # None: no samples or windows to judge the rig by
+    accounting: MessageAccounting | None = None  # None: no windows.jsonl
 
     @property
     def judgement(self) -> Judgement:

@@ -14,14 +14,17 @@ from typing import Any
 import jinja2
 
 from harness.analysis.report import charts
+from harness.analysis.report.model import ComparisonRow, RigCheck
 from harness.analysis.report.result import Report
 from harness.analysis.report.summary import (
     GENERATOR_BOUND_TEXT,
     OP_TEXT,
     bucket_label,
+    fmt_delta,
     fmt_margin,
     fmt_value,
     not_evaluated_text,
+    rig_check_line,
 )
 from harness.core.simclock import format_sim
 
@@ -57,8 +60,28 @@ def _labels(labels: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in skip)
 
 
-def _worsening(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.0%} worse" if value > 0 else f"{-value:.0%} better"
+def _rig_limit(check: RigCheck) -> str:
+    return f"{check.limit:g} s" if check.unit == "s" else f"{check.limit:.0%}"
+
+
+def _rig_worst(check: RigCheck) -> str:
+    if check.worst is None:
+        return "not measured" if not check.measured else "n/a"
+    return f"{check.worst:.1f} s" if check.unit == "s" else f"{check.worst:.1%}"
+
+
+def _noise(row: ComparisonRow) -> str:
+    """'min 20 ms; 95 % interval +3 to +41 ms': what the change had to clear."""
+    if row.min_difference is None:
+        return ""
+    scale, unit = {"s": (1000, " ms"), "ratio": (100, " pp" if row.id == "availability" else " points")}.get(
+        row.unit, (1, "")
+    )
+    text = f"min {row.min_difference * scale:.3g}{unit}"
+    if row.interval is not None:
+        low, high = (v * scale for v in row.interval)
+        text += f"; 95 % interval {low:+.3g} to {high:+.3g}{unit}"
+    return text
 
 
 def _environment(html: bool) -> jinja2.Environment:
@@ -75,7 +98,11 @@ def _environment(html: bool) -> jinja2.Environment:
         labels=_labels,
         op=lambda op: OP_TEXT[op],
         duration=_duration,
-        worsening=_worsening,
+        delta=fmt_delta,
+        noise=_noise,
+        rig_limit=_rig_limit,
+        rig_worst=_rig_worst,
+        rig_line=rig_check_line,
         sim=lambda s: "n/a" if s is None else format_sim(s),
         pct=lambda v: "n/a" if v is None else f"{v:.1%}",
         status_md=lambda s: {"pass": "pass", "fail": "**FAIL**", "no_data": "no data"}[s],
@@ -144,7 +171,8 @@ def _charts(report: Report) -> dict[str, str | None]:
         "peak_zooms": charts.peak_zooms(list(zip(peaks, series.peak_zooms, strict=True)), th.p99_latency_seconds),
         "errors": charts.errors_by_status(series.api_errors, series.statuses, series.load, span, data.chart_bucket_s),
         "backlog": charts.backlog(series.resources, th.backlog_alert, span),
-        "resources": charts.resources(series.resources, th, span),
+        "target_resources": charts.target_resources(series.resources, th, span),
+        "host_resources": charts.host_resources(series.resources, th, span),
         "alerts": charts.alert_timeline(data.alerts, span),
         "ledger": charts.ledger_fates(data.messages.messages, data.messages.lost_by_stage),
     }

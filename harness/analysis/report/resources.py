@@ -1,52 +1,59 @@
-"""CPU, memory and backlog from samples.jsonl, streamed.
+"""CPU, memory and backlog from samples.jsonl, streamed; the rig's health from the same samples.
 
-The resource SLAs are judged on the highest one-minute (wall clock) mean, so that a single busy
-sample does not fail a run while a sustained overload does; minutes are counted from the run's start.
-CPU is the bot's own process (fraction of one core) when the sampler saw it, the host otherwise;
-memory is the host's used fraction.
+The resource SLAs judge the target (the bot's processes): CPU as a share of one core, memory as its
+resident set against the memory limit (the scenario's `[sla] memory_limit_mb`, else the container's
+limit, else the host's memory). Each is judged on the highest mean over any minute of wall time (a
+sliding window, so that a short spike is not cut in half by where minutes happen to start, while a
+single busy sample does not fail a run). The host's CPU and memory are shown apart. A target that
+runs elsewhere (`target.kind = "url"`) has no processes here: its resource SLAs are not judged.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.analysis.report.model import Resources, SustainedPeak
+from harness.analysis.report.model import BotSideLatency, Resources, SustainedPeak
+from harness.analysis.report.rig import RigMonitor, SlidingMean
 from harness.core.runfolder.reader import RunFolder
 
 SUSTAINED_WALL_S = 60.0
 WATCHED = ("bot", "loadgen")  # components whose CPU the report and the diagnosis judge
 BOT_COMPONENT = "bot"
+MB = 1024 * 1024
 
 
-class MinutePeak:
-    """Highest mean over a wall-clock minute (minutes counted from the run's start), in one pass."""
+class SlidingPeak:
+    """Highest mean over any `span` wall seconds (sliding), where that span began, and the highest
+    sample, in one pass. A run shorter than the span gets the mean of the whole run."""
 
-    def __init__(self) -> None:
-        self._minute = -1
-        self._sum = 0.0
+    def __init__(self, span: float = SUSTAINED_WALL_S) -> None:
+        self._window = SlidingMean(span)
+        self._total = 0.0
         self._count = 0
-        self._sim = 0.0
+        self._first_sim = 0.0
         self.peak: float | None = None
         self.peak_at_sim: float | None = None
         self.max: float | None = None
 
-    def add(self, wall: float, sim: float, value: float) -> None:
-        minute = int(wall // SUSTAINED_WALL_S)
-        if minute != self._minute:
-            self.close()
-            self._minute, self._sim = minute, sim
-        self._sum += value
+    def add(self, wall: float, sim: float, value: float) -> float:
+        """Adds a sample; returns the mean of the last span (what the SLA judges at this instant)."""
+        mean = self._window.add(wall, sim, value)
+        if not self._count:
+            self._first_sim = sim
+        self._total += value
         self._count += 1
         if self.max is None or value > self.max:
             self.max = value
+        if self._window.full and (self.peak is None or mean > self.peak):
+            self.peak, self.peak_at_sim = mean, self._window.start[1]
+        return mean
 
     def close(self) -> None:
-        if self._count:
-            mean = self._sum / self._count
-            if self.peak is None or mean > self.peak:
-                self.peak, self.peak_at_sim = mean, self._sim
-        self._sum, self._count = 0.0, 0
+        if self.peak is None and self._count:
+            self.peak, self.peak_at_sim = self._total / self._count, self._first_sim
 
     def summary(self) -> SustainedPeak:
         return SustainedPeak(sustained_peak=self.peak, sustained_peak_at_sim=self.peak_at_sim, max=self.max)
@@ -71,18 +78,69 @@ class SeriesBucket:
         return point
 
 
+def interpolated_quantile(buckets: Counter[float], q: float) -> float | None:
+    """The q-quantile of bucketed observations (upper bound -> count), interpolated linearly within its
+    bucket as Prometheus' histogram_quantile does; in the +Inf bucket, the highest finite bound."""
+    total = buckets.total()
+    if not total:
+        return None
+    rank, seen, lower = q * total, 0, 0.0
+    for upper in sorted(buckets):
+        count = buckets[upper]
+        if count and seen + count >= rank:
+            if math.isinf(upper):
+                return lower
+            return lower + (upper - lower) * (rank - seen) / count
+        seen += count
+        if not math.isinf(upper):
+            lower = upper
+    return lower
+
+
+def memory_limit(folder: RunFolder, limit_mb: float) -> tuple[float | None, str | None]:
+    """(bytes, source) of the memory the target may use: the scenario's setting, else the container's
+    limit, else the host's memory (manifest `machine`)."""
+    machine = folder.manifest.get("machine") or {}
+    if limit_mb > 0:
+        return limit_mb * MB, "scenario"
+    if machine.get("memory_limit_bytes"):
+        return float(machine["memory_limit_bytes"]), "container"
+    if machine.get("memory_bytes"):
+        return float(machine["memory_bytes"]), "host"
+    return None, None
+
+
 @dataclass
 class ResourceResult:
     samples: int = 0
-    cpu_source: str = "host"
-    cpu: MinutePeak = field(default_factory=MinutePeak)
-    host_cpu: MinutePeak = field(default_factory=MinutePeak)
-    memory: MinutePeak = field(default_factory=MinutePeak)
+    cpu_source: str = "bot process (fraction of one core)"
+    cpu: SlidingPeak = field(default_factory=SlidingPeak)
+    host_cpu: SlidingPeak = field(default_factory=SlidingPeak)
+    memory: SlidingPeak = field(default_factory=SlidingPeak)  # the host's
+    target_memory: SlidingPeak = field(default_factory=SlidingPeak)  # the bot's RSS / memory limit
+    others_cpu: SlidingPeak = field(default_factory=SlidingPeak)
+    memory_limit_bytes: float | None = None
+    memory_limit_source: str | None = None
     backlog_max: float | None = None
     backlog_max_at_sim: float | None = None
     bot_rss_max: float | None = None
-    components_cpu: dict[str, MinutePeak] = field(default_factory=dict)  # every sampled process
+    bot_seen: bool = False
+    components_cpu: dict[str, SlidingPeak] = field(default_factory=dict)  # every sampled process
     series: list[dict[str, Any]] = field(default_factory=list)
+    rig: RigMonitor | None = None
+    processing: Counter[float] = field(default_factory=Counter)  # the bot's processing time: bucket bound -> count
+    processing_seen: bool = False
+
+    def bot_processing(self) -> BotSideLatency | None:
+        """The bot's own processing-time percentiles over the run, when it exports the histogram."""
+        if not self.processing_seen:
+            return None
+        return BotSideLatency(
+            count=int(self.processing.total()),
+            p50=interpolated_quantile(self.processing, 0.50),
+            p99=interpolated_quantile(self.processing, 0.99),
+            source="samples.jsonl processing (the bot's chatbot_message_processing_seconds)",
+        )
 
     def summary(self) -> Resources:
         return Resources(
@@ -96,11 +154,18 @@ class ResourceResult:
             backlog_max_at_sim=self.backlog_max_at_sim,
             bot_rss_max_bytes=self.bot_rss_max,
             components_cpu={name: p.summary() for name, p in sorted(self.components_cpu.items())},
+            target_memory=self.target_memory.summary() if self.bot_seen else None,
+            memory_limit_bytes=self.memory_limit_bytes,
+            memory_limit_source=self.memory_limit_source,
+            others_cpu=self.others_cpu.summary() if self.others_cpu.max is not None else None,
         )
 
 
-def aggregate_resources(folder: RunFolder) -> ResourceResult:
+def aggregate_resources(folder: RunFolder, memory_limit_mb: float = 0.0) -> ResourceResult:
     result = ResourceResult()
+    result.memory_limit_bytes, result.memory_limit_source = memory_limit(folder, memory_limit_mb)
+    cores = (folder.manifest.get("machine") or {}).get("cpus")
+    result.rig = RigMonitor(int(cores) if cores else None)
     bucket_s = folder.bucket_s()
     bucket: SeriesBucket | None = None
     for s in folder.iter_jsonl("samples.jsonl"):
@@ -110,6 +175,7 @@ def aggregate_resources(folder: RunFolder) -> ResourceResult:
             folder.problems.append(f"samples.jsonl: a sample lacks wall / sim ({exc!r}); skipped")
             continue
         result.samples += 1
+        result.rig.add(s, wall, sim)
         key = sim // bucket_s * bucket_s
         if bucket is None or key != bucket.sim:
             if bucket is not None:
@@ -122,17 +188,30 @@ def aggregate_resources(folder: RunFolder) -> ResourceResult:
         if host.get("mem") is not None:
             result.memory.add(wall, sim, float(host["mem"]))
             bucket.add("host_mem", float(host["mem"]))
+        others = s.get("others")
+        if isinstance(others, dict) and others.get("cpu") is not None:
+            result.others_cpu.add(wall, sim, float(others["cpu"]))
         procs = s.get("procs") or {}
         for name, proc in procs.items():
             if name.startswith(WATCHED) and isinstance(proc, dict) and proc.get("cpu") is not None:
-                result.components_cpu.setdefault(name, MinutePeak()).add(wall, sim, float(proc["cpu"]))
+                mean = result.components_cpu.setdefault(name, SlidingPeak()).add(wall, sim, float(proc["cpu"]))
+                if name == BOT_COMPONENT:
+                    bucket.add("bot_cpu_sustained", mean)  # the chart draws what the SLA judges
         bot = procs.get(BOT_COMPONENT) or {}
         if bot.get("cpu") is not None:
             bucket.add("bot_cpu", float(bot["cpu"]))
         if bot.get("rss") is not None:
             rss = float(bot["rss"])
+            result.bot_seen = True
             result.bot_rss_max = rss if result.bot_rss_max is None else max(result.bot_rss_max, rss)
             bucket.add("bot_rss", rss)
+            if result.memory_limit_bytes:
+                share = result.target_memory.add(wall, sim, rss / result.memory_limit_bytes)
+                bucket.add("bot_mem_sustained", share)
+        processing = s.get("processing")
+        if isinstance(processing, dict):
+            result.processing_seen = True
+            result.processing.update({float(le): int(n) for le, n in (processing.get("buckets") or {}).items()})
         if s.get("backlog") is not None:
             backlog = float(s["backlog"])
             bucket.add("backlog", backlog)
@@ -140,11 +219,8 @@ def aggregate_resources(folder: RunFolder) -> ResourceResult:
                 result.backlog_max, result.backlog_max_at_sim = backlog, sim
     if bucket is not None:
         result.series.append(bucket.point())
-    for peak in (result.host_cpu, result.memory, *result.components_cpu.values()):
+    peaks = (result.host_cpu, result.memory, result.target_memory, result.others_cpu, *result.components_cpu.values())
+    for peak in peaks:
         peak.close()
-    bot_cpu = result.components_cpu.get(BOT_COMPONENT)
-    if bot_cpu is not None and bot_cpu.peak is not None:
-        result.cpu, result.cpu_source = bot_cpu, "bot process (fraction of one core)"
-    else:
-        result.cpu, result.cpu_source = result.host_cpu, "host (fraction of all cores)"
+    result.cpu = result.components_cpu.get(BOT_COMPONENT) or SlidingPeak()
     return result

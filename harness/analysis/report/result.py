@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.report.load import Block
 from harness.analysis.report.model import ReportData, Verdict
 
 
@@ -20,6 +21,7 @@ class ChartSeries:
     resources: list[dict[str, Any]]  # samples per chart bucket: mean and max of CPU, memory, backlog
     api_errors: list[dict[str, Any]]  # non-2xx API responses per chart bucket, by HTTP status
     statuses: list[str]  # the HTTP statuses in api_errors
+    blocks: list[Block] = field(default_factory=list)  # windows with messages, merged in time order (bootstrap)
 
 
 @dataclass

@@ -5,7 +5,7 @@ Everything here renders the report model (harness.analysis.report.model); nothin
 
 from __future__ import annotations
 
-from harness.analysis.report.model import Conditions, ReportData, SlaVerdict, Verdict
+from harness.analysis.report.model import ComparisonRow, Conditions, ReportData, RigCheck, SlaVerdict, Verdict
 from harness.core.simclock import format_sim
 
 OP_TEXT = {"<": "<", "<=": "≤", ">=": "≥"}
@@ -65,6 +65,66 @@ def sla_line(sla: SlaVerdict) -> str:
     return f"{sla.name}: {fmt_value(sla.value, sla.unit)} (SLA {OP_TEXT[sla.op]} {fmt_value(sla.threshold, sla.unit)})"
 
 
+def fmt_delta(row: ComparisonRow) -> str:
+    """A change in the SLA's own unit ('+35 ms', '-0.020 pp', '+4.1 points'), with the relative change
+    where it reads well; never '-0 %' nor '100 % better'."""
+    if row.delta is None:
+        return "n/a"
+    if row.unit == "s":
+        number, digits, unit = row.delta * 1000, 0, " ms"
+    elif row.unit == "ratio" and row.id == "availability":
+        number, digits, unit = row.delta * 100, 3, " pp"
+    elif row.unit == "ratio":
+        number, digits, unit = row.delta * 100, 1, " points"
+    else:
+        number, digits, unit = row.delta, 0, ""
+    if round(number, digits) == 0:
+        return "no change"
+    text = f"{number:+,.{digits}f}{unit}"
+    relative = row.relative_worsening
+    if relative is not None and row.id != "availability" and 0.005 <= abs(relative) < 10:
+        text += f" ({abs(relative):.0%} {'worse' if relative > 0 else 'better'})"
+    return text
+
+
+def _rows_text(rows: list[ComparisonRow], shown: int = 3) -> str:
+    text = ", ".join(f"{r.name} {fmt_delta(r)}" for r in rows[:shown])
+    return text + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
+
+
+def fmt_budget(budget: float) -> str:
+    """A share of the error budget that stays readable however far over: '35 %', '340 %', '851 times'."""
+    return (
+        f"{budget:.0%} of the error budget used" if budget < 10 else f"the error budget used {budget:,.0f} times over"
+    )
+
+
+def rig_check_line(check: RigCheck) -> str:
+    """'Host CPU, all cores: limit 90 %, crossed for 47 s (highest ...); most CPU: ...; do: ...'."""
+    limit = f"{check.limit:g} s" if check.unit == "s" else f"{check.limit:.0%}"
+    text = f"{check.name}: limit {limit}, crossed"
+    if check.seconds_crossed:
+        text += f" for {check.seconds_crossed:.0f} s of wall time"
+    text += f" ({check.detail})"
+    if check.consumers:
+        text += "; CPU meanwhile: " + ", ".join(f"{c.process} {c.cpu:.2f} cores" for c in check.consumers[:4])
+    return text + f"; to change: {check.advice}"
+
+
+def inconclusive_text(report: ReportData) -> str:
+    """Why the verdict is INCONCLUSIVE: the SLAs that failed only where the rig broke its limits, and which."""
+    judgement = report.judgement
+    failed = [s.name for s in judgement.rig_bound] + [
+        f"{r.name} (against the baseline)" for r in judgement.rig_regressed
+    ]
+    crossed = [c.name for c in report.rig.crossed if c.decides_verdict] if report.rig else []
+    return (
+        f"INCONCLUSIVE: {'; '.join(failed)} failed only where the rig broke its own limits "
+        f"({'; '.join(crossed) or 'see rig health'}): this run says nothing about the bot there; "
+        "see the report's rig health for which process and what to change."
+    )
+
+
 def _verdict_sentence(report: ReportData) -> str:
     judgement, load = report.judgement, report.load
     span = ""
@@ -73,6 +133,8 @@ def _verdict_sentence(report: ReportData) -> str:
     sent, total = f"{load.sent:,} messages sent", len(report.slas)
     if judgement.verdict is Verdict.INCOMPLETE:
         return f"INCOMPLETE: the run cannot be fully judged{span}; {sent}."
+    if judgement.verdict is Verdict.INCONCLUSIVE:
+        return inconclusive_text(report)
     if judgement.verdict is Verdict.PASS:
         return f"PASS: all {total} SLAs met{span}, {sent}."
     if judgement.breached:
@@ -84,20 +146,41 @@ def sentences(report: ReportData) -> list[str]:
     """A manager's 30-second read: the verdict and why, what failed, loss, alerts, what is missing."""
     out = [_verdict_sentence(report)]
     comparison = report.baseline
+    if comparison and comparison.mismatches:
+        out.append(
+            f"WARNING: the baseline {comparison.baseline_name} ran something else ({'; '.join(comparison.mismatches)}): "
+            "its differences say little about the bot."
+        )
     if comparison and comparison.regressed:
         out.append(
-            f"Regressed against baseline {comparison.baseline_name}: "
-            f"{len(comparison.regressed)} SLA(s) worse beyond the tolerance."
+            f"Regressed against baseline {comparison.baseline_name}: {len(comparison.regressed)} SLA(s) worse "
+            f"beyond the noise: {_rows_text(comparison.regressed)}."
+        )
+    if comparison and comparison.rig_regressed:
+        out.append(
+            f"Worse than baseline {comparison.baseline_name} in a run whose rig did not hold (no verdict on the "
+            f"bot): {_rows_text(comparison.rig_regressed)}."
         )
     conditions = report.conditions
     if conditions.generator_bound:
         out.append(GENERATOR_BOUND_TEXT)
     out += [f"Breached - {sla_line(s)}." for s in report.judgement.breached]
+    out += [
+        f"Failed only where the rig did not hold - {sla_line(s)}; where it held: "
+        f"{fmt_value(s.healthy_value, s.unit) if s.healthy_value is not None else 'no data'}."
+        for s in report.judgement.rig_bound
+    ]
+    rig = report.rig
+    if rig is not None and not rig.held:
+        out.append(
+            f"Rig health: {len(rig.crossed)} limit(s) crossed, touching {rig.unhealthy_windows} of {rig.windows} "
+            f"load windows - {'; '.join(c.name for c in rig.crossed)} (see rig health)."
+        )
     budget = report.load.error_budget_used
     if budget is not None:
-        out.append(
-            f"Availability {fmt_value(report.load.availability, 'ratio')}: {budget:.0%} of the error budget used."
-        )
+        out.append(f"Availability {fmt_value(report.load.availability, 'ratio')}: {fmt_budget(budget)}.")
+    if report.accounting is not None:
+        out += [f"Not measured: {note}." for note in report.accounting.notes]
     ledger = report.messages
     if ledger.lost:
         stages = ", ".join(f"{k} {v}" for k, v in (ledger.lost_by_stage or {}).items() if v)

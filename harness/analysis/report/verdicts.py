@@ -2,14 +2,18 @@
 
 Thresholds come from harness/core/contract.py as overridden by the run's manifest; nothing is restated
 here. The margin is signed so that positive always means "inside the SLA" (headroom) and negative
-"breached".
+"breached". Latency, availability and loss are measured through the rig (emulator, load generator,
+host): one that failed is judged again on the windows where the rig held (`rig_bound` when it passes
+there). The bot's CPU and memory are its own: a busy rig can only lower them, so they are judged as
+measured.
 """
 
 from __future__ import annotations
 
 from harness.analysis.report.load import LoadResult, latency_summary
-from harness.analysis.report.model import Op, RefusalRow, SlaStatus, SlaVerdict, Unit
-from harness.analysis.report.resources import ResourceResult
+from harness.analysis.report.model import BotSideLatency, LedgerFigures, Op, RefusalRow, SlaStatus, SlaVerdict, Unit
+from harness.analysis.report.resources import MB, ResourceResult
+from harness.analysis.report.summary import fmt_budget
 from harness.core.contract import AVAILABILITY, Thresholds
 
 
@@ -37,15 +41,15 @@ def judge(
     )
 
 
-def sla_verdicts(
-    load: LoadResult,
-    resources: ResourceResult,
-    lost: int | None,
-    thresholds: Thresholds,
-    refusals: list[RefusalRow] | None = None,
-) -> list[SlaVerdict]:
+RIG_SENSITIVE = ("p99_", "availability", "message_loss")  # SLA ids (prefixes) a busy rig can push over
+
+
+def _latency(load: LoadResult, thresholds: Thresholds, bot_side: BotSideLatency | None) -> list[SlaVerdict]:
     p99_limit = thresholds.p99_latency_seconds
     overall = latency_summary(load.reply)
+    uses = "user side: intended send to final reply at the simulated user"
+    if bot_side is not None and bot_side.p99 is not None:
+        uses += f"; the bot's own processing P99 was {bot_side.p99 * 1000:.0f} ms (not judged)"
     out = [
         judge(
             "p99_overall",
@@ -55,7 +59,7 @@ def sla_verdicts(
             "s",
             "<",
             "windows.jsonl reply_hist (merged)",
-            f"{overall.count} replies measured",
+            f"{overall.count} replies measured ({uses})",
         )
     ]
     for peak in load.peaks:
@@ -72,45 +76,86 @@ def sla_verdicts(
                 f"{summary.count} replies measured",
             )
         )
-    avail_target = thresholds.availability
-    availability = load.totals.availability()
-    budget = error_budget_used(availability, avail_target)
-    unanswered = load.totals.sent - load.totals.replies_ok
-    out.append(
-        judge(
-            AVAILABILITY.name,
-            f"Availability ({AVAILABILITY.definition})",
-            availability,
-            avail_target,
-            "ratio",
-            ">=",
-            f"windows.jsonl {AVAILABILITY.user_good} / {AVAILABILITY.user_total}",
-            f"{unanswered} of {load.totals.sent} messages sent got no final reply within the reply timeout"
-            + (f"; error budget used {budget:.0%}" if budget is not None else ""),
-        )
+    return out
+
+
+def _availability(load: LoadResult, lost: int | None, ledger_sent: int | None, thresholds: Thresholds) -> SlaVerdict:
+    """The user side's availability, never above what the ledger allows: a message the ledger counts
+    as lost was not replied to in time, whether or not the load generator lived to see it."""
+    totals = load.totals
+    availability = totals.availability()
+    unanswered = totals.sent - totals.replies_ok
+    detail = f"{unanswered} of {totals.sent} messages sent got no final reply within the reply timeout"
+    source = f"windows.jsonl {AVAILABILITY.user_good} / {AVAILABILITY.user_total}"
+    if lost is not None and ledger_sent:
+        allowed = 1 - lost / ledger_sent
+        if availability is None or allowed < availability:
+            availability = allowed
+            source += ", capped by the ledger's (sent - lost) / sent"
+            detail = (
+                f"the ledger counts {lost} of {ledger_sent} messages lost, more than the load generator saw "
+                f"({unanswered} of {totals.sent})"
+            )
+    budget = error_budget_used(availability, thresholds.availability)
+    if budget is not None:
+        detail += f"; {fmt_budget(budget)}"
+    return judge(
+        AVAILABILITY.name,
+        f"Availability ({AVAILABILITY.definition})",
+        availability,
+        thresholds.availability,
+        "ratio",
+        ">=",
+        source,
+        detail,
     )
-    out.append(
+
+
+def _resources(resources: ResourceResult, thresholds: Thresholds) -> list[SlaVerdict]:
+    limit = resources.memory_limit_bytes
+    limit_text = f"{limit / MB:,.0f} MB, the {resources.memory_limit_source}'s" if limit else "unknown"
+    target_memory = resources.target_memory.peak if resources.bot_seen and limit else None
+    return [
         judge(
             "cpu",
-            "CPU, highest 1-minute mean",
+            "CPU of the bot's processes, highest 1-minute mean (share of one core)",
             resources.cpu.peak,
             thresholds.cpu_target,
             "ratio",
             "<",
-            f"samples.jsonl, {resources.cpu_source}",
-        )
-    )
-    out.append(
+            f"samples.jsonl procs.bot.cpu, {resources.cpu_source}",
+            "host CPU is shown apart (resources.host_cpu)",
+        ),
         judge(
             "memory",
-            "Memory, highest 1-minute mean",
-            resources.memory.peak,
+            "Memory: the bot's resident set, highest 1-minute mean, share of its limit",
+            target_memory,
             thresholds.memory_target,
             "ratio",
             "<",
-            "samples.jsonl, host used fraction",
-        )
-    )
+            "samples.jsonl procs.bot.rss / memory limit",
+            f"limit {limit_text}" + ("" if limit else "; set [sla] memory_limit_mb"),
+        ),
+    ]
+
+
+def sla_verdicts(
+    load: LoadResult,
+    resources: ResourceResult,
+    messages: LedgerFigures,
+    thresholds: Thresholds,
+    *,
+    target_kind: str | None = None,
+    bot_side: BotSideLatency | None = None,
+    refusals: list[RefusalRow] | None = None,
+) -> list[SlaVerdict]:
+    """Every SLA of the run; a target that runs elsewhere (kind "url") has no resource SLAs."""
+    ledger_sent = (messages.messages or {}).get("sent")
+    out = _latency(load, thresholds, bot_side)
+    out.append(_availability(load, messages.lost, ledger_sent, thresholds))
+    if target_kind != "url":
+        out += _resources(resources, thresholds)
+    lost = messages.lost
     out.append(
         judge(
             "message_loss",
@@ -123,7 +168,40 @@ def sla_verdicts(
         )
     )
     out.append(refused_calls_verdict(refusals, thresholds))
-    return out
+    return [_with_rig(s, load) for s in out]
+
+
+def _healthy_value(sla: SlaVerdict, load: LoadResult) -> float | None:
+    """The SLA's value over the windows where the rig held."""
+    healthy = load.healthy
+    if sla.id == "p99_overall":
+        return latency_summary(healthy.hist).p99
+    if sla.id.startswith("p99_peak_day"):
+        peak = next((p for p in load.peaks if f"p99_peak_day{p.segment.day}" == sla.id), None)
+        return None if peak is None else latency_summary(peak.healthy.hist).p99
+    if sla.id == AVAILABILITY.name:
+        return healthy.totals.availability()
+    return float(healthy.totals.timeouts)  # message_loss: the user side's no-reply count there
+
+
+def _with_rig(sla: SlaVerdict, load: LoadResult) -> SlaVerdict:
+    """A rig-sensitive SLA in a run whose rig did not hold everywhere is judged again on the windows
+    where it held (`healthy_value`, also what a baseline comparison compares). One that failed and
+    fails there too is a FAIL; one that passes there (or has no data there) is `rig_bound`: the rig,
+    not the bot, is what was measured."""
+    sensitive = sla.id.startswith(RIG_SENSITIVE)
+    health = load.health
+    if not sensitive or health is None or not health.unhealthy:
+        return sla.model_copy(update={"rig_sensitive": sensitive})
+    again = judge(sla.id, sla.name, _healthy_value(sla, load), sla.threshold, sla.unit, sla.op, sla.source)
+    return sla.model_copy(
+        update={
+            "rig_sensitive": True,
+            "healthy_value": again.value,
+            "healthy_status": again.status,
+            "rig_bound": sla.status == "fail" and again.status != "fail",
+        }
+    )
 
 
 def refused_calls_verdict(refusals: list[RefusalRow] | None, thresholds: Thresholds) -> SlaVerdict:

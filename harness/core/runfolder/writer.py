@@ -45,6 +45,43 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def container_memory_limit(
+    cgroup_root: Path = CGROUP_ROOT, self_cgroup: Path = Path("/proc/self/cgroup")
+) -> int | None:
+    """The memory limit of this process' cgroup (v2 memory.max, v1 memory.limit_in_bytes) when one is
+    set below the host's memory; None outside a container or without a limit. The run's processes are
+    this process' children and share it."""
+    try:
+        lines = self_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    candidates: list[Path] = []
+    for line in lines:
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
+        relative = path.lstrip("/")
+        if controllers == "":  # cgroup v2
+            candidates += [cgroup_root / relative / "memory.max", cgroup_root / "memory.max"]
+        elif "memory" in controllers.split(","):  # cgroup v1
+            candidates += [
+                cgroup_root / "memory" / relative / "memory.limit_in_bytes",
+                cgroup_root / "memory" / "memory.limit_in_bytes",
+            ]
+    host = psutil.virtual_memory().total
+    for candidate in candidates:
+        try:
+            text = candidate.read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < host:
+            return int(text)
+        if text.isdigit() or text == "max":
+            return None  # found, and no tighter than the host
+    return None
+
+
 def machine_info() -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),
@@ -52,6 +89,7 @@ def machine_info() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "cpus": psutil.cpu_count(),
         "memory_bytes": psutil.virtual_memory().total,
+        "memory_limit_bytes": container_memory_limit(),  # None: no container limit below the host's
     }
 
 

@@ -28,7 +28,7 @@ from harness.core.faults import ScheduledFault
 
 SHAPES = ("week", "smoke", "spike", "soak")
 TARGETS = ("reference", "command", "url")
-SLA_FIELDS = ("p99_latency_seconds", "availability", "cpu_target", "memory_target", "refused_calls")
+SLA_FIELDS = ("p99_latency_seconds", "availability", "cpu_target", "memory_target", "memory_limit_mb", "refused_calls")
 
 DEFAULT_TEXTS = (
     "What is the vacation policy for next quarter?",
@@ -265,6 +265,13 @@ class Sla(ConfigModel):
         description="open-API calls the platform may refuse the bot over the run; refusals the scenario's "
         "own faults caused are not counted",
     )
+    memory_limit_mb: float = Field(
+        THRESHOLDS.memory_limit_mb,
+        ge=0,
+        le=1e9,
+        description="the bot's memory limit in MB, which memory_target is a share of; "
+        "0 = the container's memory limit when one is set, else the host's memory",
+    )
 
     @classmethod
     def unknown_field_problem(cls, name: str) -> str:
@@ -305,7 +312,8 @@ class Scenario(ConfigModel):
     abuse: Abuse = Abuse()
     sla: Annotated[Thresholds, held_as(Sla, Sla.thresholds)] = Field(
         THRESHOLDS,
-        description="SLA thresholds: p99_latency_seconds, availability, cpu_target, memory_target, refused_calls",
+        description="SLA thresholds: p99_latency_seconds, availability, cpu_target, memory_target, memory_limit_mb, "
+        "refused_calls",
         json_schema_extra=lambda schema: schema.update(default=Sla().model_dump()),
     )
     faults: list[ScheduledFault] = Field(

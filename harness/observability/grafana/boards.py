@@ -11,9 +11,9 @@ from typing import Any
 
 from harness.core.contract import (
     AVAILABILITY,
-    GENERATOR_CPU_WARN,
     LATENCY_QUANTILE,
     LOOP_LAG_BLOCKED_SECONDS,
+    RIG,
     THRESHOLDS,
 )
 from harness.core.simclock import DAY_NAMES, DAY_S
@@ -529,7 +529,7 @@ def loadgen_health() -> dict[str, Any]:
                         "CPU by component",
                         [Query("component:harness_process_cpu:rate1m", "{{component}}")],
                         unit="percentunit",
-                        lines=[Line(GENERATOR_CPU_WARN, "orange")],
+                        lines=[Line(RIG.generator_cpu, "orange")],
                         description="1.0 = one full core. Load generators above the line make results generator-bound.",
                     ),
                     Panel(
