@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
@@ -63,6 +63,7 @@ class ComponentProcess:
 
 
 LOOP_LAG = "chatbot_event_loop_lag_seconds"
+ANSWER_CACHE = "chatbot_answer_cache_lookups_total"
 
 
 @dataclass
@@ -70,6 +71,7 @@ class BotScrape:
     backlog: float | None  # sum of chatbot_queue_depth
     lag_buckets: dict[str, float]  # chatbot_event_loop_lag_seconds, cumulative count by `le`
     lag_sum: float
+    answer_cache: dict[str, float] = field(default_factory=dict)  # chatbot_answer_cache_lookups_total by result
 
 
 def scrape_bot(metrics_url: str, timeout: float = 1.0) -> BotScrape | None:
@@ -89,6 +91,8 @@ def scrape_bot(metrics_url: str, timeout: float = 1.0) -> BotScrape | None:
                     scrape.lag_buckets[s.labels["le"]] = s.value
                 elif s.name == LOOP_LAG + "_sum":
                     scrape.lag_sum = s.value
+        elif family.name + "_total" == ANSWER_CACHE:
+            scrape.answer_cache = {s.labels["result"]: s.value for s in family.samples if s.name == ANSWER_CACHE}
     return scrape
 
 
@@ -181,6 +185,8 @@ class Sampler:
             scrape = scrape_bot(self.bot_metrics_url)
             if scrape is not None and scrape.backlog is not None:
                 line["backlog"] = scrape.backlog
+            if scrape is not None and any(scrape.answer_cache.values()):
+                line["answer_cache"] = scrape.answer_cache
             lag = None if scrape is None else self.loop_lag.update(scrape)
             if lag is not None:
                 line["loop_lag"] = lag
