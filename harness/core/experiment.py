@@ -29,7 +29,7 @@ else:  # pragma: no cover
 
 
 class ExperimentError(ConfigError):
-    """An experiment file is invalid; the message names the field (e.g. `arms.1.scenario: ...`)."""
+    """An experiment file is invalid; the message names the field (e.g. `arms[1] (cache): shape.users: ...`)."""
 
 
 class Arm(ConfigModel):
@@ -143,7 +143,7 @@ def parse_experiment(data: Any, default_name: str, folder: Path, source: str = "
                 {**arm_scenario_data(base, arm), "name": run_name}, run_name, scenario_source
             )
         except ScenarioError as exc:
-            raise ExperimentError(f"arms.{i} ({arm.name}): {exc}") from None
+            raise ExperimentError(f"arms[{i}] ({arm.name}): {exc}") from None
     return Experiment(name, source, spec, scenarios)
 
 

@@ -29,6 +29,7 @@ from harness.core import procs
 from harness.core.contract import RUNS_DIR, ExitCode
 from harness.core.experiment import Arm, Experiment
 from harness.core.runfolder.writer import new_run_dir
+from harness.core.scenario.schema import Scenario
 from harness.loadgen.shapes import build_plan
 from harness.run import redis
 from harness.run.orchestrator import ANSWER_CACHE, Run, RunOptions
@@ -69,9 +70,10 @@ class ExperimentRun:
         return runs * self.repetitions
 
     def needs_redis(self) -> list[str]:
+        """The arms that turn the reference bot's answer cache on."""
         return [a.name for a in self.experiment.arms if self._scenario(a).target.bot_settings().get(ANSWER_CACHE)]
 
-    def _scenario(self, arm: Arm):
+    def _scenario(self, arm: Arm) -> Scenario:
         return self.experiment.scenarios[arm.name]
 
     def execute(self) -> int:
