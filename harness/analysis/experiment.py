@@ -309,7 +309,7 @@ def resample_arm(arm: str, runs: list[RunWindows], samples: int, rng: np.random.
     return result
 
 
-def _finite(value: float) -> float | None:
+def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
