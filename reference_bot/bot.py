@@ -13,6 +13,7 @@ from harness.core.contract import BotEvent
 from reference_bot import PROTOCOL, __version__
 from reference_bot.admin import AdminApi
 from reference_bot.answer import Answerer
+from reference_bot.answer_cache import AnswerCache, CachedEngine
 from reference_bot.auth import LoginGuard, TokenIssuer
 from reference_bot.config import BotConfig, ConfigError, Secrets
 from reference_bot.conversations import Conversations, Presence
@@ -21,7 +22,7 @@ from reference_bot.engine_openai import OpenAIEngine
 from reference_bot.inbound import InboundBuffer
 from reference_bot.logs import event
 from reference_bot.looplag import LoopLagProbe
-from reference_bot.metrics import FRAME_TYPES, OUTCOMES, BotMetrics
+from reference_bot.metrics import CACHE_RESULTS, FRAME_TYPES, OUTCOMES, BotMetrics
 from reference_bot.replier import Replier
 from reference_bot.stream import StreamClient
 
@@ -48,7 +49,7 @@ class ReferenceBot:
         cfg = self.config
         connector = aiohttp.TCPConnector(limit=max(100, cfg.buffer.workers * 2))
         self.session = aiohttp.ClientSession(connector=connector)
-        self.engine = self._make_engine()
+        self.engine = await self._make_engine()
         self.replier = Replier(
             self.session,
             cfg.platform.endpoint,
@@ -93,10 +94,18 @@ class ReferenceBot:
             jwt_key_generated=self.secrets.jwt_key_generated,
         )
 
-    def _make_engine(self) -> AnswerEngine:
-        if self.config.engine.kind == "openai":
-            return OpenAIEngine(self.session, self.config.engine, self.config.nlp_engine)
-        return SimulatedEngine(self.config.engine, self.config.nlp_engine)
+    async def _make_engine(self) -> AnswerEngine:
+        cfg = self.config
+        engine: AnswerEngine
+        if cfg.engine.kind == "openai":
+            engine = OpenAIEngine(self.session, cfg.engine, cfg.nlp_engine)
+        else:
+            engine = SimulatedEngine(cfg.engine, cfg.nlp_engine)
+        if not cfg.answer_cache.enabled:
+            return engine
+        cache = AnswerCache(cfg.answer_cache, self.metrics, self.secrets.redis_password)
+        await cache.check()  # unreachable: said in the log, and every lookup falls through to the engine
+        return CachedEngine(engine, cache)
 
     async def _start_admin(self) -> None:
         adm = self.config.admin
@@ -150,6 +159,10 @@ class ReferenceBot:
                 "workers": self.config.buffer.workers,
             },
             "engine": {"name": self.engine.name, **_engine_knobs(self.config)},
+            "answer_cache": {
+                "enabled": self.config.answer_cache.enabled,
+                **{r: m.value("chatbot_answer_cache_lookups_total", result=r) for r in CACHE_RESULTS},
+            },
             "conversations": self.conversations.summary(),
             "counters": {
                 "received": {t: m.value("chatbot_messages_received_total", type=t) for t in FRAME_TYPES},
@@ -168,4 +181,5 @@ def _engine_knobs(config: BotConfig) -> dict[str, Any]:
         "tokens_per_second": e.tokens_per_second,
         "reply_tokens": e.reply_tokens,
         "cpu_ms_per_token": e.cpu_ms_per_token,
+        "speed_factor": e.speed_factor,
     }

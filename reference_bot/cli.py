@@ -28,6 +28,7 @@ KNOBS: dict[str, tuple[str, type, str]] = {
     "--cpu-ms-per-token": ("engine.cpu_ms_per_token", float, "CPU milliseconds burnt per simulated token"),
     "--chunk-tokens": ("engine.chunk_tokens", int, "tokens per card streaming update"),
     "--plain-text-max-tokens": ("engine.plain_text_max_tokens", int, "replies this short go as plain text"),
+    "--speed-factor": ("engine.speed_factor", float, "engine speed-up standing for a faster (say quantised) model"),
     "--workers": ("buffer.workers", int, "worker tasks draining the inbound buffer"),
     "--buffer-capacity": ("buffer.capacity", int, "inbound buffer capacity"),
     "--heartbeat-seconds": ("heartbeat.interval_seconds", float, "WebSocket heartbeat interval"),
@@ -115,8 +116,11 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides_from(args))
         secrets = Secrets.load(args.client_secret_file)
         check_signing_key(secrets.jwt_key)
-        setup_logging(args.log_file, getattr(logging, args.log_level.upper()))
-        return asyncio.run(serve(config, secrets, args.ready_file, args.drain_seconds))
+        output = setup_logging(args.log_file, getattr(logging, args.log_level.upper()), queued=config.logging.queue)
+        try:
+            return asyncio.run(serve(config, secrets, args.ready_file, args.drain_seconds))
+        finally:
+            output.close()
     except (ConfigError, AuthError) as exc:
         print(f"reference bot: bad configuration: {exc}", file=sys.stderr)
         return ExitCode.USAGE

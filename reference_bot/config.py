@@ -14,8 +14,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.core import config as core_config
 from harness.core.contract import (
@@ -30,6 +31,7 @@ from harness.core.contract import (
 from harness.core.secrets import is_secret_name
 
 DEFAULT_ENDPOINT = "https://api.dingtalk.com"
+REDIS_PASSWORD_ENV = "BOT_REDIS_PASSWORD"
 MAX_S = core_config.MAX_SECONDS
 
 
@@ -116,6 +118,9 @@ class Engine(Section):
     plain_text_max_tokens: int = Field(0, ge=0, le=1_000_000)  # replies this short go as plain text
     openai_base_url: str = ""
     openai_api_key_env: str = "OPENAI_API_KEY"
+    # Stands for a faster model (a quantised one, say): the simulated engine's time to first token and
+    # CPU per token are divided by it and its token rate multiplied. 1 = as configured above.
+    speed_factor: float = Field(1.0, ge=0.01, le=1000.0)
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> Engine:
@@ -124,6 +129,32 @@ class Engine(Section):
                 "openai_base_url", 'must be a URL such as "http://127.0.0.1:8000/v1" when engine.kind is "openai"'
             )
         return self
+
+
+class AnswerCache(Section):
+    """Answers to questions asked before, from Redis, instead of asking the engine again (off by default)."""
+
+    enabled: bool = False
+    url: str = "redis://127.0.0.1:6379/0"
+    ttl_seconds: float = Field(3600.0, ge=1.0, le=MAX_S)
+    max_entries: int = Field(10_000, ge=1, le=10_000_000)
+    timeout_seconds: float = Field(0.2, ge=0.001, le=60.0)
+    key_prefix: str = "reference-bot:answer:"
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "unix"):
+            raise ValueError(f'must be a redis:// or unix:// URL such as "redis://127.0.0.1:6379/0", got {url!r}')
+        if parts.password:
+            raise ValueError(f"secrets do not belong in config.json; put the password in env {REDIS_PASSWORD_ENV}")
+        return url
+
+
+class Logging(Section):
+    # true: the event loop only puts each record on a queue; a listener thread formats and writes it
+    queue: bool = False
 
 
 class Admin(Section):
@@ -146,6 +177,8 @@ class BotConfig(Section):
     reconnect: Reconnect = Reconnect()
     buffer: Buffer = Buffer()
     engine: Engine = Engine()
+    answer_cache: AnswerCache = AnswerCache()
+    logging: Logging = Logging()
     admin: Admin = Admin()
 
 
@@ -189,6 +222,7 @@ class Secrets:
     client_secret: str = field(default="", repr=False)
     jwt_key: str = field(default="", repr=False)
     admin_password: str = field(default="", repr=False)
+    redis_password: str = field(default="", repr=False)
     jwt_key_generated: bool = False
 
     @classmethod
@@ -207,5 +241,6 @@ class Secrets:
             # work, but only until the bot restarts.
             jwt_key=jwt_key or secrets.token_urlsafe(32),
             admin_password=env.get("BOT_ADMIN_PASSWORD", ""),
+            redis_password=env.get(REDIS_PASSWORD_ENV, ""),
             jwt_key_generated=not jwt_key,
         )

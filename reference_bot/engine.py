@@ -93,17 +93,21 @@ class SimulatedEngine:
 
     async def generate(self, text: str) -> AsyncIterator[str]:
         cfg = self.config
+        speed = cfg.speed_factor  # a faster (say quantised) model: every cost divided by it
+        first_token_s = cfg.first_token_seconds / speed
+        cpu_s_per_token = cfg.cpu_ms_per_token / 1000.0 / speed
+        tokens_per_second = cfg.tokens_per_second * speed
         words = self.words(text)
         loop = asyncio.get_running_loop()
-        start = loop.time() + cfg.first_token_seconds
-        if cfg.first_token_seconds > 0:
-            await asyncio.sleep(cfg.first_token_seconds)
+        start = loop.time() + first_token_s
+        if first_token_s > 0:
+            await asyncio.sleep(first_token_s)
         for first in range(0, len(words), cfg.chunk_tokens):
             chunk = words[first : first + cfg.chunk_tokens]
             for _ in chunk:
-                simulate_token_compute(cfg.cpu_ms_per_token / 1000.0)
-            if cfg.tokens_per_second > 0:  # pace against an absolute schedule so delays don't add up
-                due = start + (first + len(chunk)) / cfg.tokens_per_second
+                simulate_token_compute(cpu_s_per_token)
+            if tokens_per_second > 0:  # pace against an absolute schedule so delays don't add up
+                due = start + (first + len(chunk)) / tokens_per_second
                 if due > loop.time():
                     await asyncio.sleep(due - loop.time())
             yield ("" if first == 0 else " ") + " ".join(chunk)

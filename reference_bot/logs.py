@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import sys
 from datetime import datetime, timezone
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 from harness.core.contract import BotEvent
@@ -42,8 +44,31 @@ def event(name: str, level: int = logging.INFO, exc_info: bool = False, **fields
         log.log(level, name, exc_info=exc_info, extra={"fields": fields})
 
 
-def setup_logging(log_file: str | None, level: int = logging.INFO) -> logging.Handler:
-    """Send the bot's (and its libraries') logs as JSON lines to log_file, or to stderr."""
+class _InProcessQueueHandler(QueueHandler):
+    """Puts the record itself on the queue. The stock prepare() formats it in the caller (on the event
+    loop, the work the queue is there to move away) and flattens it into plain text, which would lose
+    the event's fields; the listener is in this process, so the record can travel as it is."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+class LogOutput:
+    """Where the log goes; close() flushes it (with a queue: waits for the listener to write the rest)."""
+
+    def __init__(self, handler: logging.Handler, listener: QueueListener | None) -> None:
+        self.handler = handler
+        self.listener = listener
+
+    def close(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+        self.handler.close()
+
+
+def setup_logging(log_file: str | None, level: int = logging.INFO, queued: bool = False) -> LogOutput:
+    """Send the bot's (and its libraries') logs as JSON lines to log_file, or to stderr. `queued`: the
+    caller only enqueues each record; a listener thread formats and writes it (config `logging.queue`)."""
     handler: logging.Handler = (
         logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
     )
@@ -51,6 +76,13 @@ def setup_logging(log_file: str | None, level: int = logging.INFO) -> logging.Ha
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+    listener = None
+    if queued:
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        listener = QueueListener(records, handler)
+        listener.start()
+        root.addHandler(_InProcessQueueHandler(records))
+    else:
+        root.addHandler(handler)
     root.setLevel(level)
-    return handler
+    return LogOutput(handler, listener)

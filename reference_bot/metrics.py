@@ -17,6 +17,7 @@ from harness.core.contract import APIS, LATENCY_BUCKETS, LOOP_LAG_BUCKETS, METRI
 INBOUND_QUEUE = "inbound"
 FRAME_TYPES = ("CALLBACK", "EVENT", "SYSTEM")
 OUTCOMES = ("replied", "failed", "rejected", "expired")
+CACHE_RESULTS = ("hit", "miss", "error")
 RECONNECT_REASONS = ("disconnect", "closed", "heartbeat_timeout", "error", "open_failed")
 # DingTalk error codes are dotted identifiers (Forbidden.AccessDenied.QpsLimitForAppkeyAndApi); anything
 # else in a body's `code` (free text, a stack trace) would make a new series per value.
@@ -69,6 +70,7 @@ class BotMetrics:
         self.logins: Counter = made["chatbot_login_attempts_total"]
         self.build_info: Gauge = made["chatbot_build_info"]
         self.event_loop_lag: Histogram = made["chatbot_event_loop_lag_seconds"]
+        self.answer_cache_lookups: Counter = made["chatbot_answer_cache_lookups_total"]
 
         self.build_info.labels(version=version).set(1)
         self.queue_capacity.labels(queue=INBOUND_QUEUE).set(queue_capacity)
@@ -82,6 +84,8 @@ class BotMetrics:
             self.reconnects.labels(reason=reason)
         for outcome in ("success", "failure"):
             self.logins.labels(outcome=outcome)
+        for result in CACHE_RESULTS:
+            self.answer_cache_lookups.labels(result=result)
         for api in APIS:
             self.platform_retries.labels(api=api)
             self.platform_pace.labels(api=api).set(0)

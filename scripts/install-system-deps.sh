@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the optional system tools the harness uses when they are missing:
-# Prometheus + promtool, Alertmanager + amtool, and Chromium (headless report check).
+# Prometheus + promtool, Alertmanager + amtool, Redis (the reference bot's answer cache), and Chromium
+# (headless report check).
 # Outside CI it never fails the build: when it cannot install (no root, no apt), it says so and carries on.
 # With CI=true (set by .ci/run and by most CI services) the tools are required: it exits 1 when one is
 # still missing at the end, because CI also fails every test that would skip for lack of it.
@@ -15,7 +16,7 @@ give_up() {
     exit 1
   fi
   echo "system tools: SKIPPED ${need[*]}: $1"
-  echo "              Runs go on without them (no Prometheus: alerts are not evaluated)."
+  echo "              Runs go on without them (no Prometheus: alerts are not evaluated; no Redis: no answer cache)."
   exit 0
 }
 
@@ -25,6 +26,7 @@ missing_tools() {
   # Debian names the Alertmanager binary prometheus-alertmanager.
   { command -v alertmanager >/dev/null 2>&1 || command -v prometheus-alertmanager >/dev/null 2>&1; } \
     && command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   if [ "${HARNESS_SKIP_CHROMIUM:-0}" != 1 ]; then
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
   fi
@@ -32,12 +34,12 @@ missing_tools() {
 
 missing_tools
 if [ ${#need[@]} -eq 0 ]; then
-  echo "system tools: prometheus, alertmanager and chromium present"
+  echo "system tools: prometheus, alertmanager, redis-server and chromium present"
   exit 0
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-  give_up "no apt-get here; install Prometheus 2.42+, Alertmanager and Chromium yourself"
+  give_up "no apt-get here; install Prometheus 2.42+, Alertmanager, Redis and Chromium yourself"
 fi
 sudo=()
 if [ "$(id -u)" != 0 ]; then
@@ -63,7 +65,7 @@ if ! "${apt[@]}" install -y -q --no-install-recommends "${need[@]}" >/tmp/harnes
     || echo "system tools: apt-get install ${need[*]} FAILED (see /tmp/harness-apt.log)"
 fi
 [ $made_policy = 1 ] && "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
-for tool in prometheus promtool prometheus-alertmanager amtool chromium; do
+for tool in prometheus promtool prometheus-alertmanager amtool redis-server chromium; do
   command -v "$tool" >/dev/null 2>&1 && echo "system tools: $tool ok" || echo "system tools: $tool missing"
 done
 missing_tools

@@ -23,16 +23,16 @@ def run_without_tools(tmp_path: Path, **env: str) -> subprocess.CompletedProcess
 def test_outside_ci_it_says_so_and_carries_on(tmp_path: Path) -> None:
     done = run_without_tools(tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "SKIPPED prometheus prometheus-alertmanager chromium: no apt-get" in done.stdout
+    assert "SKIPPED prometheus prometheus-alertmanager redis-server chromium: no apt-get" in done.stdout
 
 
 @pytest.mark.parametrize("ci", ["true", "1"])
 def test_in_ci_a_tool_it_cannot_install_fails(tmp_path: Path, ci: str) -> None:
     done = run_without_tools(tmp_path, CI=ci)
     assert done.returncode == 1
-    assert f"FAILED: CI={ci} needs prometheus prometheus-alertmanager chromium: no apt-get" in done.stderr
+    assert f"FAILED: CI={ci} needs prometheus prometheus-alertmanager redis-server chromium: no apt-get" in done.stderr
 
 
 def test_chromium_can_be_left_out(tmp_path: Path) -> None:
     done = run_without_tools(tmp_path, CI="true", HARNESS_SKIP_CHROMIUM="1")
-    assert done.returncode == 1 and "needs prometheus prometheus-alertmanager: no apt-get" in done.stderr
+    assert done.returncode == 1 and "needs prometheus prometheus-alertmanager redis-server: no apt-get" in done.stderr

@@ -10,6 +10,7 @@ COMMANDS: dict[str, str] = {
     "platform": "Run the DingTalk-Stream-compatible platform emulator in the foreground",
     "bot": "Run the reference bot against a platform",
     "report": "Build the SLA report (html, md, json, junit) from a run folder",
+    "experiment": "Play a scenario for each arm of an experiment (A B A B ...) and compare the arms with confidence intervals",
     "diagnose": "Explain message loss, 401/403/429 errors and slowness found in a run folder",
     "doctor": "Check an app's setup (credentials, Stream mode, permissions, bot, IP whitelist, /test) on a platform",
     "profile": "Record py-spy flame graphs of a running process",

@@ -77,6 +77,12 @@ METRICS: dict[str, Metric] = {
             (),
             "How late the bot's event loop woke a timer: time it was blocked by CPU work or blocking calls.",
         ),
+        _m(
+            "chatbot_answer_cache_lookups_total",
+            "counter",
+            ("result",),
+            "Answer-cache lookups: hit, miss, error (Redis unusable: the engine answered). Stays 0 with no cache.",
+        ),
         # --- the platform emulator ---
         _m(
             "platform_messages_total",
@@ -346,6 +352,8 @@ class BotEvent:
     MESSAGE_EXPIRED = "message_expired"  # queued past the bot's deadline: apologised for or dropped
     MESSAGE_REJECTED = "message_rejected"
     HANDLER_CRASHED = "handler_crashed"  # a bug met while taking a frame
+    ANSWER_CACHE_READY = "answer_cache_ready"  # the answer cache works (at start, or again after a failure)
+    ANSWER_CACHE_UNAVAILABLE = "answer_cache_unavailable"  # Redis unusable: the engine answers meanwhile
     MEMBERSHIP_CHANGED = "membership_changed"
     EVENT_IGNORED = "event_ignored"
     BAD_EVENT = "bad_event"

@@ -17,6 +17,7 @@ from locust import HttpUser, User, task
 from harness.core.contract import INJECTED_HEADER
 from harness.core.simclock import parse_sim
 from harness.loadgen.chatsocket import ChatSocket, Pending
+from harness.loadgen.questions import question
 from harness.loadgen.runtime import RUNTIME
 
 _ids = itertools.count(1)
@@ -93,6 +94,7 @@ class ChatUser(OpenLoopUser):
             raise
         RUNTIME.sockets.add(self.sock)
         self.seq = itertools.count(1)
+        self.asked = itertools.count(1)
         self.groups = [f"grp-{i}" for i in range(scenario.mix.group_conversations)]
 
     def on_stop(self) -> None:
@@ -106,10 +108,7 @@ class ChatUser(OpenLoopUser):
 
     def text(self) -> str:
         assert RUNTIME.scenario is not None
-        messages = RUNTIME.scenario.messages
-        base = self.rng.choice(messages.texts)
-        length = self.rng.randint(*messages.length_chars)
-        return ((base + " ") * (length // (len(base) + 1) + 1))[:length].strip() or base
+        return question(RUNTIME.scenario.messages, self.rng, f"{self.user_id}-{next(self.asked)}")
 
     def send_message(
         self, intended: float, late: bool, conversation: str, ctype: str, text: str, name: str, expect: str = ""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.core.contract import ADMIN_TOKEN_ENV
 from harness.core.scenario.schema import Scenario
@@ -103,7 +105,10 @@ def reference_bot(
     scenario: Scenario,
     host: str,
     app_id: str = APP_ID,
+    settings: dict[str, Any] | None = None,
 ) -> Component:
+    """`settings`: config fields by dotted name, each passed as `--set FIELD=<JSON value>` (default: the
+    scenario's target.config)."""
     argv = [
         PYTHON,
         "-m",
@@ -122,6 +127,8 @@ def reference_bot(
     ]
     for key, value in scenario.target.engine.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
+    for field, value in (scenario.target.bot_settings() if settings is None else settings).items():
+        argv += ["--set", f"{field}={json.dumps(value)}"]
     return Component("bot", argv, run_dir / "logs" / "bot.out.log", env=env, ready_file=ready, stop_grace_s=20)
 
 

@@ -38,7 +38,7 @@ from harness.core.scenario.config import resolved_toml
 from harness.core.scenario.schema import SLA_FIELDS, Scenario
 from harness.core.timemap import TimeMap
 from harness.loadgen.shapes import Plan, build_plan
-from harness.run import components, prometheus
+from harness.run import components, prometheus, redis
 from harness.run.pollers import FaultScheduler, LedgerPoller, http_json
 from harness.run.processes import Component
 from harness.run.profiler import ProfilingSchedule
@@ -47,6 +47,7 @@ from harness.run.sampler import Sampler
 
 log = logging.getLogger("harness.run")
 FINISH_GRACE_S = 120.0
+ANSWER_CACHE, ANSWER_CACHE_URL = "answer_cache.enabled", "answer_cache.url"  # reference-bot config fields
 
 
 class Abort(Exception):
@@ -240,6 +241,7 @@ class Run:
                         env,
                         self.scenario,
                         self.options.listen,
+                        settings=self._bot_settings(),
                     ),
                     target.ready_timeout_s,
                 )
@@ -286,6 +288,39 @@ class Run:
                 f"{components.remote_worker_command(host, port)}"
             )
         self._wait_load_started(600 if remote else 60)
+
+    def _bot_settings(self) -> dict[str, Any]:
+        """The reference bot's config fields from the scenario, with the run's own Redis for its answer
+        cache when the cache is asked for, or the cache turned off (and the run told why) without one."""
+        settings = self.scenario.target.bot_settings()
+        if settings.get(ANSWER_CACHE) is True:
+            url = self._start_redis()
+            if url:
+                settings[ANSWER_CACHE_URL] = url
+            else:
+                settings[ANSWER_CACHE] = False
+        return settings
+
+    def _start_redis(self) -> str:
+        """redis-server on loopback for this run; "" (said, and in the manifest) when there is none."""
+        binary = procs.find_binary("redis-server")
+        reason = "redis-server not found"
+        if binary is not None:
+            port = procs.free_port()
+            comp = redis.component(binary, self.run_dir / "redis", port, self.run_dir / "logs" / "redis.log")
+            self._launch(comp)
+            try:
+                redis.wait_ready(comp, port)
+            except NotReady as exc:
+                self.manifest.component(comp.name, exit_code=comp.stop())
+                reason = f"redis-server did not start: {exc}"
+            else:
+                self.manifest.update(answer_cache={"available": True, "url": redis.url(port), "binary": binary})
+                self.say(f"redis: answer cache at {redis.url(port)}")
+                return redis.url(port)
+        self.manifest.update(answer_cache={"available": False, "reason": reason, "hint": redis.INSTALL_HINT})
+        self._warn(f"{reason}: the run goes on WITHOUT the answer cache the scenario asked for ({redis.INSTALL_HINT})")
+        return ""
 
     def _wait_bot_connected(self, timeout: float) -> None:
         """The bot is ready when the emulator sees its stream connection (works for any bot)."""
@@ -469,7 +504,7 @@ class Run:
         shutdown_at = time.time()  # Prometheus' scrape record is read up to here: stopped targets fail scrapes
         self.profiler.stop()
         # the master first: stopping, it collects the workers' last windows before they quit
-        order = ["loadgen-master", "loadgen-worker", "bot", "platform"]
+        order = ["loadgen-master", "loadgen-worker", "bot", "redis", "platform"]
         for prefix in order:
             for comp in [c for c in self.components if c.name.startswith(prefix)]:
                 if prefix == "platform" and self.ledger is not None:

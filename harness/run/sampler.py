@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
@@ -71,6 +71,7 @@ class ComponentProcess:
 LOOP_LAG = "chatbot_event_loop_lag_seconds"
 PROCESSING = "chatbot_message_processing_seconds"
 SCRAPED_HISTOGRAMS = (LOOP_LAG, PROCESSING)
+ANSWER_CACHE = "chatbot_answer_cache_lookups_total"
 
 
 @dataclass
@@ -83,6 +84,7 @@ class HistogramCounts:
 class BotScrape:
     backlog: float | None  # sum of chatbot_queue_depth
     histograms: dict[str, HistogramCounts]  # SCRAPED_HISTOGRAMS the bot exports
+    answer_cache: dict[str, float] = field(default_factory=dict)  # chatbot_answer_cache_lookups_total by result
 
 
 def scrape_bot(metrics_url: str, timeout: float = 1.0) -> BotScrape | None:
@@ -104,6 +106,8 @@ def scrape_bot(metrics_url: str, timeout: float = 1.0) -> BotScrape | None:
                     hist.buckets[s.labels["le"]] = s.value
                 elif s.name == family.name + "_sum":
                     hist.sum = s.value
+        elif family.name + "_total" == ANSWER_CACHE:
+            scrape.answer_cache = {s.labels["result"]: s.value for s in family.samples if s.name == ANSWER_CACHE}
     return scrape
 
 
@@ -246,6 +250,8 @@ class Sampler:
             scrape = scrape_bot(self.bot_metrics_url)
             if scrape is not None and scrape.backlog is not None:
                 line["backlog"] = scrape.backlog
+            if scrape is not None and any(scrape.answer_cache.values()):
+                line["answer_cache"] = scrape.answer_cache
             for key, name in (("loop_lag", LOOP_LAG), ("processing", PROCESSING)):
                 delta = None if scrape is None else self.bot_histograms[name].update(scrape)
                 if delta is not None:

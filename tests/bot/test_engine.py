@@ -48,3 +48,15 @@ def test_pacing_follows_time_to_first_token_and_tokens_per_second():
     start = time.monotonic()
     asyncio.run(collect(e, "paced"))
     assert time.monotonic() - start >= 0.1 + 10 / 50 - 0.01  # a lower bound: a loaded machine only adds time
+
+
+def test_a_speed_factor_divides_the_engine_s_cpu_and_time_costs():
+    e = engine(reply_tokens=20, cpu_ms_per_token=8.0, speed_factor=4.0)
+    before = time.thread_time()
+    asyncio.run(collect(e, "burn"))
+    burnt = time.thread_time() - before
+    assert 20 * 0.002 <= burnt < 20 * 0.008 / 2  # a quarter of the configured cost, not all of it
+    paced = engine(reply_tokens=10, chunk_tokens=5, first_token_seconds=0.4, tokens_per_second=25, speed_factor=4.0)
+    start = time.monotonic()
+    asyncio.run(collect(paced, "paced"))
+    assert time.monotonic() - start >= 0.1 + 10 / 100 - 0.01

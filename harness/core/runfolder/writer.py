@@ -17,9 +17,12 @@ from harness import __version__
 from harness.core.contract import RUNS_DIR
 from harness.core.runfolder.diskspace import is_disk_full
 
+RUN_SUBFOLDERS = ("logs", "locust", "prometheus", "profiles")
 
-def new_run_dir(scenario_name: str, base: str | Path = RUNS_DIR) -> Path:
-    """reports/<YYYYmmdd-HHMMSS>-<scenario>/ (a suffix keeps two runs in the same second apart)."""
+
+def new_run_dir(scenario_name: str, base: str | Path = RUNS_DIR, subfolders: tuple[str, ...] = RUN_SUBFOLDERS) -> Path:
+    """reports/<YYYYmmdd-HHMMSS>-<scenario>/ (a suffix keeps two runs in the same second apart), with
+    `subfolders` made inside (a run's, by default)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     root = Path(base)
     for n in range(100):
@@ -28,7 +31,7 @@ def new_run_dir(scenario_name: str, base: str | Path = RUNS_DIR) -> Path:
             path.mkdir(parents=True)
         except FileExistsError:
             continue
-        for sub in ("logs", "locust", "prometheus", "profiles"):
+        for sub in subfolders:
             (path / sub).mkdir()
         return path
     raise RuntimeError(f"could not create a run folder under {root}")

@@ -37,17 +37,23 @@ def parse_scenario(data: Any, default_name: str, source: str = "") -> Scenario:
     return scenario
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a scenario file; a bare name like 'week' means scenarios/week.toml."""
+def read_scenario_data(path: str | Path) -> tuple[dict[str, Any], Path]:
+    """A scenario file's TOML as parsed, not yet validated, and the file it came from; a bare name like
+    'week' means scenarios/week.toml."""
     p = Path(path)
     if not p.exists() and not p.suffix and (assets.scenarios_dir() / f"{p}.toml").exists():
         p = assets.scenarios_dir() / f"{p}.toml"
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8")), p
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such scenario file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario file; a bare name like 'week' means scenarios/week.toml."""
+    data, p = read_scenario_data(path)
     return parse_scenario(data, p.stem, source=str(p))
 
 

@@ -64,6 +64,11 @@ class Target(ConfigModel):
     engine: dict[str, Any] = Field(
         {}, description="reference bot only: engine knobs passed as `harness bot --<knob> <value>`"
     )
+    config: dict[str, Any] = Field(
+        {},
+        description="reference bot only: its config.json fields (docs/bot.md), e.g. answer_cache.enabled = true; "
+        "passed as `harness bot --set FIELD=VALUE`",
+    )
     env: dict[str, str] = Field(
         {},
         description="extra environment for the bot; every value is masked in the run folder unless listed in public_env",
@@ -79,12 +84,27 @@ class Target(ConfigModel):
             raise FieldProblem("command", "is required when target.kind = 'command' (the argv that starts your bot)")
         if self.kind == "url" and not self.platform_url:
             raise FieldProblem("platform_url", "is required when target.kind = 'url' (an already-running platform)")
-        if self.kind != "reference" and self.engine:
-            raise FieldProblem("engine", "only applies to the built-in reference bot (target.kind = 'reference')")
+        for name in ("engine", "config"):
+            if self.kind != "reference" and getattr(self, name):
+                raise FieldProblem(name, "only applies to the built-in reference bot (target.kind = 'reference')")
         unknown = sorted(set(self.public_env) - set(self.env))
         if unknown:
             raise FieldProblem("public_env", f"{unknown[0]!r} is not a name in target.env")
         return self
+
+    def bot_settings(self) -> dict[str, Any]:
+        """`config` as dotted field names to values (TOML's nested tables flattened): the bot's --set."""
+        flat: dict[str, Any] = {}
+
+        def walk(prefix: str, node: dict[str, Any]) -> None:
+            for key, value in node.items():
+                if isinstance(value, dict):
+                    walk(f"{prefix}{key}.", value)
+                else:
+                    flat[prefix + key] = value
+
+        walk("", self.config)
+        return flat
 
 
 def _curve(points: list[list[float]]) -> list[list[float]]:
@@ -207,6 +227,22 @@ class Messages(ConfigModel):
     texts: list[str] = Field(list(DEFAULT_TEXTS), description="texts to send, picked at random")
     length_chars: list[int] = Field(
         [10, 200], description="[min, max]: each text is repeated / cut to a random length in this range"
+    )
+    repeat_share: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="share of messages that ask one of `popular_questions` again (Zipf-like); the others are "
+        "asked once only. Unset: texts at random lengths, as without it",
+    )
+    popular_questions: int = Field(
+        100, ge=1, le=100_000, description="repeat_share: how many distinct questions are asked again and again"
+    )
+    zipf_exponent: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="repeat_share: the k-th most popular question is asked 1/k^zipf_exponent as often as the first",
     )
     smoke_text: str = Field("/test", description="the smoke command")
     smoke_expect: str = Field("version", description="the smoke reply must contain this (case-insensitive)")
