@@ -85,7 +85,8 @@ class WindowRecorder:
     def failure(
         self, intended: float, kind: str, timeout: bool = False, client_msg_id: str = "", msg_id: str = ""
     ) -> None:
-        """A message that will never get its reply: counted once, by kind ("no reply", "send failed", ...)."""
+        """A message that will never get its reply: counted once, by kind ("no reply", "send failed", ...).
+        `msg_id` is known only when the emulator sends `accepted` frames (load.accepted_frames)."""
         self.count("timeouts" if timeout else "errors", intended)
         window = self._window(intended)
         window.errors_by_kind[kind] += 1

@@ -22,10 +22,13 @@ _ids = itertools.count(1)
 IDLE_WAIT_S = 3600.0
 
 
-def user_ws_url(platform_url: str, user_id: str) -> str:
+def user_ws_url(platform_url: str, user_id: str, accepted_frames: bool) -> str:
+    """The emulator's user socket; without `accepted_frames` it sends no `accepted` frame (one frame less per
+    message to read: the reply is matched by clientMsgId anyway)."""
     parts = urlsplit(platform_url)
     scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{parts.netloc}/user?userId={quote(user_id)}&nick={quote(user_id)}"
+    accepted = "" if accepted_frames else "&accepted=0"
+    return f"{scheme}://{parts.netloc}/user?userId={quote(user_id)}&nick={quote(user_id)}{accepted}"
 
 
 class OpenLoopUser(User):
@@ -75,7 +78,7 @@ class ChatUser(OpenLoopUser):
         started = time.monotonic()
         try:
             self.sock = ChatSocket(
-                user_ws_url(RUNTIME.targets.platform_url, self.user_id),
+                user_ws_url(RUNTIME.targets.platform_url, self.user_id, scenario.load.accepted_frames),
                 RUNTIME.recorder,
                 self.environment.events,
                 scenario.load.reply_timeout_s,
