@@ -8,15 +8,15 @@ time, so a stalled bot shows as latency, not as fewer sends (no coordinated omis
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-import websocket
+import orjson
 
 from harness.loadgen.recorder import WindowRecorder
+from harness.loadgen.wsclient import WebSocket, WebSocketClosed
 
 CONNECT_TIMEOUT_S = 15.0
 
@@ -52,28 +52,25 @@ class ChatSocket:
         self.pending: dict[str, Pending] = {}
         self.retiring = False
         self.closed = False
-        self.ws = websocket.create_connection(url, timeout=CONNECT_TIMEOUT_S, enable_multithread=False)
-        self.ws.settimeout(None)
+        self.ws = WebSocket(url, CONNECT_TIMEOUT_S)
         self.reader = gevent.spawn(self._read_forever)
 
     def send(self, client_msg_id: str, frame: dict[str, Any], pending: Pending) -> bool:
         """Send one frame; False (and the failure recorded) when the socket is gone."""
         self.pending[client_msg_id] = pending
         try:
-            self.ws.send(json.dumps(frame))
+            self.ws.send_text(orjson.dumps(frame))
             return True
-        except (websocket.WebSocketException, OSError) as exc:
+        except (WebSocketClosed, OSError) as exc:
             self._fail(client_msg_id, "send failed", str(exc) or type(exc).__name__)
             return False
 
     def _read_forever(self) -> None:
         try:
             while True:
-                text = self.ws.recv()
-                if not text:
-                    break
-                self._on_frame(json.loads(text))
-        except (websocket.WebSocketException, OSError, ValueError):
+                for text in self.ws.receive():
+                    self._on_frame(orjson.loads(text))
+        except (WebSocketClosed, OSError, ValueError):
             pass
         finally:
             self.closed = True
@@ -138,7 +135,7 @@ class ChatSocket:
 
     def ping(self) -> None:
         """A WebSocket ping, as a connected client's heartbeat (the emulator answers with a pong)."""
-        with contextlib.suppress(websocket.WebSocketException, OSError):
+        with contextlib.suppress(WebSocketClosed, OSError):
             self.ws.ping()
 
     def settled(self) -> bool:
@@ -146,6 +143,5 @@ class ChatSocket:
 
     def close(self) -> None:
         self.closed = True
-        with contextlib.suppress(websocket.WebSocketException, OSError):
-            self.ws.close(timeout=1)
+        self.ws.close()
         self.reader.kill(block=False)
