@@ -127,7 +127,7 @@ class MasterState:
             self.finals.add(msg.node_id)
 
     def on_live(self, environment: Any, msg: Any, **_: Any) -> None:
-        self.live.add(msg.data)
+        self.live.add(msg.node_id, msg.data)
 
     def _merge_forever(self) -> None:
         while self.merger is not None:  # finish() ends the loop
