@@ -15,6 +15,7 @@ from typing import Any
 import gevent
 import orjson
 
+from harness.loadgen.locuststats import LocustStats
 from harness.loadgen.recorder import WindowRecorder
 from harness.loadgen.wsclient import WebSocket, WebSocketClosed
 
@@ -45,9 +46,9 @@ class Pending:
 
 
 class ChatSocket:
-    def __init__(self, url: str, recorder: WindowRecorder, events: Any, reply_timeout_s: float):
+    def __init__(self, url: str, recorder: WindowRecorder, locust_stats: LocustStats, reply_timeout_s: float):
         self.recorder = recorder
-        self.events = events  # Locust's environment.events: its own stats stay visible in CSV / UI
+        self.locust_stats = locust_stats  # Locust's own stats stay visible in its CSV / UI
         self.reply_timeout_s = reply_timeout_s
         self.pending: dict[str, Pending] = {}
         self.retiring = False
@@ -115,14 +116,11 @@ class ChatSocket:
             )
 
     def _report(self, pending: Pending, now: float, error: str | None, length: int = 0) -> None:
-        self.events.request.fire(
-            request_type="WS",
-            name=pending.name,
-            response_time=pending.since_intended(now) * 1000,
-            response_length=length,
-            exception=error,
-            context={},
-        )
+        response_time_ms = pending.since_intended(now) * 1000
+        if error is None:
+            self.locust_stats.success(pending.name, response_time_ms, length)
+        else:
+            self.locust_stats.failure(pending.name, response_time_ms, error)
 
     def sweep(self, now: float) -> None:
         """Fail sends whose reply is overdue at `now` (time.monotonic()). Pending is in send order, so stop

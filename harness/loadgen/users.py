@@ -74,13 +74,13 @@ class ChatUser(OpenLoopUser):
     def on_start(self) -> None:
         super().on_start()
         scenario = RUNTIME.scenario
-        assert scenario is not None and RUNTIME.recorder is not None
+        assert scenario is not None and RUNTIME.recorder is not None and RUNTIME.locust_stats is not None
         started = time.monotonic()
         try:
             self.sock = ChatSocket(
                 user_ws_url(RUNTIME.targets.platform_url, self.user_id, scenario.load.accepted_frames),
                 RUNTIME.recorder,
-                self.environment.events,
+                RUNTIME.locust_stats,
                 scenario.load.reply_timeout_s,
             )
         except Exception as exc:  # visible in Locust's failures, then Locust drops this user

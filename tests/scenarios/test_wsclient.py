@@ -98,6 +98,6 @@ def test_a_refused_handshake_is_websocket_closed():
 
 def test_the_client_loads_no_asyncio():
     """The load generator lives in gevent; only websockets' Sans-I/O layer may come in (pyproject's contract)."""
-    code = "import sys, harness.loadgen.chatsocket; print('asyncio' in sys.modules)"
+    code = "import sys, harness.loadgen.wsclient; print('asyncio' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
