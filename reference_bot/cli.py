@@ -11,6 +11,7 @@ import signal
 import sys
 from typing import Any
 
+from harness.core import eventloop
 from harness.core.contract import BotEvent, ExitCode
 from harness.core.readiness import write_ready_file
 from reference_bot.auth import AuthError, check_signing_key
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         secrets = Secrets.load(args.client_secret_file)
         check_signing_key(secrets.jwt_key)
         setup_logging(args.log_file, getattr(logging, args.log_level.upper()))
-        return asyncio.run(serve(config, secrets, args.ready_file, args.drain_seconds))
+        return eventloop.run(serve(config, secrets, args.ready_file, args.drain_seconds))
     except (ConfigError, AuthError) as exc:
         print(f"reference bot: bad configuration: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -13,6 +13,7 @@ all, become the ValueError every malformed document gives, so callers keep one e
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -51,10 +52,10 @@ def parse(data: str | bytes | bytearray, *, constants: bool = False) -> Any:
     raise JsonTextError(f"not strict JSON: {strict_error}")
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
     """`value` as compact JSON text (orjson; the standard library for what orjson cannot write: integers
-    beyond 64 bits)."""
+    beyond 64 bits). `default` turns other objects into something JSON can hold, as in json.dumps."""
     try:
-        return orjson.dumps(value).decode()
+        return orjson.dumps(value, default=default).decode()
     except TypeError:
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), default=default)
