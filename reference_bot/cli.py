@@ -11,6 +11,7 @@ import signal
 import sys
 from typing import Any
 
+from harness.core import eventloop
 from harness.core.contract import BotEvent, ExitCode
 from harness.core.readiness import write_ready_file
 from reference_bot.auth import AuthError, check_signing_key
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         check_signing_key(secrets.jwt_key)
         output = setup_logging(args.log_file, getattr(logging, args.log_level.upper()), queued=config.logging.queue)
         try:
-            return asyncio.run(serve(config, secrets, args.ready_file, args.drain_seconds))
+            return eventloop.run(serve(config, secrets, args.ready_file, args.drain_seconds))
         finally:
             output.close()
     except (ConfigError, AuthError) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +63,7 @@ def parse_frame(text: str | bytes) -> Frame:
 
 def ack(message_id: str, code: int = OK, message: str = "OK", data: str = "{}") -> str:
     """The client's answer to a frame; `data` is a JSON document already encoded as a string."""
-    return json.dumps(
+    return jsontext.dumps(
         {
             "code": code,
             "headers": {"messageId": message_id, "contentType": "application/json"},
@@ -75,4 +74,4 @@ def ack(message_id: str, code: int = OK, message: str = "OK", data: str = "{}") 
 
 
 def event_ack(message_id: str, status: str = "SUCCESS", message: str = "success") -> str:
-    return ack(message_id, OK, "OK", json.dumps({"status": status, "message": message}))
+    return ack(message_id, OK, "OK", jsontext.dumps({"status": status, "message": message}))

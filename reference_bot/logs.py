@@ -6,7 +6,6 @@ The event names are harness.core.contract.BotEvent, a contract with the diagnosi
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import sys
@@ -14,6 +13,7 @@ from datetime import datetime, timezone
 from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
+from harness.core import jsontext
 from harness.core.contract import BotEvent
 
 LOGGER_NAME = "reference_bot"
@@ -36,7 +36,7 @@ class JsonLinesFormatter(logging.Formatter):
             line.update(fields)
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return jsontext.dumps(line, default=str)
 
 
 def event(name: str, level: int = logging.INFO, exc_info: bool = False, **fields: Any) -> None:
@@ -73,6 +73,12 @@ def setup_logging(log_file: str | None, level: int = logging.INFO, queued: bool 
         logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
     )
     handler.setFormatter(JsonLinesFormatter())
+    # Every reply writes log lines: skip what the JSON lines never show (the Logging HOWTO's "Optimization":
+    # the caller's file and line walk the stack on every record; thread and process names).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -28,6 +28,7 @@ import psutil
 from hdrh.histogram import HdrHistogram
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.bench.common import DEFAULT_REPEAT, load_average, settle, spread
 from harness.core.procs import child, cpu_seconds
 from harness.core.readiness import wait_ready_file
 
@@ -234,7 +235,9 @@ def measure_bot(total: int, half_duration: float, workdir: Path, reply_flags: li
             cpu = cpu_seconds(proc) - before
             emulator_cpu = cpu_seconds(emulator) - emulator_before
             saturated = users.replied / wall
+            messages = settle(url)["messages"]
             result = {
+                "exact": messages["replied"] == users.replied + total // 10 == messages["sent"],
                 "messages": users.replied,
                 "wall_s": wall,
                 "cpu_s": cpu,
@@ -264,43 +267,47 @@ def measure_bot(total: int, half_duration: float, workdir: Path, reply_flags: li
     }
 
 
+def one_run(total: int, half_duration: float, tmp: Path) -> dict[str, dict[str, float]]:
+    echo = measure_echo(max(total, 10000), tmp)  # enough CPU time for psutil's 10 ms ticks
+    bot = measure_bot(total, half_duration, tmp, PLAIN_TEXT)
+    card = measure_bot(total, 0, tmp, CARD)
+    print(
+        f"  run: echo {echo['per_cpu_s']:,.0f} round trips per CPU-s; reference bot {bot['per_cpu_s']:,.0f} plain-text "
+        f"and {card['per_cpu_s']:,.0f} AI-card messages per CPU-s of the bot process (ratios to echo "
+        f"{bot['per_cpu_s'] / echo['per_cpu_s']:.3f} and {card['per_cpu_s'] / echo['per_cpu_s']:.3f}); the emulator "
+        f"handled {bot['emulator_per_cpu_s']:,.0f} per CPU-s; half load {bot['half_rate']:,.0f} msg/s: "
+        f"{bot['half_replied']} of {bot['half_offered']} answered, bot processing {bot['bot_share_under_50ms']:.2%} "
+        f"under 50 ms, user p50 / p99 {bot['user_p50_ms']:.1f} / {bot['user_p99_ms']:.1f} ms; ledger "
+        f"{'exact' if bot['exact'] and card['exact'] else 'MISMATCH'}; {load_average()}",
+        flush=True,
+    )
+    return {"echo": echo, "bot": bot, "card": card}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer messages, shorter half-load phase")
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="repetitions (default 2)")
     args = parser.parse_args()
-    total, half_duration = (3000, 4.0) if args.quick else (20000, 15.0)
+    total, half_duration = (2000, 3.0) if args.quick else (20000, 15.0)
+    print(f"{max(1, args.repeat)} runs; {load_average()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
-        echo = measure_echo(max(total, 10000), Path(tmp))  # enough CPU time for psutil's 10 ms ticks
-        bot = measure_bot(total, half_duration, Path(tmp), PLAIN_TEXT)
-        card = measure_bot(total, 0, Path(tmp), CARD)
-    print(
-        f"echo baseline: {echo['per_cpu_s']:,.0f} round trips per CPU-second of the echo server "
-        f"({echo['per_wall_s']:,.0f}/s wall)"
-    )
-    print(
-        f"reference bot: {bot['per_cpu_s']:,.0f} messages per CPU-second of the bot process "
-        f"({bot['per_wall_s']:,.0f}/s wall with emulator and users on the same 2 cores; the emulator handled "
-        f"{bot['emulator_per_cpu_s']:,.0f} per CPU-second of its own)"
-    )
-    print(f"ratio bot / echo (per CPU-second): {bot['per_cpu_s'] / echo['per_cpu_s']:.2f}")
-    print(
-        f"reference bot, AI-card replies (3 open-API calls each): {card['per_cpu_s']:,.0f} messages per CPU-second "
-        f"(ratio to echo {card['per_cpu_s'] / echo['per_cpu_s']:.2f})"
-    )
-    print(
-        f"half load: {bot['half_rate']:,.0f} msg/s offered for {half_duration:g} s, {bot['half_replied']} of "
-        f"{bot['half_offered']} answered, bot CPU {bot['half_cpu_share']:.0%} of one core"
-    )
-    print(
-        f"half load, bot processing (frame in -> reply accepted): {bot['bot_share_under_50ms']:.2%} under 50 ms, "
-        f"{bot['bot_share_under_25ms']:.2%} under 25 ms (p99 < 50 ms when the first is >= 99 %)"
-    )
-    print(
-        f"half load, user side (send -> reply via emulator): p50 {bot['user_p50_ms']:.1f} ms, "
-        f"p99 {bot['user_p99_ms']:.1f} ms"
-    )
-    print(json.dumps({"echo": echo, "bot": bot, "card": card}))
-    return 0
+        runs = [one_run(total, half_duration, Path(tmp)) for _ in range(max(1, args.repeat))]
+    echo = [r["echo"]["per_cpu_s"] for r in runs]
+    plain = [r["bot"]["per_cpu_s"] for r in runs]
+    card = [r["card"]["per_cpu_s"] for r in runs]
+    print(f"summary over {len(runs)} runs ({load_average()}):")
+    print(f"  echo baseline: {spread(echo)} round trips per CPU-second of the echo server")
+    print(f"  reference bot, plain text: {spread(plain)} messages per CPU-second of the bot process")
+    print(f"  reference bot, AI cards (3 open-API calls each): {spread(card)} messages per CPU-second")
+    print(f"  ratio bot / echo (same run): plain {spread([b / e for b, e in zip(plain, echo, strict=True)], digits=3)}")
+    print(f"  ratio bot / echo (same run): cards {spread([c / e for c, e in zip(card, echo, strict=True)], digits=3)}")
+    under = [r["bot"]["bot_share_under_50ms"] * 100 for r in runs]
+    print(f"  half load: bot processing under 50 ms {spread(under, ' %', 2)} of messages")
+    exact = all(r["bot"]["exact"] and r["card"]["exact"] for r in runs)
+    print(f"ledger and users' replies {'agree exactly' if exact else 'DISAGREE'} in every run")
+    print(json.dumps(runs))
+    return 0 if exact else 1
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
-"""Benchmark: load-generator efficiency, a Locust worker with the harness users vs a plain asyncio client.
+"""Benchmark: load-generator efficiency. A Locust process with the harness users, next to a minimal Locust
+locustfile and a plain asyncio client, all measured in the same run.
 
-Both drive the same emulator and the same minimal echo bot (harness.bench.platform --role bot, so
-the bot is cheap and the generator is what is measured) open-loop at the same offered rate, match
-every reply by clientMsgId and record its latency in an HdrHistogram. The figure is matched round
-trips per CPU-second of the generator process (read with psutil), so the shared machine's other load
-does not count. Then: RSS of one Locust process holding many idle users with heartbeats.
+All three drive the same emulator and the same minimal echo bot (cheap on purpose, so the generator is
+what is measured) at the same offered rate from the same number of users, and match every reply by
+clientMsgId. The harness users also keep the open-loop schedule (latency from the intended send time,
+late starts counted) and record each reply in the windows' HdrHistograms; the minimal locustfile
+(MINIMAL_LOCUSTFILE below: websocket-client, Poisson waits, one Locust request event per reply) and
+the asyncio client do no more than match and time. The figure is matched round trips per CPU-second of
+the generator's own process (psutil), from the first send to the end. Every repetition checks that the
+harness run's counts agree exactly: loadgen.json, windows.jsonl, its histograms and the emulator's
+ledger. Then: RSS of one Locust process holding many idle users with heartbeats.
 
-    python -m harness.bench.loadgen [--quick]
+    python -m harness.bench.loadgen [--quick] [--repeat N]
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from pathlib import Path
 import psutil
 import websockets
 
+from harness.bench.common import DEFAULT_REPEAT, load_average, settle, spread, start_echo_bot, start_emulator
 from harness.core import histograms, procs
 from harness.run.components import locustfile
 
-APP, SECRET = "bench-app", "bench-secret"  # what harness.bench.platform's echo bot connects with
+ARTILLERY_SENDS_PER_CPU_S = 6570  # docs/benchmarks/loadgen.md: Artillery 2 ws engine, sends only (mean)
 SCENARIO = """
 name = "bench"
 [shape]
@@ -36,67 +42,130 @@ users = {users}
 duration_s = {seconds}
 [load]
 messages_per_user_per_minute = {per_user_min}
-reply_timeout_s = 5
-window_s = 5
+reply_timeout_s = {reply_timeout_s}
+window_s = {window_s}
 [mix]
 smoke_interval_s = 0
 membership = 0
 """
+# What a Locust user would write first: the usual WebSocket client, a reader greenlet per user matching
+# replies, Poisson waits between sends, one request event per reply. No windows, no histograms.
+MINIMAL_LOCUSTFILE = """
+import itertools, json, os, random, time
+import gevent, websocket
+from locust import User, events, task
+
+URL, RATE, OUT = os.environ["MINIMAL_URL"], float(os.environ["MINIMAL_RATE"]), os.environ["MINIMAL_OUT"]
+ids = itertools.count()
+
+@events.test_start.add_listener
+def started(**_):
+    open(OUT + ".started", "w").close()
+
+@events.quitting.add_listener
+def quitting(environment, **_):
+    with open(OUT, "w") as out:
+        json.dump({"replies": environment.stats.total.num_requests}, out)
+
+class Employee(User):
+    def wait_time(self):
+        return random.expovariate(RATE)
+
+    def on_start(self):
+        self.name = f"m{next(ids)}"
+        self.ws = websocket.create_connection(f"{URL}/user?userId={self.name}&accepted=0")
+        self.pending, self.seq = {}, itertools.count()
+        gevent.spawn(self.read)
+
+    @task
+    def send(self):
+        cid = f"{self.name}-{next(self.seq)}"
+        self.pending[cid] = time.time()
+        self.ws.send(json.dumps({"type": "message", "clientMsgId": cid, "conversationId": "dm-" + self.name,
+                                 "conversationType": "1", "text": "hello"}))
+
+    def read(self):
+        while True:
+            frame = json.loads(self.ws.recv())
+            sent = self.pending.pop(frame.get("clientMsgId"), None) if frame.get("type") == "reply" else None
+            if sent is not None:
+                events.request.fire(request_type="WS", name="reply", response_time=(time.time() - sent) * 1000,
+                                    response_length=len(frame.get("content", "")), exception=None, context={})
+"""
 
 
-def locust_phase(url: str, tmp: Path, users: int, rate: float, seconds: float) -> dict:
-    """One Locust process (local runner: users, windows and merging in one process)."""
-    run_dir = tmp / f"locust-{users}-{rate:g}"
-    run_dir.mkdir()
+def watch(proc, started: Path, timeout_s: float = 60.0) -> tuple[float, float]:
+    """CPU seconds of `proc` from when `started` appears (the load begins) to its exit; and its peak RSS."""
+    ps = psutil.Process(proc.pid)
+    deadline = time.monotonic() + timeout_s
+    while not started.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the generator did not start (see {started.parent})")
+        time.sleep(0.02)
+    first = last = procs.cpu_seconds(ps)
+    rss = 0
+    while proc.poll() is None:
+        try:
+            last, rss = procs.cpu_seconds(ps), max(rss, ps.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    return last - first, rss / 2**20
+
+
+def harness_phase(url: str, run_dir: Path, users: int, rate: float, seconds: float, reply_timeout_s: float) -> dict:
+    """One Locust process with the harness locustfile (local runner: users, windows and merging in one)."""
+    run_dir.mkdir(parents=True)
     scenario = run_dir / "bench.toml"
-    scenario.write_text(SCENARIO.format(users=users, seconds=seconds, per_user_min=rate / users * 60))
-    cmd = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        locustfile(),
-        "--headless",
-        "--only-summary",
-        "--exit-code-on-error",
-        "0",
-        "--stop-timeout",
-        "5",
-        "--harness-scenario",
-        str(scenario),
-        "--harness-run-dir",
-        str(run_dir),
-        "--harness-platform-url",
-        url,
-    ]
+    per_user_min = rate / users * 60
+    scenario.write_text(
+        SCENARIO.format(
+            users=users, seconds=seconds, per_user_min=per_user_min, window_s=5, reply_timeout_s=reply_timeout_s
+        )
+    )
+    cmd = [sys.executable, "-m", "locust", "-f", locustfile(), "--headless", "--only-summary"]
+    cmd += ["--exit-code-on-error", "0", "--stop-timeout", "5", "--harness-scenario", str(scenario)]
+    cmd += ["--harness-run-dir", str(run_dir), "--harness-platform-url", url]
+    before = settle(url)["messages"]
     with procs.child(cmd, run_dir / "locust.log") as proc:
-        ps = psutil.Process(proc.pid)
-        deadline = time.monotonic() + 60
-        while not (run_dir / "timemap.json").exists():  # the load starts: imports are not counted
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("locust did not start")
-            time.sleep(0.02)
-        cpu0, rss = procs.cpu_seconds(ps), 0
-        last = cpu0
-        while proc.poll() is None:
-            try:
-                last, rss = procs.cpu_seconds(ps), max(rss, ps.memory_info().rss)
-            except psutil.NoSuchProcess:
-                break
-            time.sleep(0.1)
+        cpu, rss = watch(proc, run_dir / "timemap.json")
+    after = settle(url)["messages"]
     totals = json.loads((run_dir / "loadgen.json").read_text())["totals"]
     windows = [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
-    p99 = histograms.percentile_seconds(histograms.merge(w["reply_hist"] for w in windows), 99)
-    cpu = last - cpu0
+    hist = histograms.merge(w["reply_hist"] for w in windows)
+    counts = {
+        "loadgen.json replies": totals.get("replies_ok", 0),
+        "windows.jsonl replies": sum(w["replies_ok"] for w in windows),
+        "histogram records": hist.get_total_count(),
+        "ledger replied": after["replied"] - before["replied"],
+    }
+    sent = {"loadgen.json sent": totals.get("sent", 0), "ledger sent": after["sent"] - before["sent"]}
     return {
         "replies": totals.get("replies_ok", 0),
-        "sent": totals.get("sent", 0),
         "cpu_s": cpu,
         "per_cpu_s": totals.get("replies_ok", 0) / cpu if cpu else float("nan"),
-        "msg_per_s": totals.get("sent", 0) / seconds,
-        "p99_ms": (p99 or 0) * 1000,
-        "rss_mb": rss / 2**20,
+        "late_starts": totals.get("late_starts", 0),
+        "p99_ms": (histograms.percentile_seconds(hist, 99) or 0) * 1000,
+        "rss_mb": rss,
+        "counts_agree": len(set(counts.values())) == 1 and len(set(sent.values())) == 1,
+        "counts": {**counts, **sent},
     }
+
+
+def minimal_phase(url: str, tmp: Path, users: int, rate: float, seconds: float) -> dict:
+    """The minimal locustfile, same users, rate and duration."""
+    tmp.mkdir(parents=True)
+    (tmp / "minimal_locustfile.py").write_text(MINIMAL_LOCUSTFILE)
+    out = tmp / "minimal.json"
+    env = {**os.environ, "MINIMAL_URL": url.replace("http", "ws", 1), "MINIMAL_RATE": str(rate / users)}
+    env["MINIMAL_OUT"] = str(out)
+    cmd = [sys.executable, "-m", "locust", "-f", str(tmp / "minimal_locustfile.py"), "--headless", "--only-summary"]
+    cmd += ["-u", str(users), "-r", str(users), "-t", f"{seconds:g}s", "--stop-timeout", "5"]
+    cmd += ["--exit-code-on-error", "0"]
+    with procs.child(cmd, tmp / "locust.log", env=env) as proc:
+        cpu, rss = watch(proc, Path(f"{out}.started"))
+    replies = json.loads(out.read_text())["replies"]
+    return {"replies": replies, "cpu_s": cpu, "per_cpu_s": replies / cpu if cpu else float("nan"), "rss_mb": rss}
 
 
 async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> dict:
@@ -104,7 +173,7 @@ async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> d
     hist = histograms.new_histogram()
     pending: dict[str, float] = {}
     replies = 0
-    ws_url = url.replace("http://", "ws://") + "/user?userId="
+    ws_url = url.replace("http://", "ws://") + "/user?accepted=0&userId="
 
     async def reader(ws) -> None:
         nonlocal replies
@@ -128,23 +197,14 @@ async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> d
             n += 1
             cid = f"a{i}-{n}"
             pending[cid] = next_at
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "message",
-                        "clientMsgId": cid,
-                        "conversationId": f"dm-a{i}",
-                        "conversationType": "1",
-                        "text": "hello",
-                    }
-                )
-            )
+            frame = {"type": "message", "clientMsgId": cid, "conversationId": f"dm-a{i}", "text": "hello"}
+            await ws.send(json.dumps(frame))
 
     sockets = [await websockets.connect(f"{ws_url}a{i}", max_queue=None) for i in range(users)]
     readers = [asyncio.create_task(reader(ws)) for ws in sockets]
     cpu0 = time.process_time()
     await asyncio.gather(*(user(i, ws) for i, ws in enumerate(sockets)))
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while pending and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     cpu = time.process_time() - cpu0
@@ -152,78 +212,72 @@ async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> d
         task.cancel()
     for ws in sockets:
         await ws.close()
-    p99 = histograms.percentile_seconds(hist, 99)
-    return {
-        "replies": replies,
-        "cpu_s": cpu,
-        "per_cpu_s": replies / cpu if cpu else float("nan"),
-        "msg_per_s": replies / seconds,
-        "p99_ms": (p99 or 0) * 1000,
+    return {"replies": replies, "cpu_s": cpu, "per_cpu_s": replies / cpu if cpu else float("nan")}
+
+
+def repetition(url: str, tmp: Path, users: int, rate: float, seconds: float, reply_timeout_s: float) -> dict:
+    result = {
+        "asyncio": asyncio.run(asyncio_client(url, users, rate, seconds)),
+        "minimal": minimal_phase(url, tmp / "minimal", users, rate, seconds),
+        "harness": harness_phase(url, tmp / "harness", users, rate, seconds, reply_timeout_s),
+        "load": load_average(),
     }
-
-
-def fmt(name: str, r: dict) -> str:
-    extra = f"  rss {r['rss_mb']:.0f} MB" if "rss_mb" in r else ""
-    return (
-        f"  {name:<26} {r['replies']:>7} replies  {r['cpu_s']:6.2f} CPU-s  {r['per_cpu_s']:8.0f} round trips/CPU-s"
-        f"  {r['msg_per_s']:7.0f} msg/s  p99 {r['p99_ms']:6.0f} ms{extra}"
+    h = result["harness"]
+    print(
+        f"  run: harness {h['per_cpu_s']:,.0f}, minimal locustfile {result['minimal']['per_cpu_s']:,.0f}, asyncio "
+        f"{result['asyncio']['per_cpu_s']:,.0f} round trips per CPU-second; harness p99 {h['p99_ms']:.0f} ms, "
+        f"{h['late_starts']} late starts; counts {'agree' if h['counts_agree'] else 'DISAGREE'} {h['counts']}; "
+        f"{result['load']}",
+        flush=True,
     )
+    return result
 
 
-def main(quick: bool) -> int:
-    users, seconds = (50, 8.0) if quick else (100, 20.0)
-    rate = 600.0 if quick else 1500.0
-    idle_users = 1000 if quick else 5000
-    with tempfile.TemporaryDirectory() as tmp_name:
+def main(quick: bool, repeat: int) -> int:
+    # the harness run ends with a drain of reply_timeout_s + 2 s: short in quick runs
+    users, seconds, rate, reply_timeout_s = (30, 4.0, 400.0, 3.0) if quick else (100, 20.0, 1500.0, 10.0)
+    idle_users, idle_s = (300, 4.0) if quick else (5000, 30.0)
+    print(f"offered {rate:.0f} msg/s from {users} users for {seconds:.0f} s, {repeat} runs; {load_average()}")
+    with tempfile.TemporaryDirectory(prefix="bench-loadgen-") as tmp_name:
         tmp = Path(tmp_name)
-        env = {**os.environ, "HARNESS_APP_SECRET": SECRET}
-        emulator, urls = procs.start_ready(
-            [
-                sys.executable,
-                "-m",
-                "harness",
-                "platform",
-                "--app",
-                APP,
-                "--ready-file",
-                str(tmp / "emu"),
-                "--reply-timeout",
-                "30",
-            ],
-            tmp / "emu",
-            tmp / "emu.log",
-            env=env,
-        )
-        bot = procs.start(
-            [sys.executable, "-m", "harness.bench.platform", "--role", "bot", "--url", urls["http"]], tmp / "bot.log"
-        )
+        emulator, urls = start_emulator(tmp)
         try:
-            time.sleep(1.0)  # the echo bot connects its stream (its readiness is the emulator's connection)
-            base = asyncio.run(asyncio_client(urls["http"], users, rate, seconds))
-            loc = locust_phase(urls["http"], tmp, users, rate, seconds)
-            idle = locust_phase(urls["http"], tmp, idle_users, 0.0, 15.0 if quick else 30.0)
+            bot = start_echo_bot(urls["http"], tmp)
+            try:
+                runs = [
+                    repetition(urls["http"], tmp / f"run{i}", users, rate, seconds, reply_timeout_s)
+                    for i in range(repeat)
+                ]
+                idle = harness_phase(urls["http"], tmp / "idle", idle_users, 0.0, idle_s, reply_timeout_s)
+            finally:
+                procs.stop(bot, grace=30)
         finally:
-            procs.stop(bot, emulator, grace=30)
-    print(f"offered {rate:.0f} msg/s from {users} users for {seconds:.0f} s, same emulator and echo bot:")
-    print(fmt("asyncio websockets client", base))
-    print(fmt("Locust (harness users)", loc))
-    ratio = loc["per_cpu_s"] / base["per_cpu_s"]
-    print(f"  ratio Locust / asyncio: {ratio:.2f} round trips per CPU-second")
-    ok_rate = loc["per_cpu_s"] >= 3000
+            procs.stop(emulator, grace=30)
+    figures = {k: [r[k]["per_cpu_s"] for r in runs] for k in ("harness", "minimal", "asyncio")}
+    print("round trips per CPU-second of the generator process (every reply read, matched and timed):")
+    print(f"  Locust + harness users (open loop, windows, HdrHistograms): {spread(figures['harness'])}")
+    print(f"  minimal Locust locustfile (websocket-client, no histograms): {spread(figures['minimal'])}")
+    print(f"  asyncio websockets client:                                  {spread(figures['asyncio'])}")
+    for other in ("minimal", "asyncio"):
+        ratios = [h / o for h, o in zip(figures["harness"], figures[other], strict=True)]
+        print(f"  ratio harness / {other} (same run): {spread(ratios, digits=2)}")
+    artillery = [h / ARTILLERY_SENDS_PER_CPU_S for h in figures["harness"]]
     print(
-        f"  Locust capacity on one core: ~{loc['per_cpu_s']:.0f} msg/s with latency tracking "
-        f"(goal >= 3000: {'met' if ok_rate else 'NOT met'})"
+        f"  harness / Artillery's {ARTILLERY_SENDS_PER_CPU_S:,} sends per CPU-s (REFERENCES, not this run): "
+        f"{spread(artillery, digits=2)}"
     )
-    ok_idle = idle["rss_mb"] < 1024
+    agree = all(r["harness"]["counts_agree"] for r in runs)
+    print(f"counts: loadgen.json, windows.jsonl, histograms and ledger {'agree exactly' if agree else 'DISAGREE'}")
     print(
-        f"idle users: {idle_users} connected, with heartbeats, in one Locust process: RSS {idle['rss_mb']:.0f} MB "
-        f"({idle['rss_mb'] * 1024 / idle_users:.0f} kB per user; goal for 5000 users < 1 GB: "
-        f"{'met' if ok_idle else 'NOT met'})"
+        f"idle users: {idle_users} connected with heartbeats in one Locust process: RSS {idle['rss_mb']:.0f} MB "
+        f"({idle['rss_mb'] * 1024 / idle_users:.0f} kB per user); {load_average()}"
     )
-    return 0
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="shorter phases, lower rate, 1000 idle users")
-    sys.exit(main(parser.parse_args().quick))
+    parser.add_argument("--quick", action="store_true", help="shorter phases, lower rate, 300 idle users")
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="repetitions (default 2)")
+    args = parser.parse_args()
+    sys.exit(main(args.quick, max(1, args.repeat)))

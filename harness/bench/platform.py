@@ -25,10 +25,18 @@ import aiohttp
 import psutil
 import websockets
 
+from harness.bench.common import (
+    APP,
+    DEFAULT_REPEAT,
+    SECRET,
+    load_average,
+    settle,
+    spread,
+    start_echo_bot,
+    start_emulator,
+)
 from harness.core import procs
 from harness.core.procs import cpu_seconds
-
-APP, SECRET = "bench-app", "bench-secret"
 
 
 # --- the minimal echo bot (runs as its own process) -------------------------------------------------
@@ -213,7 +221,8 @@ def summarize(load: Load, cpu: float, wall: float) -> dict:
     }
 
 
-async def main(quick: bool) -> int:
+async def one_run(quick: bool) -> tuple[dict, dict, dict, dict[float, dict], bool]:
+    """Echo baseline (max and the highest fixed rate), then the emulator (max and every fixed rate)."""
     seconds, users = (3.0, 20) if quick else (10.0, 50)
     rates = (500.0, 1000.0) if quick else (1000.0, 2000.0, 3000.0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -225,46 +234,51 @@ async def main(quick: bool) -> int:
             echo_fixed = await run_echo_phase(echo_urls["ws"], echo.pid, seconds, rates[-1], users)
         finally:
             procs.stop(echo, grace=30)
-        env = {**os.environ, "HARNESS_APP_SECRET": SECRET}
-        emulator, urls = procs.start_ready(
-            [
-                sys.executable,
-                "-m",
-                "harness",
-                "platform",
-                "--app",
-                APP,
-                "--ready-file",
-                f"{tmp}/emu",
-                "--reply-timeout",
-                "30",
-            ],
-            Path(f"{tmp}/emu"),
-            Path(f"{tmp}/emu.log"),
-            env=env,
-        )
-        bot = procs.start([sys.executable, "-m", "harness.bench.platform", "--role", "bot", "--url", urls["http"]])
+        emulator, urls = start_emulator(Path(tmp))
         try:
-            await wait_for_connection(urls["http"])
-            saturated = await run_emulator_phase(urls["http"], emulator.pid, bot.pid, seconds, None, users)
-            fixed = {
-                rate: await run_emulator_phase(urls["http"], emulator.pid, bot.pid, seconds, rate, users)
-                for rate in rates
-            }
+            bot = start_echo_bot(urls["http"], Path(tmp))
+            try:
+                saturated = await run_emulator_phase(urls["http"], emulator.pid, bot.pid, seconds, None, users)
+                fixed = {
+                    rate: await run_emulator_phase(urls["http"], emulator.pid, bot.pid, seconds, rate, users)
+                    for rate in rates
+                }
+                messages = settle(urls["http"])["messages"]
+            finally:
+                procs.stop(bot, grace=30)
         finally:
-            procs.stop(bot, emulator, grace=30)
-    report(baseline, echo_fixed, saturated, fixed)
-    return 0
+            procs.stop(emulator, grace=30)
+    answered = sum(r["messages"] for r in (saturated, *fixed.values()))
+    exact = messages["replied"] == answered and messages["sent"] == messages["replied"] + messages["lost"]
+    print(
+        f"  ledger: sent {messages['sent']}, replied {messages['replied']}, lost {messages['lost']}; users matched "
+        f"{answered} replies: {'exact' if exact else 'MISMATCH'}"
+    )
+    return baseline, echo_fixed, saturated, fixed, exact
 
 
-async def wait_for_connection(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(600):
-            async with http.get(f"{url}/admin/ledger") as resp:
-                if (await resp.json())["connections"]["current"] >= 1:
-                    return
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the bench bot did not connect")
+async def main(quick: bool, repeat: int) -> int:
+    print(f"{repeat} runs; {load_average()}")
+    runs = []
+    for i in range(repeat):
+        print(f"run {i + 1}:")
+        baseline, echo_fixed, saturated, fixed, exact = await one_run(quick)
+        report(baseline, echo_fixed, saturated, fixed)
+        runs.append((baseline, saturated, fixed, exact))
+    echo_rates = [b["per_cpu_s"] for b, _, _, _ in runs]
+    emu_rates = [s["per_cpu_s"] for _, s, _, _ in runs]
+    print(f"summary over {repeat} runs ({load_average()}):")
+    print(f"  websockets echo, max: {spread(echo_rates)} messages per CPU-second")
+    print(f"  emulator, max: {spread(emu_rates)} user messages per CPU-second")
+    print(
+        f"  ratio emulator / echo (same run): {spread([e / b for e, b in zip(emu_rates, echo_rates, strict=True)], digits=3)}"
+    )
+    for rate in runs[0][2]:
+        p99s = [f[rate]["p99_median_1s_ms"] for _, _, f, _ in runs]
+        print(f"  p99 user->reply at {rate:.0f} msg/s, median of 1-s windows: {spread(p99s, ' ms', 1)}")
+    exact = all(e for _, _, _, e in runs)
+    print(f"ledger and users' matched replies {'agree exactly' if exact else 'DISAGREE'} in every run")
+    return 0 if exact else 1
 
 
 def report(baseline: dict, echo_fixed: dict, saturated: dict, fixed: dict[float, dict]) -> None:
@@ -313,6 +327,7 @@ def report(baseline: dict, echo_fixed: dict, saturated: dict, fixed: dict[float,
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short phases and a lower fixed rate")
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="repetitions (default 2)")
     parser.add_argument("--role", choices=["bench", "bot", "echo"], default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
@@ -322,4 +337,4 @@ if __name__ == "__main__":
     elif args.role == "echo":
         asyncio.run(echo_server(args.ready_file))
     else:
-        sys.exit(asyncio.run(main(args.quick)))
+        sys.exit(asyncio.run(main(args.quick, max(1, args.repeat))))

@@ -15,6 +15,7 @@ HELP = "Run the performance benchmarks and print ratios against in-run baselines
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
     parser.add_argument("--quick", action="store_true", help="shorter runs, for a smoke check")
+    parser.add_argument("--repeat", type=int, metavar="N", help="repetitions of each benchmark's phases (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,5 +28,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         print(f"== bench {name}: {BENCHMARKS[name]}", flush=True)
         cmd = [sys.executable, "-m", f"harness.bench.{name}"] + (["--quick"] if args.quick else [])
+        if args.repeat and name != "report":
+            cmd += ["--repeat", str(args.repeat)]
         worst = max(worst, subprocess.run(cmd, check=False).returncode)
     return worst

@@ -11,6 +11,7 @@ import signal
 import sys
 from typing import Any
 
+from harness.core import eventloop
 from harness.core.contract import ADMIN_TOKEN_ENV, APIS, DEFAULT_HOST, ExitCode
 from harness.core.faults import QPS_MODES, FaultError
 from harness.core.readiness import write_ready_file
@@ -158,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, FaultError) as exc:
         print(f"harness platform: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    return asyncio.run(_serve(server, args.ready_file))
+    return eventloop.run(_serve(server, args.ready_file))
 
 
 async def _serve(server: PlatformServer, ready_file: str | None) -> int:
@@ -176,6 +177,7 @@ async def _serve(server: PlatformServer, ready_file: str | None) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    log.info("event loop: %s", eventloop.name())
     write_ready_file(ready_file, http=url)
     await stop.wait()
     log.info("stopping")

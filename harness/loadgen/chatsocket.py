@@ -8,15 +8,16 @@ time, so a stalled bot shows as latency, not as fewer sends (no coordinated omis
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-import websocket
+import orjson
 
+from harness.loadgen.locuststats import LocustStats
 from harness.loadgen.recorder import WindowRecorder
+from harness.loadgen.wsclient import WebSocket, WebSocketClosed
 
 CONNECT_TIMEOUT_S = 15.0
 
@@ -45,35 +46,32 @@ class Pending:
 
 
 class ChatSocket:
-    def __init__(self, url: str, recorder: WindowRecorder, events: Any, reply_timeout_s: float):
+    def __init__(self, url: str, recorder: WindowRecorder, locust_stats: LocustStats, reply_timeout_s: float):
         self.recorder = recorder
-        self.events = events  # Locust's environment.events: its own stats stay visible in CSV / UI
+        self.locust_stats = locust_stats  # Locust's own stats stay visible in its CSV / UI
         self.reply_timeout_s = reply_timeout_s
         self.pending: dict[str, Pending] = {}
         self.retiring = False
         self.closed = False
-        self.ws = websocket.create_connection(url, timeout=CONNECT_TIMEOUT_S, enable_multithread=False)
-        self.ws.settimeout(None)
+        self.ws = WebSocket(url, CONNECT_TIMEOUT_S)
         self.reader = gevent.spawn(self._read_forever)
 
     def send(self, client_msg_id: str, frame: dict[str, Any], pending: Pending) -> bool:
         """Send one frame; False (and the failure recorded) when the socket is gone."""
         self.pending[client_msg_id] = pending
         try:
-            self.ws.send(json.dumps(frame))
+            self.ws.send_text(orjson.dumps(frame))
             return True
-        except (websocket.WebSocketException, OSError) as exc:
+        except (WebSocketClosed, OSError) as exc:
             self._fail(client_msg_id, "send failed", str(exc) or type(exc).__name__)
             return False
 
     def _read_forever(self) -> None:
         try:
             while True:
-                text = self.ws.recv()
-                if not text:
-                    break
-                self._on_frame(json.loads(text))
-        except (websocket.WebSocketException, OSError, ValueError):
+                for text in self.ws.receive():
+                    self._on_frame(orjson.loads(text))
+        except (WebSocketClosed, OSError, ValueError):
             pass
         finally:
             self.closed = True
@@ -118,14 +116,11 @@ class ChatSocket:
             )
 
     def _report(self, pending: Pending, now: float, error: str | None, length: int = 0) -> None:
-        self.events.request.fire(
-            request_type="WS",
-            name=pending.name,
-            response_time=pending.since_intended(now) * 1000,
-            response_length=length,
-            exception=error,
-            context={},
-        )
+        response_time_ms = pending.since_intended(now) * 1000
+        if error is None:
+            self.locust_stats.success(pending.name, response_time_ms, length)
+        else:
+            self.locust_stats.failure(pending.name, response_time_ms, error)
 
     def sweep(self, now: float) -> None:
         """Fail sends whose reply is overdue at `now` (time.monotonic()). Pending is in send order, so stop
@@ -138,7 +133,7 @@ class ChatSocket:
 
     def ping(self) -> None:
         """A WebSocket ping, as a connected client's heartbeat (the emulator answers with a pong)."""
-        with contextlib.suppress(websocket.WebSocketException, OSError):
+        with contextlib.suppress(WebSocketClosed, OSError):
             self.ws.ping()
 
     def settled(self) -> bool:
@@ -146,6 +141,5 @@ class ChatSocket:
 
     def close(self) -> None:
         self.closed = True
-        with contextlib.suppress(websocket.WebSocketException, OSError):
-            self.ws.close(timeout=1)
+        self.ws.close()
         self.reader.kill(block=False)

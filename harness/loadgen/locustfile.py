@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from harness.core.readiness import write_ready_file
 from harness.core.scenario.config import load_scenario, resolved_dict
 from harness.core.scenario.schema import Scenario
+from harness.loadgen.locuststats import LocustStats
 from harness.loadgen.runtime import RUNTIME
 from harness.loadgen.shapes import Plan, build_plan
 from harness.loadgen.users import (
@@ -127,7 +128,7 @@ class MasterState:
             self.finals.add(msg.node_id)
 
     def on_live(self, environment: Any, msg: Any, **_: Any) -> None:
-        self.live.add(msg.data)
+        self.live.add(msg.node_id, msg.data)
 
     def _merge_forever(self) -> None:
         while self.merger is not None:  # finish() ends the loop
@@ -224,6 +225,7 @@ def _start_master(environment: Any) -> None:
 
 def _start_worker(environment: Any) -> None:
     runner = environment.runner
+    locust_stats = RUNTIME.locust_stats = LocustStats(environment)
 
     def on_config(environment: Any, msg: Any, **_: Any) -> None:
         RUNTIME.node = str(getattr(runner, "worker_index", 0))
@@ -237,6 +239,7 @@ def _start_worker(environment: Any) -> None:
         if flushed:
             return
         flushed = True
+        locust_stats.flush()  # Locust's own statistics: every reply so far
         recorder = RUNTIME.recorder
         if recorder is not None:
             runner.send_message("harness_live", recorder.take_live())

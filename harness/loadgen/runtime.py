@@ -17,6 +17,7 @@ from gevent.event import Event
 from harness.core.contract import HEARTBEAT_SECONDS
 from harness.core.scenario.config import scenario_from_dict
 from harness.core.scenario.schema import Scenario
+from harness.loadgen.locuststats import LocustStats
 from harness.loadgen.recorder import WindowRecorder
 from harness.loadgen.shapes import Plan, build_plan
 
@@ -38,6 +39,7 @@ class Runtime:
     run_start: float = 0.0
     targets: Targets = field(default_factory=Targets)
     recorder: WindowRecorder | None = None
+    locust_stats: LocustStats | None = None  # set when the worker starts
     ready: Event = field(default_factory=Event)
     sockets: set[Any] = field(default_factory=set)
     node: str = "local"
@@ -73,6 +75,8 @@ class Runtime:
             ping = now >= next_ping
             if ping:
                 next_ping = now + HEARTBEAT_SECONDS
+            if self.locust_stats is not None:
+                self.locust_stats.flush()
             for sock in list(self.sockets):
                 sock.sweep(now)
                 if sock.settled():

@@ -24,10 +24,13 @@ _ids = itertools.count(1)
 IDLE_WAIT_S = 3600.0
 
 
-def user_ws_url(platform_url: str, user_id: str) -> str:
+def user_ws_url(platform_url: str, user_id: str, accepted_frames: bool) -> str:
+    """The emulator's user socket; without `accepted_frames` it sends no `accepted` frame (one frame less per
+    message to read: the reply is matched by clientMsgId anyway)."""
     parts = urlsplit(platform_url)
     scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{parts.netloc}/user?userId={quote(user_id)}&nick={quote(user_id)}"
+    accepted = "" if accepted_frames else "&accepted=0"
+    return f"{scheme}://{parts.netloc}/user?userId={quote(user_id)}&nick={quote(user_id)}{accepted}"
 
 
 class OpenLoopUser(User):
@@ -73,13 +76,13 @@ class ChatUser(OpenLoopUser):
     def on_start(self) -> None:
         super().on_start()
         scenario = RUNTIME.scenario
-        assert scenario is not None and RUNTIME.recorder is not None
+        assert scenario is not None and RUNTIME.recorder is not None and RUNTIME.locust_stats is not None
         started = time.monotonic()
         try:
             self.sock = ChatSocket(
-                user_ws_url(RUNTIME.targets.platform_url, self.user_id),
+                user_ws_url(RUNTIME.targets.platform_url, self.user_id, scenario.load.accepted_frames),
                 RUNTIME.recorder,
-                self.environment.events,
+                RUNTIME.locust_stats,
                 scenario.load.reply_timeout_s,
             )
         except Exception as exc:  # visible in Locust's failures, then Locust drops this user

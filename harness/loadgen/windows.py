@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from hdrh.histogram import HdrHistogram
 from prometheus_client.core import HistogramMetricFamily
 
 from harness.core import histograms
@@ -139,20 +140,45 @@ def _buckets(hist) -> tuple[list[tuple[str, float]], float]:
 
 
 class LiveTotals:
-    """Cumulative counts and histograms by completion time, from the workers' frequent live harness.analysis.report.
+    """Cumulative counts and histograms over all workers, from each worker's latest live snapshot.
 
     The windows are exact but settle a reply timeout late; Prometheus and the progress line want now.
+    A snapshot holds everything its worker recorded so far, so a newer one replaces the older; the
+    histograms are merged when asked for (a scrape), not on every snapshot.
     """
 
     def __init__(self) -> None:
+        self.by_worker: dict[str, tuple[dict[str, int], HdrHistogram, HdrHistogram]] = {}
         self.counts: Counter[str] = Counter()
-        self.reply = histograms.new_histogram()
-        self.first_chunk = histograms.new_histogram()
+        self._merged: tuple[HdrHistogram, HdrHistogram] | None = None
 
-    def add(self, payload: dict[str, Any]) -> None:
-        self.counts.update(payload["counts"])
-        self.reply.add(histograms.decode(payload["reply_hist"]))
-        self.first_chunk.add(histograms.decode(payload["first_chunk_hist"]))
+    def add(self, worker: str, payload: dict[str, Any]) -> None:
+        self.by_worker[worker] = (
+            payload["counts"],
+            histograms.decode(payload["reply_hist"]),
+            histograms.decode(payload["first_chunk_hist"]),
+        )
+        self.counts = Counter()
+        for counts, _, _ in self.by_worker.values():
+            self.counts.update(counts)
+        self._merged = None
+
+    def _merge(self) -> tuple[HdrHistogram, HdrHistogram]:
+        if self._merged is None:
+            reply, first_chunk = histograms.new_histogram(), histograms.new_histogram()
+            for _, worker_reply, worker_first_chunk in self.by_worker.values():
+                reply.add(worker_reply)
+                first_chunk.add(worker_first_chunk)
+            self._merged = reply, first_chunk
+        return self._merged
+
+    @property
+    def reply(self) -> HdrHistogram:
+        return self._merge()[0]
+
+    @property
+    def first_chunk(self) -> HdrHistogram:
+        return self._merge()[1]
 
 
 class LoadgenCollector:

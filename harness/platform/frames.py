@@ -7,7 +7,6 @@ Client frames are ACKs: `{"code": 200, "headers": {"messageId": ..}, "message": 
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -62,7 +61,7 @@ def server_frame(
     }
     if extra_headers:
         headers.update(extra_headers)
-    return json.dumps({"specVersion": "1.0", "type": kind, "headers": headers, "data": json.dumps(data)})
+    return jsontext.dumps({"specVersion": "1.0", "type": kind, "headers": headers, "data": jsontext.dumps(data)})
 
 
 def ping_frame(app_id: str, connection_id: str, message_id: str, opaque: str) -> str:

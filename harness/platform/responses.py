@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -41,7 +40,9 @@ class ApiError(Exception):
 
 def reply(metrics: PlatformMetrics, api: str, body: dict[str, Any], status: int = 200, code: str = "") -> web.Response:
     metrics.api_responses.labels(api, str(status), code).inc()
-    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+    return web.Response(
+        status=status, body=jsontext.dumps(body).encode(), content_type="application/json", charset="utf-8"
+    )
 
 
 def error(metrics: PlatformMetrics, api: str, exc: ApiError) -> web.Response:

@@ -11,11 +11,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 
 import jwt
+import orjson
 
 from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.responses import ApiError
@@ -61,7 +61,7 @@ class TokenIssuer:
 
     def session_token(self, msg_id: str, app_id: str, conversation_id: str, ttl_s: float) -> str:
         payload = base64.urlsafe_b64encode(
-            json.dumps([msg_id, app_id, conversation_id, int(self.clock.wall() + ttl_s)]).encode()
+            orjson.dumps([msg_id, app_id, conversation_id, int(self.clock.wall() + ttl_s)])
         ).decode()
         return f"{payload}.{self._mac(payload)}"
 
@@ -72,7 +72,7 @@ class TokenIssuer:
         if not hmac.compare_digest(mac, self._mac(payload)):
             raise ApiError(400, "InvalidSessionWebhook", "sessionWebhook URL not issued by this platform")
         try:
-            msg_id, app_id, conversation_id, expires = json.loads(base64.urlsafe_b64decode(payload))
+            msg_id, app_id, conversation_id, expires = orjson.loads(base64.urlsafe_b64decode(payload))
         except (ValueError, binascii.Error):
             raise ApiError(400, "InvalidSessionWebhook", "sessionWebhook token is malformed") from None
         if self.clock.wall() > expires:
@@ -80,5 +80,5 @@ class TokenIssuer:
         return Session(msg_id, app_id, conversation_id)
 
     def _mac(self, payload: str) -> str:
-        digest = hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:18]
+        digest = hmac.digest(self._key, payload.encode(), hashlib.sha256)[:18]
         return base64.urlsafe_b64encode(digest).decode()

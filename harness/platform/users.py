@@ -4,7 +4,6 @@ and get the bot's reply chunks and final replies tagged with their clientMsgId."
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -38,7 +37,7 @@ class UserSession:
         self.wants_accepted = wants_accepted
 
     def notify(self, payload: dict[str, Any]) -> None:
-        self.outbox.send(json.dumps(payload))
+        self.outbox.send(jsontext.dumps(payload))
 
 
 class Users:
@@ -201,7 +200,7 @@ class Users:
             "corpId": CORP_ID,
             "spaceType": "IM",
             "spaceId": cid,
-            "content": json.dumps({"cardPrivateData": {"actionIds": [action_id], "params": params}}),
+            "content": jsontext.dumps({"cardPrivateData": {"actionIds": [action_id], "params": params}}),
             "extension": "{}",
         }
         record = Record(

@@ -87,11 +87,18 @@ def test_merger_writes_overdue_windows_and_folds_late_reports():
 
 def test_live_exporter_counts_by_completion_and_buckets_match_contract_boundaries():
     clock = Clock(1000.0)
-    rec = worker_payloads(clock, 1000.0, [0.1, 0.4, 0.6, 3.0])
-    rec.failure(1001.0, "no reply", timeout=True)
+    rec = worker_payloads(clock, 1000.0, [0.1, 0.4])
     live = LiveTotals()
-    live.add(rec.take_live())
-    assert rec.take_live()["counts"]["sent"] == 0  # each event is shipped live once
+    live.add("w1", rec.take_live())
+    assert live.counts["sent"] == 2 and live.reply.get_total_count() == 2
+    clock.t = 1030.0
+    assert [p["counts"]["sent"] for p in rec.take_closed()] == [2, 0, 0]  # shipped windows stay in the live view
+    for lat in (0.6, 3.0):
+        rec.sent(1025.0, late=False)
+        rec.reply(1025.0, lat, lat / 2)
+    rec.failure(1026.0, "no reply", timeout=True)
+    live.add("w1", rec.take_live())  # a worker's newer snapshot replaces its older one
+    live.add("w2", worker_payloads(clock, 1000.0, []).take_live())
     families = {f.name: f for f in LoadgenCollector(live, lambda: 3, lambda: 42.0).collect()}
     buckets = {
         s.labels["le"]: s.value for s in families["loadgen_reply_latency_seconds"].samples if s.name.endswith("_bucket")

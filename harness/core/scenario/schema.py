@@ -194,6 +194,11 @@ class Load(ConfigModel):
         50.0, gt=0, le=MAX_SECONDS * 1000, description="a send later than this after its intended time is a late start"
     )
     workers: int = Field(0, ge=0, le=1024, description="local Locust workers; 0 = one per core minus one for the bot")
+    accepted_frames: bool = Field(
+        False,
+        description="ask the emulator for an `accepted` frame per message: no-reply samples then carry the msgId "
+        "(costs the generator one more frame per message)",
+    )
 
     @property
     def drain_s(self) -> float:

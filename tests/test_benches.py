@@ -1,0 +1,45 @@
+"""The benchmarks' quick modes run to the end and check their own accounting (real processes, ~1 min each).
+
+Only robust things are asserted: the figures depend on the shared machine, the agreement of counts and
+the printed ratios and load average do not.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def quick(name: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", f"harness.bench.{name}", "--quick"], capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "load average" in done.stdout and "2 runs" in done.stdout
+    return done.stdout
+
+
+def test_loadgen_bench_compares_with_a_minimal_locustfile_and_counts_agree():
+    out = quick("loadgen")
+    assert "ratio harness / minimal (same run)" in out and "ratio harness / asyncio (same run)" in out
+    assert "histograms and ledger agree exactly" in out
+
+
+def test_platform_bench_gives_the_ratio_to_echo_and_an_exact_ledger():
+    out = quick("platform")
+    assert "ratio emulator / echo (same run)" in out
+    assert "agree exactly in every run" in out
+
+
+def test_bot_bench_gives_the_ratio_to_echo_and_an_exact_ledger():
+    out = quick("bot")
+    assert "ratio bot / echo (same run): plain" in out
+    assert "agree exactly in every run" in out
+
+
+def test_capacity_bench_names_the_largest_sustained_peak_and_counts_agree():
+    out = quick("capacity")
+    assert "largest offered peak sustained" in out and "first limit" in out
+    assert "agree exactly at every step" in out
