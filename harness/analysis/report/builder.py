@@ -100,8 +100,8 @@ def _accounting(load: LoadResult, messages: LedgerFigures, folder: RunFolder) ->
         notes.append(f"the load generator counts {t.sent - ledger_sent:,} more sends than the ledger received")
     if unsettled:
         notes.append(
-            f"{unsettled:,} messages were neither answered nor timed out when the load generator wrote its "
-            "windows (the run ended first): only the ledger knows their fate"
+            f"{unsettled:,} {'message was' if unsettled == 1 else 'messages were'} neither answered nor timed "
+            "out when the load generator wrote its windows (the run ended first): only the ledger knows their fate"
         )
     return MessageAccounting(
         generator_sent=t.sent,
