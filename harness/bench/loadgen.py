@@ -29,7 +29,15 @@ from pathlib import Path
 import psutil
 import websockets
 
-from harness.bench.common import DEFAULT_REPEAT, load_average, settle, spread, start_echo_bot, start_emulator
+from harness.bench.common import (
+    DEFAULT_REPEAT,
+    load_average,
+    run_counts,
+    settle,
+    spread,
+    start_echo_bot,
+    start_emulator,
+)
 from harness.core import histograms, procs
 from harness.run.components import locustfile
 
@@ -130,25 +138,19 @@ def harness_phase(url: str, run_dir: Path, users: int, rate: float, seconds: flo
     with procs.child(cmd, run_dir / "locust.log") as proc:
         cpu, rss = watch(proc, run_dir / "timemap.json")
     after = settle(url)["messages"]
-    totals = json.loads((run_dir / "loadgen.json").read_text())["totals"]
+    exact, counts = run_counts(run_dir, before, after)
     windows = [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
     hist = histograms.merge(w["reply_hist"] for w in windows)
-    counts = {
-        "loadgen.json replies": totals.get("replies_ok", 0),
-        "windows.jsonl replies": sum(w["replies_ok"] for w in windows),
-        "histogram records": hist.get_total_count(),
-        "ledger replied": after["replied"] - before["replied"],
-    }
-    sent = {"loadgen.json sent": totals.get("sent", 0), "ledger sent": after["sent"] - before["sent"]}
+    late = sum(w["late_starts"] for w in windows)
     return {
-        "replies": totals.get("replies_ok", 0),
+        "replies": counts["replies"],
         "cpu_s": cpu,
-        "per_cpu_s": totals.get("replies_ok", 0) / cpu if cpu else float("nan"),
-        "late_starts": totals.get("late_starts", 0),
+        "per_cpu_s": counts["replies"] / cpu if cpu else float("nan"),
+        "late_starts": late,
         "p99_ms": (histograms.percentile_seconds(hist, 99) or 0) * 1000,
         "rss_mb": rss,
-        "counts_agree": len(set(counts.values())) == 1 and len(set(sent.values())) == 1,
-        "counts": {**counts, **sent},
+        "counts_agree": exact,
+        "counts": counts,
     }
 
 
@@ -268,6 +270,9 @@ def main(quick: bool, repeat: int) -> int:
     )
     agree = all(r["harness"]["counts_agree"] for r in runs)
     print(f"counts: loadgen.json, windows.jsonl, histograms and ledger {'agree exactly' if agree else 'DISAGREE'}")
+    timeouts = sum(r["harness"]["counts"]["timeouts"] for r in runs)
+    if timeouts:
+        print(f"  ({timeouts} replies came after the generator's reply timeout: the rig was overloaded)")
     print(
         f"idle users: {idle_users} connected with heartbeats in one Locust process: RSS {idle['rss_mb']:.0f} MB "
         f"({idle['rss_mb'] * 1024 / idle_users:.0f} kB per user); {load_average()}"
