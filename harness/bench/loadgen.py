@@ -7,7 +7,8 @@ clientMsgId. The harness users also keep the open-loop schedule (latency from th
 late starts counted) and record each reply in the windows' HdrHistograms; the minimal locustfile
 (MINIMAL_LOCUSTFILE below: websocket-client, Poisson waits, one Locust request event per reply) and
 the asyncio client do no more than match and time. The figure is matched round trips per CPU-second of
-the generator's own process (psutil), from the first send to the end. Every repetition checks that the
+the generator's own process (psutil) while the load plays (the whole process life, connections and the
+harness run's drain included, is printed too). Every repetition checks that the
 harness run's counts agree exactly: loadgen.json, windows.jsonl, its histograms and the emulator's
 ledger. Then: RSS of one Locust process holding many idle users with heartbeats.
 
@@ -102,23 +103,28 @@ class Employee(User):
 """
 
 
-def watch(proc, started: Path, timeout_s: float = 60.0) -> tuple[float, float]:
-    """CPU seconds of `proc` from when `started` appears (the load begins) to its exit; and its peak RSS."""
+def watch(proc, started: Path, play_s: float, timeout_s: float = 60.0) -> tuple[float, float, float]:
+    """CPU seconds of `proc` during the play (from when `started` appears, the load begins, for `play_s`)
+    and over its whole life from then on (connections, drain and exit included); and its peak RSS."""
     ps = psutil.Process(proc.pid)
     deadline = time.monotonic() + timeout_s
     while not started.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the generator did not start (see {started.parent})")
         time.sleep(0.02)
+    begin = time.monotonic()
     first = last = procs.cpu_seconds(ps)
+    play = None
     rss = 0
     while proc.poll() is None:
         try:
             last, rss = procs.cpu_seconds(ps), max(rss, ps.memory_info().rss)
         except psutil.NoSuchProcess:
             break
+        if play is None and time.monotonic() - begin >= play_s:
+            play = last - first
         time.sleep(0.05)
-    return last - first, rss / 2**20
+    return (last - first if play is None else play), last - first, rss / 2**20
 
 
 def harness_phase(url: str, run_dir: Path, users: int, rate: float, seconds: float, reply_timeout_s: float) -> dict:
@@ -136,7 +142,7 @@ def harness_phase(url: str, run_dir: Path, users: int, rate: float, seconds: flo
     cmd += ["--harness-run-dir", str(run_dir), "--harness-platform-url", url]
     before = settle(url)["messages"]
     with procs.child(cmd, run_dir / "locust.log") as proc:
-        cpu, rss = watch(proc, run_dir / "timemap.json")
+        cpu, whole_cpu, rss = watch(proc, run_dir / "timemap.json", seconds)
     after = settle(url)["messages"]
     exact, counts = run_counts(run_dir, before, after)
     windows = [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
@@ -146,6 +152,7 @@ def harness_phase(url: str, run_dir: Path, users: int, rate: float, seconds: flo
         "replies": counts["replies"],
         "cpu_s": cpu,
         "per_cpu_s": counts["replies"] / cpu if cpu else float("nan"),
+        "per_whole_cpu_s": counts["replies"] / whole_cpu if whole_cpu else float("nan"),
         "late_starts": late,
         "p99_ms": (histograms.percentile_seconds(hist, 99) or 0) * 1000,
         "rss_mb": rss,
@@ -165,9 +172,15 @@ def minimal_phase(url: str, tmp: Path, users: int, rate: float, seconds: float) 
     cmd += ["-u", str(users), "-r", str(users), "-t", f"{seconds:g}s", "--stop-timeout", "5"]
     cmd += ["--exit-code-on-error", "0"]
     with procs.child(cmd, tmp / "locust.log", env=env) as proc:
-        cpu, rss = watch(proc, Path(f"{out}.started"))
+        cpu, whole_cpu, rss = watch(proc, Path(f"{out}.started"), seconds)
     replies = json.loads(out.read_text())["replies"]
-    return {"replies": replies, "cpu_s": cpu, "per_cpu_s": replies / cpu if cpu else float("nan"), "rss_mb": rss}
+    return {
+        "replies": replies,
+        "cpu_s": cpu,
+        "per_cpu_s": replies / cpu if cpu else float("nan"),
+        "per_whole_cpu_s": replies / whole_cpu if whole_cpu else float("nan"),
+        "rss_mb": rss,
+    }
 
 
 async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> dict:
@@ -227,7 +240,9 @@ def repetition(url: str, tmp: Path, users: int, rate: float, seconds: float, rep
     h = result["harness"]
     print(
         f"  run: harness {h['per_cpu_s']:,.0f}, minimal locustfile {result['minimal']['per_cpu_s']:,.0f}, asyncio "
-        f"{result['asyncio']['per_cpu_s']:,.0f} round trips per CPU-second; harness p99 {h['p99_ms']:.0f} ms, "
+        f"{result['asyncio']['per_cpu_s']:,.0f} round trips per CPU-second during the play (over each Locust "
+        f"process's whole life: {h['per_whole_cpu_s']:,.0f} and {result['minimal']['per_whole_cpu_s']:,.0f}); "
+        f"harness p99 {h['p99_ms']:.0f} ms, "
         f"{h['late_starts']} late starts; counts {'agree' if h['counts_agree'] else 'DISAGREE'} {h['counts']}; "
         f"{result['load']}",
         flush=True,
@@ -256,10 +271,15 @@ def main(quick: bool, repeat: int) -> int:
         finally:
             procs.stop(emulator, grace=30)
     figures = {k: [r[k]["per_cpu_s"] for r in runs] for k in ("harness", "minimal", "asyncio")}
-    print("round trips per CPU-second of the generator process (every reply read, matched and timed):")
+    print("round trips per CPU-second of the generator process during the play (every reply read and matched):")
     print(f"  Locust + harness users (open loop, windows, HdrHistograms): {spread(figures['harness'])}")
     print(f"  minimal Locust locustfile (websocket-client, no histograms): {spread(figures['minimal'])}")
     print(f"  asyncio websockets client:                                  {spread(figures['asyncio'])}")
+    whole = {k: [r[k]["per_whole_cpu_s"] for r in runs] for k in ("harness", "minimal")}
+    print(
+        f"  over each Locust process's whole life (connections, drain, exit): harness {spread(whole['harness'])}, "
+        f"minimal locustfile {spread(whole['minimal'])}"
+    )
     for other in ("minimal", "asyncio"):
         ratios = [h / o for h, o in zip(figures["harness"], figures[other], strict=True)]
         print(f"  ratio harness / {other} (same run): {spread(ratios, digits=2)}")
