@@ -30,7 +30,16 @@ from pathlib import Path
 
 import psutil
 
-from harness.bench.common import APP, DEFAULT_REPEAT, SECRET, load_average, settle, spread, start_emulator
+from harness.bench.common import (
+    APP,
+    DEFAULT_REPEAT,
+    SECRET,
+    load_average,
+    run_counts,
+    settle,
+    spread,
+    start_emulator,
+)
 from harness.core import histograms, procs
 from harness.core.contract import THRESHOLDS
 from harness.core.readiness import wait_ready_file
@@ -146,16 +155,12 @@ def run_step(url: str, tmp: Path, rate: float, seconds: float, pids: dict[str, i
         step.cores["host"] = psutil.cpu_percent() / 100
         proc.wait(timeout=seconds + 60)
     after = settle(url)["messages"]
-    totals = json.loads((run_dir / "loadgen.json").read_text())["totals"]
+    step.ledger_exact, counts = run_counts(run_dir, before, after)
     windows = [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
-    step.sent, step.replies, step.late = totals["sent"], totals["replies_ok"], totals["late_starts"]
-    step.failed = totals["timeouts"] + totals["errors"]
-    hist = histograms.merge(w["reply_hist"] for w in windows)
-    step.p99_s = histograms.percentile_seconds(hist, 99)
-    step.ledger_exact = (
-        after["sent"] - before["sent"] == step.sent
-        and after["replied"] - before["replied"] == step.replies == hist.get_total_count()
-    )
+    step.sent, step.replies = counts["sent"], counts["replies"]
+    step.late = sum(w["late_starts"] for w in windows)
+    step.failed = counts["timeouts"] + counts["errors"]
+    step.p99_s = histograms.percentile_seconds(histograms.merge(w["reply_hist"] for w in windows), 99)
     return step
 
 

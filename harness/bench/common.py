@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.core import procs
+from harness.core import histograms, procs
 
 APP, SECRET = "bench-app", "bench-secret"  # what the emulator is started with and the echo bot connects as
 DEFAULT_REPEAT = 2
@@ -92,3 +92,33 @@ def settle(url: str, timeout_s: float = 30.0) -> dict[str, Any]:
         if summary["messages"]["pending"] == 0 or time.monotonic() > deadline:
             return summary
         time.sleep(0.05)
+
+
+def run_counts(run_dir: Path, before: dict[str, int], after: dict[str, int]) -> tuple[bool, dict[str, int]]:
+    """Whether a harness run's accounting agrees exactly, and its counts. `before` / `after`: the ledger's
+    messages around the run. Always exact: loadgen.json = the sum of windows.jsonl, the histograms hold one
+    record per reply, sent = replies + timeouts + errors, and the ledger saw every send. The ledger's
+    replied equals the replies only when nothing timed out: a reply after the generator's timeout is
+    a timeout to the user and a reply to the ledger."""
+    totals = json.loads((run_dir / "loadgen.json").read_text())["totals"]
+    windows = [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
+    summed = {k: sum(w[k] for w in windows) for k in ("offered", "sent", "replies_ok", "timeouts", "errors")}
+    records = sum(histograms.decode(w["reply_hist"]).get_total_count() for w in windows)
+    counts = {
+        "sent": totals["sent"],
+        "replies": totals["replies_ok"],
+        "timeouts": totals["timeouts"],
+        "errors": totals["errors"],
+        "histogram records": records,
+        "ledger sent": after["sent"] - before["sent"],
+        "ledger replied": after["replied"] - before["replied"],
+    }
+    exact = (
+        all(totals[k] == v for k, v in summed.items())
+        and records == totals["replies_ok"]
+        and totals["offered"] == totals["replies_ok"] + totals["timeouts"] + totals["errors"]
+        and counts["ledger sent"] == totals["sent"]
+        and (counts["ledger replied"] == totals["replies_ok"] or totals["timeouts"] > 0)
+        and counts["ledger replied"] >= totals["replies_ok"]
+    )
+    return exact, counts

@@ -7,7 +7,8 @@ clientMsgId. The harness users also keep the open-loop schedule (latency from th
 late starts counted) and record each reply in the windows' HdrHistograms; the minimal locustfile
 (MINIMAL_LOCUSTFILE below: websocket-client, Poisson waits, one Locust request event per reply) and
 the asyncio client do no more than match and time. The figure is matched round trips per CPU-second of
-the generator's own process (psutil), from the first send to the end. Every repetition checks that the
+the generator's own process (psutil) while the load plays (the whole process life, connections and the
+harness run's drain included, is printed too). Every repetition checks that the
 harness run's counts agree exactly: loadgen.json, windows.jsonl, its histograms and the emulator's
 ledger. Then: RSS of one Locust process holding many idle users with heartbeats.
 
@@ -29,7 +30,15 @@ from pathlib import Path
 import psutil
 import websockets
 
-from harness.bench.common import DEFAULT_REPEAT, load_average, settle, spread, start_echo_bot, start_emulator
+from harness.bench.common import (
+    DEFAULT_REPEAT,
+    load_average,
+    run_counts,
+    settle,
+    spread,
+    start_echo_bot,
+    start_emulator,
+)
 from harness.core import histograms, procs
 from harness.run.components import locustfile
 
@@ -94,23 +103,28 @@ class Employee(User):
 """
 
 
-def watch(proc, started: Path, timeout_s: float = 60.0) -> tuple[float, float]:
-    """CPU seconds of `proc` from when `started` appears (the load begins) to its exit; and its peak RSS."""
+def watch(proc, started: Path, play_s: float, timeout_s: float = 60.0) -> tuple[float, float, float]:
+    """CPU seconds of `proc` during the play (from when `started` appears, the load begins, for `play_s`)
+    and over its whole life from then on (connections, drain and exit included); and its peak RSS."""
     ps = psutil.Process(proc.pid)
     deadline = time.monotonic() + timeout_s
     while not started.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the generator did not start (see {started.parent})")
         time.sleep(0.02)
+    begin = time.monotonic()
     first = last = procs.cpu_seconds(ps)
+    play = None
     rss = 0
     while proc.poll() is None:
         try:
             last, rss = procs.cpu_seconds(ps), max(rss, ps.memory_info().rss)
         except psutil.NoSuchProcess:
             break
+        if play is None and time.monotonic() - begin >= play_s:
+            play = last - first
         time.sleep(0.05)
-    return last - first, rss / 2**20
+    return (last - first if play is None else play), last - first, rss / 2**20
 
 
 def harness_phase(url: str, run_dir: Path, users: int, rate: float, seconds: float, reply_timeout_s: float) -> dict:
@@ -128,27 +142,22 @@ def harness_phase(url: str, run_dir: Path, users: int, rate: float, seconds: flo
     cmd += ["--harness-run-dir", str(run_dir), "--harness-platform-url", url]
     before = settle(url)["messages"]
     with procs.child(cmd, run_dir / "locust.log") as proc:
-        cpu, rss = watch(proc, run_dir / "timemap.json")
+        cpu, whole_cpu, rss = watch(proc, run_dir / "timemap.json", seconds)
     after = settle(url)["messages"]
-    totals = json.loads((run_dir / "loadgen.json").read_text())["totals"]
+    exact, counts = run_counts(run_dir, before, after)
     windows = [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
     hist = histograms.merge(w["reply_hist"] for w in windows)
-    counts = {
-        "loadgen.json replies": totals.get("replies_ok", 0),
-        "windows.jsonl replies": sum(w["replies_ok"] for w in windows),
-        "histogram records": hist.get_total_count(),
-        "ledger replied": after["replied"] - before["replied"],
-    }
-    sent = {"loadgen.json sent": totals.get("sent", 0), "ledger sent": after["sent"] - before["sent"]}
+    late = sum(w["late_starts"] for w in windows)
     return {
-        "replies": totals.get("replies_ok", 0),
+        "replies": counts["replies"],
         "cpu_s": cpu,
-        "per_cpu_s": totals.get("replies_ok", 0) / cpu if cpu else float("nan"),
-        "late_starts": totals.get("late_starts", 0),
+        "per_cpu_s": counts["replies"] / cpu if cpu else float("nan"),
+        "per_whole_cpu_s": counts["replies"] / whole_cpu if whole_cpu else float("nan"),
+        "late_starts": late,
         "p99_ms": (histograms.percentile_seconds(hist, 99) or 0) * 1000,
         "rss_mb": rss,
-        "counts_agree": len(set(counts.values())) == 1 and len(set(sent.values())) == 1,
-        "counts": {**counts, **sent},
+        "counts_agree": exact,
+        "counts": counts,
     }
 
 
@@ -163,9 +172,15 @@ def minimal_phase(url: str, tmp: Path, users: int, rate: float, seconds: float) 
     cmd += ["-u", str(users), "-r", str(users), "-t", f"{seconds:g}s", "--stop-timeout", "5"]
     cmd += ["--exit-code-on-error", "0"]
     with procs.child(cmd, tmp / "locust.log", env=env) as proc:
-        cpu, rss = watch(proc, Path(f"{out}.started"))
+        cpu, whole_cpu, rss = watch(proc, Path(f"{out}.started"), seconds)
     replies = json.loads(out.read_text())["replies"]
-    return {"replies": replies, "cpu_s": cpu, "per_cpu_s": replies / cpu if cpu else float("nan"), "rss_mb": rss}
+    return {
+        "replies": replies,
+        "cpu_s": cpu,
+        "per_cpu_s": replies / cpu if cpu else float("nan"),
+        "per_whole_cpu_s": replies / whole_cpu if whole_cpu else float("nan"),
+        "rss_mb": rss,
+    }
 
 
 async def asyncio_client(url: str, users: int, rate: float, seconds: float) -> dict:
@@ -225,7 +240,9 @@ def repetition(url: str, tmp: Path, users: int, rate: float, seconds: float, rep
     h = result["harness"]
     print(
         f"  run: harness {h['per_cpu_s']:,.0f}, minimal locustfile {result['minimal']['per_cpu_s']:,.0f}, asyncio "
-        f"{result['asyncio']['per_cpu_s']:,.0f} round trips per CPU-second; harness p99 {h['p99_ms']:.0f} ms, "
+        f"{result['asyncio']['per_cpu_s']:,.0f} round trips per CPU-second during the play (over each Locust "
+        f"process's whole life: {h['per_whole_cpu_s']:,.0f} and {result['minimal']['per_whole_cpu_s']:,.0f}); "
+        f"harness p99 {h['p99_ms']:.0f} ms, "
         f"{h['late_starts']} late starts; counts {'agree' if h['counts_agree'] else 'DISAGREE'} {h['counts']}; "
         f"{result['load']}",
         flush=True,
@@ -254,10 +271,15 @@ def main(quick: bool, repeat: int) -> int:
         finally:
             procs.stop(emulator, grace=30)
     figures = {k: [r[k]["per_cpu_s"] for r in runs] for k in ("harness", "minimal", "asyncio")}
-    print("round trips per CPU-second of the generator process (every reply read, matched and timed):")
+    print("round trips per CPU-second of the generator process during the play (every reply read and matched):")
     print(f"  Locust + harness users (open loop, windows, HdrHistograms): {spread(figures['harness'])}")
     print(f"  minimal Locust locustfile (websocket-client, no histograms): {spread(figures['minimal'])}")
     print(f"  asyncio websockets client:                                  {spread(figures['asyncio'])}")
+    whole = {k: [r[k]["per_whole_cpu_s"] for r in runs] for k in ("harness", "minimal")}
+    print(
+        f"  over each Locust process's whole life (connections, drain, exit): harness {spread(whole['harness'])}, "
+        f"minimal locustfile {spread(whole['minimal'])}"
+    )
     for other in ("minimal", "asyncio"):
         ratios = [h / o for h, o in zip(figures["harness"], figures[other], strict=True)]
         print(f"  ratio harness / {other} (same run): {spread(ratios, digits=2)}")
@@ -268,6 +290,9 @@ def main(quick: bool, repeat: int) -> int:
     )
     agree = all(r["harness"]["counts_agree"] for r in runs)
     print(f"counts: loadgen.json, windows.jsonl, histograms and ledger {'agree exactly' if agree else 'DISAGREE'}")
+    timeouts = sum(r["harness"]["counts"]["timeouts"] for r in runs)
+    if timeouts:
+        print(f"  ({timeouts} replies came after the generator's reply timeout: the rig was overloaded)")
     print(
         f"idle users: {idle_users} connected with heartbeats in one Locust process: RSS {idle['rss_mb']:.0f} MB "
         f"({idle['rss_mb'] * 1024 / idle_users:.0f} kB per user); {load_average()}"
