@@ -30,14 +30,22 @@ $(NODE_STAMP): tests/sdk_bots/package.json tests/sdk_bots/package-lock.json
 run: $(STAMP) system-deps
 	$(BIN)/harness run $(SCENARIO)
 
-# Everything, what CI runs (.ci/run): lint, then the unit, integration and e2e tiers.
+# Everything, what CI runs (.ci/run): lint; the unit and integration tiers, TEST_JOBS at a time; the e2e
+# tests that can share the machine, TEST_JOBS at a time (one module per worker); then the solo e2e tests
+# one at a time (tests/conftest.py). Every pass runs; the target fails if any did.
+TEST_JOBS ?= 2
+PARALLEL := -n $(TEST_JOBS) --dist loadfile
 test: $(STAMP) system-deps node-sdk lint
-	$(BIN)/python -m pytest
+	@status=0; \
+	$(BIN)/python -m pytest $(PARALLEL) -m "not e2e" || status=1; \
+	$(BIN)/python -m pytest $(PARALLEL) -m "e2e and not solo" || status=1; \
+	$(BIN)/python -m pytest -m "e2e and solo" || status=1; \
+	exit $$status
 
 # The inner loop: lint, unit and integration tiers (no full harness runs); keep it under 3 minutes
 # (2 min 11 s on the 2-core reference machine).
 test-fast: $(STAMP) system-deps node-sdk lint
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest $(PARALLEL) -m "not e2e"
 
 # Style, the import contract (the layers of docs/architecture.md, [tool.importlinter] in pyproject.toml)
 # and the type check of harness.core and harness.analysis ([tool.mypy]).

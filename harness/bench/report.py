@@ -62,19 +62,27 @@ def measure(mode: str, run_dir: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 simulated days, a sample every 5 s")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 simulated days, a window a minute and a sample every 30 s"
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "RUN_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return 0
-    days, sample_every = (2, 5.0) if args.quick else (7, 1.0)
+    days, window_s, sample_every = (2, 60.0, 30.0) if args.quick else (7, 10.0, 1.0)
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         results = {}
         for label, n_days in (("short", 1), ("long", days)):
             run = write_run(
                 Path(tmp) / label,
-                SyntheticRun(days=n_days, real_time=True, sample_every_wall_s=sample_every, ledger_every_wall_s=10),
+                SyntheticRun(
+                    days=n_days,
+                    real_time=True,
+                    window_wall_s=window_s,
+                    sample_every_wall_s=sample_every,
+                    ledger_every_wall_s=window_s,
+                ),
             )
             size_mb = sum(f.stat().st_size for f in run.iterdir()) / 2**20
             windows = sum(1 for _ in (run / "windows.jsonl").open("rb"))

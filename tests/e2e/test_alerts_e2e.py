@@ -17,7 +17,7 @@ from tests.e2e.runs_faults import EXPECTED_FIRING, EXPECTED_INHIBITED, EXPECTED_
 from tests.observability.replay import ReplayPrometheus
 from tests.tools import needs_tool
 
-pytestmark = [pytest.mark.e2e, needs_tool("prometheus")]
+pytestmark = [pytest.mark.e2e, pytest.mark.solo, needs_tool("prometheus")]
 
 WINDOW_S = 60  # the rules' rate window and `for:`
 MARGIN = 0.05  # host CPU this close to a threshold may go either way

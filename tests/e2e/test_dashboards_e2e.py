@@ -15,7 +15,7 @@ from harness.observability.grafana.model import queries
 from tests.observability.replay import ReplayPrometheus
 from tests.tools import needs_tool, skip_missing
 
-pytestmark = [pytest.mark.e2e, needs_tool("prometheus")]
+pytestmark = [pytest.mark.e2e, pytest.mark.solo, needs_tool("prometheus")]
 
 QUERIES = [(b["uid"], where, expr) for b in grafana.load_dashboards() for where, expr in queries(b)]
 

@@ -15,7 +15,7 @@ from harness.core import procs
 from harness.core.contract import ExitCode
 from tests.tools import needs_tool
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.solo]  # compares arms: needs a quiet machine
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_DELAY_S = 0.5

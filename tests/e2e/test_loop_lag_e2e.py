@@ -14,7 +14,7 @@ from harness.analysis.report.builder import analyse
 from harness.core.contract import LATENCY_QUANTILE, LOOP_LAG_BLOCKED_SECONDS
 from harness.core.simclock import parse_sim
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.solo]
 
 SPIKE = (parse_sim("Tue 10:00:20"), parse_sim("Tue 10:02:15"))  # runs_faults.py: spike_at_s 20 .. duration_s 135
 WHOLE_RUN = (-math.inf, math.inf)

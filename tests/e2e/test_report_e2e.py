@@ -25,7 +25,7 @@ from tests.e2e.runs_week import ROOT
 from tests.reports.browser import CHROMIUM, open_page
 from tests.tools import needs_pyspy_attach, needs_tool
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.solo]
 
 CLEAN_HOT = """
 name = "clean-hot"

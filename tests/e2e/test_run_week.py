@@ -15,7 +15,7 @@ from harness.core.timemap import TimeMap
 from harness.loadgen.shapes import build_plan
 from tests.tools import needs_tool
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.solo]
 
 
 def lines(path: Path) -> list[dict]:

@@ -77,7 +77,10 @@ def scenario(name: str, command: list[str]) -> str:
 
 def assert_every_message_answered_and_nothing_refused(run_dir: Path) -> None:
     report = json.loads((run_dir / "report.json").read_text())
-    assert report["verdict"] == "PASS", (report["summary"], report["incomplete_reasons"])
+    # these runs share the machine with another test (make test): a busy rig may make them INCONCLUSIVE,
+    # never FAIL; every message must be answered either way
+    rig_busy = report["verdict"] == "INCONCLUSIVE" and not report["rig"]["held"]
+    assert report["verdict"] == "PASS" or rig_busy, (report["summary"], report["incomplete_reasons"])
     load = report["load"]
     assert load["sent"] > 20 and load["replies_ok"] == load["sent"] and load["timeouts"] == load["errors"] == 0
     ledger = json.loads((run_dir / "ledger.json").read_text())
@@ -91,7 +94,7 @@ def assert_every_message_answered_and_nothing_refused(run_dir: Path) -> None:
 def test_a_python_sdk_bot_passes(tmp_path: Path):
     command = [sys.executable, str(HERE / "python_bot.py")]
     result = run_harness(scenario("python-sdk-bot", command), tmp_path, "--no-prometheus", timeout=240)
-    assert result.returncode == ExitCode.OK, result.output[-3000:]
+    assert result.returncode in (ExitCode.OK, ExitCode.INCONCLUSIVE), result.output[-3000:]
     assert_every_message_answered_and_nothing_refused(result.run_dir)
     log = (result.run_dir / "logs" / "bot.log").read_text()
     assert "by ai_card" in log and "by robot_send" in log and "old-API token taken" in log
@@ -101,7 +104,7 @@ def test_a_node_sdk_bot_passes_through_the_preload(tmp_path: Path):
     node = require_node_sdk()
     command = [node, str(HERE / "node_bot.mjs")]
     result = run_harness(scenario("node-sdk-bot", command), tmp_path, "--no-prometheus", timeout=240)
-    assert result.returncode == ExitCode.OK, result.output[-3000:]
+    assert result.returncode in (ExitCode.OK, ExitCode.INCONCLUSIVE), result.output[-3000:]
     assert_every_message_answered_and_nothing_refused(result.run_dir)
     log = (result.run_dir / "logs" / "bot.log").read_text()
     assert "by ai_card" in log and "by media" in log

@@ -27,7 +27,7 @@ from harness.analysis.report.builder import build_report
 from harness.core.contract import ExitCode
 from tests.e2e.runs_week import HarnessRun, run_harness
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.solo]  # rig health and baselines: a quiet machine
 
 SMOKE = """
 name = "{name}"
@@ -178,12 +178,14 @@ def test_150_ms_more_delay_is_caught_by_the_baseline(baseline_runs: dict[str, Ha
         assert report.verdict == "FAIL" and report.exit_code == ExitCode.SLA_BREACHED
 
 
-def test_an_overload_of_the_generator_ends_the_same_way_inconclusive_not_aborted(tmp_path: Path) -> None:
-    """Far more users than one load-generator worker can serve (1,000 messages a second offered): the run
-    completes, with no worker exiting on its failed requests, and since what failed is latency,
-    availability and loss measured while the generator was behind its schedule, the verdict is the rig's
-    (INCONCLUSIVE), unless the bot's own CPU or memory failed, which no rig can cause. Measured here: the
-    same INCONCLUSIVE in 3 of 3 runs of 1,500 users."""
+def test_an_overload_completes_and_its_verdict_separates_the_rig_from_the_bot(tmp_path: Path) -> None:
+    """Far more users than this machine can serve (1,000 messages a second offered on 2 shared cores): the
+    run completes, with no worker exiting on its failed requests, and the rig check names the load
+    generator's late sends. Who else saturated depends on the machine: where only the generator fell behind,
+    every failed SLA failed only in its unhealthy windows (INCONCLUSIVE; 3 of 3 runs of 1,500 users on a
+    busy dev machine); where the bot, which costs about 3 times the generator's CPU per message, ran out of
+    CPU as well, SLAs also fail in windows where the generator kept its schedule, and those are the bot's
+    (FAIL; seen on a quiet CI machine). Either way the verdict must follow the per-SLA judgement."""
     run = run_harness(smoke("overload", users=1000, duration=15), tmp_path, "--no-prometheus", timeout=300)
     report = report_of(run)
     assert report["run"]["status"] == "completed" and run.returncode != ExitCode.ABORTED, run.output[-3000:]
@@ -191,6 +193,9 @@ def test_an_overload_of_the_generator_ends_the_same_way_inconclusive_not_aborted
     checks = {c["id"]: c for c in report["rig"]["checks"]}
     if not (checks["late_starts"]["crossed"] or checks["generator_cpu"]["crossed"]):
         pytest.skip(f"1,000 messages a second did not overload this machine's load generator: {report['summary']}")
-    breached = {s["id"] for s in report["slas"] if s["status"] == "fail" and not s["rig_bound"]}
-    assert breached <= {"cpu", "memory"}, (breached, rig_says(report))
-    assert report["verdict"] == ("FAIL" if breached else "INCONCLUSIVE"), report["summary"]
+    assert not report["rig"]["held"] and report["rig"]["unhealthy_windows"] > 0, rig_says(report)
+    failed = [s for s in report["slas"] if s["status"] == "fail"]
+    breached = {s["id"] for s in failed if not s["rig_bound"]}
+    expected = "FAIL" if breached else "INCONCLUSIVE" if failed else "PASS"
+    assert report["verdict"] == expected, (breached, report["summary"], rig_says(report))
+    assert run.returncode == (ExitCode.SLA_BREACHED if breached else ExitCode.INCONCLUSIVE if failed else ExitCode.OK)
