@@ -139,6 +139,35 @@ METRICS: dict[str, Metric] = {
         _m("harness_process_resident_memory_bytes", "gauge", ("component",), "RSS of a run component."),
         _m("harness_process_threads", "gauge", ("component",), "Threads of a run component."),
         _m("harness_process_open_fds", "gauge", ("component",), "Open file descriptors of a run component."),
+        _m(
+            "harness_process_io_read_bytes_total",
+            "counter",
+            ("component",),
+            "Bytes a run component caused to be read from storage (/proc/<pid>/io read_bytes).",
+        ),
+        _m(
+            "harness_process_io_write_bytes_total",
+            "counter",
+            ("component",),
+            "Bytes a run component caused to be written to storage (/proc/<pid>/io write_bytes).",
+        ),
+        _m(
+            "harness_process_io_written_chars_total",
+            "counter",
+            ("component",),
+            "Bytes a run component passed to write calls, cached or not (/proc/<pid>/io wchar).",
+        ),
+        _m(
+            "harness_process_io_blocked_seconds_total",
+            "counter",
+            ("component",),
+            "Time a run component's threads waited for block I/O (delay accounting; absent where the "
+            "kernel does not count it).",
+        ),
+        # --- host disks (node-exporter names) ---
+        _m("node_disk_io_time_seconds_total", "counter", ("device",), "Time a disk was busy with I/O."),
+        _m("node_disk_read_bytes_total", "counter", ("device",), "Bytes read from a disk."),
+        _m("node_disk_written_bytes_total", "counter", ("device",), "Bytes written to a disk."),
     ]
 }
 
@@ -294,6 +323,31 @@ class RigLimits:
 
 
 RIG = RigLimits()
+
+
+@dataclass(frozen=True)
+class IoWaitLimits:
+    """When `harness diagnose` says a component was waiting on I/O (docs/diagnose.md "Waiting on I/O").
+
+    The direct measure is the time a component's threads were blocked on block I/O (/proc/<pid>/stat
+    `delayacct_blkio_ticks`), which the kernel counts only with delay accounting on
+    (/proc/sys/kernel/task_delayacct = 1). Without it, the sign of a process that waits on the disk is
+    write amplification: small writes each forced to storage (fsync, O_SYNC) cost at least a page
+    (4 KiB) of storage writes each, so the process makes the disk write many times what it wrote
+    (a 200-byte log line fsynced: 20 times). Buffered writes reach storage once (about 1 time).
+    All judged on the highest mean over any `span_s` wall seconds.
+    """
+
+    span_s: float = 10.0  # wall seconds of the sliding mean the figures are judged on
+    blocked_share: float = 0.05  # blocked on block I/O for this share of wall time (delay accounting)
+    write_amplification: float = 0.5  # storage bytes written per byte handed to write calls
+    write_bytes_per_s: float = 16 * 1024  # storage writes below this rate cost too little to wait on
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+IO_WAIT = IoWaitLimits()
 # The orchestrator's live warning: a worker above RIG.generator_cpu for this many consecutive samples.
 GENERATOR_CPU_SAMPLES = 3
 
