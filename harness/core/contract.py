@@ -341,7 +341,7 @@ class IoWaitLimits:
     span_s: float = 10.0  # wall seconds of the sliding mean the figures are judged on
     blocked_share: float = 0.05  # blocked on block I/O for this share of wall time (delay accounting)
     write_amplification: float = 0.5  # storage bytes written per byte handed to write calls
-    write_bytes_per_s: float = 16 * 1024  # storage writes below this rate cost too little to wait on
+    write_bytes_per_s: float = 8 * 1024  # below this rate (an occasional synced state file) too little to wait on
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
