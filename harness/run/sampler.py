@@ -103,11 +103,14 @@ class ComponentProcess:
                     rss += p.memory_info().rss
                     threads += p.num_threads()
                     fds += p.num_fds()
-                    io = p.io_counters()
-                    blocked = blkio_seconds(p.pid) if self.blocked_io else 0.0
-                    io_now[p.pid] = (io.read_bytes, io.write_bytes, io.write_chars, blocked)
             except psutil.Error:
                 continue
+            try:  # apart: a process whose I/O may not be read (another user's) still counts its CPU
+                io = p.io_counters()
+            except psutil.Error:
+                continue
+            blocked = blkio_seconds(p.pid) if self.blocked_io else 0.0
+            io_now[p.pid] = (io.read_bytes, io.write_bytes, io.write_chars, blocked)
         delta = sum(max(0.0, c - self._last.get(pid, 0.0)) for pid, c in cpu_now.items())
         self._last = cpu_now
         io_delta = dict.fromkeys(IO_KEYS, 0.0)
@@ -116,10 +119,12 @@ class ComponentProcess:
             before = self._last_io.get(pid, (0.0,) * len(IO_KEYS))
             for key, new, old in zip(IO_KEYS, now, before, strict=True):
                 io_delta[key] += max(0.0, new - old)
-        self._last_io = io_now
+        # a live process whose counters could not be read this time keeps its last reading
+        alive = {p.pid for p in procs}
+        self._last_io = {**{pid: v for pid, v in self._last_io.items() if pid in alive}, **io_now}
         for key, value in io_delta.items():
             self.io_total[key] += value
-        self.pids = {p.pid for p in procs}
+        self.pids = alive
         self.cpu_total += delta
         return {
             "cpu_delta": delta,
