@@ -3,6 +3,8 @@
 Every `interval_s` it appends a line to samples.jsonl and keeps the latest values for its Prometheus
 exporter, which speaks node-exporter names for the host (node_cpu_seconds_total, node_memory_*) and
 harness_process_* for the run's components. A component is its process plus all its descendants.
+Besides CPU and memory it counts each component's storage I/O (/proc/<pid>/io; blocked-on-I/O time
+only where the kernel keeps delay accounting) and the host's iowait and busiest disk (docs/run-folder.md).
 Each sample also sums the CPU of every process outside the run and names the busiest of them, so that
 a report can tell a slow bot from a busy machine (rig health), and keeps the bot's event-loop lag and
 processing-time histograms as per-sample deltas. It measures its own cost (thread CPU time per
