@@ -324,32 +324,39 @@ class RigLimits:
 
 RIG = RigLimits()
 
+# The orchestrator's live warning: a worker above RIG.generator_cpu for this many consecutive samples.
+GENERATOR_CPU_SAMPLES = 3
+
 
 @dataclass(frozen=True)
 class IoWaitLimits:
-    """When `harness diagnose` says a component was waiting on I/O (docs/diagnose.md "Waiting on I/O").
+    """When `harness diagnose` says a component was waiting on I/O (docs/diagnose.md "Waiting on I/O",
+    where the measurements behind these limits are).
 
     The direct measure is the time a component's threads were blocked on block I/O (/proc/<pid>/stat
     `delayacct_blkio_ticks`), which the kernel counts only with delay accounting on
-    (/proc/sys/kernel/task_delayacct = 1). Without it, the sign of a process that waits on the disk is
-    write amplification: small writes each forced to storage (fsync, O_SYNC) cost at least a page
-    (4 KiB) of storage writes each, so the process makes the disk write many times what it wrote
-    (a 200-byte log line fsynced: 20 times). Buffered writes reach storage once (about 1 time).
-    All judged on the highest mean over any `span_s` wall seconds.
+    (/proc/sys/kernel/task_delayacct = 1). Without it, the sign is write amplification: storage bytes
+    written per byte the process passed to write calls (files and sockets alike). Buffered writes reach
+    storage once, a page at a time, so a bot's storage writes stay a fraction of all it writes (its
+    sockets carry most: 0.07 to 0.09 measured); a small write forced to disk (fsync, O_SYNC) costs a
+    whole 4 KiB page each time, so a bot fsyncing its log lines makes storage write more than it wrote
+    at all (1.5 to 1.6 measured). All judged on the highest mean over any `span_s` wall seconds.
     """
 
     span_s: float = 10.0  # wall seconds of the sliding mean the figures are judged on
-    blocked_share: float = 0.05  # blocked on block I/O for this share of wall time (delay accounting)
-    write_amplification: float = 0.5  # storage bytes written per byte handed to write calls
-    write_bytes_per_s: float = 8 * 1024  # below this rate (an occasional synced state file) too little to wait on
+    # blocked on block I/O for this share of wall time: 20 ms a second on the loop is felt by every reply;
+    # the fsynced log took 4 to 10 % of the bot's time (py-spy, idle threads sampled), buffered ~0
+    blocked_share: float = 0.02
+    write_amplification: float = 0.5  # a factor 3 under the fsynced log's, 5 over the buffered one's
+    # storage writes below this rate are too few to wait on (an occasional synced state file); the fsynced
+    # log wrote 4 times as much
+    write_bytes_per_s: float = 8 * 1024
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 IO_WAIT = IoWaitLimits()
-# The orchestrator's live warning: a worker above RIG.generator_cpu for this many consecutive samples.
-GENERATOR_CPU_SAMPLES = 3
 
 
 @dataclass(frozen=True)
