@@ -117,7 +117,13 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides_from(args))
         secrets = Secrets.load(args.client_secret_file)
         check_signing_key(secrets.jwt_key)
-        output = setup_logging(args.log_file, getattr(logging, args.log_level.upper()), queued=config.logging.queue)
+        output = setup_logging(
+            args.log_file,
+            getattr(logging, args.log_level.upper()),
+            queued=config.logging.queue,
+            fsync=config.logging.fsync,
+            fsync_path=config.logging.fsync_path,
+        )
         try:
             return eventloop.run(serve(config, secrets, args.ready_file, args.drain_seconds))
         finally:

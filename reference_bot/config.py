@@ -155,6 +155,11 @@ class AnswerCache(Section):
 class Logging(Section):
     # true: the event loop only puts each record on a queue; a listener thread formats and writes it
     queue: bool = False
+    # true: each line is written and fsynced before the logging call returns, on the caller's thread (the
+    # event loop unless `queue`): a log on a slow disk, for proving the harness's "waiting on I/O" finding
+    fsync: bool = False
+    # where the fsynced lines go: "" the log file itself (--log-file), else this file (besides the log file)
+    fsync_path: str = ""
 
 
 class Admin(Section):

@@ -7,6 +7,7 @@ The event names are harness.core.contract.BotEvent, a contract with the diagnosi
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sys
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from typing import Any
 
 from harness.core import jsontext
 from harness.core.contract import BotEvent
+from reference_bot.config import ConfigError
 
 LOGGER_NAME = "reference_bot"
 log = logging.getLogger(LOGGER_NAME)
@@ -53,26 +55,58 @@ class _InProcessQueueHandler(QueueHandler):
         return record
 
 
+class SyncedFileHandler(logging.FileHandler):
+    """Appends each line and waits for the disk to have it (fsync) before returning: every log call
+    costs a disk write and its flush, on whatever thread logged (config `logging.fsync`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)  # writes and flushes the line to the kernel
+        if self.stream is not None:
+            self.fsync_line()
+
+    def fsync_line(self) -> None:  # its own frame, so that a profile names where the time went
+        os.fsync(self.stream.fileno())
+
+
 class LogOutput:
     """Where the log goes; close() flushes it (with a queue: waits for the listener to write the rest)."""
 
-    def __init__(self, handler: logging.Handler, listener: QueueListener | None) -> None:
-        self.handler = handler
+    def __init__(self, handlers: list[logging.Handler], listener: QueueListener | None) -> None:
+        self.handlers = handlers
         self.listener = listener
 
     def close(self) -> None:
         if self.listener is not None:
             self.listener.stop()
-        self.handler.close()
+        for handler in self.handlers:
+            handler.close()
 
 
-def setup_logging(log_file: str | None, level: int = logging.INFO, queued: bool = False) -> LogOutput:
+def _handlers(log_file: str | None, fsync: bool, fsync_path: str) -> list[logging.Handler]:
+    if fsync and not (log_file or fsync_path):
+        raise ConfigError("logging.fsync: needs a log file (--log-file) or logging.fsync_path")
+    main: logging.Handler
+    if log_file:
+        synced = fsync and not fsync_path
+        main = (SyncedFileHandler if synced else logging.FileHandler)(log_file, encoding="utf-8")
+    else:
+        main = logging.StreamHandler(sys.stderr)
+    handlers = [main]
+    if fsync and fsync_path:
+        handlers.append(SyncedFileHandler(fsync_path, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(JsonLinesFormatter())
+    return handlers
+
+
+def setup_logging(
+    log_file: str | None, level: int = logging.INFO, queued: bool = False, fsync: bool = False, fsync_path: str = ""
+) -> LogOutput:
     """Send the bot's (and its libraries') logs as JSON lines to log_file, or to stderr. `queued`: the
-    caller only enqueues each record; a listener thread formats and writes it (config `logging.queue`)."""
-    handler: logging.Handler = (
-        logging.FileHandler(log_file, encoding="utf-8") if log_file else logging.StreamHandler(sys.stderr)
-    )
-    handler.setFormatter(JsonLinesFormatter())
+    caller only enqueues each record; a listener thread formats and writes it (config `logging.queue`).
+    `fsync`: every line is fsynced before the call returns, in log_file or else in `fsync_path`
+    (config `logging.fsync`, `logging.fsync_path`)."""
+    handlers = _handlers(log_file, fsync, fsync_path)
     # Every reply writes log lines: skip what the JSON lines never show (the Logging HOWTO's "Optimization":
     # the caller's file and line walk the stack on every record; thread and process names).
     logging._srcfile = None
@@ -85,10 +119,11 @@ def setup_logging(log_file: str | None, level: int = logging.INFO, queued: bool 
     listener = None
     if queued:
         records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        listener = QueueListener(records, handler)
+        listener = QueueListener(records, *handlers)
         listener.start()
         root.addHandler(_InProcessQueueHandler(records))
     else:
-        root.addHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
     root.setLevel(level)
-    return LogOutput(handler, listener)
+    return LogOutput(handlers, listener)

@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rec.add_argument("--rate", type=int, default=100, help="samples per second (default 100)")
     rec.add_argument("--component", default="bot", help="file name stem (default bot)")
     rec.add_argument("--subprocesses", action="store_true", help="profile child processes too")
+    rec.add_argument("--idle", action="store_true", help="sample idle threads too: time blocked in calls shows")
     rec.add_argument("command", nargs=argparse.REMAINDER, help="-- PROGRAM ARGS to launch under py-spy")
     top = sub.add_parser("top", help="hot functions of a raw stacks file")
     top.add_argument("raw", type=Path)
@@ -64,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
                 return ExitCode.USAGE
             if command:
                 recording = pyspy.launch(
-                    command, args.out, args.rate, component=args.component, subprocesses=args.subprocesses
+                    command,
+                    args.out,
+                    args.rate,
+                    component=args.component,
+                    subprocesses=args.subprocesses,
+                    idle=args.idle,
                 )
             else:
                 recording = pyspy.record(
@@ -74,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
                     args.rate,
                     component=args.component,
                     subprocesses=args.subprocesses,
+                    idle=args.idle,
                 )
             print(
                 f"py-spy {recording.mode} ({'pid ' + str(args.pid) if args.pid else ' '.join(command)}); "

@@ -139,6 +139,35 @@ METRICS: dict[str, Metric] = {
         _m("harness_process_resident_memory_bytes", "gauge", ("component",), "RSS of a run component."),
         _m("harness_process_threads", "gauge", ("component",), "Threads of a run component."),
         _m("harness_process_open_fds", "gauge", ("component",), "Open file descriptors of a run component."),
+        _m(
+            "harness_process_io_read_bytes_total",
+            "counter",
+            ("component",),
+            "Bytes a run component caused to be read from storage (/proc/<pid>/io read_bytes).",
+        ),
+        _m(
+            "harness_process_io_write_bytes_total",
+            "counter",
+            ("component",),
+            "Bytes a run component caused to be written to storage (/proc/<pid>/io write_bytes).",
+        ),
+        _m(
+            "harness_process_io_written_chars_total",
+            "counter",
+            ("component",),
+            "Bytes a run component passed to write calls, cached or not (/proc/<pid>/io wchar).",
+        ),
+        _m(
+            "harness_process_io_blocked_seconds_total",
+            "counter",
+            ("component",),
+            "Time a run component's threads waited for block I/O (delay accounting; absent where the "
+            "kernel does not count it).",
+        ),
+        # --- host disks (node-exporter names) ---
+        _m("node_disk_io_time_seconds_total", "counter", ("device",), "Time a disk was busy with I/O."),
+        _m("node_disk_read_bytes_total", "counter", ("device",), "Bytes read from a disk."),
+        _m("node_disk_written_bytes_total", "counter", ("device",), "Bytes written to a disk."),
     ]
 }
 
@@ -294,8 +323,40 @@ class RigLimits:
 
 
 RIG = RigLimits()
+
 # The orchestrator's live warning: a worker above RIG.generator_cpu for this many consecutive samples.
 GENERATOR_CPU_SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class IoWaitLimits:
+    """When `harness diagnose` says a component was waiting on I/O (docs/diagnose.md "Waiting on I/O",
+    where the measurements behind these limits are).
+
+    The direct measure is the time a component's threads were blocked on block I/O (/proc/<pid>/stat
+    `delayacct_blkio_ticks`), which the kernel counts only with delay accounting on
+    (/proc/sys/kernel/task_delayacct = 1). Without it, the sign is write amplification: storage bytes
+    written per byte the process passed to write calls (files and sockets alike). Buffered writes reach
+    storage once, a page at a time, so a bot's storage writes stay a fraction of all it writes (its
+    sockets carry most: 0.07 to 0.09 measured); a small write forced to disk (fsync, O_SYNC) costs a
+    whole 4 KiB page each time, so a bot fsyncing its log lines makes storage write more than it wrote
+    at all (1.5 to 1.6 measured). All judged on the highest mean over any `span_s` wall seconds.
+    """
+
+    span_s: float = 10.0  # wall seconds of the sliding mean the figures are judged on
+    # blocked on block I/O for this share of wall time: 20 ms a second on the loop is felt by every reply;
+    # the fsynced log took 4 to 10 % of the bot's time (py-spy, idle threads sampled), buffered ~0
+    blocked_share: float = 0.02
+    write_amplification: float = 0.5  # a factor 3 under the fsynced log's, 5 over the buffered one's
+    # storage writes below this rate are too few to wait on (an occasional synced state file); the fsynced
+    # log wrote 4 times as much
+    write_bytes_per_s: float = 8 * 1024
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+IO_WAIT = IoWaitLimits()
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ class Recording:
     mode: str
     target_pid: int | None
     rate: int
+    idle: bool = False  # idle threads sampled too (py-spy --idle): time blocked in calls shows
     started: float = field(default_factory=time.time)  # unix seconds, for the meta file
     started_monotonic: float = field(default_factory=time.monotonic)  # for the duration
 
@@ -153,6 +154,7 @@ class Recording:
             "mode": self.mode,
             "target_pid": self.target_pid,
             "rate": self.rate,
+            "idle": self.idle,
             "samples": stacks.total,
             "started_unix": self.started,
             "duration_s": round(time.monotonic() - self.started_monotonic, 3),
@@ -164,20 +166,32 @@ class Recording:
         return ProfileResult(self.component, self.mode, files, stacks.total, hot_functions(stacks), meta)
 
 
-def _start(args: list[str], out_dir: Path, component: str, mode: str, target_pid: int | None, rate: int) -> Recording:
+def _start(
+    args: list[str], out_dir: Path, component: str, mode: str, target_pid: int | None, rate: int, idle: bool
+) -> Recording:
     out_dir.mkdir(parents=True, exist_ok=True)
     raw = out_dir / f"{component}.txt"
     cmd = [py_spy(), "record", "--format", "raw", "--output", str(raw), "--rate", str(rate), *args]
+    if idle:  # threads waiting in a call (a disk flush, a lock, a socket) are sampled, not skipped
+        cmd.insert(2, "--idle")
     log = out_dir / f"{component}.py-spy.log"
     log.unlink(missing_ok=True)  # this recording's output only: _finish quotes it when no samples came
     process = procs.start(cmd, log)  # tied to the harness: a SIGKILLed run leaves no py-spy behind
-    return Recording(process, out_dir, component, mode, target_pid, rate)
+    return Recording(process, out_dir, component, mode, target_pid, rate, idle)
 
 
 def record(
-    pid: int, out_dir: Path, duration: float, rate: int = 100, *, component: str = "bot", subprocesses: bool = False
+    pid: int,
+    out_dir: Path,
+    duration: float,
+    rate: int = 100,
+    *,
+    component: str = "bot",
+    subprocesses: bool = False,
+    idle: bool = False,
 ) -> Recording:
-    """Attach to a running process for `duration` seconds; files go to out_dir/<component>.*"""
+    """Attach to a running process for `duration` seconds; files go to out_dir/<component>.*
+    `idle`: sample idle threads as well (py-spy --idle), so that time blocked in calls shows."""
     allowed, why = attach_permitted()
     if not allowed:
         raise ProfilingError(why)
@@ -186,7 +200,8 @@ def record(
     except ProcessLookupError:
         raise ProfilingError(f"no process with pid {pid} to profile") from None
     args = ["--pid", str(pid), "--duration", str(max(1, round(duration))), "--nonblocking"]
-    return _start(args + (["--subprocesses"] if subprocesses else []), Path(out_dir), component, "attached", pid, rate)
+    args += ["--subprocesses"] if subprocesses else []
+    return _start(args, Path(out_dir), component, "attached", pid, rate, idle)
 
 
 def launch(
@@ -197,6 +212,7 @@ def launch(
     component: str = "bot",
     duration: float | None = None,
     subprocesses: bool = False,
+    idle: bool = False,
 ) -> Recording:
     """Start `command` under py-spy (no privilege needed); records until it exits, `duration` or stop()."""
     if not command:
@@ -204,4 +220,4 @@ def launch(
     args = (["--duration", str(max(1, round(duration)))] if duration else []) + (
         ["--subprocesses"] if subprocesses else []
     )
-    return _start([*args, "--", *command], Path(out_dir), component, "launched", None, rate)
+    return _start([*args, "--", *command], Path(out_dir), component, "launched", None, rate, idle)

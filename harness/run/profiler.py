@@ -57,7 +57,9 @@ class ProfilingSchedule:
                 self.on_warning(f"profiling {name}: no running component {component!r}")
                 continue
             try:
-                recording = pyspy.record(pid, self.profiles_dir / name, window.seconds, component=component)
+                recording = pyspy.record(
+                    pid, self.profiles_dir / name, window.seconds, component=component, idle=window.idle
+                )
             except pyspy.ProfilingError as exc:
                 self.on_warning(f"profiling {name} {component}: {exc}")
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import os
 import re
 import threading
 from logging.handlers import QueueHandler
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.core.contract import BotEvent
+from reference_bot.config import ConfigError
 from reference_bot.logs import LOGGER_NAME, JsonLinesFormatter, event, setup_logging
 
 pytestmark = pytest.mark.unit
@@ -96,3 +98,34 @@ def test_events_reach_the_file_with_their_fields_through_a_queue_or_directly(tmp
     assert lines[-1]["event"] == "handler_crashed" and "RuntimeError: boom" in lines[-1]["error"]
     main = threading.current_thread().name
     assert (main not in formatted_on) if queued else (set(formatted_on) == {main})
+
+
+@pytest.mark.parametrize("separate_path", [False, True])
+def test_fsync_writes_every_line_to_disk_before_the_call_returns(tmp_path, root_logging, monkeypatch, separate_path):
+    """logging.fsync: each event is on disk (fsynced, on the caller's thread: the event loop's in the bot)
+    before event() returns; with logging.fsync_path the synced copy goes there, the log file as usual."""
+    log_file, synced_file = tmp_path / "bot.log", tmp_path / "slow" / "synced.log"
+    synced_file.parent.mkdir()
+    target = synced_file if separate_path else log_file
+    calls: list[tuple[str, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # the real call, noting where it ran and how much of the file it covered
+        calls.append((threading.current_thread().name, target.stat().st_size))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    output = setup_logging(str(log_file), fsync=True, fsync_path=str(synced_file) if separate_path else "")
+    sizes = []
+    for seq in range(1, 4):
+        event(BotEvent.REPLY_SENT, msgId=f"m{seq}", seq=seq)
+        sizes.append(target.stat().st_size)
+    output.close()
+    assert calls == [(threading.current_thread().name, size) for size in sizes]  # one per line, the line in it
+    assert [json.loads(line)["seq"] for line in target.read_text().splitlines()] == [1, 2, 3]
+    assert [json.loads(line)["seq"] for line in log_file.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_fsync_without_a_file_is_a_configuration_error(root_logging):
+    with pytest.raises(ConfigError, match=r"logging\.fsync: needs a log file"):
+        setup_logging(None, fsync=True)

@@ -227,6 +227,28 @@ class Resources(_Model):
     others_cpu: SustainedPeak | None = None  # processes outside the run, cores (None: not sampled)
 
 
+class ComponentIo(_Model):
+    """One component's storage I/O (samples.jsonl `procs.<name>.io_*`), in bytes per second."""
+
+    read_bps: SustainedPeak  # bytes it caused to be read from storage
+    write_bps: SustainedPeak  # bytes it caused to be written to storage
+    # storage bytes written per byte handed to write calls (files and sockets), over the span of the write
+    # peak; above 1 only when small writes are forced to disk one by one (fsync, O_SYNC)
+    write_amplification_at_peak: float | None
+    blocked: SustainedPeak | None = None  # share of wall time blocked on block I/O; None: not offered
+
+
+class IoSummary(_Model):
+    """Storage I/O of the run's components and the host (docs/report.md "I/O")."""
+
+    sustained_window_wall_s: float
+    blocked_source: str  # how blocked-on-I/O time was measured, or why it was not
+    components: dict[str, ComponentIo]
+    host_iowait: SustainedPeak | None  # share of all CPU time idle with I/O outstanding
+    disk_busy: SustainedPeak | None  # share of wall time the busiest disk had I/O in flight
+    busiest_disk: str | None  # the disk busiest in the most samples
+
+
 class ActivitySpan(_Model):
     """How often something was seen in the ledger snapshots, first / last simulated time, peak rate."""
 
@@ -326,6 +348,7 @@ class Profile(_Model):
     samples: int
     mode: str
     rate: float | None
+    idle: bool = False  # idle threads sampled too (py-spy --idle): blocked calls count, not only CPU
     files: ProfileFiles
     hot: list[HotFunction]
     path: str
@@ -529,6 +552,7 @@ class ReportData(_Model):
     baseline: Comparison | None = Field(default=None, exclude_if=lambda value: value is None)
     rig: RigHealth | None = None  # None: no samples or windows to judge the rig by
     accounting: MessageAccounting | None = None  # None: no windows.jsonl
+    io: IoSummary | None = None  # None: the samples carry no I/O figures (an older run folder)
 
     @property
     def judgement(self) -> Judgement:

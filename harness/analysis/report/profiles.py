@@ -45,6 +45,7 @@ def profile_tables(folder: RunFolder) -> list[Profile]:
                 samples=stacks.total,
                 mode=meta.get("mode", "unknown"),
                 rate=meta.get("rate"),
+                idle=bool(meta.get("idle", False)),
                 files=ProfileFiles(
                     svg=str(rel / f"{raw.stem}.svg"),
                     speedscope=str(rel / f"{raw.stem}.speedscope.json"),

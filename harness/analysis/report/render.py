@@ -54,6 +54,15 @@ def _when(value: object) -> str:
     return "?" if value is None else str(value)
 
 
+def _bytes_per_s(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    for unit, size in (("MiB/s", 1024 * 1024), ("KiB/s", 1024)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value:.0f} B/s"
+
+
 def _labels(labels: dict[str, str]) -> str:
     """The labels that tell two intervals of one alert apart (not its name, severity or scrape target)."""
     skip = {"alertname", "severity", "job", "instance"}
@@ -105,6 +114,7 @@ def _environment(html: bool) -> jinja2.Environment:
         rig_line=rig_check_line,
         sim=lambda s: "n/a" if s is None else format_sim(s),
         pct=lambda v: "n/a" if v is None else f"{v:.1%}",
+        bps=_bytes_per_s,
         status_md=lambda s: {"pass": "pass", "fail": "**FAIL**", "no_data": "no data"}[s],
     )
     return env

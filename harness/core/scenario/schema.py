@@ -328,6 +328,9 @@ class ProfilingWindow(ConfigModel):
     at: SimText = Field(description='simulated start, e.g. "Tue 10:00"')
     seconds: PositiveSeconds = Field(15.0, description="wall seconds to record")
     components: list[str] = Field(["bot"], description="which components to profile (bot, platform)")
+    idle: bool = Field(
+        False, description="sample idle threads too (py-spy --idle): time blocked in calls (disk, locks) shows"
+    )
 
 
 class Monitoring(ConfigModel):

@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.core.contract import (
     AVAILABILITY,
+    IO_WAIT,
     LATENCY_QUANTILE,
     LOOP_LAG_BLOCKED_SECONDS,
     RIG,
@@ -114,6 +115,57 @@ def sim_clock_row() -> Row:
 
 def _pct(x: float) -> str:
     return f"{x:.0%}"
+
+
+def io_row() -> Row:
+    """Storage I/O per component and the host's iowait and disk busy (docs/dashboards.md "I/O")."""
+    per_component = "sum by (component) (rate(harness_process_io_{}_total[" + RI + "]))"
+    return Row(
+        "I/O",
+        [
+            Panel(
+                "Storage writes by component",
+                [Query(per_component.format("write_bytes"), "{{component}}")],
+                unit="Bps",
+                width=6,
+                description="Bytes each component caused to be written to storage (/proc/<pid>/io write_bytes).",
+            ),
+            Panel(
+                "Storage reads by component",
+                [Query(per_component.format("read_bytes"), "{{component}}")],
+                unit="Bps",
+                width=6,
+                description="Bytes each component caused to be read from storage (page-cache hits not counted).",
+            ),
+            Panel(
+                "Write amplification by component",
+                [
+                    Query(
+                        f"{per_component.format('write_bytes')} / {per_component.format('written_chars')}",
+                        "{{component}}",
+                    )
+                ],
+                width=6,
+                decimals=2,
+                lines=[Line(IO_WAIT.write_amplification, "orange")],
+                description="Storage bytes written per byte passed to write calls (files and sockets). Above the "
+                "line at a steady rate: small writes forced to disk one by one (fsync), the sign of a process "
+                "waiting on I/O where the kernel does not count blocked time (harness_process_io_blocked_"
+                "seconds_total, with delay accounting on).",
+            ),
+            Panel(
+                "Host iowait and disk busy",
+                [
+                    Query(f'avg by (instance) (rate(node_cpu_seconds_total{{mode="iowait"}}[{RI}]))', "iowait"),
+                    Query(f"max by (instance) (rate(node_disk_io_time_seconds_total[{RI}]))", "busiest disk busy"),
+                ],
+                unit="percentunit",
+                width=6,
+                description="iowait: share of all CPU time idle with I/O outstanding (a busy CPU hides it). Disk "
+                "busy: share of time the busiest disk had I/O in flight; near 100 % the disk is the limit.",
+            ),
+        ],
+    )
 
 
 def overview() -> dict[str, Any]:
@@ -305,6 +357,7 @@ def overview() -> dict[str, Any]:
                     ),
                 ],
             ),
+            io_row(),
             Row(
                 "Alerts",
                 [
