@@ -328,6 +328,11 @@ class ProfilingWindow(ConfigModel):
     at: SimText = Field(description='simulated start, e.g. "Tue 10:00"')
     seconds: PositiveSeconds = Field(15.0, description="wall seconds to record")
     components: list[str] = Field(["bot"], description="which components to profile (bot, platform)")
+    memory: bool = Field(
+        False,
+        description="also take a memory snapshot (tracemalloc's top allocation sites) of each component that "
+        "opts in (docs/run-folder.md); tracing runs the whole run and slows allocation, hence off by default",
+    )
 
 
 class Monitoring(ConfigModel):
