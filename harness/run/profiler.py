@@ -66,8 +66,9 @@ class ProfilingSchedule:
 
     def snapshot_env(self, component: str) -> dict[str, str]:
         """The environment that opts `component` into memory snapshots, when a window asks for them."""
-        if component not in self.memory_components:
-            return {}
+        return self.snapshot_env_for(component) if component in self.memory_components else {}
+
+    def snapshot_env_for(self, component: str) -> dict[str, str]:
         return {MEMORY_SNAPSHOT_ENV: str(self.memory_dir / component)}
 
     def tick(self, timemap: TimeMap, wall: float) -> None:
@@ -78,9 +79,9 @@ class ProfilingSchedule:
             if recording.poll() is not None:
                 self.running.remove(item)
                 self._finish(name, recording.wait)
-        self._collect_snapshots()
+        self.collect_snapshots()
 
-    def _request_snapshot(self, name: str, component: str, pid: int) -> None:
+    def request_snapshot(self, name: str, component: str, pid: int) -> None:
         folder = self.memory_dir / component
         if not folder.is_dir():
             self.on_warning(
@@ -95,7 +96,7 @@ class ProfilingSchedule:
             return
         self.snapshots.append(SnapshotRequest(name, component, time.monotonic() + MEMORY_SNAPSHOT_TIMEOUT_S))
 
-    def _collect_snapshots(self) -> None:
+    def collect_snapshots(self) -> None:
         """File each snapshot a process has written since it was asked, oldest request first."""
         for request in list(self.snapshots):
             written = sorted(
@@ -125,7 +126,7 @@ class ProfilingSchedule:
         name = window_name(window.at)
         for component in window.components:
             if window.memory and (pid := self.pids(component)) is not None:
-                self._request_snapshot(name, component, pid)
+                self.request_snapshot(name, component, pid)
             pid = self.pids(component)
             if pid is None:
                 self.on_warning(f"profiling {name}: no running component {component!r}")
@@ -152,7 +153,7 @@ class ProfilingSchedule:
         for name, recording in self.running:
             self._finish(name, recording.stop)
         self.running.clear()
-        self._collect_snapshots()
+        self.collect_snapshots()
         for request in self.snapshots:
             self.on_warning(f"memory snapshot {request.window} {request.component}: not written before the run ended")
         self.snapshots.clear()

@@ -65,18 +65,19 @@ def fit_line(points: list[tuple[float, float]]) -> Fit:
 
 @dataclass
 class _Bins:
-    """Per-`bin_s` sums of one process's samples: wall -> [sim, rss, fds, n, n_fds]."""
+    """Per-`bin_s` sums of one process's samples: bin -> [wall, sim, rss, fds, n, n_fds]."""
 
     bins: dict[int, list[float]] = field(default_factory=dict)
 
-    def add(self, key: int, sim: float, rss: float, fds: float | None) -> None:
-        acc = self.bins.setdefault(key, [0.0, 0.0, 0.0, 0, 0])
-        acc[0] += sim
-        acc[1] += rss
-        acc[3] += 1
+    def add(self, key: int, wall: float, sim: float, rss: float, fds: float | None) -> None:
+        acc = self.bins.setdefault(key, [0.0, 0.0, 0.0, 0.0, 0, 0])
+        acc[0] += wall
+        acc[1] += sim
+        acc[2] += rss
+        acc[4] += 1
         if fds is not None:
-            acc[2] += fds
-            acc[4] += 1
+            acc[3] += fds
+            acc[5] += 1
 
 
 class GrowthTracker:
@@ -93,15 +94,15 @@ class GrowthTracker:
             if isinstance(proc, dict) and proc.get("rss") is not None:
                 fds = proc.get("fds")
                 self.processes.setdefault(name, _Bins()).add(
-                    key, sim, float(proc["rss"]), float(fds) if fds is not None else None
+                    key, wall, sim, float(proc["rss"]), float(fds) if fds is not None else None
                 )
 
     def process_growth(self, name: str, messages_per_s: float | None) -> ProcessGrowth | None:
         """The process's slopes after its warm-up; None when what is left is too short to tell."""
         limits = self.limits
-        rows = sorted(
-            ((key + 0.5) * limits.bin_s, acc[0] / acc[3], acc[1] / acc[3], acc[2] / acc[4] if acc[4] else None)
-            for key, acc in self.processes[name].bins.items()
+        rows = sorted(  # (wall, sim, rss, fds) means per bin
+            (acc[0] / acc[4], acc[1] / acc[4], acc[2] / acc[4], acc[3] / acc[5] if acc[5] else None)
+            for acc in self.processes[name].bins.values()
         )
         first, last = rows[0][0], rows[-1][0]
         warmup = max(limits.warmup_min_s, limits.warmup_share * (last - first))
