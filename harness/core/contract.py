@@ -335,7 +335,7 @@ class GrowthLimits:
     warmup_share: float = 0.25
     warmup_min_s: float = 5.0
     bin_s: float = 5.0  # wall seconds per point of the fit
-    min_fit_s: float = 20.0  # shorter than this after the warm-up: no slope (too short to tell)
+    min_fit_s: float = 15.0  # shorter than this after the warm-up: no slope (too short to tell)
     min_points: int = 4
     # "memory leak" finding: a process whose RSS kept growing in a straight line after its warm-up.
     # All three must hold: a well-fitting line, a growth above what allocator and cache churn make,

@@ -7,6 +7,7 @@ allocation from that moment (one frame each: the line that allocated), and each 
 writes `snapshot-<n>.json` (n = 1, 2, ...) into the folder, atomically (written aside, then renamed):
 
     {"pid": ..., "taken_at": <unix s>, "seq": n, "traced_bytes": ..., "traced_peak_bytes": ...,
+     "paused_s": ..., "summed_s": ...,
      "sites": [{"file": ..., "line": ..., "function": ..., "size": <bytes>, "count": <blocks>}, ...]}
 
 A bot that cannot import harness implements the same contract itself (docs/run-folder.md). Tracing
@@ -21,6 +22,7 @@ import functools
 import json
 import os
 import signal
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -63,15 +65,13 @@ def function_at(filename: str, line: int) -> str:
     return best[1] if best else "<module>"
 
 
-def snapshot_sites(limit: int = TOP_SITES) -> dict[str, Any]:
-    """The current traced memory by allocating line, largest first."""
-    snapshot = tracemalloc.take_snapshot().filter_traces(
-        (tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap>"))
-    )
-    current, peak = tracemalloc.get_traced_memory()
+def snapshot_sites(snapshot: tracemalloc.Snapshot, limit: int = TOP_SITES) -> dict[str, Any]:
+    """A snapshot's traced memory by allocating line, largest first (tracemalloc's own lines left out)."""
     sites = []
-    for stat in snapshot.statistics("lineno")[:limit]:
+    for stat in snapshot.statistics("lineno"):
         frame = stat.traceback[0]
+        if frame.filename == tracemalloc.__file__:
+            continue
         sites.append(
             {
                 "file": frame.filename,
@@ -81,28 +81,44 @@ def snapshot_sites(limit: int = TOP_SITES) -> dict[str, Any]:
                 "count": stat.count,
             }
         )
-    return {
-        "pid": os.getpid(),
-        "taken_at": time.time(),
-        "traced_bytes": current,
-        "traced_peak_bytes": peak,
-        "sites": sites,
-    }
+        if len(sites) == limit:
+            break
+    return {"pid": os.getpid(), "sites": sites}
 
 
 class SnapshotWriter:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.seq = 0
+        self._lock = threading.Lock()
 
-    def write(self) -> Path:
-        self.seq += 1
-        data = {**snapshot_sites(), "seq": self.seq}
-        final = self.folder / f"snapshot-{self.seq}.json"
-        aside = final.with_suffix(".json.part")
-        aside.write_text(json.dumps(data))
-        aside.replace(final)  # the harness only ever sees whole files
-        return final
+    def take(self) -> threading.Thread:
+        """Copy the traces now (C code, quick) and sum them up by line in a thread: the grouping is
+        Python code over every live block, seconds in a big process, and must not stop its event loop
+        for that long (the thread shares the interpreter, so the loop still runs between its slices)."""
+        started = time.perf_counter()
+        snapshot = tracemalloc.take_snapshot()
+        current, peak = tracemalloc.get_traced_memory()
+        header = {
+            "taken_at": time.time(),
+            "paused_s": round(time.perf_counter() - started, 3),  # the copy stopped the process this long
+            "traced_bytes": current,
+            "traced_peak_bytes": peak,
+        }
+        thread = threading.Thread(target=self._write, args=(snapshot, header), name="memory-snapshot", daemon=True)
+        thread.start()
+        return thread
+
+    def _write(self, snapshot: tracemalloc.Snapshot, header: dict[str, Any]) -> None:
+        with self._lock:  # one at a time, numbered in the order they were asked for
+            started = time.perf_counter()
+            self.seq += 1
+            data = {**snapshot_sites(snapshot), **header, "seq": self.seq}
+            data["summed_s"] = round(time.perf_counter() - started, 3)
+            final = self.folder / f"snapshot-{self.seq}.json"
+            aside = final.with_suffix(".json.part")
+            aside.write_text(json.dumps(data))
+            aside.replace(final)  # the harness only ever sees whole files
 
 
 def install_from_env(env: dict[str, str] | None = None) -> SnapshotWriter | None:
@@ -116,5 +132,5 @@ def install_from_env(env: dict[str, str] | None = None) -> SnapshotWriter | None
     tracemalloc.start(1)
     # A plain handler, not the event loop's: it runs in the main thread between bytecodes, so a
     # process whose loop is blocked still answers (that is when a snapshot matters most).
-    signal.signal(getattr(signal, MEMORY_SNAPSHOT_SIGNAL), lambda _signum, _frame: writer.write())
+    signal.signal(getattr(signal, MEMORY_SNAPSHOT_SIGNAL), lambda _signum, _frame: writer.take())
     return writer

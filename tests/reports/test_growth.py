@@ -3,6 +3,7 @@ and the "memory leak" finding, on synthetic samples and run folders."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.report import growth as growth_module
 from harness.analysis.report.builder import analyse, build_report
 from harness.analysis.report.growth import GrowthTracker, fit_line, soak_verdict
 from harness.analysis.report.model import Verdict
 from harness.bench.synthetic import SyntheticRun, write_run
+from harness.core import assets
 from harness.core.contract import GROWTH, SOAK, ExitCode
 
 pytestmark = pytest.mark.unit
@@ -89,13 +92,11 @@ def test_soak_verdict_limits_and_too_short() -> None:
     assert short is not None and soak_verdict([short]).status == "too_short"
 
 
-def _leaking_run(tmp_path: Path, *, snapshots: bool, manifest_extra: dict | None = None, stretch: float = 1) -> Path:
-    """The synthetic week's samples with the bot's RSS rising 50 MB per wall minute from the start
-    (`stretch`: the samples' wall times multiplied, a longer run)."""
+def _leaking_run(tmp_path: Path, *, snapshots: bool, manifest_extra: dict | None = None) -> Path:
+    """The synthetic week's samples with the bot's RSS rising 50 MB per wall minute from the start."""
     run = write_run(tmp_path / "run", SyntheticRun(days=1, manifest_extra=manifest_extra or {}))
     lines = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     for line in lines:
-        line["wall"] *= stretch
         line["procs"]["bot"]["rss"] = 80e6 + 50 * MB * line["wall"] / 60
     (run / "samples.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     if snapshots:
@@ -117,6 +118,7 @@ def test_the_leak_finding_names_the_growing_function_with_its_evidence(tmp_path:
     data = analyse(_leaking_run(tmp_path, snapshots=True)).data
     [finding] = [f for f in data.findings if f.id.startswith("memory.leak")]
     assert finding.id == "memory.leak.bot" and finding.runbook == "runbooks/memory-leak.md"
+    assert (assets.runbooks_dir() / "memory-leak.md").exists()
     assert "LeakDemo.remember_for_leak_demo (/x/leak_demo.py:18)" in finding.title
     evidence = " | ".join(e.text for e in finding.evidence)
     assert "MB per hour" in evidence and "R^2 = 1.00" in evidence and "MB per 10,000 messages" in evidence
@@ -137,8 +139,11 @@ def test_synthetic_week_has_no_leak_and_no_soak_verdict(tmp_path: Path) -> None:
     assert not any(p.leak for p in data.growth.processes)
 
 
-def test_a_failed_soak_fails_the_run_and_the_pages_show_the_verdict(tmp_path: Path) -> None:
-    report = build_report(_leaking_run(tmp_path, snapshots=False, manifest_extra={"shape": "soak"}, stretch=20))
+def test_a_failed_soak_fails_the_run_and_the_pages_show_the_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(growth_module, "SOAK", dataclasses.replace(SOAK, min_fit_s=GROWTH.min_fit_s))  # a short "soak"
+    report = build_report(_leaking_run(tmp_path, snapshots=False, manifest_extra={"shape": "soak"}))
     assert report.data.growth is not None and report.data.growth.soak is not None
     assert report.data.growth.soak.status == "fail"
     assert (report.verdict, report.exit_code) == (Verdict.FAIL, ExitCode.SLA_BREACHED)

@@ -87,8 +87,13 @@ class GrowthTracker:
     def __init__(self, limits: GrowthLimits = GROWTH) -> None:
         self.limits = limits
         self.processes: dict[str, _Bins] = {}
+        # the load's end (the time map's wall duration): the drain after it sends nothing, so growth
+        # that comes with messages stops there and would bend the line
+        self.until_wall: float | None = None
 
     def add(self, wall: float, sim: float, procs: dict[str, Any]) -> None:
+        if self.until_wall is not None and wall > self.until_wall:
+            return
         key = int(wall // self.limits.bin_s)
         for name, proc in procs.items():
             if isinstance(proc, dict) and proc.get("rss") is not None:
@@ -208,8 +213,9 @@ def snapshot_growth(folder: RunFolder, top: int = GROWTH.top_sites) -> list[Snap
     return out
 
 
-def soak_verdict(processes: list[ProcessGrowth], limits: SoakLimits = SOAK) -> SoakVerdict:
+def soak_verdict(processes: list[ProcessGrowth], limits: SoakLimits | None = None) -> SoakVerdict:
     """pass / fail on every component's slopes; too_short when no slope covers `limits.min_fit_s`."""
+    limits = limits or SOAK
     long_enough = [p for p in processes if p.fit_to_wall_s - p.fit_from_wall_s >= limits.min_fit_s]
     if not long_enough:
         return SoakVerdict(

@@ -168,6 +168,7 @@ def aggregate_resources(folder: RunFolder, memory_limit_mb: float = 0.0) -> Reso
     result.memory_limit_bytes, result.memory_limit_source = memory_limit(folder, memory_limit_mb)
     cores = (folder.manifest.get("machine") or {}).get("cpus")
     result.rig = RigMonitor(int(cores) if cores else None)
+    result.growth.until_wall = folder.timemap.wall_duration if folder.timemap else None
     bucket_s = folder.bucket_s()
     bucket: SeriesBucket | None = None
     for s in folder.iter_jsonl("samples.jsonl"):
