@@ -11,8 +11,8 @@ writes `snapshot-<n>.json` (n = 1, 2, ...) into the folder, atomically (written 
      "sites": [{"file": ..., "line": ..., "function": ..., "size": <bytes>, "count": <blocks>}, ...]}
 
 A bot that cannot import harness implements the same contract itself (docs/run-folder.md). Tracing
-costs allocation speed (roughly +20-30 % CPU in allocation-heavy code), which is why the harness only
-asks for it when a scenario's profiling window says `memory = true`.
+makes allocation-heavy code several times slower (docs/run-folder.md "Memory snapshots"), which is
+why the harness only asks for it when a scenario's profiling window says `memory = true`.
 """
 
 from __future__ import annotations
