@@ -14,6 +14,7 @@ from reference_bot.commands import answer_command
 from reference_bot.conversations import Conversations
 from reference_bot.engine import AnswerEngine
 from reference_bot.inbound import Inbound
+from reference_bot.leak_demo import LeakDemo
 from reference_bot.logs import event
 from reference_bot.metrics import BotMetrics
 from reference_bot.replier import ApiError, Replier
@@ -32,6 +33,7 @@ class Answerer:
         metrics: BotMetrics,
         deadline_seconds: float = 0.0,
         on_deadline: str = "apologize",
+        leak: LeakDemo | None = None,
     ) -> None:
         self.replier = replier
         self.engine = engine
@@ -40,9 +42,12 @@ class Answerer:
         self.deadline_seconds = deadline_seconds
         self.on_deadline = on_deadline
         self.started_at = time.monotonic()
+        self.leak = leak
 
     async def handle(self, item: Inbound) -> None:
         msg = item.msg
+        if self.leak is not None:
+            self.leak.remember_for_leak_demo()
         waited = time.perf_counter() - item.received_at
         if self.deadline_seconds and waited > self.deadline_seconds:
             await self._expired(item, waited)

@@ -20,6 +20,7 @@ from reference_bot.conversations import Conversations, Presence
 from reference_bot.engine import AnswerEngine, SimulatedEngine
 from reference_bot.engine_openai import OpenAIEngine
 from reference_bot.inbound import InboundBuffer
+from reference_bot.leak_demo import LeakDemo
 from reference_bot.logs import event
 from reference_bot.looplag import LoopLagProbe
 from reference_bot.metrics import CACHE_RESULTS, FRAME_TYPES, OUTCOMES, BotMetrics
@@ -66,6 +67,7 @@ class ReferenceBot:
             self.metrics,
             deadline_seconds=cfg.buffer.deadline_seconds,
             on_deadline=cfg.buffer.on_deadline,
+            leak=LeakDemo(cfg.leak_demo.bytes_per_message) if cfg.leak_demo.bytes_per_message else None,
         )
         self.inbound = InboundBuffer(cfg.buffer, self.metrics, self.conversations, self.answerer.handle)
         self.stream = StreamClient(

@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import Any
 
-from harness.core import eventloop
+from harness.core import eventloop, memsnap
 from harness.core.contract import BotEvent, ExitCode
 from harness.core.readiness import write_ready_file
 from reference_bot.auth import AuthError, check_signing_key
@@ -114,6 +114,7 @@ async def serve(config: Any, secrets: Secrets, ready_file: str | None, drain_sec
 
 def run(args: argparse.Namespace) -> int:
     try:
+        memsnap.install_from_env()  # first: tracing only sees what is allocated after it starts
         config = load_config(args.config, overrides_from(args))
         secrets = Secrets.load(args.client_secret_file)
         check_signing_key(secrets.jwt_key)

@@ -173,6 +173,12 @@ class Admin(Section):
     lockout_seconds: float = Field(30.0, ge=0.0, le=MAX_S)
 
 
+class LeakDemo(Section):
+    # > 0: every handled message keeps this many bytes for good (reference_bot/leak_demo.py), to prove
+    # the harness's leak detection; never in production
+    bytes_per_message: int = Field(0, ge=0, le=100 * 1024 * 1024)
+
+
 class BotConfig(Section):
     channels: Channels = Channels()
     nlp_engine: NlpEngine = NlpEngine()
@@ -185,6 +191,7 @@ class BotConfig(Section):
     answer_cache: AnswerCache = AnswerCache()
     logging: Logging = Logging()
     admin: Admin = Admin()
+    leak_demo: LeakDemo = LeakDemo()
 
 
 def parse_config(data: Any, source: str = "config") -> BotConfig:

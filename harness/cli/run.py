@@ -59,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--progress-every", type=float, default=5.0, metavar="S", help="seconds between progress lines (default 5)"
     )
+    parser.add_argument(
+        "--hours",
+        type=float,
+        default=None,
+        metavar="H",
+        help="smoke / spike / soak: play for H hours (replaces [shape] duration_s; e.g. `harness run soak "
+        "--hours 168` for a real-time week)",
+    )
     parser.add_argument("--check", action="store_true", help="validate the scenario, print its plan and exit")
     parser.add_argument(
         "--schema", action="store_true", help="print the JSON Schema of scenario files (for editors) and exit"
@@ -80,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print("--workers, --remote-workers and --min-free-mb must be >= 0", file=sys.stderr)
         return int(ExitCode.USAGE)
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(args.scenario, hours=args.hours)
         plan = build_plan(scenario)
     except ScenarioError as exc:
         print(f"bad scenario: {exc}", file=sys.stderr)

@@ -381,6 +381,55 @@ class NoiseFloor:
 
 NOISE = NoiseFloor()
 
+
+@dataclass(frozen=True)
+class GrowthLimits:
+    """Memory and file-descriptor growth per process (docs/report.md "Growth", docs/diagnose.md).
+
+    A slope is fitted to each process's RSS (and open fds) from samples.jsonl after its warm-up: the
+    first `warmup_share` of the run's wall time, never less than `warmup_min_s`, is left out, because
+    a healthy process grows while it starts (imports, pools, the dedup window and caches filling up)
+    and then levels off. The fit is Theil-Sen (the median of pairwise slopes: a GC pause or a burst
+    does not tilt it) over per-`bin_s` means; R^2 says how well a straight line explains the rest.
+    """
+
+    warmup_share: float = 0.25
+    warmup_min_s: float = 5.0
+    bin_s: float = 5.0  # wall seconds per point of the fit
+    min_fit_s: float = 15.0  # shorter than this after the warm-up: no slope (too short to tell)
+    min_points: int = 4
+    # "memory leak" finding: a process whose RSS kept growing in a straight line after its warm-up.
+    # All three must hold: a well-fitting line, a growth above what allocator and cache churn make,
+    # and a growth that is a real share of the process (so a big process's noise is not a leak).
+    leak_min_r2: float = 0.8
+    leak_min_growth_mb: float = 10.0
+    leak_min_growth_share: float = 0.10  # of the RSS at the start of the fit
+    top_sites: int = 10  # growing allocation sites the report and the finding list
+
+
+GROWTH = GrowthLimits()
+
+
+@dataclass(frozen=True)
+class SoakLimits:
+    """The soak verdict (shape kind "soak", docs/report.md "Soak verdict"): slopes after the warm-up
+    that the rig and the bot must stay under for a real-time week to be runnable."""
+
+    bot_rss_mb_per_hour: float = 1.0  # the default (reference) bot at steady load
+    rig_rss_mb_per_hour: float = 1.0  # the emulator and the load generator: flat
+    fds_per_hour: float = 1.0  # every component: open file descriptors flat
+    min_fit_s: float = 600.0  # a soak shorter than this after the warm-up gets no verdict (too short)
+
+
+SOAK = SoakLimits()
+
+# Memory snapshots (docs/run-folder.md "Memory snapshots"): a Python process opts in by reading this
+# variable at start (harness.core.memsnap.install_from_env): it names the folder the process writes
+# tracemalloc snapshots into, one per MEMORY_SNAPSHOT_SIGNAL the harness sends it.
+MEMORY_SNAPSHOT_ENV = "HARNESS_MEMORY_SNAPSHOTS"
+MEMORY_SNAPSHOT_SIGNAL = "SIGUSR2"
+MEMORY_SNAPSHOT_TIMEOUT_S = 30.0  # the harness waits this long for a requested snapshot
+
 # Where things go. Every service binds to loopback with an ephemeral port unless told otherwise.
 DEFAULT_HOST = "127.0.0.1"
 RUNS_DIR = "reports"  # default parent of run folders (git-ignored in a checkout)

@@ -109,6 +109,7 @@ class Run:
             self._pid_of,
             lambda done: self.manifest.data["profiles"].append(done),
             self._warn,
+            on_snapshot=lambda entry: self.manifest.data["memory_snapshots"].append(entry),
         )
         self.tail = WindowsTail(self.run_dir / "windows.jsonl")
         self.live: LiveStatus | None = None
@@ -122,6 +123,7 @@ class Run:
             scenario_file=scenario.source,
             description=scenario.description,
             target=scenario.target.kind,
+            shape=scenario.shape.kind,
             thresholds={k: getattr(scenario.sla, k) for k in SLA_FIELDS},
             reply_timeout_s=scenario.load.reply_timeout_s,
             window_s=scenario.load.window_s,
@@ -129,6 +131,7 @@ class Run:
             workers=self.workers,
             faults_applied=[],
             profiles=[],
+            memory_snapshots=[],
             prometheus={"available": False, "reason": "the run ended before Prometheus was started"},
             timemap=self.timemap.to_json(None),  # the planned map; replaced by timemap.json's at load start
         )
@@ -232,6 +235,7 @@ class Run:
             )
             self.platform_url = urls["http"]
             env = components.bot_env(self.platform_url, self.app_secret, self.admin_password, self.scenario)
+            env.update(self.profiler.snapshot_env("bot"))
             if target.kind == "reference":
                 urls = self._launch(
                     components.reference_bot(

@@ -71,6 +71,7 @@ def test_the_fsynced_log_is_found_waiting_on_io_and_py_spy_agrees(fsynced_run: P
     assert report.io is not None and report.io.components["bot"].write_amplification_at_peak is not None
 
 
+@pytest.mark.solo  # the shared week run (tests/conftest.py)
 def test_the_week_with_default_logging_has_no_io_finding(week_run: Path) -> None:
     report = analyse(week_run).data
     assert not [f.id for f in report.findings if f.id.startswith("io.")]

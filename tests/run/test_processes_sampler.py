@@ -58,12 +58,23 @@ def test_sampler_measures_a_busy_component_and_exports_node_names(tmp_path: Path
     comp.start()
     out = JsonLinesWriter(tmp_path / "samples.jsonl")
     sampler = Sampler(out, 0.5, lambda: (1.0, 36000.0))
+    tree = psutil.Process(comp.pid)
+
+    def tree_cpu() -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in (tree, *tree.children(recursive=True)))
+
     try:
         sampler.watch("busy", comp.pid)
         url = sampler.serve()
+        # the sampler's interval lies between outer and inner brackets of CPU seconds and wall time, so its
+        # figure is bounded by both, however loaded the machine is
+        outer_cpu, outer_t = tree_cpu(), time.monotonic()
         sampler.sample_once()
-        time.sleep(1.0)
+        inner_cpu, inner_t = tree_cpu(), time.monotonic()
+        time.sleep(1.0)  # the measured interval, not a synchronisation
+        inner_cpu_end, inner_t_end = tree_cpu(), time.monotonic()
         line = sampler.sample_once()
+        outer_cpu_end, outer_t_end = tree_cpu(), time.monotonic()
         with urllib.request.urlopen(url, timeout=5) as response:
             families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
     finally:
@@ -71,7 +82,11 @@ def test_sampler_measures_a_busy_component_and_exports_node_names(tmp_path: Path
         sampler.shutdown_server()
         out.close()
     busy = line["procs"]["busy"]
-    assert busy["cpu"] > 0.3 and busy["rss"] > 1e6 and busy["threads"] >= 2  # parent and child summed
+    burnt = inner_cpu_end - inner_cpu
+    assert burnt > 0.05, f"the busy loop got {burnt:.3f} CPU seconds in a second"
+    low, high = burnt / (outer_t_end - outer_t), (outer_cpu_end - outer_cpu) / (inner_t_end - inner_t)
+    assert low - 0.01 <= busy["cpu"] <= high + 0.01, (low, busy["cpu"], high)  # 0.01: the line's rounding
+    assert busy["rss"] > 1e6 and busy["threads"] >= 2  # parent and child summed
     assert 0 < line["host"]["cpu"] <= 1 and 0 < line["host"]["mem"] < 1 and line["sim"] == 36000.0
     assert {
         "node_cpu_seconds",

@@ -82,3 +82,14 @@ def test_a_harness_bug_is_one_line_and_exit_code_4(monkeypatch, capsys) -> None:
     assert err.count("\n") == 1 and "internal error: RuntimeError('boom')" in err and "Traceback" not in err
     assert cli_main.main(["-v", "report", "anything"]) == ExitCode.HARNESS_ERROR
     assert "Traceback" in capsys.readouterr().err  # -v: the traceback as well, still exit code 4
+
+
+def test_hours_sets_a_real_time_shapes_duration_and_is_refused_for_a_week(capsys) -> None:
+    assert main(["run", "soak", "--hours", "2", "--check"]) == ExitCode.OK
+    assert "soak: valid; 72" in capsys.readouterr().out  # 7200 s played + the drain
+    assert main(["run", "week", "--hours", "1", "--check"]) == ExitCode.USAGE
+    assert capsys.readouterr().err.strip() == (
+        "bad scenario: --hours: only for the real-time shapes (smoke, spike, soak); this one is a week"
+    )
+    assert main(["run", "soak", "--hours", "-1", "--check"]) == ExitCode.USAGE
+    assert "shape.duration_s" in capsys.readouterr().err

@@ -172,3 +172,11 @@ def test_plan_users_follow_shape_then_drain_then_stop():
     plan = build_plan(sc)
     assert [plan.users_at(t) for t in (0, 10, 14.9, 15, 29.9)] == [5, 50, 50, 5, 5]
     assert plan.users_at(30) == 0 and plan.users_at(plan.duration_s) is None
+
+
+def test_the_soak_holds_the_weeks_peak_load():
+    """docs/scenarios.md: the soak is the compressed week's load in real time, held at its peak."""
+    week, soak = load_scenario("week"), load_scenario("soak")
+    assert soak.shape.kind == "soak" and soak.shape.users == week.shape.peak_users
+    assert soak.load.messages_per_user_per_minute == week.load.messages_per_user_per_minute
+    assert soak.profiling == []  # no tracing: the soak measures the bot as it runs

@@ -18,6 +18,7 @@ from harness.analysis.diagnose.runbooks import Diagnosis, diagnose
 from harness.analysis.report.compare import compare
 from harness.analysis.report.conditions import run_conditions
 from harness.analysis.report.events import LedgerResult, aggregate_alerts, aggregate_ledger
+from harness.analysis.report.growth import growth_section
 from harness.analysis.report.io_waits import aggregate_io
 from harness.analysis.report.load import LoadResult, aggregate_load, latency_summary
 from harness.analysis.report.model import Latency, LedgerFigures, Load, MessageAccounting, ReportData, RunInfo
@@ -183,6 +184,12 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         rig=rig_health(resources.rig, health, folder.manifest),
         accounting=accounting,
         io=aggregate_io(folder),
+        growth=growth_section(
+            resources.growth,
+            folder,
+            load.totals.sent / load.totals.wall_seconds if load.totals.wall_seconds else None,
+            soak=folder.manifest.get("shape") == "soak",
+        ),
     )
     series = ChartSeries(
         load=load.series,

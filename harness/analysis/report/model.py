@@ -249,6 +249,70 @@ class IoSummary(_Model):
     busiest_disk: str | None  # the disk busiest in the most samples
 
 
+class Slope(_Model):
+    """A straight line fitted to one process's samples after its warm-up (docs/report.md "Growth")."""
+
+    per_hour: float  # per wall hour (= per simulated hour in real time)
+    per_sim_hour: float | None  # per simulated hour; None: no simulated time passed
+    per_10k_messages: float | None  # None: no messages sent
+    r2: float | None  # how well a straight line explains the samples; None: they did not vary
+    growth: float  # over the fitted span
+    start: float  # the line's value where the fit starts
+
+
+class ProcessGrowth(_Model):
+    component: str
+    fit_from_wall_s: float  # wall seconds since the run's start; before it: the warm-up
+    fit_to_wall_s: float
+    points: int  # per-bin means fitted
+    rss_mb: Slope  # resident set, MB
+    fds: Slope | None  # open file descriptors; None: not sampled
+    leak: bool  # the "memory leak" judgement (contract.GrowthLimits)
+
+
+class GrowingSite(_Model):
+    """An allocation site whose traced memory grew between two memory snapshots."""
+
+    file: str
+    line: int
+    function: str
+    growth_bytes: int
+    growth_blocks: int
+    size_bytes: int  # at the last snapshot
+
+
+class SnapshotGrowth(_Model):
+    component: str
+    first_window: str
+    last_window: str
+    seconds_between: float
+    traced_growth_bytes: int  # all memory tracemalloc traced, last minus first
+    sites: list[GrowingSite]  # largest growth first
+
+
+class SoakCheck(_Model):
+    component: str
+    measure: str
+    value: float
+    limit: float  # the value must stay under it
+    status: Literal["pass", "fail"]
+
+
+class SoakVerdict(_Model):
+    """Shape kind "soak" only: every slope under its limit (contract.SoakLimits). A fail fails the run."""
+
+    status: Literal["pass", "fail", "too_short"]
+    checks: list[SoakCheck]
+    detail: str
+
+
+class Growth(_Model):
+    limits: dict[str, float]  # contract.GrowthLimits
+    processes: list[ProcessGrowth]
+    snapshots: list[SnapshotGrowth]
+    soak: SoakVerdict | None = None
+
+
 class ActivitySpan(_Model):
     """How often something was seen in the ledger snapshots, first / last simulated time, peak rate."""
 
@@ -493,19 +557,24 @@ class Judgement(_Model):
     incomplete: list[str]  # why the run cannot be fully judged
     rig_bound: list[SlaVerdict] = []  # SLAs that failed only where the rig did not hold
     rig_regressed: list[ComparisonRow] = []  # worse than the baseline, in a run whose rig did not hold
+    soak_failed: list[SoakCheck] = []  # a soak's slopes over their limits
 
 
-def judge(slas: list[SlaVerdict], incomplete: list[str], comparison: Comparison | None) -> Judgement:
-    """INCOMPLETE when anything could not be seen; else FAIL on a breach or a regression (a regression
-    gates a release like a breach does) measured where the rig held; else INCONCLUSIVE when something
-    failed only where the rig broke its limits; else PASS."""
+def judge(
+    slas: list[SlaVerdict], incomplete: list[str], comparison: Comparison | None, soak: SoakVerdict | None = None
+) -> Judgement:
+    """INCOMPLETE when anything could not be seen; else FAIL on a breach, a regression (a regression
+    gates a release like a breach does) measured where the rig held, or a soak's slope over its limit
+    (a soak is run for its slopes); else INCONCLUSIVE when something failed only where the rig broke
+    its limits; else PASS."""
     breached = [s for s in slas if s.status == "fail" and not s.rig_bound]
     rig_bound = [s for s in slas if s.status == "fail" and s.rig_bound]
     regressed = comparison.regressed if comparison else []
     rig_regressed = comparison.rig_regressed if comparison else []
+    soak_failed = [c for c in soak.checks if c.status == "fail"] if soak else []
     if incomplete:
         verdict = Verdict.INCOMPLETE
-    elif breached or regressed:
+    elif breached or regressed or soak_failed:
         verdict = Verdict.FAIL
     elif rig_bound or rig_regressed:
         verdict = Verdict.INCONCLUSIVE
@@ -518,6 +587,7 @@ def judge(slas: list[SlaVerdict], incomplete: list[str], comparison: Comparison 
         incomplete=incomplete,
         rig_bound=rig_bound,
         rig_regressed=rig_regressed,
+        soak_failed=soak_failed,
     )
 
 
@@ -553,10 +623,11 @@ class ReportData(_Model):
     rig: RigHealth | None = None  # None: no samples or windows to judge the rig by
     accounting: MessageAccounting | None = None  # None: no windows.jsonl
     io: IoSummary | None = None  # None: the samples carry no I/O figures (an older run folder)
+    growth: Growth | None = None  # None: no process sampled long enough, no snapshots, not a soak
 
     @property
     def judgement(self) -> Judgement:
-        return judge(self.slas, self.incomplete_reasons, self.baseline)
+        return judge(self.slas, self.incomplete_reasons, self.baseline, self.growth.soak if self.growth else None)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.analysis.report.growth import GrowthTracker
 from harness.analysis.report.model import BotSideLatency, Resources, SustainedPeak
 from harness.analysis.report.rig import RigMonitor, SlidingMean
 from harness.core.runfolder.reader import RunFolder
@@ -130,6 +131,7 @@ class ResourceResult:
     rig: RigMonitor | None = None
     processing: Counter[float] = field(default_factory=Counter)  # the bot's processing time: bucket bound -> count
     processing_seen: bool = False
+    growth: GrowthTracker = field(default_factory=GrowthTracker)
 
     def bot_processing(self) -> BotSideLatency | None:
         """The bot's own processing-time percentiles over the run, when it exports the histogram."""
@@ -166,6 +168,7 @@ def aggregate_resources(folder: RunFolder, memory_limit_mb: float = 0.0) -> Reso
     result.memory_limit_bytes, result.memory_limit_source = memory_limit(folder, memory_limit_mb)
     cores = (folder.manifest.get("machine") or {}).get("cpus")
     result.rig = RigMonitor(int(cores) if cores else None)
+    result.growth.until_wall = folder.timemap.wall_duration if folder.timemap else None
     bucket_s = folder.bucket_s()
     bucket: SeriesBucket | None = None
     for s in folder.iter_jsonl("samples.jsonl"):
@@ -192,6 +195,7 @@ def aggregate_resources(folder: RunFolder, memory_limit_mb: float = 0.0) -> Reso
         if isinstance(others, dict) and others.get("cpu") is not None:
             result.others_cpu.add(wall, sim, float(others["cpu"]))
         procs = s.get("procs") or {}
+        result.growth.add(wall, sim, procs)
         for name, proc in procs.items():
             if name.startswith(WATCHED) and isinstance(proc, dict) and proc.get("cpu") is not None:
                 mean = result.components_cpu.setdefault(name, SlidingPeak()).add(wall, sim, float(proc["cpu"]))

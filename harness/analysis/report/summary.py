@@ -139,6 +139,8 @@ def _verdict_sentence(report: ReportData) -> str:
         return f"PASS: all {total} SLAs met{span}, {sent}."
     if judgement.breached:
         return f"FAIL: {len(judgement.breached)} of {total} SLAs breached{span}, {sent}."
+    if judgement.soak_failed:
+        return f"FAIL (soak): all {total} SLAs met{span}, {sent}, but a slope is over its soak limit."
     return f"FAIL (regression): all {total} SLAs met{span}, {sent}."
 
 
@@ -169,6 +171,10 @@ def sentences(report: ReportData) -> list[str]:
         f"Failed only where the rig did not hold - {sla_line(s)}; where it held: "
         f"{fmt_value(s.healthy_value, s.unit) if s.healthy_value is not None else 'no data'}."
         for s in report.judgement.rig_bound
+    ]
+    out += [
+        f"Soak - {c.component} {c.measure} {c.value:+.2f}, limit {c.limit:g} (see Growth)."
+        for c in report.judgement.soak_failed
     ]
     rig = report.rig
     if rig is not None and not rig.held:

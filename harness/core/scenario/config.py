@@ -51,9 +51,16 @@ def read_scenario_data(path: str | Path) -> tuple[dict[str, Any], Path]:
         raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load and validate a scenario file; a bare name like 'week' means scenarios/week.toml."""
+def load_scenario(path: str | Path, hours: float | None = None) -> Scenario:
+    """Load and validate a scenario file; a bare name like 'week' means scenarios/week.toml. `hours`
+    (`harness run --hours`) replaces a real-time shape's `duration_s`."""
     data, p = read_scenario_data(path)
+    if hours is not None:
+        raw_shape = data.get("shape")
+        shape: dict[str, Any] = raw_shape if isinstance(raw_shape, dict) else {}
+        if shape.get("kind", "week") == "week":
+            raise ScenarioError("--hours: only for the real-time shapes (smoke, spike, soak); this one is a week")
+        data = {**data, "shape": {**shape, "duration_s": float(hours) * 3600}}
     return parse_scenario(data, p.stem, source=str(p))
 
 

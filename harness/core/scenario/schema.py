@@ -331,6 +331,11 @@ class ProfilingWindow(ConfigModel):
     idle: bool = Field(
         False, description="sample idle threads too (py-spy --idle): time blocked in calls (disk, locks) shows"
     )
+    memory: bool = Field(
+        False,
+        description="also take a memory snapshot (tracemalloc's top allocation sites) of each component that "
+        "opts in (docs/run-folder.md); tracing runs the whole run and slows allocation, hence off by default",
+    )
 
 
 class Monitoring(ConfigModel):
