@@ -18,6 +18,7 @@ from harness.analysis.diagnose.runbooks import Diagnosis, diagnose
 from harness.analysis.report.compare import compare
 from harness.analysis.report.conditions import run_conditions
 from harness.analysis.report.events import LedgerResult, aggregate_alerts, aggregate_ledger
+from harness.analysis.report.failover import failover_section
 from harness.analysis.report.load import LoadResult, aggregate_load, latency_summary
 from harness.analysis.report.model import Latency, LedgerFigures, Load, MessageAccounting, ReportData, RunInfo
 from harness.analysis.report.profiles import baseline_diffs, profile_tables, window_diffs
@@ -134,6 +135,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         load, resources, messages, thresholds, target_kind=target_kind, bot_side=bot_side, refusals=refusals
     )
     accounting = _accounting(load, messages, folder)
+    failover = failover_section(folder, ledger.final)
 
     incomplete = list(folder.problems)
     if folder.status != "completed":
@@ -181,6 +183,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         refusals=refusals,
         rig=rig_health(resources.rig, health, folder.manifest),
         accounting=accounting,
+        failover=failover,
     )
     series = ChartSeries(
         load=load.series,
