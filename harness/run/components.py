@@ -17,6 +17,7 @@ from harness.platform import sdk
 from harness.run.processes import Component
 
 APP_ID = "harness-app"
+REPLICA_ENV = "HARNESS_REPLICA"  # which replica a bot process is (1, 2, ...): a command bot picks its ports by it
 
 
 def locustfile() -> str:

@@ -290,12 +290,13 @@ class Run:
         )
         for replica in range(1, target.replicas + 1):
             name = components.bot_name(replica)
+            replica_env = {**env, components.REPLICA_ENV: str(replica)}
             if target.kind == "reference":
                 comp = components.reference_bot(
                     self.run_dir,
                     self.ready_dir / f"{name}.json",
                     self.platform_url,
-                    env,
+                    replica_env,
                     self.scenario,
                     self.options.listen,
                     settings=settings,
@@ -307,7 +308,7 @@ class Run:
                     self.bot_admin_url = urls["http"]
                     self.bot_metrics_url = urls["http"] + "/metrics"
             else:
-                comp = components.command_bot(self.run_dir, env, self.scenario, replica)
+                comp = components.command_bot(self.run_dir, replica_env, self.scenario, replica)
                 self._launch(comp)
             self.replicas.add(comp)
             self._wait_bot_connected(target.ready_timeout_s, connections=replica)
