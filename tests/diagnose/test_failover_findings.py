@@ -81,6 +81,10 @@ def test_a_kill_that_lost_messages_is_a_finding_with_the_ledgers_evidence(tmp_pa
     assert "lost at: no_reply 2" in text and "e.g. m0, m1" in text and "0.60 s after the fault" in text
     assert "ACKed these messages and died before answering" in finding.cause
     assert (assets.runbooks_dir() / Path(finding.runbook).name).exists()
+    assert (
+        "Failover (faults[0] at Mon 10:00:30, kill of bot): 4 message(s) in flight, 1 redelivered and answered, "
+        "2 not answered in time; next reply after 600 ms, availability over the incident 96.3%." in data.summary
+    )
 
 
 def test_a_kill_that_lost_nothing_has_its_section_and_no_finding(tmp_path: Path):
