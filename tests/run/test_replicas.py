@@ -3,12 +3,15 @@ by the run's own code, then stop / cont / kill / restart applied as the fault sc
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import shutil
+import threading
 import time
 from pathlib import Path
 
+import aiohttp
 import psutil
 import pytest
 
@@ -16,6 +19,8 @@ from harness.core.faults import FaultStep
 from harness.core.scenario.config import parse_scenario
 from harness.run import components
 from harness.run.orchestrator import Run, RunOptions
+from harness.run.pollers import http_json
+from tests.platform.helpers import User
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +105,65 @@ def test_stop_cont_kill_and_restart_are_applied_and_recorded(run: Run):
 def test_each_replica_knows_its_number(run: Run):
     assert run.replicas is not None
     assert [r.component.env[components.REPLICA_ENV] for r in run.replicas.replicas] == ["1", "2"]
+
+
+def test_a_single_bot_restarted_mid_load_has_every_message_accounted_for(tmp_path: Path):
+    """The chaos case 'bot restarted mid-run': SIGKILL + start of the only replica while a user sends.
+    Messages sent while no bot is connected wait for the new connection; the unACKed ones of the dead
+    connection are redelivered to it; with ACK-after-answer nothing is lost."""
+    data = {
+        "target": {
+            "config": {"buffer": {"ack": "after_answer"}},
+            "engine": {"first_token_seconds": 0.05, "tokens_per_second": 400, "reply_tokens": 10},
+        },
+        "load": {"reply_timeout_s": 20},
+    }
+    scenario = parse_scenario(data, "restart")
+    run = Run(scenario, RunOptions(runs_dir=tmp_path / "runs", out=io.StringIO()))
+    try:
+        platform = components.platform(
+            run.run_dir,
+            run.ready_dir / "platform.json",
+            scenario,
+            run.app_secret,
+            "127.0.0.1",
+            admin_token=run.admin_token,
+        )
+        run.platform_url = run._launch(platform, 60)["http"]
+        run._start_bots()
+        assert run.replicas is not None
+        halfway = threading.Event()
+        user = threading.Thread(target=lambda: asyncio.run(send(run.platform_url, 40, halfway)), daemon=True)
+        user.start()
+        assert halfway.wait(DEADLINE_S), "the user did not send"
+        # from this thread: a child dies with the thread that started it (procs.start)
+        restarted = run.replicas.apply(step("restart", 1))
+        user.join(DEADLINE_S)
+        assert not user.is_alive()
+        ledger_url = run.platform_url + "/admin/ledger"
+        wait_until(lambda: http_json(ledger_url, token=run.admin_token)["messages"]["pending"] == 0, "every fate")
+        ledger = http_json(ledger_url, token=run.admin_token)
+        assert ledger["messages"]["sent"] == 40 and ledger["messages"]["replied"] == 40, ledger["messages"]
+        assert ledger["messages"]["lost"] == 0
+        [incident] = ledger["incidents"]
+        assert incident["id"] == restarted["incident"]
+        for group in ("in_flight", "sent_during"):
+            assert incident[group]["count"] == sum(incident[group]["fates"].values())
+            assert incident[group]["fates"]["lost"] == incident[group]["fates"]["pending"] == 0
+        assert restarted["new_pid"] != restarted["pid"]
+    finally:
+        for comp in reversed(run.components):
+            comp.stop()
+        shutil.rmtree(run.ready_dir, ignore_errors=True)
+
+
+async def send(url: str, messages: int, halfway: threading.Event) -> None:
+    """A user sends `messages` at about 20 a second, saying when half of them are out."""
+    async with aiohttp.ClientSession() as http:
+        user = await User.connect(http, url)
+        for i in range(messages):
+            await user.send(f"question {i}", conversation=f"cid-{i % 8}")  # one sender's are answered in turn
+            if i == messages // 2:
+                halfway.set()
+            await asyncio.sleep(0.05)
+        await user.ws.close()
