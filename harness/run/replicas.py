@@ -9,7 +9,9 @@ reports as serving (active-standby: the oldest; active-active: the one that took
 Before a kill, a stop or a restart of a running replica, the emulator is asked to open an incident on
 its connection (POST /admin/incidents), so that the ledger follows the messages in flight there.
 Every applied process fault is recorded (manifest.json `process_faults`) with its wall, simulated and
-unix time, the pid signalled and, for a restart, the new pid.
+unix time, the pid signalled and, for a restart, the new pid. A restart does not wait for the new
+process to connect (the play goes on). Faults are applied from the thread that plays the run: a child
+dies with the thread that started it (harness.core.procs).
 """
 
 from __future__ import annotations
