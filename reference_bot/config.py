@@ -106,6 +106,9 @@ class Buffer(Section):
     # up on it and answering would only delay the messages behind it. 0 = no deadline.
     deadline_seconds: float = Field(60.0, ge=0.0, le=86_400.0)
     on_deadline: Literal["apologize", "drop"] = "apologize"
+    # When a robot message is ACKed: on_receipt (once queued) or after_answer (once answered, as the
+    # DingTalk SDKs do: a process that dies holding it leaves it unACKed, so the platform redelivers it).
+    ack: Literal["on_receipt", "after_answer"] = "on_receipt"
 
 
 class Engine(Section):

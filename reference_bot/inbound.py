@@ -1,4 +1,7 @@
-"""Inbound path: decide each EVENT / CALLBACK frame's ACK at once, queue robot messages for workers.
+"""Inbound path: decide each EVENT / CALLBACK frame's ACK, queue robot messages for workers.
+
+A robot message is ACKed once queued, or with `buffer.ack = "after_answer"` once answered (a future the
+stream client sends when it resolves): a process killed while holding it then leaves it unACKed.
 
 The buffer is bounded. A message that does not fit is ACKed with a redelivery code and counted, so
 the platform keeps it and tries again: nothing is dropped silently. A msgId already taken in is
@@ -31,6 +34,8 @@ WARNING = 30
 class Inbound:
     msg: StandardMessage
     received_at: float  # time.perf_counter() when the frame arrived
+    ack: asyncio.Future[str] | None = None  # after_answer: resolved with the ACK frame once answered
+    message_id: str = ""  # the delivery's messageId, which that ACK names
 
 
 class InboundBuffer:
@@ -68,7 +73,7 @@ class InboundBuffer:
 
     # --- frames (called by the stream client, synchronously, for each EVENT / CALLBACK) ---
 
-    def on_frame(self, frame: Frame) -> str:
+    def on_frame(self, frame: Frame) -> str | asyncio.Future[str]:
         if frame.type == "EVENT":
             return self._on_event(frame)
         if frame.topic != ROBOT_TOPIC:
@@ -102,7 +107,7 @@ class InboundBuffer:
         event(BotEvent.MESSAGE_REJECTED, WARNING, messageId=frame.message_id, msgId=msg_id, reason=reason)
         return ack(frame.message_id, BAD_REQUEST, reason)
 
-    def _on_robot_message(self, frame: Frame) -> str:
+    def _on_robot_message(self, frame: Frame) -> str | asyncio.Future[str]:
         received_at = time.perf_counter()
         try:
             msg = from_robot_message(frame.json_data())
@@ -118,8 +123,9 @@ class InboundBuffer:
             self.metrics.duplicates.inc()
             event(BotEvent.DUPLICATE_DROPPED, msgId=msg.msg_id, conversationId=msg.conversation_id)
             return ack(frame.message_id)
+        later = asyncio.get_running_loop().create_future() if self.config.ack == "after_answer" else None
         try:
-            self.queue.put_nowait(Inbound(msg, received_at))
+            self.queue.put_nowait(Inbound(msg, received_at, later, frame.message_id))
         except asyncio.QueueFull:
             self.metrics.queue_rejected.labels(queue=INBOUND_QUEUE).inc()
             event(
@@ -139,7 +145,7 @@ class InboundBuffer:
             msgtype=msg.msgtype,
             kind=msg.conversation_kind,
         )
-        return ack(frame.message_id)
+        return ack(frame.message_id) if later is None else later
 
     async def _work(self) -> None:
         while True:
@@ -147,12 +153,23 @@ class InboundBuffer:
             self._depth.set(self.queue.qsize())
             self.busy += 1
             try:
-                await self._answer_in_order(item)
-            except Exception:  # one message's failure must not kill the worker
-                event(BotEvent.HANDLER_CRASHED, 40, msgId=item.msg.msg_id, exc_info=True)
+                answer = await self._answered(item)
+                if item.ack is not None and not item.ack.done():  # after_answer: the ACK goes now
+                    item.ack.set_result(answer)
             finally:
                 self.busy -= 1
                 self.queue.task_done()
+
+    async def _answered(self, item: Inbound) -> str:
+        """Answer one message; the ACK that says how it went (a crash asks for a redelivery)."""
+        try:
+            await self._answer_in_order(item)
+        except Exception:  # one message's failure must not kill the worker
+            event(BotEvent.HANDLER_CRASHED, 40, msgId=item.msg.msg_id, exc_info=True)
+            if item.ack is not None:
+                self.recent.discard(item.msg.msg_id)  # its redelivery must be answered, not dropped
+            return ack(item.message_id, REDELIVER, "internal error, deliver again later")
+        return ack(item.message_id)
 
     async def _answer_in_order(self, item: Inbound) -> None:
         # Taken without awaiting after queue.get(), so workers line up in queue order (asyncio.Lock is FIFO).

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import itertools
 import random
 from collections import deque
@@ -53,7 +55,7 @@ class StreamClient:
         config: BotConfig,
         client_id: str,
         client_secret: str,
-        on_frame: Callable[[Frame], str | None],
+        on_frame: Callable[[Frame], str | asyncio.Future[str] | None],
         metrics: BotMetrics,
         presence: Presence,
         rand: Callable[[], float] = random.random,
@@ -203,7 +205,9 @@ class StreamClient:
             async for msg in ws:
                 if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     answer = self._on_text(conn, msg.data)
-                    if answer is not None and not ws.closed:
+                    if isinstance(answer, asyncio.Future):  # an ACK that goes once the message is answered
+                        answer.add_done_callback(functools.partial(self._ack_later, conn))
+                    elif answer is not None and not ws.closed:
                         await ws.send_str(answer)
                 elif msg.type == aiohttp.WSMsgType.ERROR:
                     reason = "error"
@@ -221,7 +225,21 @@ class StreamClient:
             event(BotEvent.STREAM_CLOSED, connection=conn.local_id, reason=reason, close_code=ws.close_code)
         return reason
 
-    def _on_text(self, conn: Connection, text: str | bytes) -> str | None:
+    def _ack_later(self, conn: Connection, answer: asyncio.Future[str]) -> None:
+        """Send a deferred ACK on the connection its frame came on, if that one is still open (if not,
+        the platform redelivers the message elsewhere)."""
+        if answer.cancelled() or conn.ws.closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._send_quietly(conn, answer.result()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _send_quietly(conn: Connection, text: str) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
+            await conn.ws.send_str(text)
+
+    def _on_text(self, conn: Connection, text: str | bytes) -> str | asyncio.Future[str] | None:
         try:
             frame = parse_frame(text)
         except FrameError as exc:

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from harness.core import eventloop
-from harness.core.contract import ADMIN_TOKEN_ENV, APIS, DEFAULT_HOST, ExitCode
+from harness.core.contract import ADMIN_TOKEN_ENV, APIS, DEFAULT_HOST, ROUTING_MODES, ExitCode
 from harness.core.faults import QPS_MODES, FaultError
 from harness.core.readiness import write_ready_file
 from harness.platform import sdk
@@ -69,6 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     timing.add_argument("--max-payload", type=int, metavar="BYTES", help="largest accepted frame / HTTP body")
     timing.add_argument("--qps-mode", choices=QPS_MODES, help="rate limit answer: 429 or DingTalk's 403 QPS code")
     timing.add_argument(
+        "--routing",
+        choices=ROUTING_MODES,
+        help="pushes to any live connection (active-active) or to the oldest (active-standby)",
+    )
+    timing.add_argument(
         "--qps",
         action="append",
         default=[],
@@ -107,6 +112,7 @@ def build(args: argparse.Namespace) -> tuple[Settings, dict[str, Any]]:
         ("redeliver_max", "redeliver_max"),
         ("max_payload", "max_payload_bytes"),
         ("qps_mode", "qps_mode"),
+        ("routing", "routing"),
     ):
         if getattr(args, flag) is not None:
             changes[name] = getattr(args, flag)

@@ -69,7 +69,7 @@ class ConfigError(ValueError):
 class FieldProblem(ValueError):
     """Raised by a model's cross-field check to blame one of its fields (not the whole table)."""
 
-    def __init__(self, field: str | int, problem: str) -> None:
+    def __init__(self, field: str | int | tuple[str | int, ...], problem: str) -> None:
         super().__init__(problem)
         self.field = field
         self.problem = problem
@@ -136,7 +136,8 @@ def _problem(err: Any, model: type[BaseModel]) -> tuple[list[Any], str]:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     cause = ctx.get("error")
     if isinstance(cause, FieldProblem):
-        return [*loc, cause.field], cause.problem
+        field = cause.field if isinstance(cause.field, tuple) else (cause.field,)
+        return [*loc, *field], cause.problem
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
         return loc, owner.unknown_field_problem(str(loc[-1])) if owner else "unknown field"

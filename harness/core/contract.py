@@ -258,6 +258,10 @@ RETRY_MAX_ATTEMPTS = 3
 RETRY_BACKOFF_FACTOR = 1.5
 TOKEN_TTL_SECONDS = 3600
 TICKET_TTL_SECONDS = 90
+# How the platform spreads one app's pushes over its live stream connections (docs/platform.md
+# "Routing"): to any of them, or all to the oldest one while it lives (the next oldest takes over).
+ROUTING_MODES = ("active-active", "active-standby")
+MAX_REPLICAS = 16  # bot processes a run may start on one app's credentials
 PERMISSION_SCOPES = ("Card.Streaming.Write", "Card.Instance.Write", "qyapi_robot_sendmsg")
 # The permission scope each reply API needs (a 403 names it in accessdenieddetail.requiredScopes).
 REQUIRED_SCOPE = {

@@ -11,6 +11,11 @@ before `at`. Both times are points on a simulated clock ("Wed 10:15" or seconds 
 in a run the run plays the entries on the scenario's simulated week; an emulator on its own plays them
 on a clock that reads Monday 00:00 when it starts (or when the POST arrives) and runs at real speed,
 so `at = 60` there means one minute after the start. `FaultTimeline` is that one semantics.
+
+A scenario's entries (`RunFault`) may instead act on a bot process the run started: `process` = kill
+(SIGKILL), stop (SIGSTOP: a hung process), cont (SIGCONT) or restart (SIGKILL if it runs, then start it
+again), aimed at `replica` (a number, or "serving": the one the platform routes to). With `until`, a
+kill is followed by a restart and a stop by a cont of the same replica.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -34,11 +39,14 @@ from harness.core.config import (
     load,
     sim_seconds,
 )
-from harness.core.contract import APIS
+from harness.core.contract import APIS, MAX_REPLICAS
 
 FORCED_STATUSES = (401, 403, 429)
 QPS_MODES = ("429", "403")  # how a QPS limit answers: 429, or DingTalk's 403 QpsLimit code
 MAX_QPS = 1_000_000.0
+PROCESS_ACTIONS = ("kill", "stop", "cont", "restart")
+UNDO_ACTION = {"kill": "restart", "stop": "cont"}  # what `until` does after a process fault
+SERVING: Final = "serving"  # the replica whose connection the platform routes to (docs/scenarios.md)
 
 # mypy cannot read a Literal spelled from a tuple; pydantic (and the JSON Schema) can, and the tuple
 # in the contract stays the one list of names.
@@ -108,12 +116,15 @@ class ScheduledFault(ConfigModel):
 
     @model_validator(mode="after")
     def _check(self) -> ScheduledFault:
-        if not self.set:
-            raise FieldProblem("set", "must name at least one fault switch (docs/platform.md)")
+        self._check_action()
         until = self.until_s
         if until is not None and until <= self.at_s:
             raise FieldProblem("until", "must be after `at`")
         return self
+
+    def _check_action(self) -> None:
+        if not self.set:
+            raise FieldProblem("set", "must name at least one fault switch (docs/platform.md)")
 
     @property
     def at_s(self) -> float:
@@ -122,6 +133,50 @@ class ScheduledFault(ConfigModel):
     @property
     def until_s(self) -> float | None:
         return None if self.until is None else sim_seconds(self.until)
+
+
+Replica = Annotated[int, Field(ge=1, le=MAX_REPLICAS)] | Literal["serving"]
+
+
+class RunFault(ScheduledFault):
+    """A scenario's `[[faults]]` entry: emulator switches (`set`), or a process fault on a bot replica."""
+
+    set: Annotated[dict[str, Any], held_as(FaultSwitches, FaultSwitches.changes)] = Field(
+        {}, description='the fault switches to apply (docs/platform.md "Faults"); not with `process`'
+    )
+    process: Literal[PROCESS_ACTIONS] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="act on a bot process instead: kill (SIGKILL), stop (SIGSTOP), cont (SIGCONT), restart "
+        "(SIGKILL if running, then start); with `until`, a kill is undone by a restart, a stop by a cont",
+    )
+    replica: Replica = Field(
+        SERVING,
+        description='process faults: the replica number (1 = the first started), or "serving": the one the '
+        "platform routes to (active-active: the one that received the most pushes)",
+    )
+
+    def _check_action(self) -> None:
+        if self.process is None:
+            if "replica" in self.model_fields_set:
+                raise FieldProblem("replica", "only applies with `process`")
+            if not self.set:
+                raise FieldProblem(
+                    "set", "must name at least one fault switch (docs/platform.md), or give `process` instead"
+                )
+            return
+        if self.set:
+            raise FieldProblem("process", "an entry either sets switches or acts on a process; split it in two")
+        if self.until is not None and self.process not in UNDO_ACTION:
+            raise FieldProblem(
+                "until", f"only a kill (restarted) or a stop (continued) can be undone, not {self.process!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as a scenario file holds it: switches, or a process fault, never both kinds of key."""
+        data = self.model_dump()
+        for key in ("set",) if self.process else ("process", "replica"):
+            del data[key]
+        return data
 
 
 class FaultsTable(FaultSwitches):
@@ -179,6 +234,9 @@ class FaultStep:
     changes: dict[str, Any]
     label: str
     revert_keys: tuple[str, ...] = ()  # an `until`: put these keys back to their values before `at`
+    entry: int = 0  # index of the schedule entry it comes from
+    process: str = ""  # a process fault: the action (changes is then empty)
+    replica: int | str = ""  # ... its aim; "" for an `until`: the replica its entry's `at` acted on
 
 
 class FaultTimeline:
@@ -187,9 +245,17 @@ class FaultTimeline:
     def __init__(self, entries: list[ScheduledFault], where: str = "faults") -> None:
         steps = []
         for i, entry in enumerate(entries):
-            steps.append(FaultStep(entry.at_s, entry.set, f"{where}[{i}] at {entry.at}"))
+            if isinstance(entry, RunFault) and entry.process is not None:
+                label = f"{where}[{i}] at {entry.at}"
+                steps.append(FaultStep(entry.at_s, {}, label, (), i, entry.process, entry.replica))
+                if entry.until_s is not None:
+                    undo = UNDO_ACTION[entry.process]
+                    steps.append(FaultStep(entry.until_s, {}, f"{where}[{i}] until {entry.until}", (), i, undo))
+                continue
+            steps.append(FaultStep(entry.at_s, entry.set, f"{where}[{i}] at {entry.at}", entry=i))
             if entry.until_s is not None:
-                steps.append(FaultStep(entry.until_s, {}, f"{where}[{i}] until {entry.until}", tuple(entry.set)))
+                label = f"{where}[{i}] until {entry.until}"
+                steps.append(FaultStep(entry.until_s, {}, label, tuple(entry.set), i))
         self.steps = sorted(steps, key=lambda s: s.at_s)
         self.saved: dict[str, Any] = {}
 

@@ -20,6 +20,7 @@ from harness.core.contract import (
     DEFAULT_HOST,
     HEARTBEAT_SECONDS,
     PERMISSION_SCOPES,
+    ROUTING_MODES,
     TICKET_TTL_SECONDS,
     TOKEN_TTL_SECONDS,
 )
@@ -110,6 +111,8 @@ class Timings(ConfigModel):
     # WS frames and HTTP bodies larger than this are refused
     max_payload_bytes: int = Field(64 * 1024, ge=256, le=1 << 30)
     qps_mode: Literal[QPS_MODES] = "429"  # "429" (Throttling) or "403" (DingTalk's QpsLimitForAppkeyAndApi)
+    # how one app's pushes spread over its connections: any at random, or the oldest (docs/platform.md)
+    routing: Literal[ROUTING_MODES] = "active-active"  # type: ignore[valid-type]
     lost_sample_size: int = Field(200, ge=0, le=100_000)
     signature_window_s: Seconds = 3600.0  # robot webhook timestamps accepted within this of now
     # TCP connections (harness/platform/sockets.py): at most this many open at once

@@ -1,4 +1,10 @@
-"""The stream gateway: connections/open, tickets, the bot's WebSocket, pushes, ACKs and redelivery."""
+"""The stream gateway: connections/open, tickets, the bot's WebSocket, pushes, ACKs and redelivery.
+
+Routing (docs/platform.md "Routing"): a push goes to one live connection of the app that subscribes to
+its topic; active-active picks one at random, active-standby the oldest (the next oldest takes over when
+it goes). A delivery not ACKed when its connection closes is redelivered at once (the platform knows the
+socket is gone); one whose ACK timeout fires goes to another connection when there is one.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from harness.core.contract import DingTalkCode
+from harness.core.contract import ROUTING_MODES, DingTalkCode
 from harness.core.faults import Faults
 from harness.platform import frames
 from harness.platform.clock import SYSTEM_CLOCK, Clock
@@ -54,6 +60,9 @@ class Connection:
     pings_unanswered: int = 0
     disconnect_id: str = ""  # SDK bots ACK the disconnect notice too; that ACK is expected, not unknown
     next_ping: float = 0.0
+    order: int = 0  # registration order: lower = older (active-standby prefers it)
+    peer_port: int = 0  # the bot's side of the socket, to tell which process holds it
+    pushes: int = 0
 
     def accepts(self, kind: str, topic: str) -> bool:
         return (kind, topic) in self.subscriptions or (kind, "*") in self.subscriptions
@@ -88,6 +97,8 @@ class Gateway:
         self.fault_hits: Counter[str] = Counter()
         self._next_storm = 0.0
         self._closing: set[asyncio.Task[bool]] = set()
+        self.routing: str = settings.routing
+        self._order = itertools.count(1)
 
     # --- HTTP: connections/open ---------------------------------------------------------------------
     async def open_connection(self, request: web.Request) -> web.Response:
@@ -141,6 +152,7 @@ class Gateway:
             max_msg_size=self.settings.max_payload_bytes, compress=False, autoping=True, timeout=CLOSE_TIMEOUT_S
         )
         await ws.prepare(request)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
         conn = Connection(
             frames.new_id(),
             ticket.app_id,
@@ -148,6 +160,8 @@ class Gateway:
             Outbox(ws),
             str(request.remote),
             next_ping=self.clock.monotonic() + self.settings.ping_interval_s,
+            order=next(self._order),
+            peer_port=int(peer[1]) if isinstance(peer, tuple) and len(peer) >= 2 else 0,
         )
         self._register(conn)
         try:
@@ -173,7 +187,9 @@ class Gateway:
     async def _unregister(self, conn: Connection, ws: web.WebSocketResponse) -> None:
         self.connections.pop(conn.id, None)
         self.ledger.connections["closed"] += 1
+        self.ledger.incidents.connection_closed(conn.id)
         self._gauge(conn.app_id)
+        self._redeliver_unacked(conn)
         await conn.outbox.aclose()
         log.info(
             "stream closed app=%s connection=%s code=%s unanswered_pings=%d",
@@ -255,16 +271,20 @@ class Gateway:
             if c.app_id == record.app_id and c.routable is routable and c.accepts(kind, record.topic)
         ]
 
-    def _push(self, record: Record) -> bool:
+    def _push(self, record: Record, avoid: str = "") -> bool:
+        """Push to a connection of the app (not `avoid` if another one can take it); False if none can."""
         targets = self._targets(record)
         if self.faults.grace_push_ratio and self.faults.hit(self.faults.grace_push_ratio):
             leaving = self._targets(record, routable=False)
             if leaving:
                 self.fault_hits["pushed_during_grace"] += 1
                 targets = leaving
+        if avoid and len(targets) > 1:
+            targets = [c for c in targets if c.id != avoid]
         if not targets:
             return False
-        conn = random.choice(targets)
+        conn = self._route(targets)
+        conn.pushes += 1
         delivery = frames.new_id()
         self.ledger.pushed(record, conn.id)
         self.in_flight[delivery] = record
@@ -281,6 +301,53 @@ class Gateway:
             conn.outbox.send(frame)
         return True
 
+    def _route(self, targets: list[Connection]) -> Connection:
+        if self.routing == "active-standby":
+            return min(targets, key=lambda c: c.order)
+        return random.choice(targets)
+
+    def set_routing(self, mode: str) -> None:
+        if mode not in ROUTING_MODES:
+            raise ValueError(f"mode must be one of {', '.join(ROUTING_MODES)}, got {mode!r}")
+        self.routing = mode
+        log.info("routing: %s", mode)
+
+    def serving(self, app_id: str | None = None) -> Connection | None:
+        """The connection pushes go to: active-standby the oldest routable one, active-active the one
+        that took the most pushes (the busiest); None without a routable connection."""
+        live = [c for c in self.connections.values() if c.routable and app_id in (None, c.app_id)]
+        if not live:
+            return None
+        if self.routing == "active-standby":
+            return min(live, key=lambda c: c.order)
+        return max(live, key=lambda c: (c.pushes, -c.order))
+
+    def open_incident(self, label: str, connection_id: str = "", app_id: str | None = None) -> dict[str, Any] | None:
+        """Follow the messages in flight on a connection (default: the serving one) that is about to be
+        faulted (incidents.py). None when there is no such connection."""
+        conn = self.connections.get(connection_id) if connection_id else self.serving(app_id)
+        if conn is None:
+            return None
+        unfinished = [r for r in self.ledger.records.values() if r.connection_id == conn.id and r.kind == "message"]
+        incident = self.ledger.incidents.open(label, conn.id, unfinished)
+        if incident is None:
+            return None
+        log.info(
+            "incident %d (%s): connection %s, %d message(s) in flight", incident.id, label, conn.id, len(unfinished)
+        )
+        return {"id": incident.id, "connection": conn.id, "in_flight": len(unfinished)}
+
+    def _redeliver_unacked(self, conn: Connection) -> None:
+        """Deliveries on a connection that is gone can never be ACKed: redeliver them now rather than at
+        their ACK timeout."""
+        gone = [d for d, r in self.in_flight.items() if r.connection_id == conn.id]
+        for delivery in gone:
+            record = self.in_flight.pop(delivery)
+            if record.acked_at is None:
+                self._redeliver_later(record, self.settings.redeliver_delay_s, avoid=conn.id)
+        if gone:
+            log.info("stream connection=%s closed with %d unACKed deliveries: redelivered", conn.id, len(gone))
+
     def _frame(self, record: Record, conn: Connection, delivery: str) -> str:
         if record.kind == "event":
             extra = {
@@ -293,16 +360,16 @@ class Gateway:
             return frames.server_frame("EVENT", record.topic, record.data, conn.app_id, conn.id, delivery, extra)
         return frames.server_frame("CALLBACK", record.topic, record.data, conn.app_id, conn.id, delivery)
 
-    def _redeliver_later(self, record: Record, delay: float) -> None:
+    def _redeliver_later(self, record: Record, delay: float, avoid: str = "") -> None:
         if record.final or record.deliveries > self.settings.redeliver_max:
             return
         if delay > 0:
-            self.after(delay, functools.partial(self._redeliver, record))
+            self.after(delay, functools.partial(self._redeliver, record, avoid))
         else:
-            self._redeliver(record)
+            self._redeliver(record, avoid)
 
-    def _redeliver(self, record: Record) -> None:
-        if not record.final and not self._push(record):
+    def _redeliver(self, record: Record, avoid: str = "") -> None:
+        if not record.final and not self._push(record, avoid):
             self.waiting.setdefault(record.app_id, deque()).append(record)
 
     def _flush_waiting(self, app_id: str) -> None:
@@ -375,7 +442,7 @@ class Gateway:
                 if len(self._timed_out) > TIMED_OUT_MEMORY:
                     self._timed_out.popitem(last=False)
             if record is not None and record.acked_at is None:
-                self._redeliver_later(record, self.settings.redeliver_delay_s)
+                self._redeliver_later(record, self.settings.redeliver_delay_s, avoid=record.connection_id)
 
     def _housekeeping(self, now: float) -> None:
         for ticket_id in [t for t, v in self.tickets.items() if now > v.expires_at]:
@@ -410,9 +477,22 @@ class Gateway:
             self._next_storm = now + storm
 
     def status(self) -> dict[str, Any]:
+        apps = {c.app_id for c in self.connections.values()}
+        serving = {conn.id for conn in map(self.serving, apps) if conn is not None}
         return {
+            "routing": self.routing,
             "connections": [
-                {"id": c.id, "app": c.app_id, "routable": c.routable, "peer": c.peer} for c in self.connections.values()
+                {
+                    "id": c.id,
+                    "app": c.app_id,
+                    "routable": c.routable,
+                    "peer": c.peer,
+                    "peer_port": c.peer_port,
+                    "order": c.order,
+                    "pushes": c.pushes,
+                    "serving": c.id in serving,
+                }
+                for c in self.connections.values()
             ],
             "waiting": {app: len(q) for app, q in self.waiting.items()},
             "in_flight": len(self.in_flight),

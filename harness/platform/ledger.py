@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from harness.core.histograms import encode, new_histogram, percentile_seconds, record_seconds
 from harness.platform.clock import SYSTEM_CLOCK, Clock
+from harness.platform.incidents import Incidents
 from harness.platform.metrics import PlatformMetrics
 
 RECENT_FINAL_IDS = 20_000
@@ -99,6 +100,7 @@ class Ledger:
         # push = sent -> first push, ack = first push -> ACK 200, first_chunk / reply = sent -> answer,
         # late_reply = sent -> the first answer to a message already lost (after the reply timeout).
         self.latency = {name: new_histogram() for name in ("push", "ack", "first_chunk", "reply", "late_reply")}
+        self.incidents = Incidents(clock)  # messages caught by bot process faults, to their fates
 
     # --- stages -----------------------------------------------------------------------------------
     def open(self, record: Record) -> None:
@@ -110,6 +112,7 @@ class Ledger:
             return
         self._by_conversation.setdefault(record.conversation_id, deque()).append(record.msg_id)
         self._count("sent")
+        self.incidents.sent(record)
 
     def pushed(self, record: Record, connection_id: str) -> None:
         record.deliveries += 1
@@ -124,6 +127,7 @@ class Ledger:
             self.event_counts[stage] += 1
         else:
             self._count(stage)
+            self.incidents.pushed(record, connection_id)
 
     def acked(self, record: Record) -> None:
         if record.acked_at is not None:
@@ -162,6 +166,7 @@ class Ledger:
         """A reply arrived for a message that is already final: count it as duplicate or late. The first
         answer to a lost message also counts that message as answered late, at the stage it was lost."""
         outcome, sent = self._recent_final.get(msg_id, ("", 0.0))
+        self.incidents.answered_again(msg_id, outcome)
         if outcome == "replied":
             self.counts["duplicate_replies"] += 1
             return
@@ -257,6 +262,7 @@ class Ledger:
             "login_failures": failures,
             "connections": dict(self.connections),
             "lost_sample": list(self.lost_sample),
+            "incidents": self.incidents.summary(),
             "latency": {
                 name: {
                     "count": hist.get_total_count(),
@@ -277,6 +283,8 @@ class Ledger:
         if record.final:
             return
         record.final = True
+        if record.kind == "message":
+            self.incidents.final(record, outcome)
         self.records.pop(record.msg_id, None)
         queue = self._by_conversation.get(record.conversation_id)
         if queue is not None:  # keep only unfinished ids: finished ones leave from the head

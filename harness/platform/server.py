@@ -102,6 +102,8 @@ class PlatformServer:
                 web.get("/admin/faults", self._admin(self._get_faults)),
                 web.post("/admin/faults", self._admin(self._post_faults)),
                 web.post("/admin/actions/disconnect", self._admin(self._disconnect)),
+                web.post("/admin/routing", self._admin(self._post_routing)),
+                web.post("/admin/incidents", self._admin(self._post_incident)),
             ]
         )
         return app
@@ -230,6 +232,41 @@ class PlatformServer:
             self._tasks.append(asyncio.get_running_loop().create_task(schedule.run()))
         log.info("faults changed: %s", changes)
         return web.json_response(self.faults.as_dict())
+
+    async def _body(self, request: web.Request) -> dict[str, Any] | None:
+        """A JSON object body ({} when there is none); None when it is not one."""
+        try:
+            body = jsontext.parse(await request.read()) if request.can_read_body else {}
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    async def _post_routing(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        try:
+            self.gateway.set_routing(body.get("mode") if body is not None else None)  # type: ignore[arg-type]
+        except ValueError as exc:
+            return web.json_response({"code": "InvalidParameter", "message": f"body.{exc}"}, status=400)
+        return web.json_response({"routing": self.gateway.routing})
+
+    async def _post_incident(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        label, connection = (body or {}).get("label", ""), (body or {}).get("connection", "")
+        if body is None or not isinstance(label, str) or not isinstance(connection, str):
+            return web.json_response(
+                {
+                    "code": "InvalidParameter",
+                    "message": 'body must be {"label": "<text>", "connection": "<connection id>"}; '
+                    "without a connection: the serving one",
+                },
+                status=400,
+            )
+        opened = self.gateway.open_incident(label, connection)
+        if opened is None:
+            return web.json_response(
+                {"code": "NotFound", "message": f"no live connection {connection or '(serving)'} to follow"}, status=404
+            )
+        return web.json_response(opened)
 
     async def _disconnect(self, request: web.Request) -> web.Response:
         try:

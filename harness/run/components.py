@@ -17,6 +17,7 @@ from harness.platform import sdk
 from harness.run.processes import Component
 
 APP_ID = "harness-app"
+REPLICA_ENV = "HARNESS_REPLICA"  # which replica a bot process is (1, 2, ...): a command bot picks its ports by it
 
 
 def locustfile() -> str:
@@ -67,6 +68,8 @@ def platform(
         f"{scenario.load.reply_timeout_s:g}",
         "--drain",
         f"{scenario.load.reply_timeout_s if drain else 0:g}",
+        "--routing",
+        scenario.target.mode,
     ]
     return Component(
         "platform",
@@ -97,6 +100,12 @@ def bot_env(
     }
 
 
+def bot_name(replica: int) -> str:
+    """The component name of a bot replica: "bot" for the first (so a one-replica run, its profiling
+    windows, its Prometheus job and the report's bot figures read as before), then "bot-2", "bot-3"."""
+    return "bot" if replica <= 1 else f"bot-{replica}"
+
+
 def reference_bot(
     run_dir: Path,
     ready: Path,
@@ -106,9 +115,13 @@ def reference_bot(
     host: str,
     app_id: str = APP_ID,
     settings: dict[str, Any] | None = None,
+    replica: int = 1,
+    admin_port: int = 0,
 ) -> Component:
     """`settings`: config fields by dotted name, each passed as `--set FIELD=<JSON value>` (default: the
-    scenario's target.config)."""
+    scenario's target.config). `replica`: which of the scenario's replicas (its name and log files);
+    `admin_port`: 0 = ephemeral (a replica that is restarted keeps the port it was given)."""
+    name = bot_name(replica)
     argv = [
         PYTHON,
         "-m",
@@ -123,13 +136,14 @@ def reference_bot(
         "--ready-file",
         str(ready),
         "--log-file",
-        str(run_dir / "logs" / "bot.log"),
+        str(run_dir / "logs" / f"{name}.log"),
+        *(["--admin-port", str(admin_port)] if admin_port else []),
     ]
     for key, value in scenario.target.engine.items():
         argv += [f"--{key.replace('_', '-')}", str(value)]
     for field, value in (scenario.target.bot_settings() if settings is None else settings).items():
         argv += ["--set", f"{field}={json.dumps(value)}"]
-    return Component("bot", argv, run_dir / "logs" / "bot.out.log", env=env, ready_file=ready, stop_grace_s=20)
+    return Component(name, argv, run_dir / "logs" / f"{name}.out.log", env=env, ready_file=ready, stop_grace_s=20)
 
 
 def target_problem(scenario: Scenario) -> str | None:
@@ -152,8 +166,9 @@ def target_problem(scenario: Scenario) -> str | None:
     return None
 
 
-def command_bot(run_dir: Path, env: dict[str, str], scenario: Scenario) -> Component:
-    return Component("bot", scenario.target.command, run_dir / "logs" / "bot.log", env=env, stop_grace_s=20)
+def command_bot(run_dir: Path, env: dict[str, str], scenario: Scenario, replica: int = 1) -> Component:
+    name = bot_name(replica)
+    return Component(name, scenario.target.command, run_dir / "logs" / f"{name}.log", env=env, stop_grace_s=20)
 
 
 def locust_master(

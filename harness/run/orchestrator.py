@@ -43,6 +43,7 @@ from harness.run.pollers import FaultScheduler, LedgerPoller, http_json
 from harness.run.processes import Component
 from harness.run.profiler import ProfilingSchedule
 from harness.run.progress import LiveStatus, WindowsTail, emit, progress_line, summary_lines
+from harness.run.replicas import Replicas
 from harness.run.sampler import Sampler
 
 log = logging.getLogger("harness.run")
@@ -102,6 +103,7 @@ class Run:
         self.prometheus_started = 0.0
         self.ledger: LedgerPoller | None = None
         self.faults: FaultScheduler | None = None
+        self.replicas: Replicas | None = None
         self.alertmanager: Any = None
         self.profiler = ProfilingSchedule(
             scenario.profiling,
@@ -130,6 +132,7 @@ class Run:
             planned_wall_s=self.plan.duration_s,
             workers=self.workers,
             faults_applied=[],
+            process_faults=[],
             profiles=[],
             memory_snapshots=[],
             prometheus={"available": False, "reason": "the run ended before Prometheus was started"},
@@ -234,26 +237,7 @@ class Run:
                 60,
             )
             self.platform_url = urls["http"]
-            env = components.bot_env(self.platform_url, self.app_secret, self.admin_password, self.scenario)
-            env.update(self.profiler.snapshot_env("bot"))
-            if target.kind == "reference":
-                urls = self._launch(
-                    components.reference_bot(
-                        self.run_dir,
-                        self.ready_dir / "bot.json",
-                        self.platform_url,
-                        env,
-                        self.scenario,
-                        self.options.listen,
-                        settings=self._bot_settings(),
-                    ),
-                    target.ready_timeout_s,
-                )
-                self.bot_admin_url = urls["http"]
-                self.bot_metrics_url = urls["http"] + "/metrics"
-            else:
-                self._launch(components.command_bot(self.run_dir, env, self.scenario))
-            self._wait_bot_connected(target.ready_timeout_s)
+            self._start_bots()
         self.sampler.bot_metrics_url = self.bot_metrics_url
         self.ledger = LedgerPoller(self.platform_url, self._lines("ledger.jsonl"), self.clock, self.admin_token)
         self.faults = FaultScheduler(
@@ -261,6 +245,7 @@ class Run:
             self.scenario.faults,
             lambda applied: self.manifest.data["faults_applied"].append(applied),
             self.admin_token,
+            None if self.replicas is None else self.replicas.apply,
         )
         host, remote = self.options.listen, self.options.remote_workers
         port = self.options.master_port or procs.free_port()
@@ -292,6 +277,56 @@ class Run:
                 f"{components.remote_worker_command(host, port)}"
             )
         self._wait_load_started(600 if remote else 60)
+
+    def _start_bots(self) -> None:
+        """The scenario's replicas one after the other, each connected before the next starts (so the
+        first is the oldest connection: the one active-standby routing serves from)."""
+        target = self.scenario.target
+        env = components.bot_env(self.platform_url, self.app_secret, self.admin_password, self.scenario)
+        settings = self._bot_settings() if target.kind == "reference" else {}
+        self.replicas = Replicas(
+            self.platform_url,
+            self.admin_token,
+            self._restarted,
+            self._process_fault_applied,
+            self.clock,
+        )
+        for replica in range(1, target.replicas + 1):
+            name = components.bot_name(replica)
+            replica_env = {**env, components.REPLICA_ENV: str(replica), **self.profiler.snapshot_env(name)}
+            if target.kind == "reference":
+                comp = components.reference_bot(
+                    self.run_dir,
+                    self.ready_dir / f"{name}.json",
+                    self.platform_url,
+                    replica_env,
+                    self.scenario,
+                    self.options.listen,
+                    settings=settings,
+                    replica=replica,
+                    admin_port=procs.free_port(self.options.listen),
+                )
+                urls = self._launch(comp, target.ready_timeout_s)
+                if replica == 1:  # the load generator's abusive client and Prometheus use the first
+                    self.bot_admin_url = urls["http"]
+                    self.bot_metrics_url = urls["http"] + "/metrics"
+            else:
+                comp = components.command_bot(self.run_dir, replica_env, self.scenario, replica)
+                self._launch(comp)
+            self.replicas.add(comp)
+            self._wait_bot_connected(target.ready_timeout_s, connections=replica)
+
+    def _restarted(self, comp: Component) -> None:
+        self.manifest.component(comp.name, pid=comp.pid)
+        self.sampler.watch(comp.name, comp.pid)
+
+    def _process_fault_applied(self, applied: dict[str, Any]) -> None:
+        self.manifest.data["process_faults"].append(applied)
+        self.manifest.save()
+        what = applied.get("skipped") or f"pid {applied.get('pid')}" + (
+            f", {applied['in_flight']} message(s) in flight" if "in_flight" in applied else ""
+        )
+        self.say(f"fault {applied['step']}: {applied['process']} {applied.get('component', '')} ({what})")
 
     def _bot_settings(self) -> dict[str, Any]:
         """The reference bot's config fields from the scenario, with the run's own Redis for its answer
@@ -326,19 +361,21 @@ class Run:
         self._warn(f"{reason}: the run goes on WITHOUT the answer cache the scenario asked for ({redis.INSTALL_HINT})")
         return ""
 
-    def _wait_bot_connected(self, timeout: float) -> None:
-        """The bot is ready when the emulator sees its stream connection (works for any bot)."""
+    def _wait_bot_connected(self, timeout: float, connections: int = 1) -> None:
+        """The bot is ready when the emulator sees its stream connection (works for any bot); with
+        replicas, when it sees one per replica started so far."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
             try:
                 ledger = http_json(self.platform_url + "/admin/ledger", token=self.admin_token)
-                if ledger["connections"]["current"] >= 1:
+                if ledger["connections"]["current"] >= connections:
                     return
             except (OSError, ValueError, KeyError):
                 pass
             time.sleep(0.2)
-        raise Abort(f"the bot did not open a stream connection to the platform within {timeout:.0f} s")
+        which = "the bot" if connections == 1 else f"bot replica {connections}"
+        raise Abort(f"{which} did not open a stream connection to the platform within {timeout:.0f} s")
 
     def _start_prometheus(self, targets: dict[str, str]) -> None:
         mon = self.scenario.monitoring
@@ -506,6 +543,9 @@ class Run:
         if self.abort_reason:  # say why at once, while the released reserve has room: logs may fill it next
             self.manifest.update(status="aborted", abort_reason=self.abort_reason)
         shutdown_at = time.time()  # Prometheus' scrape record is read up to here: stopped targets fail scrapes
+        if self.replicas is not None:
+            self.manifest.update(replicas=self.replicas.final_state())
+            self.replicas.continue_all()
         self.profiler.stop()
         # the master first: stopping, it collects the workers' last windows before they quit
         order = ["loadgen-master", "loadgen-worker", "bot", "redis", "platform"]

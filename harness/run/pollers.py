@@ -8,7 +8,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from harness.core.faults import FaultTimeline, ScheduledFault
+from harness.core.faults import FaultStep, FaultTimeline, ScheduledFault
 from harness.core.runfolder.jsonlines import JsonLinesWriter
 from harness.core.timemap import TimeMap
 
@@ -50,7 +50,8 @@ class LedgerPoller:
 
 
 class FaultScheduler:
-    """Plays the scenario's `[[faults]]` on its simulated week through the emulator's POST /admin/faults."""
+    """Plays the scenario's `[[faults]]` on its simulated week: switches through the emulator's POST
+    /admin/faults, process faults through `on_process` (replicas.py)."""
 
     def __init__(
         self,
@@ -58,14 +59,20 @@ class FaultScheduler:
         faults: list[ScheduledFault],
         on_applied: Callable[[dict[str, Any]], None],
         token: str = "",
+        on_process: Callable[[FaultStep], object] | None = None,
     ) -> None:
         self.url = platform_url.rstrip("/") + "/admin/faults"
         self.on_applied = on_applied
         self.token = token
+        self.on_process = on_process
         self.timeline = FaultTimeline(faults)
 
     def tick(self, timemap: TimeMap, wall: float, sim: float) -> None:
         for step in self.timeline.due(lambda at_s: timemap.wall_at(at_s) <= wall):
+            if step.process:
+                if self.on_process is not None:
+                    self.on_process(step)
+                continue
             changes = self.timeline.changes(step, {} if step.revert_keys else http_json(self.url, token=self.token))
             answer = http_json(self.url, changes, token=self.token)
             self.on_applied({"wall": wall, "sim": sim, "step": step.label, "set": changes, "faults": answer})

@@ -111,3 +111,26 @@ async def test_refused_connections_back_off_on_schedule_then_recover():
     finally:
         await bot.stop()
     assert bot.metrics.value("chatbot_stream_reconnects_total", reason="open_failed") >= 5
+
+
+@async_test
+async def test_after_answer_acks_once_answered_so_a_bot_that_dies_holding_a_message_has_it_redelivered():
+    slow = {"engine__reply_tokens": 10, "engine__tokens_per_second": 10.0}  # about a second per answer
+    async with running(buffer__ack="after_answer", **slow) as (srv, _bot), User.connect(srv.url) as user:
+        await user.until(await user.send("a question"))
+        await wait_for(lambda: srv.ledger.counts["acked"] == 1, "the ACK after the answer")
+        assert srv.summary()["latency"]["ack"]["p50_s"] >= 0.8  # push -> ACK spans the answer
+        other = ReferenceBot(bot_config(srv.url, buffer__ack="after_answer", **slow), secrets())
+        await other.start()
+        try:
+            await asyncio.wait_for(other.stream.connected_event.wait(), DEADLINE)
+            srv.gateway.set_routing("active-standby")  # the first bot serves, the other stands by
+            client = await user.send("another question")
+            await wait_for(lambda: srv.ledger.counts["pushed"] == 2, "the push to the serving bot")
+            await _bot.stream.stop()  # the serving bot goes, holding the message unACKed
+            reply = (await user.until(client))[-1]
+            assert reply["type"] == "reply"
+            messages = srv.summary()["messages"]
+            assert (messages["redelivered"], messages["replied"], messages["lost"]) == (1, 2, 0)
+        finally:
+            await other.stop(drain_seconds=2.0)

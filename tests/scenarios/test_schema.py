@@ -33,8 +33,9 @@ def test_the_schema_covers_every_field_and_refuses_unknown_ones():
     assert set(schema["properties"]) == set(Scenario.model_fields)
     assert schema["additionalProperties"] is False
     assert all(d.get("additionalProperties") is False for d in schema["$defs"].values() if d.get("type") == "object")
-    fault = schema["$defs"]["ScheduledFault"]
-    assert fault["required"] == ["at", "set"] and fault["properties"]["set"]["$ref"] == "#/$defs/FaultSwitches"
+    fault = schema["$defs"]["RunFault"]  # `set` or `process`: only `at` is required
+    assert fault["required"] == ["at"] and fault["properties"]["set"]["$ref"] == "#/$defs/FaultSwitches"
+    assert fault["properties"]["process"]["anyOf"][0]["enum"] == ["kill", "stop", "cont", "restart"]
     assert set(schema["properties"]["sla"]["default"]) == set(schema["$defs"]["Sla"]["properties"])
 
 

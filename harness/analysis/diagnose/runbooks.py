@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from harness.analysis.diagnose import api_errors, io_waits, leaks, loss, refusals, security, slowness
+from harness.analysis.diagnose import api_errors, failover, io_waits, leaks, loss, refusals, security, slowness
 from harness.analysis.diagnose.botlog import read_bot_log
 from harness.analysis.diagnose.context import BOT_LOG, Context
 from harness.analysis.diagnose.model import Finding, ordered
@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-RUNBOOKS = (loss, api_errors, refusals, slowness, io_waits, leaks, security)
+RUNBOOKS = (loss, failover, api_errors, refusals, slowness, io_waits, leaks, security)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from harness.analysis.diagnose.runbooks import Diagnosis, diagnose
 from harness.analysis.report.compare import compare
 from harness.analysis.report.conditions import run_conditions
 from harness.analysis.report.events import LedgerResult, aggregate_alerts, aggregate_ledger
+from harness.analysis.report.failover import failover_section
 from harness.analysis.report.growth import growth_section
 from harness.analysis.report.io_waits import aggregate_io
 from harness.analysis.report.load import LoadResult, aggregate_load, latency_summary
@@ -136,6 +137,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
         load, resources, messages, thresholds, target_kind=target_kind, bot_side=bot_side, refusals=refusals
     )
     accounting = _accounting(load, messages, folder)
+    failover = failover_section(folder, ledger.final)
 
     incomplete = list(folder.problems)
     if folder.status != "completed":
@@ -190,6 +192,7 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
             load.totals.sent / load.totals.wall_seconds if load.totals.wall_seconds else None,
             soak=folder.manifest.get("shape") == "soak",
         ),
+        failover=failover,
     )
     series = ChartSeries(
         load=load.series,

@@ -591,6 +591,52 @@ def judge(
     )
 
 
+class IncidentFates(_Model):
+    """How the messages of one group of an incident ended (the ledger's `incidents`; harness/platform/
+    incidents.py): answered without a redelivery, answered after one, answered after the reply timeout
+    (counted lost, then answered), never answered, not final when the ledger was written."""
+
+    replied: int
+    redelivered_replied: int
+    late: int
+    lost: int
+    pending: int
+
+
+class IncidentGroup(_Model):
+    count: int
+    fates: IncidentFates
+
+    @property
+    def answered_in_time(self) -> int:
+        return self.fates.replied + self.fates.redelivered_replied
+
+
+class ProcessFault(_Model):
+    """One process fault the run applied to a bot replica (manifest.json `process_faults`) and, for a kill,
+    stop or restart of a running replica, what the ledger followed of it (`incidents`)."""
+
+    step: str  # the [[faults]] entry and time, e.g. "faults[0] at Mon 10:00:08"
+    process: str  # kill, stop, cont, restart
+    replica: int | None
+    component: str | None
+    pid: int | None  # the process signalled
+    new_pid: int | None  # restart: the process started
+    serving: bool  # the replica held the connection the platform routed to
+    wall: float
+    sim: float
+    skipped: str | None  # why nothing was done (the replica was not running, ...)
+    incident: int | None  # its id in ledger.json `incidents`; None: nothing was in flight to follow
+    in_flight: IncidentGroup | None  # pushed to its connection and not answered at the fault (or pushed after)
+    sent_during: IncidentGroup | None  # sent from the fault until the recovery + settle_s
+    to_next_reply_s: float | None  # fault -> first reply to a message delivered on another connection
+    settle_s: float | None
+    duplicate_replies: int | None  # replies to its messages already answered
+    availability: float | None  # answered in time / all, over both groups
+    unaccounted: int | None  # in flight minus the sum of their fates (0 when every message is accounted for)
+    lost_msg_ids: list[str]  # the evidence: messages of the incident never answered (at most a sample)
+
+
 LEADING = ("schema_version", "generated_at", "verdict", "exit_code")  # report.json opens with these
 
 
@@ -624,6 +670,7 @@ class ReportData(_Model):
     accounting: MessageAccounting | None = None  # None: no windows.jsonl
     io: IoSummary | None = None  # None: the samples carry no I/O figures (an older run folder)
     growth: Growth | None = None  # None: no process sampled long enough, no snapshots, not a soak
+    failover: list[ProcessFault] | None = None  # None: the run applied no process fault
 
     @property
     def judgement(self) -> Judgement:

@@ -5,7 +5,15 @@ Everything here renders the report model (harness.analysis.report.model); nothin
 
 from __future__ import annotations
 
-from harness.analysis.report.model import ComparisonRow, Conditions, ReportData, RigCheck, SlaVerdict, Verdict
+from harness.analysis.report.model import (
+    ComparisonRow,
+    Conditions,
+    ProcessFault,
+    ReportData,
+    RigCheck,
+    SlaVerdict,
+    Verdict,
+)
 from harness.core.simclock import format_sim
 
 OP_TEXT = {"<": "<", "<=": "≤", ">=": "≥"}
@@ -59,6 +67,19 @@ def fmt_margin(sla: SlaVerdict) -> str:
     if sla.unit == "ratio":  # percentage points: a margin of 0.0004 must not read as 0.0 %
         return f"{sign}{abs(sla.margin) * 100:.3g} pp"
     return sign + fmt_value(abs(sla.margin), sla.unit)
+
+
+def failover_line(fault: ProcessFault) -> str:
+    """One process fault's incident in a sentence: what it caught and what became of it."""
+    assert fault.in_flight is not None
+    fates = fault.in_flight.fates
+    unanswered = fates.late + fates.lost + fates.pending
+    return (
+        f"Failover ({fault.step}, {fault.process} of {fault.component}): {fault.in_flight.count} message(s) in flight, "
+        f"{fates.redelivered_replied} redelivered and answered, {unanswered} not answered in time; next reply after "
+        f"{fmt_value(fault.to_next_reply_s, 's')}, availability over the incident "
+        f"{fmt_value(fault.availability, 'ratio')}."
+    )
 
 
 def sla_line(sla: SlaVerdict) -> str:
@@ -191,6 +212,7 @@ def sentences(report: ReportData) -> list[str]:
     if ledger.lost:
         stages = ", ".join(f"{k} {v}" for k, v in (ledger.lost_by_stage or {}).items() if v)
         out.append(f"{ledger.lost:,} messages lost ({stages}); see the diagnosis.")
+    out += [failover_line(f) for f in report.failover or [] if f.in_flight is not None]
     refused = [r for r in report.refusals or [] if r.cause == "bot"]
     if refused:
         top = "; ".join(

@@ -23,8 +23,8 @@ from harness.core.config import (
     SimText,
     held_as,
 )
-from harness.core.contract import THRESHOLDS, Thresholds
-from harness.core.faults import ScheduledFault
+from harness.core.contract import MAX_REPLICAS, ROUTING_MODES, THRESHOLDS, Thresholds
+from harness.core.faults import RunFault
 
 SHAPES = ("week", "smoke", "spike", "soak")
 TARGETS = ("reference", "command", "url")
@@ -61,6 +61,18 @@ class Target(ConfigModel):
     ready_timeout_s: PositiveSeconds = Field(
         60.0, description="how long the bot may take to open its stream connection"
     )
+    replicas: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPLICAS,
+        description="bot processes started on the same app credentials (reference or command), each with its "
+        "own log and ports",
+    )
+    mode: Literal[ROUTING_MODES] = Field(  # type: ignore[valid-type]
+        "active-active",
+        description="how the platform spreads pushes over the replicas' connections: active-active = any live "
+        'one at random; active-standby = the oldest live one, the next taking over when it goes (docs/platform.md "Routing")',
+    )
     engine: dict[str, Any] = Field(
         {}, description="reference bot only: engine knobs passed as `harness bot --<knob> <value>`"
     )
@@ -84,6 +96,10 @@ class Target(ConfigModel):
             raise FieldProblem("command", "is required when target.kind = 'command' (the argv that starts your bot)")
         if self.kind == "url" and not self.platform_url:
             raise FieldProblem("platform_url", "is required when target.kind = 'url' (an already-running platform)")
+        if self.kind == "url" and self.replicas > 1:
+            raise FieldProblem(
+                "replicas", "only applies to a bot the harness starts (target.kind reference or command)"
+            )
         for name in ("engine", "config"):
             if self.kind != "reference" and getattr(self, name):
                 raise FieldProblem(name, "only applies to the built-in reference bot (target.kind = 'reference')")
@@ -365,8 +381,10 @@ class Scenario(ConfigModel):
         "refused_calls",
         json_schema_extra=lambda schema: schema.update(default=Sla().model_dump()),
     )
-    faults: list[ScheduledFault] = Field(
-        [], description='emulator fault switches applied at simulated times (docs/platform.md "Faults")'
+    faults: list[RunFault] = Field(
+        [],
+        description='emulator fault switches (docs/platform.md "Faults") or bot process faults (kill, stop, cont, '
+        "restart) applied at simulated times",
     )
     profiling: list[ProfilingWindow] = Field([], description="py-spy flame graphs at simulated times")
     monitoring: Monitoring = Monitoring()
@@ -379,6 +397,21 @@ class Scenario(ConfigModel):
             raise ValueError("may only hold letters, digits, '.', '_' and '-' (it names the run folder)")
         return name
 
+    @model_validator(mode="after")
+    def _process_faults_aim(self) -> Scenario:
+        for i, fault in enumerate(self.faults):
+            if fault.process is None:
+                continue
+            if self.target.kind == "url":
+                raise FieldProblem(
+                    ("faults", i, "process"), "needs a bot the harness starts (target.kind reference or command)"
+                )
+            if isinstance(fault.replica, int) and fault.replica > self.target.replicas:
+                raise FieldProblem(
+                    ("faults", i, "replica"), f"is {fault.replica} but target.replicas is {self.target.replicas}"
+                )
+        return self
+
     @property
     def source(self) -> str:
         """The file the scenario was read from ("" when built from a dict)."""
@@ -387,4 +420,5 @@ class Scenario(ConfigModel):
     def to_dict(self) -> dict[str, Any]:
         data = self.model_dump()
         data["sla"] = {k: getattr(self.sla, k) for k in SLA_FIELDS}
+        data["faults"] = [fault.to_dict() for fault in self.faults]
         return data
