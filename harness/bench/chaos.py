@@ -246,23 +246,26 @@ class FuzzRelay:
         else:
             self.acks[str(ack.get("code"))] += 1
 
-    async def feed(self, frames: list[str | bytes]) -> None:
-        """Send fuzzed frames to the bot's live stream, then a ping; its ACK says the bot read them all."""
-        self.sentinel.clear()
+    async def feed(self, frames: list[str | bytes], batch: int = 500) -> None:
+        """Send fuzzed frames to the bot's live stream, a batch at a time, each followed by a ping whose
+        ACK says the bot has read the batch: the bot never falls so far behind that it misses the
+        emulator's pings (which close a connection after PING_MISS_LIMIT unanswered intervals)."""
         bot = self.bot_streams[-1]
-        for frame in frames:
-            await (bot.send_bytes(frame) if isinstance(frame, bytes) else bot.send_str(frame))
-        await bot.send_str(
-            json.dumps(
-                {
-                    "specVersion": "1.0",
-                    "type": "SYSTEM",
-                    "headers": {"messageId": SENTINEL_ID, "topic": "ping", "contentType": "application/json"},
-                    "data": json.dumps({"opaque": "sentinel"}),
-                }
+        for start in range(0, len(frames), batch):
+            self.sentinel.clear()
+            for frame in frames[start : start + batch]:
+                await (bot.send_bytes(frame) if isinstance(frame, bytes) else bot.send_str(frame))
+            await bot.send_str(
+                json.dumps(
+                    {
+                        "specVersion": "1.0",
+                        "type": "SYSTEM",
+                        "headers": {"messageId": SENTINEL_ID, "topic": "ping", "contentType": "application/json"},
+                        "data": json.dumps({"opaque": "sentinel"}),
+                    }
+                )
             )
-        )
-        await asyncio.wait_for(self.sentinel.wait(), STEP_DEADLINE_S + len(frames) / 500)
+            await asyncio.wait_for(self.sentinel.wait(), STEP_DEADLINE_S)
 
 
 SENTINEL_ID = "chaos-sentinel"
@@ -399,7 +402,9 @@ async def fuzz_emulator_stream(http: aiohttp.ClientSession, rig: Rig, frames: li
 
 
 async def fuzz_user_socket(http: aiohttp.ClientSession, rig: Rig, frames: list[str | bytes], out: Outcome) -> None:
-    """Each frame is answered at once, `accepted` (then replied) or `error`; at most WINDOW unanswered."""
+    """Each frame is answered at once, `accepted` (then replied) or `error`; at most `window` frames are
+    open (unanswered, or accepted and not replied), so the bot is never asked for more than it can do
+    within the reply timeout."""
     window = 200
     before = (await ledger(http, rig))["bad_input"].get("bad_user_frame", 0)
     answers: Counter[str] = Counter()
@@ -423,11 +428,12 @@ async def fuzz_user_socket(http: aiohttp.ClientSession, rig: Rig, frames: list[s
                     continue
             return bool(done())
 
+        def open_(sent: int) -> int:  # frames not answered yet, or accepted and not replied yet
+            return sent - answers["error"] - min(answers["accepted"], answers["reply"])
+
         for sent, frame in enumerate(frames, 1):
             await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
-            if sent - answers["accepted"] - answers["error"] >= window and not await until(
-                lambda s=sent: s - answers["accepted"] - answers["error"] < window
-            ):
+            if open_(sent) >= window and not await until(lambda s=sent: open_(s) < window):
                 break
         all_answered = await until(lambda: answers["accepted"] + answers["error"] == len(frames))
         all_replied = await until(lambda: answers["reply"] >= answers["accepted"])
@@ -456,7 +462,7 @@ async def fuzz_bot_stream(
     try:
         await relay.feed(frames)
         read_all = True
-    except asyncio.TimeoutError:
+    except (asyncio.TimeoutError, ConnectionError, RuntimeError):  # no ACK to a batch's ping, or the stream went
         read_all = False
     reconnected = sum((await bot_counter(http, rig.fuzz_bot_url, "chatbot_stream_reconnects")).values()) - reconnects
     refused = (await bot_counter(http, rig.fuzz_bot_url, "chatbot_messages_received"))["INVALID"] - invalid
