@@ -4,6 +4,7 @@ Only robust things are asserted: the figures depend on the shared machine, the a
 the printed ratios and load average do not.
 """
 
+import re
 import subprocess
 import sys
 
@@ -54,6 +55,6 @@ def test_chaos_bench_survives_disconnects_a_hang_and_fuzz_with_nothing_lost():
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "forced disconnects survived                 30  15 SYSTEM disconnect" in out
-    assert "hung connections found by the bot            1" in out and "heartbeat_timeout: 1" in out
+    assert re.search(r"hung connections found by the bot +1 .* heartbeat_timeout: [1-9]", out)
     assert "frames fuzzed                             3000" in out
     assert "lost 0" in out and "0 not" in out and "load average" in out
