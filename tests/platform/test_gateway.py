@@ -94,6 +94,24 @@ async def test_unacked_message_is_redelivered_with_same_msg_id():
 
 
 @async_test
+async def test_a_message_pushed_once_and_answered_twice_is_an_unexplained_duplicate():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        frame = await bot.frame("CALLBACK")
+        await bot.ack(frame)
+        for _ in range(2):
+            await http.post(
+                json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}}
+            )
+        await poll(lambda: srv.ledger.counts["duplicate_replies"] == 1)
+        messages = srv.summary()["messages"]
+        assert (
+            messages["redelivered"] == 0 and messages["duplicate_replies_redelivered"] == 0
+        )  # no redelivery explains it
+
+
+@async_test
 async def test_ack_codes_500_redelivers_404_does_not_and_loss_says_why():
     clock = SteppedClock()
     async with server(reply_timeout_s=30, clock=clock) as srv, aiohttp.ClientSession() as http:
