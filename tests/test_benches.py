@@ -4,6 +4,7 @@ Only robust things are asserted: the figures depend on the shared machine, the a
 the printed ratios and load average do not.
 """
 
+import re
 import subprocess
 import sys
 
@@ -43,3 +44,17 @@ def test_capacity_bench_names_the_largest_sustained_peak_and_counts_agree():
     out = quick("capacity")
     assert "largest offered peak sustained" in out and "first limit" in out
     assert "agree exactly at every step" in out
+
+
+def test_chaos_bench_survives_disconnects_a_hang_and_fuzz_with_nothing_lost():
+    """The scaled-down chaos run: 30 forced disconnects (SYSTEM and abrupt), a hung connection, 1,000
+    fuzzed frames on each of three sockets, with simulated users messaging throughout (fixed seed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.bench.chaos", "--quick"], capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "forced disconnects survived                 30  15 SYSTEM disconnect" in out
+    assert re.search(r"hung connections found by the bot +1 .* heartbeat_timeout: [1-9]", out)
+    assert "frames fuzzed                             3000" in out
+    assert "lost 0" in out and "0 not" in out and "load average" in out

@@ -147,14 +147,19 @@ class Good:
     failed: int = 0
 
 
-async def good_user(http: aiohttp.ClientSession, url: str, name: str, stop: asyncio.Event, good: Good) -> None:
-    """One employee: a message, its reply, again, until told to stop (each wait bounded)."""
+async def good_user(
+    http: aiohttp.ClientSession, url: str, name: str, stop: asyncio.Event, good: Good, app: str | None = None
+) -> None:
+    """One employee: a message, its reply, again, until told to stop (each wait bounded). `app`: the
+    emulator's app to write to (default its first)."""
     async with http.ws_connect(f"{url}/user?userId={name}&nick={name}") as ws:
         for n in range(100_000):
             if stop.is_set():
                 return
             client_msg_id = f"{name}-{n}"
             frame = {"type": "message", "clientMsgId": client_msg_id, "conversationId": f"cid-{name}", "text": "hi"}
+            if app is not None:
+                frame["app"] = app
             await ws.send_str(json.dumps(frame))
             good.sent += 1
             try:

@@ -43,6 +43,10 @@ from harness.core.contract import APIS, MAX_REPLICAS
 
 FORCED_STATUSES = (401, 403, 429)
 QPS_MODES = ("429", "403")  # how a QPS limit answers: 429, or DingTalk's 403 QpsLimit code
+# How the emulator ends a bot's stream connection (docs/platform.md "Faults"): a SYSTEM disconnect frame
+# then a close after the grace period; an abrupt close (TCP reset, no close frame); a hang (the server
+# stops reading and writing, the socket stays open); "mixed" picks system or abrupt at random each time.
+DISCONNECT_KINDS = ("system", "abrupt", "hang", "mixed")
 MAX_QPS = 1_000_000.0
 PROCESS_ACTIONS = ("kill", "stop", "cont", "restart")
 UNDO_ACTION = {"kill": "restart", "stop": "cont"}  # what `until` does after a process fault
@@ -78,6 +82,9 @@ class FaultSwitches(ConfigModel):
     ignore_acks_ratio: Ratio = Field(0.0, description="share of ACKs received but treated as never sent")
     disconnect_every_s: Seconds = Field(
         0.0, description="disconnect storm: SYSTEM disconnect to every connection this often; 0 = off"
+    )
+    disconnect_kind: Literal[DISCONNECT_KINDS] = Field(  # type: ignore[valid-type]
+        "system", description='how a storm ends connections: "system", "abrupt", "hang" or "mixed" (system/abrupt)'
     )
     grace_push_ratio: Ratio = Field(
         0.0, description='share of pushes sent to a connection told to disconnect (the server "forgot")'

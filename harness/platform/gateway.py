@@ -63,6 +63,8 @@ class Connection:
     order: int = 0  # registration order: lower = older (active-standby prefers it)
     peer_port: int = 0  # the bot's side of the socket, to tell which process holds it
     pushes: int = 0
+    transport: asyncio.Transport | None = None  # for an abrupt close or a hang
+    hung: bool = False
 
     def accepts(self, kind: str, topic: str) -> bool:
         return (kind, topic) in self.subscriptions or (kind, "*") in self.subscriptions
@@ -162,6 +164,7 @@ class Gateway:
             next_ping=self.clock.monotonic() + self.settings.ping_interval_s,
             order=next(self._order),
             peer_port=int(peer[1]) if isinstance(peer, tuple) and len(peer) >= 2 else 0,
+            transport=request.transport,  # type: ignore[arg-type]
         )
         self._register(conn)
         try:
@@ -379,25 +382,50 @@ class Gateway:
         if left:
             self.waiting[app_id] = left
 
-    # --- SYSTEM disconnect --------------------------------------------------------------------------
-    def disconnect(self, app_id: str | None = None, reason: str = "emulator rebalance") -> int:
-        """Send SYSTEM disconnect to matching routable connections; each closes after the grace period."""
+    # --- disconnects: SYSTEM, abrupt, hung ---------------------------------------------------------
+    def disconnect(self, app_id: str | None = None, reason: str = "emulator rebalance", kind: str = "system") -> int:
+        """End matching routable connections the `kind` way (faults.DISCONNECT_KINDS); how many."""
         chosen = [c for c in self.connections.values() if c.routable and app_id in (None, c.app_id)]
         for conn in chosen:
+            how = self.faults.rng.choice(("system", "abrupt")) if kind == "mixed" else kind
             conn.routable = False
-            conn.disconnect_id = frames.new_id()
-            conn.outbox.send(frames.disconnect_frame(conn.app_id, conn.id, conn.disconnect_id, reason))
-            self.after(
-                self.settings.disconnect_grace_s, functools.partial(self._close, conn, "disconnect grace period over")
-            )
-            log.info(
-                "stream disconnect sent app=%s connection=%s reason=%s grace=%gs",
-                conn.app_id,
-                conn.id,
-                reason,
-                self.settings.disconnect_grace_s,
-            )
+            if how == "abrupt":
+                self._abort(conn, reason)
+            elif how == "hang":
+                self._hang(conn, reason)
+            else:
+                self._system_disconnect(conn, reason)
         return len(chosen)
+
+    def _system_disconnect(self, conn: Connection, reason: str) -> None:
+        """SYSTEM disconnect, then a close after the grace period."""
+        conn.disconnect_id = frames.new_id()
+        conn.outbox.send(frames.disconnect_frame(conn.app_id, conn.id, conn.disconnect_id, reason))
+        self.after(
+            self.settings.disconnect_grace_s, functools.partial(self._close, conn, "disconnect grace period over")
+        )
+        log.info(
+            "stream disconnect sent app=%s connection=%s reason=%s grace=%gs",
+            conn.app_id,
+            conn.id,
+            reason,
+            self.settings.disconnect_grace_s,
+        )
+
+    def _abort(self, conn: Connection, reason: str) -> None:
+        """Drop the TCP connection with no close frame (a crashed server or a middlebox reset)."""
+        log.info("stream aborted app=%s connection=%s reason=%s", conn.app_id, conn.id, reason)
+        if conn.transport is not None:
+            conn.transport.abort()
+
+    def _hang(self, conn: Connection, reason: str) -> None:
+        """Stop reading and writing; the socket stays open. Only the bot's heartbeat can find this; the
+        emulator's own dead-peer check (unanswered pings) closes it after ping_miss_limit intervals."""
+        log.info("stream hung app=%s connection=%s reason=%s", conn.app_id, conn.id, reason)
+        conn.hung = True
+        conn.outbox.held = True
+        if conn.transport is not None:
+            conn.transport.pause_reading()
 
     def _close(self, conn: Connection, reason: str) -> None:
         if not conn.outbox.ws.closed:
@@ -472,7 +500,7 @@ class Gateway:
         storm = self.faults.disconnect_every_s
         if storm > 0 and now >= self._next_storm:
             if self._next_storm:
-                self.disconnect(reason="disconnect storm (fault)")
+                self.disconnect(reason="disconnect storm (fault)", kind=self.faults.disconnect_kind)
                 self.fault_hits["disconnect_storm"] += 1
             self._next_storm = now + storm
 
@@ -486,6 +514,7 @@ class Gateway:
                     "id": c.id,
                     "app": c.app_id,
                     "routable": c.routable,
+                    "hung": c.hung,
                     "peer": c.peer,
                     "peer_port": c.peer_port,
                     "order": c.order,

@@ -80,6 +80,7 @@ class Ledger:
                 "replied",
                 "lost",
                 "duplicate_replies",
+                "duplicate_replies_redelivered",
                 "late_replies",
                 "late_acks",
             ),
@@ -95,7 +96,8 @@ class Ledger:
         self._by_conversation: dict[str, deque[str]] = {}
         self._deadlines: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
-        self._recent_final: OrderedDict[str, tuple[str, float]] = OrderedDict()  # msg id -> (outcome, sent)
+        # msg id -> (outcome, sent, deliveries)
+        self._recent_final: OrderedDict[str, tuple[str, float, int]] = OrderedDict()
         # Where a message's time goes, as the platform sees it (mergeable, microseconds):
         # push = sent -> first push, ack = first push -> ACK 200, first_chunk / reply = sent -> answer,
         # late_reply = sent -> the first answer to a message already lost (after the reply timeout).
@@ -165,16 +167,18 @@ class Ledger:
     def answer_for_final(self, msg_id: str) -> None:
         """A reply arrived for a message that is already final: count it as duplicate or late. The first
         answer to a lost message also counts that message as answered late, at the stage it was lost."""
-        outcome, sent = self._recent_final.get(msg_id, ("", 0.0))
+        outcome, sent, deliveries = self._recent_final.get(msg_id, ("", 0.0, 0))
         self.incidents.answered_again(msg_id, outcome)
         if outcome == "replied":
             self.counts["duplicate_replies"] += 1
+            if deliveries > 1:  # pushed again (at-least-once) and answered again: explained by the redelivery
+                self.counts["duplicate_replies_redelivered"] += 1
             return
         self.counts["late_replies"] += 1  # lost, or final so long ago that it was forgotten
         if outcome.startswith(LOST_AT):
             self.late_by_stage[outcome.removeprefix(LOST_AT)] += 1
             record_seconds(self.latency["late_reply"], self.clock.monotonic() - sent)
-            self._recent_final[msg_id] = ("late", sent)
+            self._recent_final[msg_id] = ("late", sent, deliveries)
 
     # --- look-ups ---------------------------------------------------------------------------------
     def get(self, msg_id: str) -> Record | None:
@@ -292,7 +296,7 @@ class Ledger:
                 queue.popleft()
             if not queue:
                 del self._by_conversation[record.conversation_id]
-        self._recent_final[record.msg_id] = (outcome, record.sent_monotonic)
+        self._recent_final[record.msg_id] = (outcome, record.sent_monotonic, record.deliveries)
         if len(self._recent_final) > RECENT_FINAL_IDS:
             self._recent_final.popitem(last=False)
 

@@ -13,11 +13,14 @@ class Outbox:
         self.ws = ws
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._write())
+        self.held = False  # a hung connection: frames are taken and never written
 
     def send(self, text: str) -> bool:
         """Queue a text frame; False when the socket is already closing (the caller decides what that means)."""
         if self.ws.closed or self._task.done():
             return False
+        if self.held:
+            return True
         self._queue.put_nowait(text)
         return True
 

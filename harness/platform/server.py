@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.core import jsontext
-from harness.core.faults import FaultError, Faults, read_faults
+from harness.core.faults import DISCONNECT_KINDS, FaultError, Faults, read_faults
 from harness.core.runfolder.writer import write_json_atomic
 from harness.platform.adminauth import authorized
 from harness.platform.cards import Cards
@@ -274,6 +274,7 @@ class PlatformServer:
         except ValueError:
             body = None
         app = body.get("app") if isinstance(body, dict) else None
+        kind = body.get("kind", "system") if isinstance(body, dict) else None
         if (
             not isinstance(body, dict)
             or (app is None and body.get("all") is not True)
@@ -283,5 +284,10 @@ class PlatformServer:
                 {"code": "InvalidParameter", "message": 'body must be {"app": "<configured app id>"} or {"all": true}'},
                 status=400,
             )
+        if kind not in DISCONNECT_KINDS:
+            kinds = ", ".join(f'"{k}"' for k in DISCONNECT_KINDS)
+            return web.json_response(
+                {"code": "InvalidParameter", "message": f"kind must be one of {kinds}"}, status=400
+            )
         reason = str(body.get("reason", "admin requested disconnect"))
-        return web.json_response({"disconnected": self.gateway.disconnect(app, reason)})
+        return web.json_response({"disconnected": self.gateway.disconnect(app, reason, kind)})

@@ -48,6 +48,7 @@ from harness.run.sampler import Sampler
 
 log = logging.getLogger("harness.run")
 FINISH_GRACE_S = 120.0
+PROMETHEUS_RESTART_S = 30.0  # how long a Prometheus restarted mid-run may take to be ready again
 ANSWER_CACHE, ANSWER_CACHE_URL = "answer_cache.enabled", "answer_cache.url"  # reference-bot config fields
 
 
@@ -423,6 +424,30 @@ class Run:
         self.say(f"prometheus: {rules['rules_loaded']} rules in {rules['groups_loaded']} groups loaded")
         self.alerts = prometheus.AlertPoller(url, self._lines("alerts.jsonl"), self.clock)
 
+    def _restart_prometheus(self, comp: Component) -> None:
+        """Prometheus died mid-run: the run goes on. It is started again on the same port and TSDB, and
+        the manifest's prometheus.gaps keeps the stretch in which no alert rule was evaluated (the report
+        names it); if it does not come back, the gap lasts to the end of the run."""
+        code = comp.exit_code()
+        wall, sim = self.clock()
+        gap: dict[str, Any] = {"from_wall_s": wall, "from_sim": sim, "to_wall_s": None, "to_sim": None}
+        gap["reason"] = f"Prometheus exited with code {code}"
+        try:
+            comp.start()
+            self.sampler.watch(comp.name, comp.pid)
+            comp.wait_url(f"{self.prometheus_url}/-/ready", PROMETHEUS_RESTART_S)
+        except (OSError, NotReady) as exc:
+            comp.expected_exit = True  # given up on: the rest of the run has no alert evaluation
+            gap["reason"] += f"; not restarted ({exc})"
+        else:
+            gap["to_wall_s"], gap["to_sim"] = self.clock()
+            gap["reason"] += "; restarted"
+            self.manifest.component(comp.name, pid=comp.pid)
+        gaps = [*self.manifest.data["prometheus"].get("gaps", []), gap]
+        self.manifest.update(prometheus={**self.manifest.data["prometheus"], "gaps": gaps})
+        until = f"until {gap['to_wall_s']:.0f} s" if gap["to_wall_s"] is not None else "to the end"
+        self._warn(f"{gap['reason']} at {wall:.0f} s into the run: alerts were not evaluated from then {until}")
+
     def _start_alertmanager(self) -> str:
         """Alertmanager with the project's routing when installed; its notifications land in the run folder."""
         from harness.observability.alertmanager import AlertmanagerError, AlertmanagerProcess
@@ -464,6 +489,9 @@ class Run:
         for comp in self.components:
             if comp.name.startswith("loadgen-") and comp.exit_code() == 0 and wall >= self.plan.play_s:
                 comp.expected_exit = True  # Locust finishing the shape
+            if comp.name == "prometheus" and comp.died():
+                self._restart_prometheus(comp)
+                continue
             if comp.died():
                 raise Abort(
                     f"component {comp.name} exited with code {comp.exit_code()} mid-run "

@@ -17,6 +17,7 @@ import pytest
 from harness.core import histograms
 from harness.core.contract import ExitCode
 from tests.e2e.runs_week import HarnessProcess, run_harness
+from tests.tools import needs_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -234,3 +235,29 @@ window_s = 2
     manifest_text = (result.run_dir / "manifest.json").read_text()
     assert json.loads(manifest_text)["components"]["bot"]["command"][1:3] == ["-m", "harness"]
     assert "DINGTALK_CLIENT_SECRET" not in manifest_text
+
+
+@needs_tool("prometheus")
+def test_prometheus_killed_mid_run_is_restarted_and_the_report_names_the_alert_gap(tmp_path: Path):
+    """SIGKILL the run's real Prometheus while the load plays: the run goes on to its verdict (not
+    aborted), Prometheus is started again on the same port and TSDB, and every report format says that
+    alerts were not evaluated between the kill and the restart."""
+    scenario = STEADY.format(name="promkill", users=5, duration=20) + "[monitoring]\nscrape_interval_s = 1\n"
+    run = HarnessProcess(scenario, tmp_path)
+    try:
+        first = wait_for_load(run.run_dir)["components"]["prometheus"]["pid"]
+        os.kill(first, signal.SIGKILL)
+    finally:
+        result = run.finish(180)
+    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED, ExitCode.INCONCLUSIVE), result.output[-3000:]
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["status"] != "aborted" and manifest["components"]["prometheus"]["pid"] != first
+    [gap] = manifest["prometheus"]["gaps"]
+    assert gap["reason"] == "Prometheus exited with code -9; restarted", gap
+    assert 0 < gap["from_wall_s"] < gap["to_wall_s"] < 20 + 10, gap
+    report = json.loads((result.run_dir / "report.json").read_text())
+    assert report["conditions"]["prometheus"]["gaps"] == [gap]
+    said = f"Alerts were not evaluated from {gap['from_wall_s']:.0f} s to {gap['to_wall_s']:.0f} s after the load"
+    assert said in (result.run_dir / "report.md").read_text()
+    assert said in (result.run_dir / "report.html").read_text()
+    assert any("alerts were not evaluated from then until" in w for w in manifest["warnings"])

@@ -61,6 +61,7 @@ class Bot:
         app: str = APP,
         secret: str = SECRET,
         subscriptions: list[dict[str, str]] | None = None,
+        autoping: bool = True,
     ) -> Bot:
         body: dict[str, Any] = {"clientId": app, "clientSecret": secret, "ua": "test", "localIp": "127.0.0.1"}
         if subscriptions is not None:
@@ -68,7 +69,7 @@ class Bot:
         async with http.post(f"{url}/v1.0/gateway/connections/open", json=body) as resp:
             assert resp.status == 200, await resp.text()
             opened = await resp.json()
-        ws = await http.ws_connect(f"{opened['endpoint']}?ticket={opened['ticket']}")
+        ws = await http.ws_connect(f"{opened['endpoint']}?ticket={opened['ticket']}", autoping=autoping)
         return cls(http, ws)
 
     async def frame(self, kind: str | None = None, timeout: float = DEADLINE) -> dict[str, Any]:

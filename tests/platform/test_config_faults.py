@@ -11,7 +11,7 @@ import pytest
 from harness.cli import platform as command
 from harness.core.faults import Faults
 from harness.platform import ConfigError, PlatformServer, load_toml
-from tests.platform.helpers import Bot, SteppedClock, User, async_test, poll, server
+from tests.platform.helpers import DEADLINE, Bot, SteppedClock, User, async_test, poll, server
 from tests.platform.test_openapi import CARD, call, token
 
 pytestmark = pytest.mark.integration
@@ -145,6 +145,22 @@ async def test_scheduled_disconnect_storm():
         assert frame["headers"]["topic"] == "disconnect" and "storm" in json.loads(frame["data"])["reason"]
         await poll(lambda: srv.ledger.connections["current"] == 0)
         assert srv.faults.disconnect_every_s == 0.5
+
+
+@pytest.mark.parametrize(("kind", "draw"), [("abrupt", None), ("mixed", "abrupt"), ("mixed", "system")])
+@async_test
+async def test_a_storm_ends_connections_the_disconnect_kind_way(kind, draw):
+    async with server({"disconnect_every_s": 0.5, "disconnect_kind": kind}, disconnect_grace_s=30) as srv:
+        if draw is not None:  # script the draw between system and abrupt
+            srv.faults.rng.choice = lambda options: draw  # type: ignore[method-assign]
+        async with aiohttp.ClientSession() as http:
+            bot = await Bot.connect(http, srv.url)
+            first = await asyncio.wait_for(bot.ws.receive(), DEADLINE)
+            if (draw or kind) == "abrupt":  # the socket drops: no SYSTEM frame, no close frame
+                assert first.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+            else:
+                assert json.loads(first.data)["headers"]["topic"] == "disconnect"
+            assert srv.summary()["faults_applied"]["disconnect_storm"] >= 1
 
 
 @async_test

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.platform.helpers import APP, Bot, SteppedClock, User, async_test, poll, server
+from tests.platform.helpers import APP, DEADLINE, Bot, SteppedClock, User, async_test, poll, server
 
 pytestmark = pytest.mark.integration
 
@@ -86,10 +86,29 @@ async def test_unacked_message_is_redelivered_with_same_msg_id():
             await http.post(data["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}})
         await poll(lambda: srv.ledger.counts["duplicate_replies"] == 1)
         messages = srv.summary()["messages"]
+        assert messages["duplicate_replies_redelivered"] == 1  # pushed twice: the duplicate is explained
         assert messages["redelivered"] == 1 and messages["acked"] == 1 and messages["replied"] == 1
         await bot.ack(first)  # the first delivery's ACK, after its timeout fired: late, not bad input
         await poll(lambda: srv.ledger.counts["late_acks"] == 1)
         assert "unknown_ack" not in srv.summary()["bad_input"]
+
+
+@async_test
+async def test_a_message_pushed_once_and_answered_twice_is_an_unexplained_duplicate():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bot, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        frame = await bot.frame("CALLBACK")
+        await bot.ack(frame)
+        for _ in range(2):
+            await http.post(
+                json.loads(frame["data"])["sessionWebhook"], json={"msgtype": "text", "text": {"content": "x"}}
+            )
+        await poll(lambda: srv.ledger.counts["duplicate_replies"] == 1)
+        messages = srv.summary()["messages"]
+        assert (
+            messages["redelivered"] == 0 and messages["duplicate_replies_redelivered"] == 0
+        )  # no redelivery explains it
 
 
 @async_test
@@ -194,6 +213,57 @@ async def test_disconnect_stops_pushes_then_closes_after_grace():
         assert "unknown_ack" not in srv.summary()["bad_input"]
         async with http.post(f"{srv.url}/admin/actions/disconnect", json={"app": "nope"}) as r:
             assert r.status == 400 and "app" in (await r.json())["message"]
+
+
+@async_test
+async def test_abrupt_disconnect_drops_the_socket_without_a_close_frame_and_redelivers():
+    clock = SteppedClock()
+    async with server(ack_timeout_s=30, reply_timeout_s=300, clock=clock) as srv, aiohttp.ClientSession() as http:
+        old, user = await Bot.connect(http, srv.url), await User.connect(http, srv.url)
+        await user.send()
+        pushed = await old.frame("CALLBACK")  # never ACKed: the socket goes first
+        async with http.post(f"{srv.url}/admin/actions/disconnect", json={"all": True, "kind": "abrupt"}) as r:
+            assert (await r.json())["disconnected"] == 1
+        ended = await asyncio.wait_for(old.ws.receive(), DEADLINE)
+        assert ended.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)  # no CLOSE frame
+        assert old.ws.close_code != 1000
+        await poll(lambda: srv.ledger.connections["current"] == 0)
+        new = await Bot.connect(http, srv.url)
+        clock.step(31)  # the ACK timeout of the delivery that died with the socket
+        again = await new.frame("CALLBACK")
+        assert json.loads(again["data"])["msgId"] == json.loads(pushed["data"])["msgId"]
+        async with http.post(f"{srv.url}/admin/actions/disconnect", json={"all": True, "kind": "gentle"}) as r:
+            assert r.status == 400 and "kind" in (await r.json())["message"]
+
+
+@async_test
+async def test_hung_connection_stops_reading_and_writing_until_the_dead_peer_check_closes_it():
+    clock = SteppedClock()
+    async with (
+        server(ping_interval_s=10, ping_miss_limit=2, ack_timeout_s=30, clock=clock) as srv,
+        aiohttp.ClientSession() as http,
+    ):
+        hung = await Bot.connect(http, srv.url, autoping=False)
+        await hung.ws.ping(b"before")
+        pong = await asyncio.wait_for(hung.ws.receive(), DEADLINE)
+        assert pong.type == aiohttp.WSMsgType.PONG  # answered while the server reads
+        async with http.post(f"{srv.url}/admin/actions/disconnect", json={"all": True, "kind": "hang"}) as r:
+            assert (await r.json())["disconnected"] == 1
+        assert srv.gateway.status()["connections"][0]["hung"] is True
+        await hung.ws.ping(b"after")
+        with pytest.raises(asyncio.TimeoutError):  # nothing comes back: no pong, no frame, no close
+            await asyncio.wait_for(hung.ws.receive(), 1.0)
+        user, fresh = await User.connect(http, srv.url), await Bot.connect(http, srv.url)
+        await user.send()
+        await fresh.frame("CALLBACK")  # the hung connection is not pushed to
+        await fresh.ws.close()
+        await poll(lambda: srv.ledger.connections["current"] == 1)
+
+        def ping_intervals_pass() -> bool:  # each look steps a ping interval: unanswered pings pile up
+            clock.step(10)
+            return srv.ledger.connections["current"] == 0
+
+        await poll(ping_intervals_pass, "the dead-peer check to close the hung connection", timeout=DEADLINE)
 
 
 @async_test

@@ -37,6 +37,7 @@ def test_generator_bound_run_without_prometheus_says_so_everywhere(tmp_path: Pat
         "hint": HINT,
         "url": None,
         "rules_loaded": True,  # not counted against it: Prometheus never started
+        "gaps": [],
     }
     assert conditions["warnings"] == [BOUND_WARNING, "bot wrote to stderr"]
 
@@ -108,3 +109,34 @@ def test_prometheus_without_the_shipped_rules_means_alerts_not_evaluated(tmp_pat
     complete = {**rules, "groups_loaded": 8, "rules_loaded": 60, "missing": []}
     report = build_report(_run(tmp_path / "all", prometheus={"available": True, "rules": complete}))
     assert report.data.conditions.alerts_evaluated is True and "No alert fired." in report.data.summary
+
+
+def test_prometheus_down_mid_run_is_named_as_an_alert_gap_in_every_format(tmp_path: Path) -> None:
+    """The manifest's prometheus.gaps (the run restarted a Prometheus that died): the report says alerts
+    were not evaluated from t1 to t2, and from t1 to the end for one that did not come back."""
+    gaps = [
+        {
+            "from_wall_s": 12.3,
+            "from_sim": 36012.0,
+            "to_wall_s": 15.6,
+            "to_sim": 36015.0,
+            "reason": "Prometheus exited with code -9; restarted",
+        },
+        {
+            "from_wall_s": 40.0,
+            "from_sim": 36040.0,
+            "to_wall_s": None,
+            "to_sim": None,
+            "reason": "Prometheus exited with code 1; not restarted (it exited)",
+        },
+    ]
+    run = _run(tmp_path, prometheus={"available": True, "url": "http://127.0.0.1:9", "gaps": gaps})
+    report = build_report(run)
+    data = json.loads(report.json_path.read_text())
+    assert data["conditions"]["alerts_evaluated"] is True and data["conditions"]["prometheus"]["gaps"] == gaps
+    expected = (
+        "Alerts were not evaluated from 12 s to 16 s after the load started (simulated Mon 10:00 - Mon 10:00): "
+        "Prometheus exited with code -9; restarted; and from 40 s after the load started to the end of the run "
+        "(simulated Mon 10:00): Prometheus exited with code 1; not restarted (it exited)."
+    )
+    assert expected in report.md_path.read_text() and expected in report.html_path.read_text()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.analysis.report.model import Conditions, ServiceStatus
+from harness.analysis.report.model import AlertGap, Conditions, ServiceStatus
 
 
 def _service(value: Any) -> ServiceStatus | None:
@@ -19,7 +19,11 @@ def _service(value: Any) -> ServiceStatus | None:
     if not isinstance(value, dict) or "available" not in value:
         return None
     return ServiceStatus(
-        available=bool(value["available"]), reason=value.get("reason"), hint=value.get("hint"), url=value.get("url")
+        available=bool(value["available"]),
+        reason=value.get("reason"),
+        hint=value.get("hint"),
+        url=value.get("url"),
+        gaps=[AlertGap.model_validate(gap) for gap in value.get("gaps") or []],
     )
 
 

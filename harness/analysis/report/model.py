@@ -87,6 +87,16 @@ class RunInfo(_Model):
     status: str
 
 
+class AlertGap(_Model):
+    """A stretch of the run in which Prometheus was down, so no alert rule was evaluated."""
+
+    from_wall_s: float  # seconds after the load started
+    from_sim: float | None  # simulated seconds since Monday 00:00
+    to_wall_s: float | None  # None: it did not come back before the end of the run
+    to_sim: float | None
+    reason: str
+
+
 class ServiceStatus(_Model):
     """A service the orchestrator started or did not (Prometheus, Alertmanager)."""
 
@@ -95,6 +105,7 @@ class ServiceStatus(_Model):
     hint: str | None = None
     url: str | None = None
     rules_loaded: bool = True  # Prometheus only: False when it loaded fewer rules than shipped
+    gaps: list[AlertGap] = []  # Prometheus only: when it died mid-run and until it was back
 
 
 class Conditions(_Model):

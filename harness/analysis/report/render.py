@@ -19,6 +19,7 @@ from harness.analysis.report.result import Report
 from harness.analysis.report.summary import (
     GENERATOR_BOUND_TEXT,
     OP_TEXT,
+    alert_gaps_text,
     bucket_label,
     fmt_delta,
     fmt_margin,
@@ -132,6 +133,7 @@ def _context(report: Report) -> dict[str, Any]:
         "ff_note": FAST_FORWARD_NOTE if crossed else None,
         "generator_bound_text": GENERATOR_BOUND_TEXT if conditions.generator_bound else None,
         "alerts_not_evaluated": not_evaluated_text(conditions) if conditions.alerts_evaluated is False else None,
+        "alert_gaps": alert_gaps_text(conditions) if conditions.alerts_evaluated is not False else None,
     }
 
 

@@ -39,6 +39,23 @@ def not_evaluated_text(conditions: Conditions) -> str:
     return text + "."
 
 
+def alert_gaps_text(conditions: Conditions) -> str | None:
+    """'Alerts were not evaluated from t1 to t2 ...' for the stretches Prometheus was down mid-run."""
+    gaps = conditions.prometheus.gaps if conditions.prometheus else []
+    if not gaps:
+        return None
+    spans = []
+    for gap in gaps:
+        sim = "" if gap.from_sim is None else f"simulated {format_sim(gap.from_sim)}"
+        if gap.to_wall_s is None:
+            span = f"from {gap.from_wall_s:.0f} s after the load started to the end of the run"
+        else:
+            span = f"from {gap.from_wall_s:.0f} s to {gap.to_wall_s:.0f} s after the load started"
+            sim += "" if gap.to_sim is None or not sim else f" - {format_sim(gap.to_sim)}"
+        spans.append(f"{span}{f' ({sim})' if sim else ''}: {gap.reason}")
+    return "Alerts were not evaluated " + "; and ".join(spans) + "."
+
+
 def bucket_label(seconds: float) -> str:
     """'simulated hour', '10 simulated minutes', '30 simulated seconds'."""
     if seconds >= 3600:
@@ -232,6 +249,9 @@ def sentences(report: ReportData) -> list[str]:
         out.append(not_evaluated_text(conditions))
     else:
         out.append("No alert fired.")
+    gaps = alert_gaps_text(conditions)
+    if gaps and conditions.alerts_evaluated is not False:
+        out.append(gaps)
     reasons = report.incomplete_reasons
     if reasons:
         more = f"; and {len(reasons) - 5} more (see the end of the report)" if len(reasons) > 5 else ""
