@@ -4,11 +4,13 @@ by the run's own code, then stop / cont / kill / restart applied as the fault sc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -38,9 +40,10 @@ def wait_until(predicate, what: str) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture
-def run(tmp_path: Path):
-    scenario = parse_scenario({"target": {"replicas": 2, "mode": "active-standby"}}, "replicas")
+@contextlib.contextmanager
+def started(tmp_path: Path, data: dict, name: str) -> Iterator[Run]:
+    """A run's emulator and bot replicas, started by the run's own code; everything stopped after."""
+    scenario = parse_scenario(data, name)
     run = Run(scenario, RunOptions(runs_dir=tmp_path / "runs", out=io.StringIO()))
     try:
         platform = components.platform(
@@ -53,13 +56,20 @@ def run(tmp_path: Path):
         )
         run.platform_url = run._launch(platform, 60)["http"]
         run._start_bots()
+        assert run.replicas is not None
         yield run
     finally:
-        assert run.replicas is not None
-        run.replicas.continue_all()
+        if run.replicas is not None:
+            run.replicas.continue_all()
         for comp in reversed(run.components):
             comp.stop()
         shutil.rmtree(run.ready_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Run]:
+    with started(tmp_path, {"target": {"replicas": 2, "mode": "active-standby"}}, "replicas") as run:
+        yield run
 
 
 def test_replicas_get_their_own_names_logs_and_ports_and_the_first_serves(run: Run):
@@ -118,19 +128,7 @@ def test_a_single_bot_restarted_mid_load_has_every_message_accounted_for(tmp_pat
         },
         "load": {"reply_timeout_s": 20},
     }
-    scenario = parse_scenario(data, "restart")
-    run = Run(scenario, RunOptions(runs_dir=tmp_path / "runs", out=io.StringIO()))
-    try:
-        platform = components.platform(
-            run.run_dir,
-            run.ready_dir / "platform.json",
-            scenario,
-            run.app_secret,
-            "127.0.0.1",
-            admin_token=run.admin_token,
-        )
-        run.platform_url = run._launch(platform, 60)["http"]
-        run._start_bots()
+    with started(tmp_path, data, "restart") as run:
         assert run.replicas is not None
         halfway = threading.Event()
         user = threading.Thread(target=lambda: asyncio.run(send(run.platform_url, 40, halfway)), daemon=True)
@@ -151,10 +149,6 @@ def test_a_single_bot_restarted_mid_load_has_every_message_accounted_for(tmp_pat
             assert incident[group]["count"] == sum(incident[group]["fates"].values())
             assert incident[group]["fates"]["lost"] == incident[group]["fates"]["pending"] == 0
         assert restarted["new_pid"] != restarted["pid"]
-    finally:
-        for comp in reversed(run.components):
-            comp.stop()
-        shutil.rmtree(run.ready_dir, ignore_errors=True)
 
 
 async def send(url: str, messages: int, halfway: threading.Event) -> None:
