@@ -20,7 +20,7 @@ from harness.core.histograms import encode, new_histogram, percentile_seconds, r
 from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.metrics import PlatformMetrics
 
-RECENT_FINAL_IDS = 200_000  # and at most this many of them (a ceiling for rates of thousands per second)
+RECENT_FINAL_IDS = 200_000  # final ids remembered at most, however young (a ceiling at thousands per second)
 LOST_AT = "lost:"  # a recent final id's outcome when lost: "lost:<stage>"
 
 
