@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, str] = {
     "capacity": "largest offered peak one machine sustains against the reference bot, and the first limit",
     "chaos": "1,000 forced disconnects, hung connections and 300,000 fuzzed frames under load: nothing lost",
     "loadgen": "Locust worker round trips per CPU-second vs a minimal locustfile and a plain asyncio client",
+    "memory": "emulator RSS per message answered by card, after its memory window (flat for a 7-day run)",
     "platform": "emulator messages per CPU-second vs a raw websockets echo server",
     "report": "report build time and memory on a synthetic 7-day run vs plain JSON-lines parsing",
 }

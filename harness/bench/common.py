@@ -40,8 +40,13 @@ def spread(values: Sequence[float], unit: str = "", digits: int = 0) -> str:
     return f"{mean}{unit} ({fmt.format(min(values))} - {fmt.format(max(values))}, {len(values)} runs)"
 
 
-def start_emulator(tmp: Path, reply_timeout_s: float = 30.0, extra_env: dict[str, str] | None = None):
-    """`harness platform` with the bench app; returns (process, urls)."""
+def start_emulator(
+    tmp: Path,
+    reply_timeout_s: float = 30.0,
+    extra_env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+):
+    """`harness platform` with the bench app (and `extra_args`); returns (process, urls)."""
     env = {**os.environ, "HARNESS_APP_SECRET": SECRET, **(extra_env or {})}
     cmd = [
         sys.executable,
@@ -54,6 +59,7 @@ def start_emulator(tmp: Path, reply_timeout_s: float = 30.0, extra_env: dict[str
         str(tmp / "emu.ready"),
         "--reply-timeout",
         f"{reply_timeout_s:g}",
+        *extra_args,
     ]
     return procs.start_ready(cmd, tmp / "emu.ready", tmp / "emu.log", env=env)
 

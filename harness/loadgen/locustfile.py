@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from harness.core.readiness import write_ready_file
 from harness.core.scenario.config import load_scenario, resolved_dict
 from harness.core.scenario.schema import Scenario
-from harness.loadgen.locuststats import LocustStats
+from harness.loadgen.locuststats import LocustStats, forget_old_seconds
 from harness.loadgen.runtime import RUNTIME
 from harness.loadgen.shapes import Plan, build_plan
 from harness.loadgen.users import (
@@ -142,6 +142,7 @@ class MasterState:
             history = self.environment.runner.stats.history
             if len(history) > 2 * STATS_HISTORY_KEEP:
                 del history[:-STATS_HISTORY_KEEP]
+            forget_old_seconds(self.environment.runner.stats, time.time())
             gevent.sleep(1.0)
 
     def closing_done(self) -> bool:

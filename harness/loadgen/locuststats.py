@@ -7,6 +7,10 @@ StatsEntry.extend (how Locust's master merges its workers' reports): the same co
 buckets, min / max and sizes as one event each, for about half the cost; the per-second counts are
 those of the sweep, a fraction of a second later. Failures stay one request event each: they are rare
 and Locust keeps their messages.
+
+Locust's master also counts requests per second of the run in every StatsEntry, forever (one dict
+entry per second and request name: about 300 MB over a week); only the last few seconds are read
+(current RPS), so forget_old_seconds() drops the rest.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from locust.stats import StatsEntry
 
 REQUEST_TYPE = "WS"
+PER_SECOND_KEEP_S = 60  # seconds of per-second request counts kept (Locust's current RPS reads the last 10)
 
 
 class LocustStats:
@@ -49,3 +54,17 @@ class LocustStats:
         for name, entry in by_name.items():
             stats.get(name, REQUEST_TYPE).extend(entry)
             stats.total.extend(entry)
+
+
+def forget_old_seconds(stats: Any, now: float) -> int:
+    """Drop the per-second request and failure counts older than PER_SECOND_KEEP_S from every entry of
+    a Locust RequestStats (totals, percentiles and the current RPS stay as they were). Returns how many."""
+    oldest = int(now) - PER_SECOND_KEEP_S
+    dropped = 0
+    for entry in (*stats.entries.values(), stats.total):
+        for per_second in (entry.num_reqs_per_sec, entry.num_fail_per_sec):
+            old = [t for t in per_second if t < oldest]
+            for t in old:
+                del per_second[t]
+            dropped += len(old)
+    return dropped

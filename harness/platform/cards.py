@@ -7,8 +7,10 @@ reach the user as `chunk`s; the first final one (a finalized stream or a finishe
 
 A card instance outlives its final answer, as on the real platform: the SDK's AI card finalizes the
 stream and then PUTs the card's final data with `flowStatus`, and later updates may follow. Those
-are updates of an answered card, never duplicate replies. Finished cards are kept up to KEPT_CARDS
-(the newest), so a week-long run stays in bounded memory.
+are updates of an answered card, never duplicate replies. A card names its message by id only (the
+ledger drops a message's record once it is final), and is forgotten `final_memory_s` after its finish
+or after its message's reply timeout, whichever is later (KEPT_CARDS of the finished ones at most), so
+a week-long run stays in bounded memory; a finish or update within that window still works.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from harness.platform.openapi import TOKEN_HEADER, OpenApi
 from harness.platform.responses import ApiError, json_body, required_str
 
 FLOW_FINISHED, FLOW_FAILED = "3", "5"  # the SDK's AICardStatus values
-KEPT_CARDS = 50_000  # answered card instances kept addressable for later updates and finishes
+KEPT_CARDS = 50_000  # finished card instances kept addressable at most, however young
 
 
 @dataclass(slots=True, eq=False)
 class Card:
-    record: Record | None  # the message it answers; None: not delivered yet, or answering nothing
+    msg_id: str  # the message it answers; "": not delivered yet, or answering nothing
+    created_at: float  # monotonic
+    finished_at: float = 0.0  # monotonic; 0: not finished yet
     answered: bool = False  # its final answer went out: later updates change the card, not the ledger
 
 
@@ -44,7 +48,7 @@ class Cards:
         if not isinstance(out_track_id, str):
             return None
         card = self.cards.get(out_track_id)
-        record = (card.record if card else None) or self.api.ledger.get(out_track_id)
+        record = (self._pending(card) if card else None) or self.api.ledger.get(out_track_id)
         if record is None and isinstance(space, str) and not self.api.names_message(body):
             record = self._by_space(self.api.tokens.app_of(request.headers.get(TOKEN_HEADER)), space)
         return record
@@ -74,19 +78,35 @@ class Cards:
             )
         return card
 
+    def _pending(self, card: Card) -> Record | None:
+        """The message the card answers while it is still in flight (None once it is final)."""
+        return self.api.ledger.get(card.msg_id) if card.msg_id else None
+
     def _store(self, out_track_id: str, record: Record | None) -> Card:
         """A new card instance (creating one again under the same outTrackId starts it afresh)."""
+        now = self.api.ledger.clock.monotonic()
+        self._forget(now)
         if record is not None:
             record.claimed = True
-        card = self.cards[out_track_id] = Card(record)
+        card = self.cards[out_track_id] = Card(record.msg_id if record is not None else "", now)
         self.cards.move_to_end(out_track_id)
         if len(self.cards) > 2 * KEPT_CARDS:
             self._prune()
         return card
 
+    def _forget(self, now: float) -> None:
+        """Drop the oldest cards whose window is over: `final_memory_s` after the later of their finish
+        and their message's reply timeout (a card is never younger than its message)."""
+        ledger = self.api.ledger
+        while self.cards:
+            card = next(iter(self.cards.values()))
+            if max(card.created_at + ledger.reply_timeout_s, card.finished_at) + ledger.final_memory_s > now:
+                return
+            self.cards.popitem(last=False)
+
     def _prune(self) -> None:
         """Keep every card still answering a pending message, and the newest KEPT_CARDS of the others."""
-        done = [k for k, c in self.cards.items() if c.answered or (c.record is not None and c.record.final)]
+        done = [k for k, c in self.cards.items() if c.answered or self._pending(c) is None]
         for out_track_id in done[: max(len(done) - KEPT_CARDS, 0)]:
             del self.cards[out_track_id]
 
@@ -118,7 +138,7 @@ class Cards:
         app_id, body, out_track_id = await self._request(request, "card_create")
         space = required_str(body, "openSpaceId")
         card = self._known(out_track_id)
-        if card.record is None and not card.answered and not self.api.names_message(body):
+        if not card.msg_id and not card.answered and not self.api.names_message(body):
             self._bind(out_track_id, self._by_space(app_id, space))
         return {"success": True, "result": [{"spaceId": space, "success": True}]}
 
@@ -130,8 +150,9 @@ class Cards:
             raise ApiError(400, "MissingParameter", "cardData.cardParamMap is required and must be an object")
         status = str(params.get("flowStatus", ""))
         content = params.get("msgContent")
-        if card.record is not None and not card.answered and isinstance(content, str) and content:
-            card.record.card_text = content
+        record = None if card.answered else self._pending(card)
+        if record is not None and isinstance(content, str) and content:
+            record.card_text = content
         if status in (FLOW_FINISHED, FLOW_FAILED):
             self._finish(out_track_id, card, status == FLOW_FAILED)
         return {"success": True, "result": True}
@@ -142,12 +163,12 @@ class Cards:
         content = body.get("content", "")
         if not isinstance(content, str):
             raise ApiError(400, "InvalidParameter.Content", "content must be a string")
-        record = None if card.answered else card.record
-        if record is not None and not record.final:
+        record = None if card.answered else self._pending(card)
+        if record is not None:
             record.card_text = content if body.get("isFull") is True else record.card_text + content
         if body.get("isFinalize") is True:
             self._finish(out_track_id, card, body.get("isError") is True)
-        elif record is not None and not record.final:
+        elif record is not None:
             self.api.answer(
                 record,
                 {"type": "chunk", "seq": record.chunks + 1, "content": record.card_text, "outTrackId": out_track_id},
@@ -161,11 +182,12 @@ class Cards:
         if card.answered:
             return
         card.answered = True
-        record = card.record
-        if record is None:
+        card.finished_at = self.api.ledger.clock.monotonic()
+        if not card.msg_id:
             return
-        if record.final:  # the message was answered another way before this card finished
-            self.api.ledger.answer_for_final(record.msg_id)
+        record = self._pending(card)
+        if record is None:  # the message was answered another way (or lost) before this card finished
+            self.api.ledger.answer_for_final(card.msg_id)
             return
         self.api.answer(
             record,

@@ -114,6 +114,9 @@ class Timings(ConfigModel):
     # how one app's pushes spread over its connections: any at random, or the oldest (docs/platform.md)
     routing: Literal[ROUTING_MODES] = "active-active"  # type: ignore[valid-type]
     lost_sample_size: int = Field(200, ge=0, le=100_000)
+    # a final message's id and a finished card are remembered this long (at least the reply timeout):
+    # late, duplicate and card updates within it are told apart, later ones are `forgotten_replies`
+    final_memory_s: PositiveSeconds = 600.0
     signature_window_s: Seconds = 3600.0  # robot webhook timestamps accepted within this of now
     # TCP connections (harness/platform/sockets.py): at most this many open at once
     max_connections: int = Field(10_000, ge=1, le=1_000_000)

@@ -1,8 +1,10 @@
 """The ground truth of every message's fate, with memory bounded for week-long runs.
 
 A message's full record lives only while it is in flight. Once it is final (replied or lost) it is
-folded into counters and dropped; only a bounded sample of lost messages keeps its details, and a
-bounded memory of recent final ids tells duplicate and late replies apart from unknown ones.
+folded into counters and dropped; only a bounded sample of lost messages keeps its details. Its id and
+outcome are remembered for `final_memory_s` after it went final (the newest RECENT_FINAL_IDS at most),
+so an answer in that window is told apart as duplicate or late; an answer after it is counted as
+`forgotten_replies`, never credited to another message.
 The summary format is the `ledger.json` contract in docs/run-folder.md.
 """
 
@@ -19,7 +21,7 @@ from harness.platform.clock import SYSTEM_CLOCK, Clock
 from harness.platform.incidents import Incidents
 from harness.platform.metrics import PlatformMetrics
 
-RECENT_FINAL_IDS = 20_000
+RECENT_FINAL_IDS = 200_000  # final ids remembered at most, however young (a ceiling at thousands per second)
 LOST_AT = "lost:"  # a recent final id's outcome when lost: "lost:<stage>"
 
 
@@ -64,11 +66,17 @@ class Record:
 
 class Ledger:
     def __init__(
-        self, metrics: PlatformMetrics, reply_timeout_s: float, lost_sample_size: int, clock: Clock = SYSTEM_CLOCK
+        self,
+        metrics: PlatformMetrics,
+        reply_timeout_s: float,
+        lost_sample_size: int,
+        final_memory_s: float,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.metrics = metrics
         self.clock = clock
         self.reply_timeout_s = reply_timeout_s
+        self.final_memory_s = max(reply_timeout_s, final_memory_s)  # see Settings.final_memory_s
         self.records: dict[str, Record] = {}
         self.counts = dict.fromkeys(
             (
@@ -83,6 +91,7 @@ class Ledger:
                 "duplicate_replies_redelivered",
                 "late_replies",
                 "late_acks",
+                "forgotten_replies",
             ),
             0,
         )
@@ -96,8 +105,8 @@ class Ledger:
         self._by_conversation: dict[str, deque[str]] = {}
         self._deadlines: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
-        # msg id -> (outcome, sent, deliveries)
-        self._recent_final: OrderedDict[str, tuple[str, float, int]] = OrderedDict()
+        # msg id -> (outcome, sent, deliveries, went final), oldest final first (times monotonic)
+        self._recent_final: OrderedDict[str, tuple[str, float, int, float]] = OrderedDict()
         # Where a message's time goes, as the platform sees it (mergeable, microseconds):
         # push = sent -> first push, ack = first push -> ACK 200, first_chunk / reply = sent -> answer,
         # late_reply = sent -> the first answer to a message already lost (after the reply timeout).
@@ -166,19 +175,25 @@ class Ledger:
 
     def answer_for_final(self, msg_id: str) -> None:
         """A reply arrived for a message that is already final: count it as duplicate or late. The first
-        answer to a lost message also counts that message as answered late, at the stage it was lost."""
-        outcome, sent, deliveries = self._recent_final.get(msg_id, ("", 0.0, 0))
+        answer to a lost message also counts that message as answered late, at the stage it was lost.
+        An answer to a message final for longer than `final_memory_s` is `forgotten_replies`."""
+        self._forget(self.clock.monotonic())
+        remembered = self._recent_final.get(msg_id)
+        if remembered is None:
+            self.counts["forgotten_replies"] += 1
+            return
+        outcome, sent, deliveries, final_at = remembered
         self.incidents.answered_again(msg_id, outcome)
         if outcome == "replied":
             self.counts["duplicate_replies"] += 1
             if deliveries > 1:  # pushed again (at-least-once) and answered again: explained by the redelivery
                 self.counts["duplicate_replies_redelivered"] += 1
             return
-        self.counts["late_replies"] += 1  # lost, or final so long ago that it was forgotten
+        self.counts["late_replies"] += 1
         if outcome.startswith(LOST_AT):
             self.late_by_stage[outcome.removeprefix(LOST_AT)] += 1
             record_seconds(self.latency["late_reply"], self.clock.monotonic() - sent)
-            self._recent_final[msg_id] = ("late", sent, deliveries)
+            self._recent_final[msg_id] = ("late", sent, deliveries, final_at)  # its place in the order stays
 
     # --- look-ups ---------------------------------------------------------------------------------
     def get(self, msg_id: str) -> Record | None:
@@ -203,6 +218,7 @@ class Ledger:
             if record is not None and not record.final:
                 self.lose(record)
                 expired += 1
+        self._forget(now)
         return expired
 
     def lose(self, record: Record, reason: str = "") -> None:
@@ -234,6 +250,11 @@ class Ledger:
         for record in list(self.records.values()):
             if not record.final:
                 self.lose(record, reason)
+
+    @property
+    def remembered_final(self) -> int:
+        """Final messages whose ids are still remembered (in memory for `final_memory_s`)."""
+        return len(self._recent_final)
 
     # --- export -----------------------------------------------------------------------------------
     @property
@@ -296,9 +317,17 @@ class Ledger:
                 queue.popleft()
             if not queue:
                 del self._by_conversation[record.conversation_id]
-        self._recent_final[record.msg_id] = (outcome, record.sent_monotonic, record.deliveries)
-        if len(self._recent_final) > RECENT_FINAL_IDS:
-            self._recent_final.popitem(last=False)
+        now = self.clock.monotonic()
+        self._recent_final[record.msg_id] = (outcome, record.sent_monotonic, record.deliveries, now)
+        self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        """Drop the ids final for longer than final_memory_s, and the oldest beyond RECENT_FINAL_IDS."""
+        recent = self._recent_final
+        while recent and (
+            len(recent) > RECENT_FINAL_IDS or next(iter(recent.values()))[3] + self.final_memory_s <= now
+        ):
+            recent.popitem(last=False)
 
     @staticmethod
     def _loss_stage(record: Record) -> str:

@@ -63,7 +63,9 @@ class PlatformServer:
         self.schedule = FaultSchedule(self.faults, table.schedule)
         for app in settings.apps:  # a scrape shows 0 connections rather than no series before the bot connects
             self.metrics.connections.labels(app.app_id).set(0)
-        self.ledger = Ledger(self.metrics, settings.reply_timeout_s, settings.lost_sample_size, clock)
+        self.ledger = Ledger(
+            self.metrics, settings.reply_timeout_s, settings.lost_sample_size, settings.final_memory_s, clock
+        )
         self.tokens = TokenIssuer(clock)
         guard = Guard(settings, self.faults, clock)
         self.gateway = Gateway(settings, self.ledger, self.metrics, self.faults, guard, clock)

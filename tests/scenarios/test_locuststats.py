@@ -15,7 +15,7 @@ CHECKS = """
 from locust import User
 from locust.env import Environment
 
-from harness.loadgen.locuststats import REQUEST_TYPE, LocustStats
+from harness.loadgen.locuststats import PER_SECOND_KEEP_S, REQUEST_TYPE, LocustStats, forget_old_seconds
 
 
 class Idle(User):
@@ -56,6 +56,24 @@ failing = environment()
 LocustStats(failing).failure("1:1 reply", 5000.0, "no reply: none within 5 s")
 assert failing.stats.get("1:1 reply", REQUEST_TYPE).num_failures == 1
 assert [e.error for e in failing.stats.errors.values()] == ["no reply: none within 5 s"]
+
+# the master's per-second counts are forgotten after PER_SECOND_KEEP_S; the current RPS stays the same
+week = environment()
+entry = week.stats.get("1:1 reply", REQUEST_TYPE)
+start = int(week.stats.start_time)  # the current RPS reads no second before the stats started
+now = start + 1000
+for second in range(start, now):
+    entry.num_reqs_per_sec[second] += 5
+    week.stats.total.num_reqs_per_sec[second] += 5
+    if second % 10 == 0:
+        entry.num_fail_per_sec[second] += 1
+week.stats.total.last_request_timestamp = now  # what RequestStats.last_request_timestamp reads
+rps = (entry.current_rps, entry.current_fail_per_sec, week.stats.total.current_rps)
+old = 1000 - PER_SECOND_KEEP_S
+assert forget_old_seconds(week.stats, now) == 2 * old + old // 10
+assert sorted(entry.num_reqs_per_sec) == list(range(now - PER_SECOND_KEEP_S, now))
+assert len(week.stats.total.num_reqs_per_sec) == PER_SECOND_KEEP_S and len(entry.num_fail_per_sec) == 6
+assert rps[0] > 0 and (entry.current_rps, entry.current_fail_per_sec, week.stats.total.current_rps) == rps
 print("ok")
 """
 
