@@ -41,6 +41,10 @@ smoke_interval_s = 0
 membership = 0
 """
 
+# a completed run's exit codes: these runs share the machine with another test (make test), so a busy rig
+# may make them INCONCLUSIVE; what they check does not depend on the verdict
+VERDICTS = (ExitCode.OK, ExitCode.SLA_BREACHED, ExitCode.INCONCLUSIVE)
+
 
 def windows(run_dir: Path) -> list[dict]:
     return [json.loads(x) for x in (run_dir / "windows.jsonl").read_text().splitlines()]
@@ -59,7 +63,7 @@ set = { push_delay_s = 3.0 }
 """
     )
     result = run_harness(stalled, tmp_path, "--no-prometheus", timeout=180)
-    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED), result.output[-3000:]
+    assert result.returncode in VERDICTS, result.output[-3000:]
     ws = windows(result.run_dir)
     stall = [w for w in ws if w["wall_start"] >= 9 and w["wall_end"] <= 14]
     calm = [w for w in ws if w["wall_end"] <= 7]
@@ -84,7 +88,7 @@ def test_two_workers_merge_to_the_sum_of_their_counts(tmp_path: Path):
     result = run_harness(
         STEADY.format(name="dist", users=20, duration=14), tmp_path, "--workers", "2", "--no-prometheus", timeout=180
     )
-    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED), result.output[-3000:]
+    assert result.returncode in VERDICTS, result.output[-3000:]
     ws = windows(result.run_dir)
     per_worker = [worker_totals(result.run_dir / "logs" / f"loadgen-worker-{i}.log") for i in (1, 2)]
     assert all(t.get("sent", 0) > 20 for t in per_worker)  # both carried load
@@ -225,7 +229,7 @@ reply_timeout_s = 8
 window_s = 2
 """
     result = run_harness(own_bot, tmp_path, "--no-prometheus", timeout=180)
-    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED, ExitCode.INCONCLUSIVE), result.output[-3000:]
+    assert result.returncode in VERDICTS, result.output[-3000:]
     ws = windows(result.run_dir)
     sent, answered = sum(w["sent"] for w in ws), sum(w["replies_ok"] for w in ws)
     assert sent > 20 and sent == answered + sum(w["timeouts"] + w["errors"] for w in ws)  # every send settled
@@ -249,7 +253,7 @@ def test_prometheus_killed_mid_run_is_restarted_and_the_report_names_the_alert_g
         os.kill(first, signal.SIGKILL)
     finally:
         result = run.finish(180)
-    assert result.returncode in (ExitCode.OK, ExitCode.SLA_BREACHED, ExitCode.INCONCLUSIVE), result.output[-3000:]
+    assert result.returncode in VERDICTS, result.output[-3000:]
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["status"] != "aborted" and manifest["components"]["prometheus"]["pid"] != first
     [gap] = manifest["prometheus"]["gaps"]
