@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import resource
 import secrets
 import sys
@@ -29,8 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.core import procs
-from harness.core.contract import ADMIN_TOKEN_ENV
+from harness.bench.rig import ProcessRig
 from harness.platform.sockets import MAX_HEAD_BYTES
 
 APP = "adversarial-app"
@@ -74,69 +72,20 @@ class Report:
 
 
 @dataclass
-class Rig:
+class Rig(ProcessRig):
     """The emulator and the reference bot, as processes, with what it takes to talk to them."""
 
-    folder: Path
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     url: str = ""
     bot_url: str = ""
-    procs: list[Any] = field(default_factory=list)
 
     def start(self) -> None:
-        toml = self.folder / "platform.toml"
-        toml.write_text(
-            f"[settings]\nmax_connections = {LIMIT}\nheader_timeout_s = {HEADER_TIMEOUT_S}\n"
-            f"max_payload_bytes = {MAX_PAYLOAD}\nreply_timeout_s = 30\ndisconnect_grace_s = 1\n"
+        self.url = self.start_platform(
+            f"max_connections = {LIMIT}\nheader_timeout_s = {HEADER_TIMEOUT_S}\n"
+            f"max_payload_bytes = {MAX_PAYLOAD}\nreply_timeout_s = 30\ndisconnect_grace_s = 1\n",
+            [APP],
         )
-        env = {**os.environ, "HARNESS_APP_SECRET": self.secret, ADMIN_TOKEN_ENV: self.admin_token}
-        platform, urls = procs.start_ready(
-            [
-                *(sys.executable, "-m", "harness", "platform", "--config", str(toml), "--app", APP, "--drain", "30"),
-                *(
-                    "--ready-file",
-                    str(self.folder / "platform.ready"),
-                    "--ledger-file",
-                    str(self.folder / "ledger.json"),
-                ),
-            ],
-            self.folder / "platform.ready",
-            self.folder / "platform.log",
-            env=env,
-        )
-        self.procs.append(platform)
-        self.url = urls["http"]
-        bot_env = {
-            **os.environ,
-            "DINGTALK_CLIENT_SECRET": self.secret,
-            "BOT_ADMIN_PASSWORD": self.admin_password,
-            "BOT_JWT_SECRET": secrets.token_urlsafe(32),
-        }
-        bot, urls = procs.start_ready(
-            [
-                *(sys.executable, "-m", "harness", "bot", "--platform", self.url, "--client-id", APP),
-                *("--ready-file", str(self.folder / "bot.ready"), "--log-file", str(self.folder / "bot.log")),
-                *("--first-token-seconds", "0.01", "--tokens-per-second", "0", "--reply-tokens", "5"),
-            ],
-            self.folder / "bot.ready",
-            self.folder / "bot.out.log",
-            env=bot_env,
-        )
-        self.procs.append(bot)
-        self.bot_url = urls["http"]
-
-    def stop(self) -> dict[str, Any]:
-        """Stop the bot, then the emulator (which drains and writes its ledger); the final ledger."""
-        for proc in reversed(self.procs):
-            procs.stop(proc, grace=45)
-        ledger = self.folder / "ledger.json"
-        return json.loads(ledger.read_text()) if ledger.exists() else {}
-
-    @property
-    def admin(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.admin_token}"}
+        self.bot_url = self.start_bot("bot", APP, self.url, self.admin_password)
 
 
 # --- good traffic ----------------------------------------------------------------------------------

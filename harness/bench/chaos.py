@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import statistics
 import sys
@@ -46,8 +45,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.bench import fuzz
 from harness.bench.adversarial import Good, good_user
 from harness.bench.common import load_average
+from harness.bench.rig import ProcessRig
 from harness.core import procs
-from harness.core.contract import ADMIN_TOKEN_ENV
 
 APP, FUZZ_APP = "chaos-app", "chaos-fuzz-app"
 HEARTBEAT_S = 2.0
@@ -92,69 +91,24 @@ class Outcome:
 
 # --- the processes -----------------------------------------------------------------------------------
 @dataclass
-class Rig:
-    folder: Path
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+class Rig(ProcessRig):
     url: str = ""
     bot_url: str = ""  # the bot that takes the disconnects and hangs
     fuzz_bot_url: str = ""
-    procs: list[Any] = field(default_factory=list)
 
     def start_emulator(self) -> None:
-        toml = self.folder / "platform.toml"
-        toml.write_text(
-            "[settings]\nack_timeout_s = 2\nreply_timeout_s = 60\ndisconnect_grace_s = 1\n"
-            f"ping_interval_s = {PING_INTERVAL_S}\nping_miss_limit = {PING_MISS_LIMIT}\nredeliver_max = 10\n"
+        self.url = self.start_platform(
+            "ack_timeout_s = 2\nreply_timeout_s = 60\ndisconnect_grace_s = 1\n"
+            f"ping_interval_s = {PING_INTERVAL_S}\nping_miss_limit = {PING_MISS_LIMIT}\nredeliver_max = 10\n",
+            [APP, FUZZ_APP],
         )
-        env = {**os.environ, "HARNESS_APP_SECRET": self.secret, ADMIN_TOKEN_ENV: self.admin_token}
-        platform, urls = procs.start_ready(
-            [
-                *(sys.executable, "-m", "harness", "platform", "--config", str(toml)),
-                *("--app", APP, "--app", FUZZ_APP, "--drain", "30"),
-                *("--ready-file", str(self.folder / "platform.ready")),
-                *("--ledger-file", str(self.folder / "ledger.json")),
-            ],
-            self.folder / "platform.ready",
-            self.folder / "platform.log",
-            env=env,
-        )
-        self.procs.append(platform)
-        self.url = urls["http"]
 
-    def start_bot(self, name: str, app: str, platform_url: str) -> str:
-        """A reference bot on `app` through `platform_url`; its admin URL."""
-        env = {
-            **os.environ,
-            "DINGTALK_CLIENT_SECRET": self.secret,
-            "BOT_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-            "BOT_JWT_SECRET": secrets.token_urlsafe(32),
-        }
+    def start_chaos_bot(self, name: str, app: str, platform_url: str) -> str:
+        """A reference bot on `app` through `platform_url`, with the bench's heartbeat and reconnect
+        settings; its admin URL."""
         reconnect = [arg for key, value in RECONNECT.items() for arg in ("--set", f"reconnect.{key}={value}")]
-        bot, urls = procs.start_ready(
-            [
-                *(sys.executable, "-m", "harness", "bot", "--platform", platform_url, "--client-id", app),
-                *("--ready-file", str(self.folder / f"{name}.ready"), "--log-file", str(self.folder / f"{name}.log")),
-                *("--first-token-seconds", "0.01", "--tokens-per-second", "0", "--reply-tokens", "5"),
-                *("--heartbeat-seconds", f"{HEARTBEAT_S:g}", *reconnect),
-            ],
-            self.folder / f"{name}.ready",
-            self.folder / f"{name}.out.log",
-            env=env,
-        )
-        self.procs.append(bot)
-        return str(urls["http"])
-
-    def stop(self) -> dict[str, Any]:
-        """Stop the bots, then the emulator (which drains and writes its ledger); the final ledger."""
-        for proc in reversed(self.procs):
-            procs.stop(proc, grace=45)
-        ledger = self.folder / "ledger.json"
-        return json.loads(ledger.read_text()) if ledger.exists() else {}
-
-    @property
-    def admin(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.admin_token}"}
+        heartbeat = ("--heartbeat-seconds", f"{HEARTBEAT_S:g}", *reconnect)
+        return self.start_bot(name, app, platform_url, secrets.token_urlsafe(16), heartbeat)
 
 
 # --- the fuzzing relay in front of the second bot -----------------------------------------------------
@@ -532,7 +486,7 @@ def main(quick: bool) -> int:
         )
         try:
             rig.start_emulator()
-            rig.bot_url = rig.start_bot("bot", APP, rig.url)
+            rig.bot_url = rig.start_chaos_bot("bot", APP, rig.url)
             good = asyncio.run(chaos(rig, scale, out))
         finally:
             final = rig.stop()
