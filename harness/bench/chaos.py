@@ -449,7 +449,7 @@ async def chaos(rig: Rig, scale: Scale, out: Outcome) -> Good:
         relay = FuzzRelay(rig.url, http)
         await relay.start()
         try:
-            rig.fuzz_bot_url = await asyncio.to_thread(rig.start_bot, "fuzz-bot", FUZZ_APP, relay.url)
+            rig.fuzz_bot_url = await asyncio.to_thread(rig.start_chaos_bot, "fuzz-bot", FUZZ_APP, relay.url)
             users = [
                 asyncio.create_task(good_user(http, rig.url, f"good-{app}-{i}", stop, good, app))
                 for app in (APP, FUZZ_APP)
