@@ -12,7 +12,7 @@ import pytest
 from harness.analysis.report.builder import analyse, build_report
 from harness.analysis.report.model import SlaVerdict, Verdict
 from harness.analysis.report.resources import MB, SlidingPeak, interpolated_quantile
-from harness.analysis.report.rig import RigMonitor, WindowHealth
+from harness.analysis.report.rig import RigMonitor, SlidingMean, WindowHealth
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.core.contract import RIG, ExitCode
 
@@ -238,3 +238,13 @@ def test_interpolated_quantile_follows_histogram_quantile() -> None:
 
 def test_rig_limits_are_the_contracts() -> None:
     assert RIG.host_cpu == 0.90 and RIG.late_start_share == 0.01 and RIG.span_s > 0
+
+
+def test_a_pair_of_close_samples_does_not_keep_the_sliding_window_from_filling() -> None:
+    """Regression: a run's samples came 1 s apart except one pair 0.05 s apart (the load starting), and
+    the 10 s window, sized by the shortest spacing ever seen, never counted as full: two busy loops on
+    2 cores left the host CPU check unjudged."""
+    window = SlidingMean(10.0)
+    walls = [0.0, 0.05, *(1.05 + i for i in range(30))]
+    full_at = next((wall for wall in walls if window.add(wall, wall, 1.0) is not None and window.full), None)
+    assert full_at is not None and full_at <= 11.05, full_at

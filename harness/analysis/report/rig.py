@@ -32,13 +32,8 @@ class SlidingMean:
         self.span = span
         self.items: deque[tuple[float, float, float, Any]] = deque()  # wall, sim, value, payload
         self.total = 0.0
-        self.step: float | None = None  # the shortest interval between samples seen: the sampling period
 
     def add(self, wall: float, sim: float, value: float, payload: Any = None) -> float:
-        if self.items:
-            gap = wall - self.items[-1][0]
-            if gap > 0 and (self.step is None or gap < self.step):
-                self.step = gap
         self.items.append((wall, sim, value, payload))
         self.total += value
         while self.items and self.items[0][0] <= wall - self.span:
@@ -47,10 +42,15 @@ class SlidingMean:
 
     @property
     def full(self) -> bool:
-        """The samples held cover a whole span (a sampler gap empties the window until it refills)."""
-        if not self.items or self.step is None:
+        """The samples held cover a whole span (a sampler gap empties the window until it refills): n
+        samples stand for n sampling periods, the period being their mean spacing. (Not the shortest
+        spacing ever seen: one pair of samples taken close together would keep the window from ever
+        counting as full.)"""
+        n = len(self.items)
+        if n < 2:
             return False
-        return self.items[-1][0] - self.items[0][0] + self.step >= self.span - 1e-9
+        covered = self.items[-1][0] - self.items[0][0]
+        return covered * n / (n - 1) >= self.span - 1e-9
 
     @property
     def start(self) -> tuple[float, float]:
