@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from harness.bench.common import Checks
 from harness.bench.rig import ProcessRig
 from harness.platform.sockets import MAX_HEAD_BYTES
 
@@ -57,18 +58,12 @@ QUICK = Scale(users=3, half_open=600, slow_headers=100, disconnects=5, bad_repea
 
 
 @dataclass
-class Report:
+class Report(Checks):
     rows: list[tuple[str, int, str]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
 
     def row(self, attack: str, tried: int, outcome: str) -> None:
         self.rows.append((attack, tried, outcome))
         print(f"  {attack:<50} {tried:>6}  {outcome}", flush=True)
-
-    def check(self, ok: bool, failure: str) -> None:
-        if not ok:
-            self.failures.append(failure)
-            print(f"  FAILED: {failure}", flush=True)
 
 
 @dataclass

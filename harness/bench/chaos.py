@@ -44,7 +44,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.bench import fuzz
 from harness.bench.adversarial import Good, good_user
-from harness.bench.common import load_average
+from harness.bench.common import Checks, load_average
 from harness.bench.rig import ProcessRig
 from harness.core import procs
 
@@ -73,20 +73,14 @@ QUICK = Scale(disconnects=30, hangs=1, frames=1000, corpus=100, users=2)
 
 
 @dataclass
-class Outcome:
+class Outcome(Checks):
     rows: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
     fuzzed: int = 0
 
     def row(self, what: str, count: int, detail: str) -> None:
         line = f"  {what:<38} {count:>7}  {detail}"
         self.rows.append(line)
         print(line, flush=True)
-
-    def check(self, ok: bool, failure: str) -> None:
-        if not ok:
-            self.failures.append(failure)
-            print(f"  FAILED: {failure}", flush=True)
 
 
 # --- the processes -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,15 @@ def run_counts(run_dir: Path, before: dict[str, int], after: dict[str, int]) -> 
         and counts["ledger replied"] >= totals["replies_ok"]
     )
     return exact, counts
+
+
+@dataclass
+class Checks:
+    """The checks a benchmark failed, each printed as it fails; the bench exits 1 if there are any."""
+
+    failures: list[str] = field(default_factory=list)
+
+    def check(self, ok: bool, failure: str) -> None:
+        if not ok:
+            self.failures.append(failure)
+            print(f"  FAILED: {failure}", flush=True)
