@@ -7,6 +7,7 @@ alert rules and the report start from. Tests check the other assets against this
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Literal
 
@@ -195,6 +196,12 @@ LOOP_LAG_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 LOOP_LAG_BLOCKED_SECONDS = 0.1
 # The "P99" of the latency SLA: the latency SLO asks this share of messages to be under the threshold.
 LATENCY_QUANTILE = 0.99
+# The fewest replies a P99 is judged on: below 1 / (1 - q) the P99 of a sample is its slowest reply, so one
+# late reply would decide the verdict. Fewer are reported, not judged ("too few") ...
+MIN_REPLIES_FOR_QUANTILE = math.ceil(1 / (1 - LATENCY_QUANTILE))
+# ... unless so many of them are over the limit that a share of 1 - q or less would give that many with
+# a probability under 1 - this (binomial tail): 40 slow of 40 is a breach, 1 of 5 is not evidence.
+FEW_REPLIES_BREACH_CONFIDENCE = 0.99
 
 
 @dataclass(frozen=True)

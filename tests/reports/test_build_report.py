@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from harness.analysis.report.builder import build_report
 from harness.analysis.report.model import SlaVerdict, Verdict
 from harness.analysis.report.result import Report
+from harness.analysis.report.verdicts import judge_p99
 from harness.bench.synthetic import SyntheticRun, write_run
 from harness.cli.main import main
+from harness.core import histograms
 from harness.core.contract import AVAILABILITY, THRESHOLDS, ExitCode
 from harness.core.runfolder.reader import NotARunFolder
 
@@ -236,3 +240,67 @@ def test_an_unreadable_scenario_file_is_a_warning_in_the_report(tmp_path: Path) 
     report = build_report(run)
     assert any(w.startswith("scenario.toml could not be read") for w in report.data.warnings), report.data.warnings
     assert report.verdict == "PASS"
+
+
+def test_a_peak_too_short_for_a_p99_is_shown_not_judged_and_not_compared(tmp_path: Path) -> None:
+    """Weekend peaks of 4 wall seconds hold fewer than 100 replies: their P99s are shown, not judged, not
+    compared with a baseline, and the report names them. Made eight times slower, Saturday's replies are
+    all over the limit: a breach however few."""
+    short = SyntheticRun(weekend_peak_wall_s=4, window_wall_s=2)
+    base = write_run(tmp_path / "base", short)
+    report = build_report(write_run(tmp_path / "run", short), base)
+    slas = _slas(report)
+    assert [slas[f"p99_peak_day{d}"].status for d in range(7)] == ["pass"] * 5 + ["too_few"] * 2
+    saturday = slas["p99_peak_day5"]
+    assert saturday.margin is None and "too few to judge a P99 (at least 100" in saturday.detail
+    assert report.verdict is Verdict.PASS and report.exit_code == ExitCode.OK
+    [warning] = [w for w in report.data.warnings if w.startswith("P99 not judged")]
+    assert "fewer than 100 replies were measured (peak Sat 09:30-10:30, peak Sun 09:30-10:30)" in warning
+    assert report.data.summary[0].startswith("PASS: all 11 SLAs met") and report.data.summary[0].endswith(
+        "messages sent; 2 P99(s) not judged: too few replies."
+    )
+    assert report.data.baseline is not None
+    rows = {r.id: r for r in report.data.baseline.slas}
+    assert rows["p99_peak_day5"].change == "too few" and not rows["p99_peak_day5"].regression
+    junit = report.junit_path.read_text()
+    assert '<testcase classname="sla" name="p99_peak_day5">\n      <skipped message=' in junit
+
+    slow = build_report(write_run(tmp_path / "slow", replace(short, slow_peak_days=(5,))))
+    saturday = _slas(slow)["p99_peak_day5"]
+    assert saturday.status == "fail" and "over the limit: a breach even from so few" in saturday.detail
+    assert slow.verdict is Verdict.FAIL
+
+
+def _hist(fast: int, slow: int) -> HdrHistogram:
+    hist = histograms.new_histogram()
+    for seconds in [0.1] * fast + [0.9] * slow:
+        histograms.record_seconds(hist, seconds)
+    return hist
+
+
+@pytest.mark.parametrize(
+    ("fast", "slow", "status"),
+    [
+        (98, 1, "too_few"),  # 99 replies: their "P99" is the slowest
+        (4, 1, "too_few"),  # 1 slow of 5: could be the 1 % in a hundred
+        (0, 40, "fail"),  # 40 of 40 slow: a breach however few
+        (35, 5, "fail"),  # 5 of 40: beyond chance for 1 %
+        (98, 2, "fail"),  # 100 replies: judged as measured
+        (99, 1, "pass"),
+    ],
+)
+def test_a_p99_is_judged_from_100_replies_or_on_decisive_evidence(fast: int, slow: int, status: str) -> None:
+    verdict = judge_p99("p99_overall", "P99", _hist(fast, slow), 0.5, "test", "")
+    assert verdict.status == status, verdict.detail
+    assert (verdict.margin is None) == (status == "too_few")
+
+
+def test_a_run_too_small_for_a_p99_is_judged_on_the_rest(tmp_path: Path) -> None:
+    """A one-minute smoke check sends about 60 messages: availability and loss are exact counts and are
+    judged; the P99 is shown and named as not judged."""
+    report = build_report(write_run(tmp_path / "run", SyntheticRun(days=1, peak_rate=0.3, peak_wall_s=60)))
+    overall = _slas(report)["p99_overall"]
+    assert overall.status == "too_few" and overall.value is not None
+    assert _slas(report)["availability"].status == "pass"
+    assert report.verdict is Verdict.PASS
+    assert any("(whole run" in w for w in report.data.warnings if w.startswith("P99 not judged")), report.data.warnings

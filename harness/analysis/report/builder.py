@@ -29,7 +29,7 @@ from harness.analysis.report.resources import aggregate_resources
 from harness.analysis.report.result import ChartSeries, Report
 from harness.analysis.report.rig import WindowHealth, rig_health
 from harness.analysis.report.verdicts import error_budget_used, sla_verdicts
-from harness.core.contract import Thresholds
+from harness.core.contract import MIN_REPLIES_FOR_QUANTILE, Thresholds
 from harness.core.runfolder.reader import RunFolder
 from harness.core.secrets import mask_mapping
 
@@ -147,6 +147,13 @@ def analyse(run_dir: Path, *, strict: bool = False) -> Report:
     if accounting is not None and accounting.unmeasured:
         incomplete.append(accounting.notes[0])
     warnings = list(folder.warnings) + [f"run: {w}" for w in folder.manifest.get("warnings") or []]
+    too_few = [s.name.removeprefix("P99 reply latency, ") for s in slas if s.status == "too_few"]
+    if too_few:
+        warnings.append(
+            f"P99 not judged where fewer than {MIN_REPLIES_FOR_QUANTILE} replies were measured "
+            f"({', '.join(too_few)}): play longer ([shape] duration_s, [compression] peak_wall_s, "
+            "weekend_peak_wall_s) or at a higher rate"
+        )
     if target_kind == "url":
         warnings.append("CPU and memory SLAs not judged: the bot runs outside the harness (target.kind = url)")
 

@@ -23,12 +23,12 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from harness.analysis.report.load import Block
-from harness.analysis.report.model import Comparison, ComparisonRow, Op, ReportData, SlaVerdict
+from harness.analysis.report.model import Change, Comparison, ComparisonRow, Op, ReportData, SlaVerdict
 from harness.analysis.report.result import Report
 from harness.core import histograms
 from harness.core.contract import AVAILABILITY, LATENCY_QUANTILE, NOISE
@@ -41,7 +41,6 @@ else:  # pragma: no cover - Python 3.10
 DEFAULT_TOLERANCE = NOISE.relative
 DURATION_SLACK = 0.05  # planned wall durations this close are the same duration
 SCENARIO_SECTIONS = ("shape", "compression", "load", "mix", "messages", "abuse", "faults")  # what the load is
-Change = Literal["worse", "better", "within noise", "no data"]
 
 
 class BaselineMismatch(ValueError):
@@ -149,7 +148,9 @@ def _row(sla: SlaVerdict, base: SlaVerdict, tolerance: float, now: Report, then:
     value, baseline = _judged_value(sla, on_healthy), _judged_value(base, on_healthy)
     delta = relative_worsening = minimum = interval = None
     change: Change = "no data"
-    if value is not None and baseline is not None:
+    if "too_few" in (sla.status, base.status):
+        change = "too few"  # a P99 of a handful of replies is their slowest: comparing two would flap
+    elif value is not None and baseline is not None:
         delta = value - baseline
         base_bad = _badness(baseline, base.op)
         worse = _badness(value, sla.op) - base_bad

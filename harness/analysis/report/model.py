@@ -120,7 +120,8 @@ class Conditions(_Model):
 
 Unit = Literal["s", "ratio", "count"]
 Op = Literal["<", "<=", ">="]  # the value must satisfy `value op threshold`
-SlaStatus = Literal["pass", "fail", "no_data"]
+SlaStatus = Literal["pass", "fail", "no_data", "too_few"]  # too_few: shown, not judged (see judge_p99)
+Change = Literal["worse", "better", "within noise", "no data", "too few"]
 
 
 class SlaVerdict(_Model):
@@ -523,7 +524,7 @@ class ComparisonRow(_Model):
     delta: float | None
     relative_worsening: float | None  # how much worse, relative to the baseline; negative is better
     regression: bool
-    change: Literal["worse", "better", "within noise", "no data"] = "no data"
+    change: Change = "no data"
     min_difference: float | None = None  # the smallest worsening (in the SLA's unit) called a change
     interval: list[float] | None = None  # bootstrap interval of the worsening (value - baseline in "worse" direction)
     rig_bound: bool = False  # a regression only because the SLA now fails where the rig did not hold

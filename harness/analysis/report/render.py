@@ -116,7 +116,7 @@ def _environment(html: bool) -> jinja2.Environment:
         sim=lambda s: "n/a" if s is None else format_sim(s),
         pct=lambda v: "n/a" if v is None else f"{v:.1%}",
         bps=_bytes_per_s,
-        status_md=lambda s: {"pass": "pass", "fail": "**FAIL**", "no_data": "no data"}[s],
+        status_md=lambda s: {"pass": "pass", "fail": "**FAIL**", "no_data": "no data", "too_few": "too few"}[s],
     )
     return env
 
@@ -164,6 +164,8 @@ def write_junit(report: Report) -> Path:
             ET.SubElement(case, "error", message=f"{sla.name}: no data").text = "; ".join(
                 report.data.incomplete_reasons
             )
+        elif sla.status == "too_few":
+            ET.SubElement(case, "skipped", message=f"{sla.name}: {sla.detail}")
         ET.SubElement(case, "system-out").text = f"{sla.name}: {measured}; {sla.detail}"
     root = ET.Element("testsuites")
     root.append(suite)

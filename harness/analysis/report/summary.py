@@ -168,7 +168,9 @@ def _verdict_sentence(report: ReportData) -> str:
     span = ""
     if load.sim_start is not None and load.sim_end is not None:
         span = f" over simulated {format_sim(load.sim_start)} to {format_sim(load.sim_end, end=True)}"
-    sent, total = f"{load.sent:,} messages sent", len(report.slas)
+    total = sum(s.status != "too_few" for s in report.slas)
+    unjudged = len(report.slas) - total
+    sent = f"{load.sent:,} messages sent" + (f"; {unjudged} P99(s) not judged: too few replies" if unjudged else "")
     if judgement.verdict is Verdict.INCOMPLETE:
         return f"INCOMPLETE: the run cannot be fully judged{span}; {sent}."
     if judgement.verdict is Verdict.INCONCLUSIVE:

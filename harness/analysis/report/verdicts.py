@@ -10,11 +10,29 @@ measured.
 
 from __future__ import annotations
 
+import math
+
+from hdrh.histogram import HdrHistogram
+
 from harness.analysis.report.load import LoadResult, latency_summary
-from harness.analysis.report.model import BotSideLatency, LedgerFigures, Op, RefusalRow, SlaStatus, SlaVerdict, Unit
+from harness.analysis.report.model import (
+    BotSideLatency,
+    LedgerFigures,
+    Op,
+    RefusalRow,
+    SlaStatus,
+    SlaVerdict,
+    Unit,
+)
 from harness.analysis.report.resources import MB, ResourceResult
 from harness.analysis.report.summary import fmt_budget
-from harness.core.contract import AVAILABILITY, Thresholds
+from harness.core.contract import (
+    AVAILABILITY,
+    FEW_REPLIES_BREACH_CONFIDENCE,
+    LATENCY_QUANTILE,
+    MIN_REPLIES_FOR_QUANTILE,
+    Thresholds,
+)
 
 
 def judge(
@@ -41,6 +59,40 @@ def judge(
     )
 
 
+def judge_p99(vid: str, name: str, hist: HdrHistogram, limit: float, source: str, detail: str) -> SlaVerdict:
+    """A P99 SLA. Over fewer than MIN_REPLIES_FOR_QUANTILE replies the sample's P99 is its slowest reply,
+    so one late reply would decide: such a P99 is shown, not judged (`too_few`), unless the replies over
+    the limit are too many for a P99 under it even from so few."""
+    summary = latency_summary(hist)
+    verdict = judge(vid, name, summary.p99, limit, "s", "<", source, detail)
+    if summary.p99 is None or summary.count >= MIN_REPLIES_FOR_QUANTILE:
+        return verdict
+    over = sum(
+        item.count_at_value_iterated_to
+        for item in hist.get_recorded_iterator()
+        if item.value_iterated_to / 1_000_000 >= limit
+    )
+    if _share_exceeded(summary.count, over):
+        return verdict.model_copy(
+            update={"detail": f"{detail}; {over} of them over the limit: a breach even from so few"}
+        )
+    return verdict.model_copy(
+        update={
+            "status": "too_few",
+            "margin": None,
+            "detail": f"{detail}; too few to judge a P99 (at least {MIN_REPLIES_FOR_QUANTILE}: "
+            "below that it is the slowest reply)",
+        }
+    )
+
+
+def _share_exceeded(count: int, over: int) -> bool:
+    """`over` of `count` replies over the limit are beyond chance for a share of at most 1 - q."""
+    p = 1 - LATENCY_QUANTILE
+    below = sum(math.comb(count, i) * p**i * (1 - p) ** (count - i) for i in range(over))
+    return 1 - below < 1 - FEW_REPLIES_BREACH_CONFIDENCE
+
+
 RIG_SENSITIVE = ("p99_", "availability", "message_loss")  # SLA ids (prefixes) a busy rig can push over
 
 
@@ -51,29 +103,24 @@ def _latency(load: LoadResult, thresholds: Thresholds, bot_side: BotSideLatency 
     if bot_side is not None and bot_side.p99 is not None:
         uses += f"; the bot's own processing P99 was {bot_side.p99 * 1000:.0f} ms (not judged)"
     out = [
-        judge(
+        judge_p99(
             "p99_overall",
             "P99 reply latency, whole run",
-            overall.p99,
+            load.reply,
             p99_limit,
-            "s",
-            "<",
             "windows.jsonl reply_hist (merged)",
             f"{overall.count} replies measured ({uses})",
         )
     ]
     for peak in load.peaks:
-        summary = latency_summary(peak.hist)
         out.append(
-            judge(
+            judge_p99(
                 f"p99_peak_day{peak.segment.day}",
                 f"P99 reply latency, peak {peak.label}",
-                summary.p99,
+                peak.hist,
                 p99_limit,
-                "s",
-                "<",
                 "windows.jsonl reply_hist in the peak window",
-                f"{summary.count} replies measured",
+                f"{peak.hist.get_total_count()} replies measured",
             )
         )
     return out
@@ -171,17 +218,20 @@ def sla_verdicts(
     return [_with_rig(s, load) for s in out]
 
 
-def _healthy_value(sla: SlaVerdict, load: LoadResult) -> float | None:
-    """The SLA's value over the windows where the rig held."""
+def _judged_where_rig_held(sla: SlaVerdict, load: LoadResult) -> SlaVerdict:
+    """The SLA judged again over the windows where the rig held."""
     healthy = load.healthy
-    if sla.id == "p99_overall":
-        return latency_summary(healthy.hist).p99
-    if sla.id.startswith("p99_peak_day"):
+    if sla.id.startswith("p99_"):
         peak = next((p for p in load.peaks if f"p99_peak_day{p.segment.day}" == sla.id), None)
-        return None if peak is None else latency_summary(peak.healthy.hist).p99
-    if sla.id == AVAILABILITY.name:
-        return healthy.totals.availability()
-    return float(healthy.totals.timeouts)  # message_loss: the user side's no-reply count there
+        hist = healthy.hist if sla.id == "p99_overall" else peak.healthy.hist if peak else None
+        if hist is not None:
+            return judge_p99(sla.id, sla.name, hist, sla.threshold, sla.source, "")
+        value = None
+    elif sla.id == AVAILABILITY.name:
+        value = healthy.totals.availability()
+    else:
+        value = float(healthy.totals.timeouts)  # message_loss: the user side's no-reply count there
+    return judge(sla.id, sla.name, value, sla.threshold, sla.unit, sla.op, sla.source)
 
 
 def _with_rig(sla: SlaVerdict, load: LoadResult) -> SlaVerdict:
@@ -193,7 +243,7 @@ def _with_rig(sla: SlaVerdict, load: LoadResult) -> SlaVerdict:
     health = load.health
     if not sensitive or health is None or not health.unhealthy:
         return sla.model_copy(update={"rig_sensitive": sensitive})
-    again = judge(sla.id, sla.name, _healthy_value(sla, load), sla.threshold, sla.unit, sla.op, sla.source)
+    again = _judged_where_rig_held(sla, load)
     return sla.model_copy(
         update={
             "rig_sensitive": True,
