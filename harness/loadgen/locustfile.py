@@ -111,6 +111,15 @@ class MasterState:
         log.info("stop requested: asking workers for their last windows, then quitting")
         self.stop_requested = True
 
+    def drain_settled(self) -> bool:
+        """In the drain, every message has its outcome and no late reply is due: the rest of the drain
+        (a reply timeout) would count nothing more, so the run ends now. Snapshots taken a couple of
+        intervals after the shape went to zero users cannot include a user still sending."""
+        if not self.run_start:
+            return False
+        users_gone = self.run_start + self.plan.play_s + 2 * LIVE_INTERVAL_S
+        return self.live.settled(self.workers(), users_gone, self.scenario.load.reply_timeout_s)
+
     def sim_now(self) -> float:
         if not self.run_start:
             return self.plan.timemap.sim_start
@@ -181,7 +190,7 @@ class ScenarioShape(LoadTestShape):
         MASTER.begin()
         # Locust ticks once a second and needs a moment to spawn: aim at the middle of the next second
         users = MASTER.plan.users_at(time.time() - MASTER.run_start + TICK_LOOKAHEAD_S)
-        if users is None or MASTER.stop_requested:
+        if users is None or MASTER.stop_requested or (users == 0 and MASTER.drain_settled()):
             return None if MASTER.closing_done() else (0, MASTER.plan.spawn_rate())
         return users, MASTER.plan.spawn_rate()
 

@@ -147,10 +147,13 @@ class LiveTotals:
     histograms are merged when asked for (a scrape), not on every snapshot.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.by_worker: dict[str, tuple[dict[str, int], HdrHistogram, HdrHistogram]] = {}
         self.counts: Counter[str] = Counter()
         self._merged: tuple[HdrHistogram, HdrHistogram] | None = None
+        self._clock = clock
+        self.received_at: dict[str, float] = {}  # worker -> when its latest snapshot came
+        self.timeout_counted_at = 0.0  # when the summed timeouts last grew
 
     def add(self, worker: str, payload: dict[str, Any]) -> None:
         self.by_worker[worker] = (
@@ -158,10 +161,26 @@ class LiveTotals:
             histograms.decode(payload["reply_hist"]),
             histograms.decode(payload["first_chunk_hist"]),
         )
+        timeouts = self.counts["timeouts"]
         self.counts = Counter()
         for counts, _, _ in self.by_worker.values():
             self.counts.update(counts)
         self._merged = None
+        now = self.received_at[worker] = self._clock()
+        if self.counts["timeouts"] > timeouts:
+            self.timeout_counted_at = now
+
+    def settled(self, workers: set[str], since: float, quiet_s: float) -> bool:
+        """Nothing more to wait for: every worker reported after `since`, every message offered has its
+        outcome (reply, timeout or error), and none timed out in the last `quiet_s` (its late reply may
+        still be on its way, and the ledger counts it)."""
+        counts = self.counts
+        return (
+            bool(workers)
+            and all(self.received_at.get(w, 0.0) >= since for w in workers)
+            and counts["offered"] == counts["replies_ok"] + counts["timeouts"] + counts["errors"]
+            and self._clock() - self.timeout_counted_at >= quiet_s
+        )
 
     def _merge(self) -> tuple[HdrHistogram, HdrHistogram]:
         if self._merged is None:

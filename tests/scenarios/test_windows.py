@@ -110,3 +110,26 @@ def test_live_exporter_counts_by_completion_and_buckets_match_contract_boundarie
     assert replies == {"ok": 4, "timeout": 1, "error": 0}
     assert families["loadgen_users"].samples[0].value == 3
     assert families["loadgen_sim_time_seconds"].samples[0].value == 42.0
+
+
+def test_the_drain_is_settled_once_every_worker_reports_nothing_in_flight_and_no_late_reply_is_due():
+    clock = Clock(2000.0)
+    rec = WindowRecorder(run_start=1990.0, window_s=2, hold_s=4, clock=clock)
+    live = LiveTotals(clock=clock)
+    rec.sent(1995.0, late=False)
+    live.add("w1", rec.take_live())
+    live.add("w2", WindowRecorder(run_start=1990.0, window_s=2, hold_s=4, clock=clock).take_live())
+    workers = {"w1", "w2"}
+    assert not live.settled(workers, since=2000.0, quiet_s=8)  # one message still waits for its reply
+    rec.reply(1995.0, 0.3, 0.1)
+    clock.t = 2001.0
+    live.add("w1", rec.take_live())
+    assert not live.settled(workers, since=2000.5, quiet_s=8)  # w2 has not reported since
+    assert not live.settled(workers | {"w3"}, since=2000.0, quiet_s=8)  # w3 never reported
+    assert live.settled(workers, since=2000.0, quiet_s=8)
+    rec.sent(1996.0, late=False)
+    rec.failure(1996.0, "no reply", timeout=True)
+    live.add("w1", rec.take_live())
+    assert not live.settled(workers, since=2000.0, quiet_s=8)  # its late reply may still come
+    clock.t = 2009.0
+    assert live.settled(workers, since=2000.0, quiet_s=8)
