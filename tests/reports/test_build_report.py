@@ -296,8 +296,8 @@ def test_a_p99_is_judged_from_100_replies_or_on_decisive_evidence(fast: int, slo
 
 
 def test_a_run_too_small_for_a_p99_is_judged_on_the_rest(tmp_path: Path) -> None:
-    """A one-minute smoke check sends about 60 messages: availability and loss are exact counts and are
-    judged; the P99 is shown and named as not judged."""
+    """A run of a few dozen messages: availability and loss are exact counts and are judged; the P99 is
+    shown and named as not judged."""
     report = build_report(write_run(tmp_path / "run", SyntheticRun(days=1, peak_rate=0.3, peak_wall_s=60)))
     overall = _slas(report)["p99_overall"]
     assert overall.status == "too_few" and overall.value is not None
