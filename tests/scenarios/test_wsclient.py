@@ -134,12 +134,13 @@ def test_frames_are_decoded_across_every_length_form_and_a_partial_frame_is_left
 @pytest.mark.parametrize(
     ("wire", "code"),
     [
-        (Frame(Opcode.TEXT, b"masked").serialize(mask=True, extensions=[]), CLOSE_PROTOCOL_ERROR),
+        (encode_frame(0x1, b"masked", b"\x05\x06\x07\x08"), CLOSE_PROTOCOL_ERROR),
         (bytes((0xC1, 1)) + b"x", CLOSE_PROTOCOL_ERROR),  # RSV1 (compressed) though nothing was negotiated
         (bytes((0x83, 0)), CLOSE_PROTOCOL_ERROR),  # an opcode RFC 6455 reserves
         (bytes((0x09, 0)), CLOSE_PROTOCOL_ERROR),  # a fragmented ping
         (server_frame(0x1, b"x" * 200), CLOSE_TOO_BIG),
     ],
+    ids=["masked", "reserved-bit", "reserved-opcode", "fragmented-ping", "too-big"],
 )
 def test_what_a_server_must_not_send_is_a_protocol_error(wire, code):
     with pytest.raises(ProtocolError) as raised:
