@@ -25,6 +25,7 @@ def quick(name: str) -> str:
 def test_loadgen_bench_compares_with_a_minimal_locustfile_and_counts_agree():
     out = quick("loadgen")
     assert "ratio harness / minimal (same run)" in out and "ratio harness / asyncio (same run)" in out
+    assert "load.wakeup_batch_ms = 5 (fewer wake-ups)" in out
     assert "histograms and ledger agree exactly" in out
 
 

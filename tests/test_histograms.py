@@ -23,3 +23,29 @@ def test_out_of_range_values_are_clamped_not_dropped():
     histograms.record_seconds(h, 10 * 3600)
     assert h.get_total_count() == 2
     assert histograms.percentile_seconds(histograms.new_histogram(), 99) is None
+
+
+def test_lowest_equivalent_value_is_hdrhistograms_own_across_buckets_and_clamped():
+    hist = histograms.new_histogram()
+    values = [1, 2047, 2048, 2049, 4095, 4096, 4097, 123_456, 10**9, histograms.HIGHEST_US]
+    values += [(1 << k) + d for k in range(11, 31) for d in (-1, 0, 1, 777)]
+    for us in values:
+        assert histograms.lowest_equivalent_us(us) == hist.get_lowest_equivalent_value(us)
+    assert histograms.lowest_equivalent_us(-5) == histograms.LOWEST_US == histograms.lowest_equivalent_us(0)
+    assert histograms.lowest_equivalent_us(10**12) == hist.get_lowest_equivalent_value(histograms.HIGHEST_US)
+
+
+def test_recording_a_batch_gives_the_histogram_of_one_record_each():
+    one_by_one, batched = histograms.new_histogram(), histograms.new_histogram()
+    values = [int(1.0003**i) + i % 7 for i in range(40_000)] + [0, -3, 10**12]
+    for us in values:
+        one_by_one.record_value(min(max(us, histograms.LOWEST_US), histograms.HIGHEST_US))
+    histograms.record_many_us(batched, values)
+    assert histograms.encode(batched) == histograms.encode(one_by_one)
+    assert batched.get_total_count() == len(values)
+    for p in (0, 50, 99, 99.9, 100):
+        assert batched.get_value_at_percentile(p) == one_by_one.get_value_at_percentile(p)
+    assert (batched.get_min_value(), batched.get_max_value()) == (
+        one_by_one.get_min_value(),
+        one_by_one.get_max_value(),
+    )

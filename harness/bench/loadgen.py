@@ -10,7 +10,8 @@ the asyncio client do no more than match and time. The figure is matched round t
 the generator's own process (psutil) while the load plays (the whole process life, connections and the
 harness run's drain included, is printed too). Every repetition checks that the
 harness run's counts agree exactly: loadgen.json, windows.jsonl, its histograms and the emulator's
-ledger. Then: RSS of one Locust process holding many idle users with heartbeats.
+ledger. The harness users run a second time with `load.wakeup_batch_ms` (fewer event-loop wake-ups, a
+few ms of latency: its median is printed next to the default's). Then: RSS of one Locust process holding many idle users with heartbeats.
 
     python -m harness.bench.loadgen [--quick] [--repeat N]
 """
@@ -42,6 +43,7 @@ from harness.bench.common import (
 from harness.core import histograms, procs
 from harness.run.components import locustfile
 
+WAKEUP_BATCH_MS = 5.0  # the harness users are measured again with load.wakeup_batch_ms at this
 ARTILLERY_SENDS_PER_CPU_S = 6570  # docs/benchmarks/loadgen.md: Artillery 2 ws engine, sends only (mean)
 SCENARIO = """
 name = "bench"
@@ -53,6 +55,7 @@ duration_s = {seconds}
 messages_per_user_per_minute = {per_user_min}
 reply_timeout_s = {reply_timeout_s}
 window_s = {window_s}
+wakeup_batch_ms = {wakeup_batch_ms}
 [mix]
 smoke_interval_s = 0
 membership = 0
@@ -127,14 +130,27 @@ def watch(proc, started: Path, play_s: float, timeout_s: float = 60.0) -> tuple[
     return (last - first if play is None else play), last - first, rss / 2**20
 
 
-def harness_phase(url: str, run_dir: Path, users: int, rate: float, seconds: float, reply_timeout_s: float) -> dict:
+def harness_phase(
+    url: str,
+    run_dir: Path,
+    users: int,
+    rate: float,
+    seconds: float,
+    reply_timeout_s: float,
+    wakeup_batch_ms: float = 0.0,
+) -> dict:
     """One Locust process with the harness locustfile (local runner: users, windows and merging in one)."""
     run_dir.mkdir(parents=True)
     scenario = run_dir / "bench.toml"
     per_user_min = rate / users * 60
     scenario.write_text(
         SCENARIO.format(
-            users=users, seconds=seconds, per_user_min=per_user_min, window_s=5, reply_timeout_s=reply_timeout_s
+            users=users,
+            seconds=seconds,
+            per_user_min=per_user_min,
+            window_s=5,
+            reply_timeout_s=reply_timeout_s,
+            wakeup_batch_ms=wakeup_batch_ms,
         )
     )
     cmd = [sys.executable, "-m", "locust", "-f", locustfile(), "--headless", "--only-summary"]
@@ -154,6 +170,7 @@ def harness_phase(url: str, run_dir: Path, users: int, rate: float, seconds: flo
         "per_cpu_s": counts["replies"] / cpu if cpu else float("nan"),
         "per_whole_cpu_s": counts["replies"] / whole_cpu if whole_cpu else float("nan"),
         "late_starts": late,
+        "p50_ms": (histograms.percentile_seconds(hist, 50) or 0) * 1000,
         "p99_ms": (histograms.percentile_seconds(hist, 99) or 0) * 1000,
         "rss_mb": rss,
         "counts_agree": exact,
@@ -235,16 +252,23 @@ def repetition(url: str, tmp: Path, users: int, rate: float, seconds: float, rep
         "asyncio": asyncio.run(asyncio_client(url, users, rate, seconds)),
         "minimal": minimal_phase(url, tmp / "minimal", users, rate, seconds),
         "harness": harness_phase(url, tmp / "harness", users, rate, seconds, reply_timeout_s),
+        "batched": harness_phase(url, tmp / "batched", users, rate, seconds, reply_timeout_s, WAKEUP_BATCH_MS),
         "load": load_average(),
     }
-    h = result["harness"]
+    h, b = result["harness"], result["batched"]
     print(
         f"  run: harness {h['per_cpu_s']:,.0f}, minimal locustfile {result['minimal']['per_cpu_s']:,.0f}, asyncio "
         f"{result['asyncio']['per_cpu_s']:,.0f} round trips per CPU-second during the play (over each Locust "
         f"process's whole life: {h['per_whole_cpu_s']:,.0f} and {result['minimal']['per_whole_cpu_s']:,.0f}); "
-        f"harness p99 {h['p99_ms']:.0f} ms, "
+        f"harness p50 {h['p50_ms']:.1f} ms, p99 {h['p99_ms']:.0f} ms, "
         f"{h['late_starts']} late starts; counts {'agree' if h['counts_agree'] else 'DISAGREE'} {h['counts']}; "
         f"{result['load']}",
+        flush=True,
+    )
+    print(
+        f"  run: harness with load.wakeup_batch_ms = {WAKEUP_BATCH_MS:g}: {b['per_cpu_s']:,.0f} round trips per CPU-second, "
+        f"p50 {b['p50_ms']:.1f} ms, p99 {b['p99_ms']:.0f} ms, {b['late_starts']} late starts; counts "
+        f"{'agree' if b['counts_agree'] else 'DISAGREE'} {b['counts']}",
         flush=True,
     )
     return result
@@ -270,9 +294,14 @@ def main(quick: bool, repeat: int) -> int:
                 procs.stop(bot, grace=30)
         finally:
             procs.stop(emulator, grace=30)
-    figures = {k: [r[k]["per_cpu_s"] for r in runs] for k in ("harness", "minimal", "asyncio")}
+    figures = {k: [r[k]["per_cpu_s"] for r in runs] for k in ("harness", "batched", "minimal", "asyncio")}
     print("round trips per CPU-second of the generator process during the play (every reply read and matched):")
     print(f"  Locust + harness users (open loop, windows, HdrHistograms): {spread(figures['harness'])}")
+    print(
+        f"  the same, load.wakeup_batch_ms = {WAKEUP_BATCH_MS:g} (fewer wake-ups): {spread(figures['batched'])}; p50 "
+        f"{spread([r['batched']['p50_ms'] for r in runs], digits=1)} ms against "
+        f"{spread([r['harness']['p50_ms'] for r in runs], digits=1)} ms"
+    )
     print(f"  minimal Locust locustfile (websocket-client, no histograms): {spread(figures['minimal'])}")
     print(f"  asyncio websockets client:                                  {spread(figures['asyncio'])}")
     whole = {k: [r[k]["per_whole_cpu_s"] for r in runs] for k in ("harness", "minimal")}
@@ -288,9 +317,9 @@ def main(quick: bool, repeat: int) -> int:
         f"  harness / Artillery's {ARTILLERY_SENDS_PER_CPU_S:,} sends per CPU-s (REFERENCES, not this run): "
         f"{spread(artillery, digits=2)}"
     )
-    agree = all(r["harness"]["counts_agree"] for r in runs)
+    agree = all(r[k]["counts_agree"] for r in runs for k in ("harness", "batched"))
     print(f"counts: loadgen.json, windows.jsonl, histograms and ledger {'agree exactly' if agree else 'DISAGREE'}")
-    timeouts = sum(r["harness"]["counts"]["timeouts"] for r in runs)
+    timeouts = sum(r[k]["counts"]["timeouts"] for r in runs for k in ("harness", "batched"))
     if timeouts:
         print(f"  ({timeouts} replies came after the generator's reply timeout: the rig was overloaded)")
     print(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -22,23 +21,22 @@ from harness.loadgen.wsclient import WebSocket, WebSocketClosed
 CONNECT_TIMEOUT_S = 15.0
 
 
-@dataclass
 class Pending:
     """One send waiting for its answer, made just before the send goes out."""
 
-    intended: float  # unix seconds: the schedule's send time, on the time map's (wall) clock
-    kind: str  # "message" (counts toward the SLA) or "join" / "leave" (Locust stats only)
-    name: str  # Locust request name
-    expect: str = ""  # text the final reply must contain (the /test smoke check)
-    msg_id: str = ""
-    first_chunk: float | None = None  # monotonic
-    # How late the send began, read once against the wall schedule; what follows is timed on the
-    # monotonic clock, so a wall clock step during a reply does not bend its latency.
-    behind_s: float = field(default=0.0, init=False)
-    created: float = field(default_factory=time.monotonic, init=False)
+    __slots__ = ("behind_s", "created", "expect", "first_chunk", "intended", "kind", "msg_id", "name")
 
-    def __post_init__(self) -> None:
-        self.behind_s = time.time() - self.intended
+    def __init__(self, intended: float, kind: str, name: str, expect: str = "") -> None:
+        self.intended = intended  # unix seconds: the schedule's send time, on the time map's (wall) clock
+        self.kind = kind  # "message" (counts toward the SLA) or "join" / "leave" (Locust stats only)
+        self.name = name  # Locust request name
+        self.expect = expect  # text the final reply must contain (the /test smoke check)
+        self.msg_id = ""
+        self.first_chunk: float | None = None  # monotonic
+        # How late the send began, read once against the wall schedule; what follows is timed on the
+        # monotonic clock, so a wall clock step during a reply does not bend its latency.
+        self.created = time.monotonic()
+        self.behind_s = time.time() - intended
 
     def since_intended(self, now: float) -> float:
         """Seconds from the intended send time to `now` (time.monotonic())."""
@@ -79,31 +77,32 @@ class ChatSocket:
                 self._fail(cid, "connection lost", "the user WebSocket closed before the reply")
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
-        pending = self.pending.get(frame.get("clientMsgId", ""))
+        cid = frame.get("clientMsgId", "")
+        pending = self.pending.get(cid)
         if pending is None:
             return  # a reply after its timeout was already counted as "no reply"
         kind = frame.get("type")
-        now = time.monotonic()
-        if kind == "accepted":
-            pending.msg_id = frame.get("msgId", "")
-        elif kind == "chunk":
-            if pending.first_chunk is None:
-                pending.first_chunk = now
-        elif kind in ("reply", "event"):
-            cid = frame["clientMsgId"]
+        if kind == "reply" or kind == "event":  # the common case first
+            now = time.monotonic()
             del self.pending[cid]
-            content = str(frame.get("content", frame.get("status", "")))
+            content = str(frame["content"] if "content" in frame else frame.get("status", ""))
             if pending.expect and pending.expect.lower() not in content.lower():
                 self._report(pending, now, f"smoke check failed: reply lacks {pending.expect!r}")
                 if pending.kind == "message":
                     self.recorder.failure(pending.intended, "smoke check failed")
                 return
-            self._report(pending, now, None, len(content))
+            latency = pending.behind_s + now - pending.created
+            self.locust_stats.success(pending.name, latency * 1000, len(content))
             if pending.kind == "message":
-                first = pending.first_chunk if pending.first_chunk is not None else now
-                self.recorder.reply(pending.intended, pending.since_intended(now), pending.since_intended(first))
+                first = latency if pending.first_chunk is None else pending.since_intended(pending.first_chunk)
+                self.recorder.reply(pending.intended, latency, first)
+        elif kind == "chunk":
+            if pending.first_chunk is None:
+                pending.first_chunk = time.monotonic()
+        elif kind == "accepted":
+            pending.msg_id = frame.get("msgId", "")
         elif kind == "error":
-            self._fail(frame["clientMsgId"], "rejected", str(frame.get("error", "")))
+            self._fail(cid, "rejected", str(frame.get("error", "")))
 
     def _fail(self, client_msg_id: str, kind: str, detail: str, timeout: bool = False) -> None:
         pending = self.pending.pop(client_msg_id, None)

@@ -20,6 +20,7 @@ from harness.core.scenario.schema import Scenario
 from harness.loadgen.locuststats import LocustStats
 from harness.loadgen.recorder import WindowRecorder
 from harness.loadgen.shapes import Plan, build_plan
+from harness.loadgen.wakeups import batch_wakeups
 
 READY_TIMEOUT_S = 60.0
 SWEEP_INTERVAL_S = 0.25
@@ -43,6 +44,7 @@ class Runtime:
     ready: Event = field(default_factory=Event)
     sockets: set[Any] = field(default_factory=set)
     node: str = "local"
+    wakeups_batched: bool = False  # libev's collect intervals are set (load.wakeup_batch_ms)
     _sweeper: Any = None
 
     def configure(self, config: dict[str, Any]) -> None:
@@ -54,6 +56,7 @@ class Runtime:
         if self.recorder is None or self.recorder.run_start != self.run_start:
             load = self.scenario.load
             self.recorder = WindowRecorder(self.run_start, load.window_s, hold_s=load.reply_timeout_s + 1)
+        self.wakeups_batched = batch_wakeups(self.scenario.load.wakeup_batch_ms / 1000)
         if self._sweeper is None:
             self._sweeper = gevent.spawn(self._sweep_forever)
         self.ready.set()

@@ -46,8 +46,10 @@ class OpenLoopUser(User):
 
     def on_start(self) -> None:
         RUNTIME.wait_ready()
+        assert RUNTIME.scenario is not None
         self.rng = random.Random()
         self.user_id = f"emp-{RUNTIME.node}-{next(_ids)}"
+        self.late_start_s = RUNTIME.scenario.load.late_start_ms / 1000
         self.next_at = time.time() + self._gap()
 
     def _gap(self) -> float:
@@ -59,13 +61,12 @@ class OpenLoopUser(User):
 
     @task
     def arrive(self) -> None:
-        if time.time() < self.next_at:
-            return  # Locust runs a user's first task before any wait: nothing is due yet
+        now = time.time()
         intended = self.next_at
+        if now < intended:
+            return  # Locust runs a user's first task before any wait: nothing is due yet
         self.next_at = intended + self._gap()
-        assert RUNTIME.scenario is not None
-        late = time.time() - intended > RUNTIME.scenario.load.late_start_ms / 1000
-        self.act(intended, late)
+        self.act(intended, now - intended > self.late_start_s)
 
 
 class ChatUser(OpenLoopUser):

@@ -43,6 +43,26 @@ def test_recorder_charges_outcomes_to_the_send_window_and_holds_it_until_settled
     assert rec.take_all()[0]["errors_by_kind"] == {"send failed": 1}
 
 
+def test_recorded_latencies_are_in_every_histogram_the_recorder_hands_out():
+    clock = Clock(1000.0)
+    rec = WindowRecorder(run_start=1000.0, window_s=10, hold_s=0, clock=clock)
+    latencies = [0.0012, 0.0012, 0.25, 3.5, 0.25]
+    for lat in latencies[:3]:
+        rec.reply(1001.0, lat, lat / 2)
+    live = rec.take_live()
+    assert histograms.decode(live["reply_hist"]).get_total_count() == 3
+    for lat in latencies[3:]:
+        rec.reply(1001.0, lat, lat / 2)
+    clock.t = 1010.0
+    (closed,) = rec.take_closed()
+    expected = histograms.new_histogram()
+    for lat in latencies:
+        histograms.record_seconds(expected, lat)
+    assert closed["reply_hist"] == histograms.encode(expected)
+    assert histograms.decode(closed["first_chunk_hist"]).get_total_count() == len(latencies)
+    assert histograms.decode(rec.take_live()["reply_hist"]).get_total_count() == len(latencies)
+
+
 def worker_payloads(clock, start, latencies):
     rec = WindowRecorder(start, 10, clock=clock)
     for lat in latencies:

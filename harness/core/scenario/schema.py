@@ -215,6 +215,14 @@ class Load(ConfigModel):
         description="ask the emulator for an `accepted` frame per message: no-reply samples then carry the msgId "
         "(costs the generator one more frame per message)",
     )
+    wakeup_batch_ms: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="a generator's event loop handles sends and replies at most once per this many ms "
+        "(fewer wake-ups, more messages per CPU-second; sends start and replies are read up to this late, "
+        "which the latency and late starts include); 0 = on every event",
+    )
 
     @property
     def drain_s(self) -> float:
