@@ -9,7 +9,7 @@ from harness.loadgen.wakeups import batch_wakeups
 pytestmark = pytest.mark.unit
 
 
-def iterations_for_staggered_timers(count: int = 10, spacing_s: float = 0.002) -> int:
+def iterations_for_staggered_timers(count: int = 10, spacing_s: float = 0.01) -> int:
     loop = gevent.get_hub().loop
     before = loop.iteration
     gevent.joinall([gevent.spawn_later(spacing_s * (i + 1), lambda: None) for i in range(count)], timeout=5)
@@ -20,10 +20,11 @@ def test_a_collect_interval_handles_timers_due_together_in_fewer_loop_iterations
     assert batch_wakeups(0.0)
     unbatched = iterations_for_staggered_timers()
     try:
-        assert batch_wakeups(0.05)
+        assert batch_wakeups(0.2)
         batched = iterations_for_staggered_timers()
     finally:
         batch_wakeups(0.0)
-    assert unbatched >= 8  # a wake-up per timer, 2 ms apart
-    assert batched <= 4  # all ten within 20 ms, polled at most every 50 ms
-    assert iterations_for_staggered_timers() >= 8  # back to libev's default
+    # a wake-up per timer, 10 ms apart (a busy machine may run a few late timers together: hence not 10)
+    assert unbatched >= 5
+    assert batched <= 2  # all ten within 100 ms, polled at most every 200 ms
+    assert iterations_for_staggered_timers() >= 5  # back to libev's default
