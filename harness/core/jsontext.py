@@ -66,3 +66,11 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
         return orjson.dumps(value, default=default).decode()
     except TypeError:
         return json.dumps(value, separators=(",", ":"), default=default)
+
+
+def dumpb(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """dumps(value) as UTF-8 bytes (what a socket or a response body takes, without a str in between)."""
+    try:
+        return orjson.dumps(value, default=default)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), default=default).encode()
