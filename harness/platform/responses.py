@@ -39,10 +39,8 @@ class ApiError(Exception):
 
 
 def reply(metrics: PlatformMetrics, api: str, body: dict[str, Any], status: int = 200, code: str = "") -> web.Response:
-    metrics.api_responses.labels(api, str(status), code).inc()
-    return web.Response(
-        status=status, body=jsontext.dumps(body).encode(), content_type="application/json", charset="utf-8"
-    )
+    metrics.api_response(api, status, code)
+    return web.Response(status=status, body=jsontext.dumpb(body), content_type="application/json", charset="utf-8")
 
 
 def error(metrics: PlatformMetrics, api: str, exc: ApiError) -> web.Response:
