@@ -103,7 +103,7 @@ class InboundBuffer:
         return event_ack(frame.message_id)
 
     def _reject(self, frame: Frame, reason: str, msg_id: str = "") -> str:
-        self.metrics.processed.labels(outcome="rejected").inc()
+        self.metrics.message_processed("rejected")
         event(BotEvent.MESSAGE_REJECTED, WARNING, messageId=frame.message_id, msgId=msg_id, reason=reason)
         return ack(frame.message_id, BAD_REQUEST, reason)
 
