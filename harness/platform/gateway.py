@@ -159,7 +159,7 @@ class Gateway:
             frames.new_id(),
             ticket.app_id,
             ticket.subscriptions,
-            Outbox(ws, request.transport),  # type: ignore[arg-type]
+            Outbox(ws, request.transport),
             str(request.remote),
             next_ping=self.clock.monotonic() + self.settings.ping_interval_s,
             order=next(self._order),
