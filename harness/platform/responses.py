@@ -55,7 +55,7 @@ def error(metrics: PlatformMetrics, api: str, exc: ApiError) -> web.Response:
 
 async def json_body(request: web.Request, limit: int) -> dict[str, Any]:
     """The request's JSON object, or an ApiError saying why it is not acceptable. Kept in request[BODY]."""
-    if BODY in request:
+    if request.content.at_eof() and BODY in request:  # read already (the body is kept only once read)
         return request[BODY]
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "PayloadTooLarge", f"body of {request.content_length} bytes is over the {limit}-byte limit")
