@@ -11,7 +11,6 @@ all, become the ValueError every malformed document gives, so callers keep one e
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -48,8 +47,10 @@ def parse(data: str | bytes | bytearray, *, constants: bool = False) -> Any:
     Infinity through as floats, for a caller whose schema refuses them with a message naming the field
     (the emulator's /admin/faults)."""
     if not constants and not _has_long_digits(data):
-        with contextlib.suppress(orjson.JSONDecodeError):
+        try:
             return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # the standard parser names the problem
     try:
         return json.loads(data) if constants else json.loads(data, parse_constant=_refuse_constant)
     except RecursionError:
