@@ -106,8 +106,9 @@ class SimulatedEngine:
             await asyncio.sleep(first_token_s)
         for first in range(0, len(words), cfg.chunk_tokens):
             chunk = words[first : first + cfg.chunk_tokens]
-            for _ in chunk:
-                simulate_token_compute(cpu_s_per_token)
+            if cpu_s_per_token > 0:
+                for _ in chunk:
+                    simulate_token_compute(cpu_s_per_token)
             if tokens_per_second > 0:  # pace against an absolute schedule so delays don't add up
                 due = start + (first + len(chunk)) / tokens_per_second
                 if due > loop.time():
