@@ -55,7 +55,7 @@ class Answerer:
         try:
             via = await self._answer(item)
         except Exception as exc:  # any failure is this message's outcome, never the worker's end
-            self.metrics.processed.labels(outcome="failed").inc()
+            self.metrics.message_processed("failed")
             event(
                 BotEvent.REPLY_FAILED,
                 40,
@@ -69,7 +69,7 @@ class Answerer:
             return
         elapsed = time.perf_counter() - item.received_at
         self.metrics.processing_seconds.observe(elapsed)
-        self.metrics.processed.labels(outcome="replied").inc()
+        self.metrics.message_processed("replied")
         event(
             BotEvent.REPLY_SENT,
             msgId=msg.msg_id,
@@ -82,7 +82,7 @@ class Answerer:
     async def _expired(self, item: Inbound, waited: float) -> None:
         """Queued past the deadline: drop it, or tell the user (settable); counted and logged either way."""
         msg = item.msg
-        self.metrics.processed.labels(outcome="expired").inc()
+        self.metrics.message_processed("expired")
         told = False
         if self.on_deadline == "apologize":
             try:

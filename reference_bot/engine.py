@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 import time
 from collections.abc import AsyncIterator
 from typing import Protocol
@@ -87,9 +86,12 @@ class SimulatedEngine:
         return self.reply_tokens > self.config.plain_text_max_tokens
 
     def words(self, text: str) -> list[str]:
-        """The answer's tokens: the same question always gets the same answer."""
-        rng = random.Random(hashlib.sha256(text.encode("utf-8")).digest())
-        return [rng.choice(VOCABULARY) for _ in range(self.reply_tokens)]
+        """The answer's tokens: the same question always gets the same answer. Each token is one byte of
+        an extendable-output hash of the question (SHAKE-128), so a simulated answer costs one C call
+        and no seeded random generator (seeding one was most of the engine's cost at zero settings)."""
+        return [
+            VOCABULARY[b % len(VOCABULARY)] for b in hashlib.shake_128(text.encode("utf-8")).digest(self.reply_tokens)
+        ]
 
     async def generate(self, text: str) -> AsyncIterator[str]:
         cfg = self.config
@@ -104,8 +106,9 @@ class SimulatedEngine:
             await asyncio.sleep(first_token_s)
         for first in range(0, len(words), cfg.chunk_tokens):
             chunk = words[first : first + cfg.chunk_tokens]
-            for _ in chunk:
-                simulate_token_compute(cpu_s_per_token)
+            if cpu_s_per_token > 0:
+                for _ in chunk:
+                    simulate_token_compute(cpu_s_per_token)
             if tokens_per_second > 0:  # pace against an absolute schedule so delays don't add up
                 due = start + (first + len(chunk)) / tokens_per_second
                 if due > loop.time():

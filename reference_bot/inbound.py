@@ -53,7 +53,8 @@ class InboundBuffer:
         self.queue: asyncio.Queue[Inbound] = asyncio.Queue(maxsize=config.capacity)
         self.recent = RecentIds(config.dedup_capacity, config.dedup_ttl_seconds)
         self.busy = 0
-        self._depth = metrics.queue_depth.labels(queue=INBOUND_QUEUE)
+        # the depth is read when scraped: setting it on every put and get cost two gauge updates a message
+        metrics.queue_depth.labels(queue=INBOUND_QUEUE).set_function(self.queue.qsize)
         self._workers: list[asyncio.Task[None]] = []
         # per (conversation, sender): a FIFO lock and how many workers hold or wait for it (to forget it)
         self._in_order: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
@@ -103,7 +104,7 @@ class InboundBuffer:
         return event_ack(frame.message_id)
 
     def _reject(self, frame: Frame, reason: str, msg_id: str = "") -> str:
-        self.metrics.processed.labels(outcome="rejected").inc()
+        self.metrics.message_processed("rejected")
         event(BotEvent.MESSAGE_REJECTED, WARNING, messageId=frame.message_id, msgId=msg_id, reason=reason)
         return ack(frame.message_id, BAD_REQUEST, reason)
 
@@ -137,7 +138,6 @@ class InboundBuffer:
             )
             return ack(frame.message_id, REDELIVER, "inbound buffer full, deliver again later")
         self.recent.add(msg.msg_id)
-        self._depth.set(self.queue.qsize())
         event(
             BotEvent.MESSAGE_RECEIVED,
             msgId=msg.msg_id,
@@ -150,7 +150,6 @@ class InboundBuffer:
     async def _work(self) -> None:
         while True:
             item = await self.queue.get()
-            self._depth.set(self.queue.qsize())
             self.busy += 1
             try:
                 answer = await self._answered(item)

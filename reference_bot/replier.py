@@ -154,11 +154,11 @@ class Replier:
             verdict = classify(status, payload)
             if verdict == "ok":
                 self.pacer.succeeded(api)
-                self.metrics.platform_pace.labels(api=api).set(self.pacer.rate(api) or 0.0)
+                self.metrics.set_pace(api, self.pacer.rate(api) or 0.0)
                 return payload
             if is_rate_limit(status, payload):
                 self.pacer.limited(api)
-                self.metrics.platform_pace.labels(api=api).set(self.pacer.rate(api) or 0.0)
+                self.metrics.set_pace(api, self.pacer.rate(api) or 0.0)
             if verdict == "refresh" and auth and not refreshed:
                 refreshed = True
                 self.tokens.invalidate(headers[TOKEN_HEADER])

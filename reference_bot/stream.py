@@ -243,10 +243,10 @@ class StreamClient:
         try:
             frame = parse_frame(text)
         except FrameError as exc:
-            self.metrics.received.labels(type="INVALID").inc()
+            self.metrics.frame_received("INVALID")
             event(BotEvent.BAD_FRAME, WARNING, reason=str(exc), messageId=exc.message_id, connection=conn.local_id)
             return ack(exc.message_id, BAD_REQUEST, str(exc)) if exc.message_id else None
-        self.metrics.received.labels(type=frame.type).inc()
+        self.metrics.frame_received(frame.type)
         if frame.type != "SYSTEM":
             try:
                 return self.on_frame(frame)

@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from harness.core import histograms
@@ -49,3 +51,21 @@ def test_recording_a_batch_gives_the_histogram_of_one_record_each():
         one_by_one.get_min_value(),
         one_by_one.get_max_value(),
     )
+
+
+def test_record_seconds_counts_exactly_where_hdrh_record_value_does():
+    rng = random.Random(7)
+    ours, reference = histograms.new_histogram(), histograms.new_histogram()
+    edges = [0, 1e-6, 2047e-6, 2048e-6, 4095e-6, 4096e-6, 0.5, 1.0, 59.999999, 3600.0, 7200.0]
+    values = edges + [10 ** rng.uniform(-6.5, 3.6) for _ in range(50_000)]
+    for seconds in values:
+        histograms.record_seconds(ours, seconds)
+        reference.record_value(min(max(int(seconds * 1_000_000), histograms.LOWEST_US), histograms.HIGHEST_US))
+    assert histograms.encode(ours) == histograms.encode(reference)
+    assert (ours.get_total_count(), ours.get_min_value(), ours.get_max_value()) == (
+        reference.get_total_count(),
+        reference.get_min_value(),
+        reference.get_max_value(),
+    )
+    for p in (1, 50, 99, 99.9, 100):
+        assert ours.get_value_at_percentile(p) == reference.get_value_at_percentile(p)

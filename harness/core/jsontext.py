@@ -11,22 +11,23 @@ all, become the ValueError every malformed document gives, so callers keep one e
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 # orjson reads integers beyond 64 bits as floats; a document with a run of 19 digits goes to the standard
-# parser, which keeps them exact (a cheap scan: such runs are rare)
-_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
-_LONG_DIGITS_TEXT = re.compile(r"\d{19}")
+# parser, which keeps them exact. Such runs are rare, and the scan is on every frame and body of the
+# emulator and the bot: every ASCII digit becomes "0" and every other byte a space (one C pass), then one
+# substring search. A regular expression took 10 - 25 us per 1 KB frame, several times orjson's parse.
+_DIGITS_ONLY = bytes(ord("0") if ord("0") <= i <= ord("9") else ord(" ") for i in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def _has_long_digits(data: str | bytes | bytearray) -> bool:
-    return bool(_LONG_DIGITS_TEXT.search(data) if isinstance(data, str) else _LONG_DIGITS_BYTES.search(data))
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    return _LONG_RUN in raw.translate(_DIGITS_ONLY)
 
 
 class JsonTextError(ValueError):
@@ -46,8 +47,10 @@ def parse(data: str | bytes | bytearray, *, constants: bool = False) -> Any:
     Infinity through as floats, for a caller whose schema refuses them with a message naming the field
     (the emulator's /admin/faults)."""
     if not constants and not _has_long_digits(data):
-        with contextlib.suppress(orjson.JSONDecodeError):
+        try:
             return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # the standard parser names the problem
     try:
         return json.loads(data) if constants else json.loads(data, parse_constant=_refuse_constant)
     except RecursionError:
@@ -64,3 +67,11 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
         return orjson.dumps(value, default=default).decode()
     except TypeError:
         return json.dumps(value, separators=(",", ":"), default=default)
+
+
+def dumpb(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """dumps(value) as UTF-8 bytes (what a socket or a response body takes, without a str in between)."""
+    try:
+        return orjson.dumps(value, default=default)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), default=default).encode()

@@ -50,7 +50,8 @@ def server_frame(
     connection_id: str,
     message_id: str,
     extra_headers: dict[str, str] | None = None,
-) -> str:
+) -> bytes:
+    """The frame as UTF-8 JSON, ready for the socket."""
     headers = {
         "appId": app_id,
         "connectionId": connection_id,
@@ -61,14 +62,14 @@ def server_frame(
     }
     if extra_headers:
         headers.update(extra_headers)
-    return jsontext.dumps({"specVersion": "1.0", "type": kind, "headers": headers, "data": jsontext.dumps(data)})
+    return jsontext.dumpb({"specVersion": "1.0", "type": kind, "headers": headers, "data": jsontext.dumps(data)})
 
 
-def ping_frame(app_id: str, connection_id: str, message_id: str, opaque: str) -> str:
+def ping_frame(app_id: str, connection_id: str, message_id: str, opaque: str) -> bytes:
     return server_frame("SYSTEM", "ping", {"opaque": opaque}, app_id, connection_id, message_id)
 
 
-def disconnect_frame(app_id: str, connection_id: str, message_id: str, reason: str) -> str:
+def disconnect_frame(app_id: str, connection_id: str, message_id: str, reason: str) -> bytes:
     return server_frame("SYSTEM", "disconnect", {"reason": reason}, app_id, connection_id, message_id)
 
 

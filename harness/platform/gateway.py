@@ -159,7 +159,7 @@ class Gateway:
             frames.new_id(),
             ticket.app_id,
             ticket.subscriptions,
-            Outbox(ws),
+            Outbox(ws, request.transport),
             str(request.remote),
             next_ping=self.clock.monotonic() + self.settings.ping_interval_s,
             order=next(self._order),
@@ -351,7 +351,7 @@ class Gateway:
         if gone:
             log.info("stream connection=%s closed with %d unACKed deliveries: redelivered", conn.id, len(gone))
 
-    def _frame(self, record: Record, conn: Connection, delivery: str) -> str:
+    def _frame(self, record: Record, conn: Connection, delivery: str) -> bytes:
         if record.kind == "event":
             extra = {
                 "eventId": record.msg_id,

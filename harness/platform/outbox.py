@@ -1,41 +1,73 @@
-"""One writer task per WebSocket: senders enqueue without awaiting, frames leave in order."""
+"""The frames the emulator sends on one WebSocket: in order, without awaiting, and batched.
+
+send() encodes a text frame (RFC 6455 5.2: FIN, opcode 1, unmasked as every server frame is, no
+extension) and keeps it; the frames kept in one turn of the event loop leave in one write to the
+socket's transport, after the callbacks of that turn (one push per user message to a busy bot
+connection is one system call per turn, not one per frame, and there is no writer task to wake).
+
+A slow reader is no different than before: what it has not read stays in the transport's buffer, as it
+stayed in the writer task's queue. aiohttp still writes the control frames (pong, close) itself; a
+frame is always written whole, so the two never interleave inside a frame. Nothing is written once the
+WebSocket is closing.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import struct
 
 from aiohttp import WSCloseCode, web
 
+_TEXT = 0x81  # FIN + opcode 1 (text)
+_LEN16 = struct.Struct("!BBH")
+_LEN64 = struct.Struct("!BBQ")
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, final WebSocket text frame carrying `payload` (UTF-8)."""
+    size = len(payload)
+    if size < 126:
+        return bytes((_TEXT, size)) + payload
+    if size < 65536:
+        return _LEN16.pack(_TEXT, 126, size) + payload
+    return _LEN64.pack(_TEXT, 127, size) + payload
+
 
 class Outbox:
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None) -> None:
+        """`ws`: a prepared WebSocketResponse without compression; `transport`: its request's transport
+        (None: every send is refused, as on a closed socket)."""
         self.ws = ws
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._task = asyncio.get_running_loop().create_task(self._write())
         self.held = False  # a hung connection: frames are taken and never written
+        self.written = 0  # frames handed to the transport
+        self._transport = transport
+        self._frames: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+        self._closed = False
 
-    def send(self, text: str) -> bool:
-        """Queue a text frame; False when the socket is already closing (the caller decides what that means)."""
-        if self.ws.closed or self._task.done():
+    def send(self, text: str | bytes) -> bool:
+        """Queue a text frame (JSON text, or its UTF-8 bytes); False when the socket is already closing
+        (the caller decides what that means)."""
+        if self._closed or self.ws.closed or self._transport is None or self._transport.is_closing():
             return False
         if self.held:
             return True
-        self._queue.put_nowait(text)
+        if not self._frames:
+            self._loop.call_soon(self._flush)
+        self._frames.append(text_frame(text.encode() if isinstance(text, str) else text))
         return True
 
-    async def _write(self) -> None:
-        while (text := await self._queue.get()) is not None:
-            try:
-                await self.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
+    def _flush(self) -> None:
+        frames, self._frames = self._frames, []
+        if not frames or self.held or self.ws.closed or self._transport is None or self._transport.is_closing():
+            return
+        self._transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        self.written += len(frames)
 
     async def aclose(self) -> None:
-        self._queue.put_nowait(None)
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(self._task), 1.0)
-        self._task.cancel()
+        """Write what is queued (if the socket still takes it); later sends are refused."""
+        self._flush()
+        self._closed = True
 
 
 def ws_error_kind(ws: web.WebSocketResponse) -> str:

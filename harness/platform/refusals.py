@@ -104,7 +104,9 @@ class Refusals:
 
     def _observe(self, request: web.Request, response: web.StreamResponse) -> None:
         status = response.status
-        if status < 200 or (status < 300 and REFUSED_API not in response):  # the hot path: answered; 101: a WebSocket
+        # the hot path: answered (an empty response state has no REFUSED_API: a membership test on the
+        # mapping raises and catches a KeyError inside); 101: a WebSocket
+        if status < 200 or (status < 300 and (not len(response) or REFUSED_API not in response)):
             return
         body = _json_of(response) if isinstance(response, web.Response) else {}
         errcode = body.get("errcode")

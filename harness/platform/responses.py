@@ -39,10 +39,8 @@ class ApiError(Exception):
 
 
 def reply(metrics: PlatformMetrics, api: str, body: dict[str, Any], status: int = 200, code: str = "") -> web.Response:
-    metrics.api_responses.labels(api, str(status), code).inc()
-    return web.Response(
-        status=status, body=jsontext.dumps(body).encode(), content_type="application/json", charset="utf-8"
-    )
+    metrics.api_response(api, status, code)
+    return web.Response(status=status, body=jsontext.dumpb(body), content_type="application/json", charset="utf-8")
 
 
 def error(metrics: PlatformMetrics, api: str, exc: ApiError) -> web.Response:
@@ -57,7 +55,7 @@ def error(metrics: PlatformMetrics, api: str, exc: ApiError) -> web.Response:
 
 async def json_body(request: web.Request, limit: int) -> dict[str, Any]:
     """The request's JSON object, or an ApiError saying why it is not acceptable. Kept in request[BODY]."""
-    if BODY in request:
+    if request.content.at_eof() and BODY in request:  # read already (the body is kept only once read)
         return request[BODY]
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "PayloadTooLarge", f"body of {request.content_length} bytes is over the {limit}-byte limit")

@@ -2,7 +2,8 @@
 
 Session tokens carry the message they answer, so the emulator keeps no per-message webhook state
 (a week at thousands of messages per second would not fit in memory otherwise). They are on the hot
-path of every reply, so they are a plain HMAC over a small JSON payload rather than a JWT.
+path of every message (made for the CALLBACK, checked on the reply), so they are a keyed BLAKE2b MAC
+(a MAC by design, a third of the cost of HMAC-SHA256 per call) over a small JSON payload, not a JWT.
 """
 
 from __future__ import annotations
@@ -80,5 +81,5 @@ class TokenIssuer:
         return Session(msg_id, app_id, conversation_id)
 
     def _mac(self, payload: str) -> str:
-        digest = hmac.digest(self._key, payload.encode(), hashlib.sha256)[:18]
+        digest = hashlib.blake2b(payload.encode(), key=self._key, digest_size=18).digest()
         return base64.urlsafe_b64encode(digest).decode()

@@ -37,7 +37,7 @@ class UserSession:
         self.wants_accepted = wants_accepted
 
     def notify(self, payload: dict[str, Any]) -> None:
-        self.outbox.send(jsontext.dumps(payload))
+        self.outbox.send(jsontext.dumpb(payload))
 
 
 class Users:
@@ -63,7 +63,10 @@ class Users:
         )
         await ws.prepare(request)
         session = UserSession(
-            user_id, request.query.get("nick", user_id), Outbox(ws), request.query.get("accepted", "1") != "0"
+            user_id,
+            request.query.get("nick", user_id),
+            Outbox(ws, request.transport),
+            request.query.get("accepted", "1") != "0",
         )
         self.sessions.setdefault(user_id, set()).add(session)
         try:

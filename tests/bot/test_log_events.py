@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import logging
 import os
@@ -129,3 +130,37 @@ def test_fsync_writes_every_line_to_disk_before_the_call_returns(tmp_path, root_
 def test_fsync_without_a_file_is_a_configuration_error(root_logging):
     with pytest.raises(ConfigError, match=r"logging\.fsync: needs a log file"):
         setup_logging(None, fsync=True)
+
+
+def test_on_the_event_loop_a_turn_s_lines_reach_the_file_in_one_write_in_order(tmp_path, root_logging):
+    path = tmp_path / "bot.log"
+    output = setup_logging(str(path))
+    handler = logging.getLogger().handlers[0]
+    writes: list[str] = []
+    real_write = handler.stream.write
+
+    def counted(text: str) -> int:
+        writes.append(text)
+        return real_write(text)
+
+    handler.stream.write = counted
+
+    async def turn() -> str:
+        for seq in range(1, 4):
+            event(BotEvent.REPLY_SENT, msgId=f"m{seq}", seq=seq)
+        before = path.read_text()  # nothing written while the turn runs
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return before
+
+    assert asyncio.run(turn()) == ""
+    assert len(writes) == 1 and [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [1, 2, 3]
+    event(BotEvent.REPLY_SENT, msgId="m4", seq=4)  # no loop running: written at once
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [1, 2, 3, 4]
+
+    async def last_turn() -> None:  # the loop ends before the end of its turn: close() writes the line
+        event(BotEvent.REPLY_SENT, msgId="m5", seq=5)
+
+    asyncio.run(last_turn())
+    output.close()
+    assert [json.loads(line)["seq"] for line in path.read_text().splitlines()] == [1, 2, 3, 4, 5]

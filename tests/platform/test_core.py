@@ -188,3 +188,32 @@ async def test_public_url_is_what_clients_are_given():
         body = {"clientId": APP, "clientSecret": "s3cret-test"}
         async with http.post(f"http://127.0.0.1:{srv.port}/v1.0/gateway/connections/open", json=body) as r:
             assert (await r.json())["endpoint"] == "ws://platform.example:8443/connect"
+
+
+@async_test
+async def test_scraped_stage_counts_and_open_api_answers_equal_the_ledger():
+    async with server() as srv, aiohttp.ClientSession() as http:
+        bot = await Bot.connect(http, srv.url)
+        user = await User.connect(http, srv.url)
+        for n in range(3):
+            await user.send(f"q{n}", conversation=f"c{n}")
+            frame = await bot.frame("CALLBACK")
+            await bot.ack(frame)
+            hook = json.loads(frame["data"])["sessionWebhook"]
+            async with http.post(hook, json={"msgtype": "text", "text": {"content": "a"}}) as r:
+                assert r.status == 200
+            await user.expect("reply")
+        async with http.post(hook, json={"msgtype": "bogus"}) as r:  # a refused answer counts under its code
+            assert r.status == 400
+        async with http.get(f"{srv.url}/metrics") as r:
+            text = await r.text()
+        messages = srv.summary()["messages"]
+        for stage in ("sent", "pushed", "acked", "first_chunk", "replied", "lost"):
+            assert f'platform_messages_total{{stage="{stage}"}} {float(messages[stage])}' in text
+        assert messages["replied"] == 3
+        assert 'platform_api_responses_total{api="session_webhook",code="",status="200"} 3.0' in text
+        assert (
+            'platform_api_responses_total{api="session_webhook",code="InvalidParameter.Msgtype",status="400"} 1.0'
+            in text
+        )
+        assert "platform_messages_created" in text
