@@ -5,6 +5,7 @@ import json
 import pytest
 from aiohttp import web
 
+from tests.aio import served
 from tests.bot.helpers import User, async_test, running
 
 pytestmark = pytest.mark.integration
@@ -30,30 +31,23 @@ async def test_openai_compatible_engine_streams_into_the_card(monkeypatch):
     monkeypatch.setenv("TEST_ENGINE_KEY", "engine-key")
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat_completions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        async with (
-            running(
-                engine__kind="openai",
-                engine__openai_base_url=f"http://{host}:{port}/v1",
-                engine__openai_api_key_env="TEST_ENGINE_KEY",
-                engine__chunk_tokens=2,
-                nlp_engine__model_path="tiny-model",
-                nlp_engine__max_tokens=64,
-            ) as (srv, bot),
-            User.connect(srv.url) as user,
-        ):
-            frames = await user.until(await user.send("how do I reset my password?"))
-            assert [f["content"] for f in frames if f["type"] == "chunk"] == [
-                "Reset it ",
-                "Reset it from the ",
-                "Reset it from the self-service portal.",
-            ]
-            assert frames[-1]["via"] == "card" and frames[-1]["content"] == "".join(WORDS)
-            assert bot.engine.name == "openai:tiny-model"
-    finally:
-        await runner.cleanup()
+    async with (
+        served(app) as engine_url,
+        running(
+            engine__kind="openai",
+            engine__openai_base_url=f"{engine_url}/v1",
+            engine__openai_api_key_env="TEST_ENGINE_KEY",
+            engine__chunk_tokens=2,
+            nlp_engine__model_path="tiny-model",
+            nlp_engine__max_tokens=64,
+        ) as (srv, bot),
+        User.connect(srv.url) as user,
+    ):
+        frames = await user.until(await user.send("how do I reset my password?"))
+        assert [f["content"] for f in frames if f["type"] == "chunk"] == [
+            "Reset it ",
+            "Reset it from the ",
+            "Reset it from the self-service portal.",
+        ]
+        assert frames[-1]["via"] == "card" and frames[-1]["content"] == "".join(WORDS)
+        assert bot.engine.name == "openai:tiny-model"

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 
 from harness.platform.outbox import Outbox, text_frame
-from tests.aio import async_test
+from tests.aio import async_test, served
 
 pytestmark = pytest.mark.integration
 
@@ -23,15 +23,10 @@ def test_text_frame_headers_follow_rfc_6455_length_encodings() -> None:
     assert text_frame(b"x" * 65536)[:10] == b"\x81\x7f" + (65536).to_bytes(8, "big")
 
 
-async def _serve(handler) -> tuple[web.AppRunner, str]:
+def _app(handler) -> web.Application:
     app = web.Application()
     app.router.add_get("/ws", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}/ws"
+    return app
 
 
 @async_test
@@ -55,15 +50,15 @@ async def test_frames_sent_in_one_turn_arrive_whole_in_order_and_none_after_clos
         await outbox.aclose()
         return ws
 
-    runner, url = await _serve(handler)
-    try:
-        async with aiohttp.ClientSession() as http, http.ws_connect(url, max_msg_size=0) as ws:
-            got = [await ws.receive_str() for _ in SIZES]
-            assert await ws.receive_str() == "é ping"
-            await ws.send_str("bye")
-            assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
-    finally:
-        await runner.cleanup()
+    async with (
+        served(_app(handler)) as url,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(f"{url}/ws", max_msg_size=0) as ws,
+    ):
+        got = [await ws.receive_str() for _ in SIZES]
+        assert await ws.receive_str() == "é ping"
+        await ws.send_str("bye")
+        assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
     assert got == [str(i) * size for i, size in enumerate(SIZES)]
     assert outcome == {"written_after_a_turn": len(SIZES), "ping_ok": True, "after_close": False}
 
@@ -83,10 +78,6 @@ async def test_a_held_outbox_takes_frames_and_writes_none() -> None:
         await ws.receive()
         return ws
 
-    runner, url = await _serve(handler)
-    try:
-        async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
-            assert await ws.receive_str() == "second"  # "first" was still queued when the outbox was held
-            await ws.close()
-    finally:
-        await runner.cleanup()
+    async with served(_app(handler)) as url, aiohttp.ClientSession() as http, http.ws_connect(f"{url}/ws") as ws:
+        assert await ws.receive_str() == "second"  # "first" was still queued when the outbox was held
+        await ws.close()

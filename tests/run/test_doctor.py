@@ -15,6 +15,7 @@ from aiohttp import web
 from harness.core.contract import PERMISSION_SCOPES
 from harness.platform import AppConfig, PlatformServer
 from harness.run.doctor.checks import ITEMS, Check, Credentials, check_platform, round_trip
+from tests.aio import served
 from tests.platform.helpers import APP, SECRET, Bot, async_test, server
 
 pytestmark = pytest.mark.integration
@@ -183,13 +184,6 @@ async def test_a_disabled_robot_gets_no_message_and_a_bot_that_exited_is_named()
 
 @async_test
 async def test_a_platform_without_a_user_side_leaves_the_round_trip_unknown():
-    runner = web.AppRunner(web.Application())  # answers 404 to everything, as DingTalk does to /user
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        check = await round_trip(f"http://127.0.0.1:{port}", APP, "/test", "version", 5.0)
-    finally:
-        await runner.cleanup()
+    async with served(web.Application()) as url:  # answers 404 to everything, as DingTalk does to /user
+        check = await round_trip(url, APP, "/test", "version", 5.0)
     assert check.status == "unknown" and "no user side" in check.detail and "DingTalk chat" in check.detail
