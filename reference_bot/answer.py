@@ -48,7 +48,7 @@ class Answerer:
         msg = item.msg
         if self.leak is not None:
             self.leak.remember_for_leak_demo()
-        waited = time.perf_counter() - item.received_at
+        waited = item.waited()
         if self.deadline_seconds and waited > self.deadline_seconds:
             await self._expired(item, waited)
             return
@@ -96,6 +96,7 @@ class Answerer:
             msgId=msg.msg_id,
             conversationId=msg.conversation_id,
             waited_s=round(waited, 3),
+            waited_before_s=round(item.waited_before, 3),
             deadline_s=self.deadline_seconds,
             user_told=told,
         )

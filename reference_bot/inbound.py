@@ -23,6 +23,7 @@ from reference_bot.adapter import AdapterError, StandardMessage, from_robot_mess
 from reference_bot.config import Buffer
 from reference_bot.conversations import Conversations, membership_change
 from reference_bot.dedup import RecentIds
+from reference_bot.delivery_age import DeliveryAges
 from reference_bot.frames import BAD_REQUEST, NOT_FOUND, REDELIVER, ROBOT_TOPIC, Frame, FrameError, ack, event_ack
 from reference_bot.logs import event
 from reference_bot.metrics import INBOUND_QUEUE, BotMetrics
@@ -36,6 +37,11 @@ class Inbound:
     received_at: float  # time.perf_counter() when the frame arrived
     ack: asyncio.Future[str] | None = None  # after_answer: resolved with the ACK frame once answered
     message_id: str = ""  # the delivery's messageId, which that ACK names
+    waited_before: float = 0.0  # seconds it had waited before it reached this bot (a redelivery)
+
+    def waited(self) -> float:
+        """Seconds since the platform first pushed it, as far as this bot can tell."""
+        return time.perf_counter() - self.received_at + self.waited_before
 
 
 class InboundBuffer:
@@ -52,6 +58,7 @@ class InboundBuffer:
         self.handle = handle
         self.queue: asyncio.Queue[Inbound] = asyncio.Queue(maxsize=config.capacity)
         self.recent = RecentIds(config.dedup_capacity, config.dedup_ttl_seconds)
+        self.ages = DeliveryAges()
         self.busy = 0
         # the depth is read when scraped: setting it on every put and get cost two gauge updates a message
         metrics.queue_depth.labels(queue=INBOUND_QUEUE).set_function(self.queue.qsize)
@@ -126,7 +133,8 @@ class InboundBuffer:
             return ack(frame.message_id)
         later = asyncio.get_running_loop().create_future() if self.config.ack == "after_answer" else None
         try:
-            self.queue.put_nowait(Inbound(msg, received_at, later, frame.message_id))
+            waited = self.ages.waited_before(msg.created_at_ms)
+            self.queue.put_nowait(Inbound(msg, received_at, later, frame.message_id, waited))
         except asyncio.QueueFull:
             self.metrics.queue_rejected.labels(queue=INBOUND_QUEUE).inc()
             event(
