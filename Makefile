@@ -31,14 +31,16 @@ run: $(STAMP) system-deps
 	$(BIN)/harness run $(SCENARIO)
 
 # Everything, what CI runs (.ci/run): lint; the unit and integration tiers, TEST_JOBS at a time; the e2e
-# tests that can share the machine, TEST_JOBS at a time (one module per worker); then the solo e2e tests
-# one at a time (tests/conftest.py). Every pass runs; the target fails if any did.
+# tests that can share the machine, E2E_JOBS at a time (one module per worker: their runs mostly wait on
+# real-time load, so three fit on two cores); then the solo e2e tests one at a time (tests/conftest.py).
+# Every pass runs; the target fails if any did.
 TEST_JOBS ?= 2
+E2E_JOBS ?= 3
 PARALLEL := -n $(TEST_JOBS) --dist loadfile
 test: $(STAMP) system-deps node-sdk lint
 	@status=0; \
 	$(BIN)/python -m pytest $(PARALLEL) -m "not e2e" || status=1; \
-	$(BIN)/python -m pytest $(PARALLEL) -m "e2e and not solo" || status=1; \
+	$(BIN)/python -m pytest -n $(E2E_JOBS) --dist loadfile -m "e2e and not solo" || status=1; \
 	$(BIN)/python -m pytest -m "e2e and solo" || status=1; \
 	exit $$status
 
