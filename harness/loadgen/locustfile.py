@@ -136,6 +136,12 @@ class MasterState:
         if msg.data.get("final"):
             self.finals.add(msg.node_id)
 
+    def on_hello(self, environment: Any, msg: Any, **_: Any) -> None:
+        """A worker's handlers are ready: one that joins after the start gets the scenario and the clock
+        now (before the start, begin() sends them to every worker)."""
+        if self.run_start:
+            self.environment.runner.send_message("harness_config", self.config_message(), client_id=msg.node_id)
+
     def on_live(self, environment: Any, msg: Any, **_: Any) -> None:
         self.live.add(msg.node_id, msg.data)
 
@@ -226,6 +232,7 @@ def _start_master(environment: Any) -> None:
     MASTER = MasterState(environment, scenario, Path(opts.harness_run_dir))
     environment.runner.register_message("harness_windows", MASTER.on_windows)
     environment.runner.register_message("harness_live", MASTER.on_live)
+    environment.runner.register_message("harness_hello", MASTER.on_hello)
     registry = CollectorRegistry()
     registry.register(LoadgenCollector(MASTER.live, lambda: environment.runner.user_count, MASTER.sim_now))
     server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
@@ -271,6 +278,9 @@ def _start_worker(environment: Any) -> None:
 
     runner.register_message("harness_config", on_config)
     runner.register_message("harness_flush", on_flush)
+    # Locust may deliver the master's messages before this init hook has registered the handlers (a
+    # config sent then is dropped as unknown and the worker never sends): say hello once they are in place
+    runner.send_message("harness_hello", {})
     environment.events.test_stop.add_listener(on_flush)  # stopped early (the run aborted): keep what we have
     gevent.spawn(ship_forever)
 
@@ -287,13 +297,6 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
 def _on_test_start(environment: Any, **_: Any) -> None:
     if MASTER is not None:
         MASTER.begin()
-
-
-@events.worker_connect.add_listener
-def _on_worker_connect(client_id: str, **_: Any) -> None:
-    """A worker that joins after the start still gets the scenario and the clock."""
-    if MASTER is not None and MASTER.run_start:
-        MASTER.environment.runner.send_message("harness_config", MASTER.config_message(), client_id=client_id)
 
 
 @events.quitting.add_listener
