@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from harness.core.contract import APIS, LATENCY_BUCKETS, LOOP_LAG_BUCKETS, METRICS, Metric
+from harness.core.exposition import Children
 
 INBOUND_QUEUE = "inbound"
 FRAME_TYPES = ("CALLBACK", "EVENT", "SYSTEM")
@@ -89,19 +90,15 @@ class BotMetrics:
         for api in APIS:
             self.platform_retries.labels(api=api)
             self.platform_pace.labels(api=api).set(0)
-        # The children every message moves, by label values: labels() takes a lock and checks its
-        # arguments on each call, several times per message (the label values are bounded sets).
-        self._received = {t: self.received.labels(type=t) for t in FRAME_TYPES}
+        # The children every message moves (labels() per call costs a lock and an argument check)
+        self._received = Children(self.received)
         self._processed = {o: self.processed.labels(outcome=o) for o in OUTCOMES}
-        self._requests: dict[tuple[str, str, str], Any] = {}
-        self._pace: dict[str, Any] = {}
+        self._requests = Children(self.platform_requests)
+        self._pace = Children(self.platform_pace)
 
     def frame_received(self, frame_type: str) -> None:
         """One frame read from the stream, by type (INVALID: not understood)."""
-        child = self._received.get(frame_type)
-        if child is None:
-            child = self._received[frame_type] = self.received.labels(type=frame_type)
-        child.inc()
+        self._received(frame_type).inc()
 
     def message_processed(self, outcome: str) -> None:
         """One robot message done with: replied, failed, rejected or expired."""
@@ -109,18 +106,11 @@ class BotMetrics:
 
     def count_request(self, api: str, status: str, body: Any = None) -> None:
         """One open-API attempt; `status` is the HTTP status or "error" when no response came back."""
-        key = (api, status, error_code(status, body))
-        child = self._requests.get(key)
-        if child is None:
-            child = self._requests[key] = self.platform_requests.labels(api=api, status=status, code=key[2])
-        child.inc()
+        self._requests(api, status, error_code(status, body)).inc()
 
     def set_pace(self, api: str, per_second: float) -> None:
         """The pace the bot keeps to on an open API (0: none learned)."""
-        child = self._pace.get(api)
-        if child is None:
-            child = self._pace[api] = self.platform_pace.labels(api=api)
-        child.set(per_second)
+        self._pace(api).set(per_second)
 
     def value(self, name: str, **labels: str) -> float:
         """Sum of the samples called `name` whose labels include `labels` (for /status and tests); 0 when absent."""

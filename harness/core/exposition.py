@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from harness.core.contract import METRICS
@@ -18,3 +20,18 @@ def gauge(name: str, value: float | None = None) -> GaugeMetricFamily:
     if value is not None:
         return GaugeMetricFamily(name, metric.help, value=value)
     return GaugeMetricFamily(name, metric.help, labels=list(metric.labels))
+
+
+class Children:
+    """A labelled metric's children by label values (in the metric's label order), each made once:
+    labels() takes a lock and checks its arguments on every call, and a hot path counts per message."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._made: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._made.get(values)
+        if child is None:
+            child = self._made[values] = self._metric.labels(*values)
+        return child

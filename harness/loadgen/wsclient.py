@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import struct
 
 import gevent.lock
 import gevent.socket
@@ -25,6 +24,8 @@ from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidHandshake, InvalidURI
 from websockets.protocol import State
 from websockets.uri import parse_uri
+
+from harness.core.wsframe import frame_header
 
 try:  # websockets' C accelerator, built on every platform with wheels
     from websockets.speedups import apply_mask
@@ -64,14 +65,7 @@ _mask_keys = _MaskKeys()
 
 def encode_frame(opcode: int, payload: bytes, mask: bytes) -> bytes:
     """One final client frame, masked with `mask` (4 bytes)."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 65536:
-        header = struct.pack("!BBH", 0x80 | opcode, 0xFE, n)
-    else:
-        header = struct.pack("!BBQ", 0x80 | opcode, 0xFF, n)
-    return header + mask + apply_mask(payload, mask)
+    return frame_header(opcode, len(payload), masked=True) + mask + apply_mask(payload, mask)
 
 
 class ProtocolError(Exception):

@@ -15,6 +15,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from harness.core.contract import METRICS
+from harness.core.exposition import Children
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -83,16 +84,12 @@ class PlatformMetrics:
         self._lost = {s: self.lost.labels(s) for s in ("not_pushed", "not_acked", "no_reply", "reply_rejected")}
         for api in ("gateway_open", "access_token"):
             self.login_failures.labels(api)
-        # api_responses children by (api, status, code): labels() takes a lock and builds its key on every
-        # call, and every open-API answer counts one (the codes are the emulator's own: a bounded set)
-        self._api_responses: dict[tuple[str, int, str], Counter] = {}
+        # every open-API answer counts one (the codes are the emulator's own: a bounded set)
+        self._api_responses = Children(self.api_responses)
 
     def api_response(self, api: str, status: int, code: str) -> None:
         """Count one open-API answer."""
-        child = self._api_responses.get((api, status, code))
-        if child is None:
-            child = self._api_responses[(api, status, code)] = self.api_responses.labels(api, str(status), code)
-        child.inc()
+        self._api_responses(api, str(status), code).inc()
 
     def stage(self, stage: str) -> None:
         self.messages.counts[stage] += 1

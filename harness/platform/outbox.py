@@ -14,23 +14,15 @@ WebSocket is closing.
 from __future__ import annotations
 
 import asyncio
-import struct
 
 from aiohttp import WSCloseCode, web
 
-_TEXT = 0x81  # FIN + opcode 1 (text)
-_LEN16 = struct.Struct("!BBH")
-_LEN64 = struct.Struct("!BBQ")
+from harness.core.wsframe import OPCODE_TEXT, frame_header
 
 
 def text_frame(payload: bytes) -> bytes:
     """One unmasked, final WebSocket text frame carrying `payload` (UTF-8)."""
-    size = len(payload)
-    if size < 126:
-        return bytes((_TEXT, size)) + payload
-    if size < 65536:
-        return _LEN16.pack(_TEXT, 126, size) + payload
-    return _LEN64.pack(_TEXT, 127, size) + payload
+    return frame_header(OPCODE_TEXT, len(payload), masked=False) + payload
 
 
 class Outbox:
